@@ -1,0 +1,91 @@
+"""The ``ff`` command line: a Typer app whose subcommands come from plugins.
+
+FuseFlow errors become one line on stderr and the exit code of their class; any
+other exception is reported as an internal error. ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib import metadata
+from typing import Optional
+
+import click
+import typer
+
+from fuseflow.ir.errors import FuseFlowError
+from fuseflow.ir.plugins import registry
+
+DISTRIBUTIONS = ("ff-ir", "ff-frontend", "ff-fusion", "ff-sim", "ff-dse")
+
+
+def _versions() -> str:
+    parts = []
+    for dist in DISTRIBUTIONS:
+        try:
+            parts.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return "fuseflow (" + ", ".join(parts) + ")"
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(_versions())
+        raise typer.Exit()
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="ff",
+        help="FuseFlow: compile and simulate sparse deep learning models on streaming dataflow.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+
+    @app.callback()
+    def _root(
+        version: Optional[bool] = typer.Option(  # noqa: UP007 - typer needs Optional
+            None, "--version", callback=_version_callback, is_eager=True, help="Show versions and exit."
+        ),
+        debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    ) -> None:
+        """FuseFlow command line."""
+
+    for entry in registry("command").entries():
+        cmd = entry.item
+        if cmd.app is not None:
+            app.add_typer(cmd.app, name=cmd.name, help=cmd.help or None)
+        elif cmd.command is not None:
+            app.command(name=cmd.name, help=cmd.help or None)(cmd.command)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        app = build_app()
+        app(args=args, prog_name="ff", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except FuseFlowError as e:
+        if debug:
+            raise
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - the CLI's last line of defence
+        if debug:
+            raise
+        typer.echo(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)", err=True)
+        sys.exit(70)

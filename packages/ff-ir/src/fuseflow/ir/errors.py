@@ -1,0 +1,75 @@
+"""The one exception hierarchy of FuseFlow.
+
+Every error a user can provoke derives from :class:`FuseFlowError`; the CLI maps
+each class to a one-line message and an exit code (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+
+class FuseFlowError(Exception):
+    """Base of every error FuseFlow reports to users."""
+
+    exit_code = 1
+
+
+class IRFormatError(FuseFlowError):
+    """An IR file cannot be read: truncated, random bytes, wrong kind, bad syntax."""
+
+    exit_code = 2
+
+
+class IRVersionError(IRFormatError):
+    """An IR file was written by a newer major version of the format."""
+
+
+class VerificationError(FuseFlowError):
+    """A dataflow graph or tensor program is ill-formed (names the node and port)."""
+
+    exit_code = 3
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class PluginError(FuseFlowError):
+    """A plugin could not be registered (e.g. two plugins claim the same name)."""
+
+    exit_code = 4
+
+
+class UnknownNameError(FuseFlowError):
+    """A registry lookup failed (unknown engine, format, model, data set, ...)."""
+
+    exit_code = 2
+
+
+class FrontendError(FuseFlowError):
+    """Capture of a model failed (unsupported op, malformed annotation, ...)."""
+
+    exit_code = 5
+
+
+class CompileError(FuseFlowError):
+    """Fusion or lowering failed (invalid order, unsupported pattern, ...)."""
+
+    exit_code = 6
+
+
+class SimulationError(FuseFlowError):
+    """The simulator failed (deadlock, malformed stream, missing data)."""
+
+    exit_code = 7
+
+
+class CheckError(FuseFlowError):
+    """A simulated result differs from the PyTorch reference."""
+
+    exit_code = 8
+
+
+class DataError(FuseFlowError):
+    """A data set or tensor data file cannot be loaded."""
+
+    exit_code = 2

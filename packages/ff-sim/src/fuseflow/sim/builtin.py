@@ -1,0 +1,3 @@
+"""ff-sim's built-in plugin: registers its pieces through the fuseflow hooks."""
+
+from __future__ import annotations
