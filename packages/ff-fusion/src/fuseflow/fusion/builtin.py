@@ -1,3 +1,102 @@
-"""ff-fusion's built-in plugin: registers its pieces through the fuseflow hooks."""
+"""ff-fusion's built-in plugin: the ``ff compile`` and ``ff show`` commands."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from fuseflow.ir.errors import CompileError
+from fuseflow.ir.hookspecs import hookimpl
+from fuseflow.ir.plugins import CliCommand
+
+
+def _kv(items: list[str]) -> dict[str, str]:
+    out = {}
+    for it in items:
+        if "=" not in it:
+            raise CompileError(f"model option {it!r} must be KEY=VALUE")
+        k, v = it.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _par(items: list[str]) -> list[tuple[str, int]]:
+    out = []
+    for it in items:
+        idx, _, f = it.partition(":")
+        if not idx or not f.isdigit() or int(f) < 1:
+            raise CompileError(f"--par {it!r} must be INDEX:FACTOR with a positive factor (e.g. i:4)")
+        out.append((idx, int(f)))
+    return out
+
+
+def compile_command(
+    model: str = typer.Argument(..., help="Zoo model name or path/to/file.py:factory."),
+    model_opt: list[str] = typer.Option([], "-m", "--model-opt", help="Model option KEY=VALUE (repeatable)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Data set NAME[:KEY=VALUE,...]."),  # noqa: UP007
+    fusion: str = typer.Option("partial", "--fusion", help="unfused | partial | full | SPEC."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the program here (.ffir/.fftxt)."),  # noqa: UP007
+    order: Optional[str] = typer.Option(None, "--order", help="'list', an order number K, or i,k,j."),  # noqa: UP007
+    par: list[str] = typer.Option([], "--par", help="Parallelize INDEX:FACTOR (repeatable, nests)."),
+    block: Optional[int] = typer.Option(None, "--block", help="Sparsity block size B (BxB tiles)."),  # noqa: UP007
+    report: bool = typer.Option(False, "--report", help="Print the per-group compile report."),
+    limit: int = typer.Option(10, "--limit", help="With --order list: how many orders to print per group."),
+) -> None:
+    """Capture a model and compile it to a dataflow program."""
+    from fuseflow.fusion import api
+
+    opts = _kv(model_opt)
+    if order == "list":
+        if block is not None:
+            opts.setdefault("block", str(block))
+        prog = api.capture(model, opts, dataset, fusion)
+        for ol in api.list_orders(prog, limit):
+            count = "more than can be counted" if ol.count is None else str(ol.count)
+            typer.echo(f"group {ol.group}: {count} valid orders over {','.join(ol.vars)}")
+            for k, o in enumerate(ol.first):
+                typer.echo(f"  {k}: {','.join(o)}")
+        return
+    result = api.compile_model(model, opts, dataset, fusion, order, _par(par), block)
+    if report:
+        typer.echo(api.format_report(result.reports), nl=False)
+    if output is not None:
+        from fuseflow.ir import io
+
+        io.save(result.program, output)
+        typer.echo(f"wrote {output} ({len(result.program.kernels)} kernels)")
+    elif not report:
+        typer.echo(api.format_report(result.reports), nl=False)
+
+
+def show_command(
+    file: Path = typer.Argument(..., help="A program file."),
+    fmt: str = typer.Option("text", "--format", help="text | dot"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="With dot: write kernel DOT files (and SVG when `dot` exists) here."),  # noqa: UP007
+) -> None:
+    """Show a program: its text form, or Graphviz DOT per kernel."""
+    from fuseflow.ir import io
+
+    from fuseflow.fusion.dot import render_kernels, to_dot
+
+    prog = io.load(file)
+    if fmt == "text":
+        typer.echo(io.to_text(prog), nl=False)
+        return
+    if fmt != "dot":
+        raise CompileError(f"unknown --format {fmt!r} (text or dot)")
+    if out_dir is None:
+        for k in prog.kernels:
+            typer.echo(to_dot(k))
+        return
+    for path in render_kernels(prog, out_dir):
+        typer.echo(f"wrote {path}")
+
+
+@hookimpl
+def fuseflow_cli_commands() -> list[CliCommand]:
+    return [
+        CliCommand("compile", command=compile_command, help="Compile a model to a dataflow program."),
+        CliCommand("show", command=show_command, help="Show a program (text or Graphviz DOT)."),
+    ]

@@ -66,7 +66,8 @@ class Attrs:
 
 REQUIRED_ATTRS: dict[NodeKind, tuple[str, ...]] = {
     NodeKind.ROOT: (),
-    NodeKind.LEVEL_SCAN: ("tensor", "level", "format", "index"),
+    # a dense scan with no tensor (only ``dim``) iterates an index space (the "universe")
+    NodeKind.LEVEL_SCAN: ("format", "index"),
     NodeKind.LEVEL_WRITE: ("tensor", "level", "format"),
     NodeKind.VAL_WRITE: ("tensor",),
     NodeKind.VAL_ARRAY: ("tensor",),
@@ -143,7 +144,8 @@ def port_specs(kind: NodeKind, attrs: Attrs) -> tuple[list[PortSpec], list[PortS
     if kind in (NodeKind.CRD_DROP, NodeKind.CRD_HOLD):
         return [_p("outer", CRD), _p("inner", CRD)], [_p("outer", CRD), _p("inner", CRD)]
     if kind is NodeKind.LOCATE:
-        return ([_p("crd", CRD), _p("ref", REF), _p("base", REF, optional=True)],
+        # located = base * dim + crd, token by token (base aligned with crd)
+        return ([_p("crd", CRD), _p("ref", REF, optional=True), _p("base", REF, optional=True)],
                 [_p("crd", CRD), _p("ref", REF), _p("located", REF)])
     if kind is NodeKind.BROADCAST:
         return [_p("in", ANY, same_as="*")], [_p(f"out{i}", ANY) for i in range(n)]

@@ -31,6 +31,8 @@ class TensorDecl:
     role: TensorRole = TensorRole.INPUT
     dtype: DType = DType.FLOAT32
     index_names: tuple[str, ...] = ()  # readable names of the modes (e.g. ("node", "feature"))
+    # a reshape of another tensor's row-major data (a fusion barrier): same values, this shape
+    view_of: str | None = None
 
     @property
     def order(self) -> int:

@@ -1,0 +1,215 @@
+"""Compile a tensor program with fusion groups into a dataflow program (one kernel per group)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from fuseflow.ir.dataflow import Kernel, Program
+from fuseflow.ir.errors import CompileError
+from fuseflow.ir.formats import LevelFormat, TensorFormat
+from fuseflow.ir.graph import NodeKind
+from fuseflow.ir.program import FusionGroup, TensorDecl, TensorProgram, TensorRole
+
+from fuseflow.fusion.builder import GraphBuilder
+from fuseflow.fusion.fused import FusedOutput, Node, fuse_group, reads_of
+from fuseflow.fusion.lower import Lowering, NeedDense, ViewInfo
+from fuseflow.fusion.passes import PassManager, PassRecord
+from fuseflow.fusion.passes.dead_nodes import DeadNodeRemoval
+from fuseflow.fusion.passes.dedup import DuplicateJoinerInputs, MergeEquivalent
+from fuseflow.fusion.passes.locate import IntersectDenseToLocate
+from fuseflow.fusion.pog import POG, parse_order_choice, resolve_cycles
+
+
+def default_passes() -> list[object]:
+    return [MergeEquivalent(), DuplicateJoinerInputs(), IntersectDenseToLocate(), DeadNodeRemoval()]
+
+
+@dataclass
+class GroupReport:
+    group: str
+    expressions: list[str]
+    outputs: list[str]
+    order: list[str]
+    order_count: int | None
+    counts: dict[str, int]
+    materialized: list[str]
+    recomputed: list[str]
+    passes: list[PassRecord] = field(default_factory=list)
+
+
+@dataclass
+class GroupPlan:
+    """Everything decided about one group before lowering (also used by ``--order list``)."""
+
+    group: FusionGroup
+    outputs: list[FusedOutput]
+    pog: POG
+    views: dict[int, ViewInfo]
+    materialized: list[str]
+
+
+def _leaf_views(program: TensorProgram, leaves: list[Node]) -> dict[int, ViewInfo]:
+    views = {}
+    for leaf in leaves:
+        decl = program.tensor(leaf.tensor)
+        fmt = decl.format
+        views[leaf.id] = ViewInfo(leaf.tensor, fmt, tuple(leaf.indices[m] for m in fmt.mode_order))
+    return views
+
+
+def _priority(outputs: list[FusedOutput]) -> list[str]:
+    seen: dict[str, None] = {}
+    for fo in outputs:
+        for v in fo.indices:
+            seen.setdefault(v)
+    for fo in outputs:
+        for n in fo.tree.walk():
+            if n.kind == "leaf":
+                for v in n.indices:
+                    seen.setdefault(v)
+    return list(seen)
+
+
+def plan_group(program: TensorProgram, group: FusionGroup, later_reads: set[str]) -> GroupPlan:
+    outputs = fuse_group(program, group, later_reads)
+    leaves = [leaf for fo in outputs for leaf in fo.tree.leaves()]
+    views = _leaf_views(program, leaves)
+    pog = POG(_priority(outputs))
+    reasons: dict[str, list[int]] = {}
+    for leaf in leaves:
+        r = f"{leaf.tensor}[{','.join(leaf.indices)}]"
+        reasons.setdefault(r, []).append(leaf.id)
+        pog.add_view(r, views[leaf.id].index_of_level)
+    # candidates to permute: dense views first (cheap to copy), then the rest
+    cands = sorted(reasons, key=lambda r: (not views[reasons[r][0]].format.is_dense, r))
+    pog2, dropped = resolve_cycles(pog, cands)
+    return GroupPlan(group, outputs, pog2, views, dropped)
+
+
+def _view_name(tensor: str, fmt: TensorFormat) -> str:
+    return f"{tensor}__{re.sub(r'[^0-9a-z]', '_', fmt.spec())}"
+
+
+def _declare_view(program: TensorProgram, tensor: str, fmt: TensorFormat) -> str:
+    decl = program.tensor(tensor)
+    if decl.format == fmt:
+        return tensor
+    base = decl.view_of if decl.view_of and program.tensor(decl.view_of).shape == decl.shape else tensor
+    name = _view_name(base, fmt)
+    if name not in program.tensors:
+        program.tensors[name] = TensorDecl(name, decl.shape, fmt, TensorRole.INTERMEDIATE, decl.dtype,
+                                           decl.index_names, view_of=base)
+    return name
+
+
+def compile_group(program: TensorProgram, plan: GroupPlan, order_choice: str | None,
+                  kernel_name: str, passes: list[object] | None = None
+                  ) -> tuple[Kernel, GroupReport]:
+    order = parse_order_choice(order_choice, plan.pog)
+    pos = {v: i for i, v in enumerate(order)}
+    views = dict(plan.views)
+    # permuted (materialized) views follow the chosen order
+    for leaf in (lf for fo in plan.outputs for lf in fo.tree.leaves()):
+        r = f"{leaf.tensor}[{','.join(leaf.indices)}]"
+        if r in plan.materialized:
+            v = views[leaf.id]
+            modes = sorted(range(len(leaf.indices)), key=lambda m: pos[leaf.indices[m]])
+            fmt = TensorFormat(v.format.levels, tuple(modes), v.format.block)
+            views[leaf.id] = ViewInfo(_declare_view(program, leaf.tensor, fmt), fmt,
+                                      tuple(leaf.indices[m] for m in modes))
+    sizes = _index_sizes(program, plan)
+    for _attempt in range(64):
+        b = GraphBuilder(kernel_name)
+        try:
+            for fo in plan.outputs:
+                _lower_output(program, b, fo, order, sizes, views, plan.group.name)
+            break
+        except NeedDense as nd:
+            for lid, v in list(views.items()):
+                if v.tensor == nd.tensor:
+                    levels = list(v.format.levels)
+                    levels[nd.level] = LevelFormat.DENSE
+                    levels = [LevelFormat.COMPRESSED if lv is LevelFormat.SINGLETON else lv for lv in levels]
+                    fmt = TensorFormat(tuple(levels), v.format.mode_order, v.format.block)
+                    base = program.tensor(v.tensor).view_of or v.tensor
+                    views[lid] = ViewInfo(_declare_view(program, base, fmt), fmt, v.index_of_level)
+    else:  # pragma: no cover - each retry densifies a level, so this terminates
+        raise CompileError(f"{plan.group.name}: could not place union operands")
+    graph, records = PassManager(passes if passes is not None else default_passes()).run(b)
+    reads = sorted({n.attrs.tensor for n in graph.nodes.values()
+                    if n.kind in (NodeKind.LEVEL_SCAN, NodeKind.VAL_ARRAY, NodeKind.LOCATE) and n.attrs.tensor})
+    outs = [fo.tensor for fo in plan.outputs]
+    kernel = Kernel(kernel_name, graph, tuple(plan.group.assignments), tuple(reads), tuple(outs))
+    materialized = sorted({v.tensor for v in views.values() if program.tensor(v.tensor).view_of
+                           and program.tensor(v.tensor).shape == program.tensor(program.tensor(v.tensor).view_of).shape})
+    report = GroupReport(plan.group.name, list(plan.group.assignments), outs, order, None,
+                         graph.kind_counts(), materialized,
+                         sorted({r for fo in plan.outputs for r in fo.recomputed}), records)
+    return kernel, report
+
+
+def _index_sizes(program: TensorProgram, plan: GroupPlan) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for fo in plan.outputs:
+        for leaf in fo.tree.leaves():
+            decl = program.tensor(leaf.tensor)
+            block = decl.format.block or (1,) * decl.order
+            for m, v in enumerate(leaf.indices):
+                n = decl.shape[m] // block[m]
+                if sizes.setdefault(v, n) != n:
+                    raise CompileError(f"{plan.group.name}: index {v} has size {sizes[v]} and {n} "
+                                       f"(in {leaf.tensor})")
+    return sizes
+
+
+def _lower_output(program: TensorProgram, b: GraphBuilder, fo: FusedOutput, order: list[str],
+                  sizes: dict[str, int], views: dict[int, ViewInfo], label: str) -> None:
+    st = Lowering(b, order, sizes, views, label).lower(fo.tree)
+    decl = program.tensor(fo.tensor)
+    stream_vars = [v for v, _ in st.levels]
+    if sorted(stream_vars) != sorted(fo.indices):
+        raise CompileError(f"{label}: internal: output {fo.tensor} streams {stream_vars}, expected {fo.indices}")
+    modes = tuple(fo.indices.index(v) for v in stream_vars)
+    fmt = TensorFormat(decl.format.levels, modes, decl.format.block)
+    if decl.format != fmt:
+        program.tensors[fo.tensor] = replace(decl, format=fmt)
+    for lvl, (v, crd) in enumerate(st.levels):
+        b.add(NodeKind.LEVEL_WRITE, {"crd": crd}, tensor=fo.tensor, level=lvl, format=fmt.levels[lvl], index=v)
+    assert st.val is not None
+    b.add(NodeKind.VAL_WRITE, {"val": st.val}, tensor=fo.tensor, block=fmt.block)
+
+
+@dataclass
+class CompileResult:
+    program: Program
+    reports: list[GroupReport]
+
+
+def compile_program(prog: Program, orders: dict[str, str] | str | None = None,
+                    passes: list[object] | None = None) -> CompileResult:
+    """Lower every fusion group of ``prog.program`` into a kernel (in group order)."""
+    tp = prog.program
+    if not tp.groups:
+        raise CompileError("the tensor program has no fusion groups")
+    kernels, reports = [], []
+    for gi, group in enumerate(tp.groups):
+        later = reads_of(tp, [n for g in tp.groups[gi + 1:] for n in g.assignments])
+        plan = plan_group(tp, group, later)
+        choice = orders.get(group.name) if isinstance(orders, dict) else (orders if gi == 0 or
+                                                                          isinstance(orders, str) else None)
+        if isinstance(orders, str) and len(tp.groups) > 1:
+            choice = orders if _order_fits(plan, orders) else None
+        kernel, rep = compile_group(tp, plan, choice, f"k{gi}_{group.name}", passes)
+        rep.order_count = plan.pog.count()
+        kernels.append(kernel)
+        reports.append(rep)
+    out = Program(tp, kernels, prog.data, prog.expected, dict(prog.meta))
+    return CompileResult(out, reports)
+
+
+def _order_fits(plan: GroupPlan, text: str) -> bool:
+    if text.strip().isdigit():
+        return True
+    names = {v.strip() for v in text.split(",")}
+    return names == set(plan.pog.vars)

@@ -1,0 +1,38 @@
+"""Graphviz DOT for kernels (rendered to SVG when the ``dot`` program exists)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from fuseflow.ir.dataflow import Kernel, Program
+
+COLORS = {"crd": "blue", "ref": "darkgreen", "val": "red", "repsig": "gray40"}
+
+
+def to_dot(kernel: Kernel) -> str:
+    g = kernel.graph
+    lines = [f'digraph "{kernel.name}" {{', "  rankdir=TB; node [shape=box, fontsize=10];"]
+    for n in g.nodes.values():
+        lines.append(f'  n{n.id} [label="{n.describe()}"];')
+    for s in g.streams:
+        lines.append(f'  n{s.src.node} -> n{s.dst.node} [color={COLORS[s.kind.value]}, '
+                     f'label="{s.src.port}>{s.dst.port}", fontsize=8];')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def render_kernels(prog: Program, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    dot = shutil.which("dot")
+    for k in prog.kernels:
+        p = out_dir / f"{k.name}.dot"
+        p.write_text(to_dot(k))
+        paths.append(p)
+        if dot:
+            svg = p.with_suffix(".svg")
+            subprocess.run([dot, "-Tsvg", str(p), "-o", str(svg)], check=True)
+            paths.append(svg)
+    return paths

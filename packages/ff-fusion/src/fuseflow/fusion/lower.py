@@ -1,0 +1,380 @@
+"""Lowering of a fused einsum to a SAM dataflow graph (factored iteration).
+
+The loop nest follows one global order of index variables. A subtree is iterated
+level by level: at each level the *iteration lattice* of the subtree (intersect for
+MUL/DIV/MASK, union for ADD/SUB/MAX) is built from the leaves that have the index
+(level scanners, joined), while leaves lacking it are repeated. Two kinds of subtree
+get their own iteration space (factored iteration):
+
+- a subtree whose free indices are all already iterated is computed once as a value
+  at that depth and repeated inward (hoisting, e.g. a softmax's row max);
+- a reduction whose reduced index comes before one of its free indices is *opaque*:
+  its body is iterated on its own and reduced with a sparse accumulator, and its
+  result stream joins the parent's lattice at its first free index.
+
+Reductions over indices below all their free indices are order-0 REDUCE nodes. An
+intermediate inlined more than once is thus recomputed inside each consumer's loops.
+See docs/fusion.md for the full description.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fuseflow.ir.errors import CompileError
+from fuseflow.ir.formats import LevelFormat, TensorFormat
+from fuseflow.ir.graph import NodeKind
+from fuseflow.ir.program import BinaryOp, ReduceOp
+
+from fuseflow.fusion.builder import GraphBuilder, Out
+from fuseflow.fusion.fused import Node
+
+INTERSECTING = (BinaryOp.MUL, BinaryOp.DIV, BinaryOp.MASK)
+
+
+class NeedDense(Exception):
+    """A view's compressed level sits under a union with more levels below: retry with it dense."""
+
+    def __init__(self, tensor: str, level: int) -> None:
+        self.tensor = tensor
+        self.level = level
+
+
+@dataclass
+class Stream:
+    """A lowered subtree: one crd stream per remaining index (global order) and a value stream."""
+
+    levels: list[tuple[str, Out]]
+    val: Out | None
+
+
+@dataclass
+class Ctx:
+    vars: tuple[str, ...] = ()
+    crds: tuple[Out, ...] = ()
+    refs: dict[int, Out] = field(default_factory=dict)  # leaf id -> ref at this depth
+    next_level: dict[int, int] = field(default_factory=dict)  # leaf id -> next storage level
+    vals: dict[int, Out] = field(default_factory=dict)  # node id -> value aligned at this depth
+    opened: dict[int, Stream] = field(default_factory=dict)  # opaque streams still open
+    parent: Ctx | None = None
+    ctx_ref: Out | None = None  # a ref stream with one token per context point
+
+
+@dataclass
+class ViewInfo:
+    tensor: str  # tensor (or permuted view) the leaf reads
+    format: TensorFormat
+    index_of_level: tuple[str, ...]  # index variable at each storage level
+
+
+class Lowering:
+    def __init__(self, b: GraphBuilder, order: list[str], sizes: dict[str, int],
+                 views: dict[int, ViewInfo], label: str = "") -> None:
+        self.b = b
+        self.order = order
+        self.pos = {v: i for i, v in enumerate(order)}
+        self.sizes = sizes
+        self.views = views
+        self.label = label
+
+    # -- entry --------------------------------------------------------------------
+    def lower(self, tree: Node) -> Stream:
+        ctx = Ctx()
+        for leaf in tree.leaves():
+            root = self.b.add(NodeKind.ROOT)
+            ctx.refs[leaf.id] = self.b.out(root, "ref")
+            ctx.next_level[leaf.id] = 0
+        return self.build(tree, ctx)
+
+    def remaining(self, idx: frozenset[str] | set[str], ctx: Ctx) -> list[str]:
+        return sorted((v for v in idx if v not in ctx.vars), key=self.pos.__getitem__)
+
+    # -- recursive construction ---------------------------------------------------
+    def build(self, x: Node, ctx: Ctx) -> Stream:
+        if x.id in ctx.vals:
+            return Stream([], ctx.vals[x.id])
+        if x.id in ctx.opened:
+            st = ctx.opened[x.id]
+            if st.levels:
+                raise CompileError(f"{self.label}: internal: open stream for {x.text()} not consumed")
+            return st
+        if x.kind == "reduce":
+            it = self.remaining(set(x.free) | set(x.rd), ctx)
+            if it and it[0] not in x.rd:
+                return self.descend(x, ctx, it[0])
+            return self.reduce_stream(self.build(x.children[0], ctx), x)
+        rem = self.remaining(x.free, ctx)
+        if not rem:
+            return Stream([], self.values(x, ctx))
+        return self.descend(x, ctx, rem[0])
+
+    def values(self, x: Node, ctx: Ctx) -> Out:
+        if x.id in ctx.vals:
+            return ctx.vals[x.id]
+        if x.id in ctx.opened:
+            st = ctx.opened[x.id]
+            assert st.val is not None and not st.levels
+            return st.val
+        if x.kind == "leaf":
+            view = self.views[x.id]
+            if ctx.next_level.get(x.id, 0) != view.format.order:
+                raise CompileError(f"{self.label}: internal: {x.text()} read before all its levels were scanned")
+            arr = self.b.add(NodeKind.VAL_ARRAY, {"ref": ctx.refs[x.id]}, tensor=view.tensor,
+                             block=view.format.block)
+            return self.b.out(arr, "val")
+        if x.kind == "unary":
+            return self.b.alu(x.op, self.values(x.children[0], ctx), scalar=x.scalar)
+        if x.kind == "binary":
+            a = self.values(x.children[0], ctx)
+            c = self.values(x.children[1], ctx)
+            return self.b.alu(x.op, a, c)
+        st = self.build(x, ctx)
+        if st.levels or st.val is None:
+            raise CompileError(f"{self.label}: internal: reduction {x.text()} left levels {st.levels}")
+        return st.val
+
+    # -- reductions ---------------------------------------------------------------
+    def reduce_stream(self, st: Stream, x: Node) -> Stream:
+        levels = list(st.levels)
+        val = st.val
+        assert val is not None
+        op = x.op
+        for r in sorted(x.rd, key=self.pos.__getitem__, reverse=True):
+            p = next(i for i, (v, _) in enumerate(levels) if v == r)
+            after = levels[p + 1:]
+            if not after:
+                red = self.b.add(NodeKind.REDUCE, {"val": val}, op=op, index=r)
+                val = self.b.out(red, "val")
+                levels.pop(p)
+                continue
+            if op is not ReduceOp.SUM:
+                raise CompileError(f"{self.label}: a {op.value} reduction over {r} placed outside the "
+                                   f"free indices {[v for v, _ in after]} needs a max-accumulator; "
+                                   "choose an order with the reduced index innermost")
+            if len(after) == 1:
+                sp = self.b.add(NodeKind.SPACC1, {"crd_outer": levels[p][1], "crd_inner": after[0][1],
+                                                  "val": val}, index=r, op=op)
+                levels = levels[:p] + [(after[0][0], self.b.out(sp, "crd"))]
+            elif len(after) == 2:
+                sp = self.b.add(NodeKind.SPACC2, {"crd_outer": levels[p][1], "crd_mid": after[0][1],
+                                                  "crd_inner": after[1][1], "val": val}, index=r, op=op)
+                levels = levels[:p] + [(after[0][0], self.b.out(sp, "crd_mid")),
+                                       (after[1][0], self.b.out(sp, "crd_inner"))]
+            else:
+                raise CompileError(f"{self.label}: reduction over {r} with {len(after)} free indices "
+                                   "inside it needs a sparse accumulator of order > 2; choose another order")
+            val = self.b.out(sp, "val")
+        return Stream(levels, val)
+
+    # -- one level of joint iteration ---------------------------------------------
+    def descend(self, x: Node, ctx: Ctx, v: str) -> Stream:
+        walk = _Walk()
+        lat = self.lattice(x, v, ctx, walk)
+        crd, payloads = self.realize(lat, v, ctx, walk)
+        ctx2 = Ctx(ctx.vars + (v,), ctx.crds + (crd,), dict(ctx.refs), dict(ctx.next_level),
+                   parent=ctx)
+        for leaf in walk.with_v:
+            ctx2.refs[leaf.id] = payloads[("leaf", leaf.id)]
+            ctx2.next_level[leaf.id] = ctx.next_level[leaf.id] + 1
+        for leaf in walk.without_v:
+            ctx2.refs[leaf.id] = self.b.repeat(ctx.refs[leaf.id], crd, v)
+        for nid, val in walk.hoisted.items():
+            ctx2.vals[nid] = self.b.repeat(val, crd, v)
+        for nid, st in walk.opaque.items():
+            if len(st.levels) == 1:
+                key = ("opq", nid)
+                ctx2.vals[nid] = payloads[key] if key in payloads else st.val  # type: ignore[assignment]
+            else:
+                ctx2.opened[nid] = Stream(st.levels[1:], st.val)
+        for nid, st in ctx.opened.items():
+            if nid not in walk.opaque and nid not in ctx2.opened:
+                ctx2.opened[nid] = st
+        rest = self.build(x, ctx2)
+        return Stream([(v, crd)] + rest.levels, rest.val)
+
+    def lattice(self, y: Node, v: str, ctx: Ctx, walk: _Walk) -> object:
+        """Iteration set of subtree ``y`` at level ``v``: "U", ("leaf", n), ("opq", n), ("and"|"or", [...])."""
+        if y.id in ctx.vals:
+            walk.hoisted[y.id] = ctx.vals[y.id]
+            return "U"
+        if y.id in ctx.opened:
+            st = ctx.opened[y.id]
+            if not st.levels or st.levels[0][0] != v:
+                raise CompileError(f"{self.label}: the order {','.join(self.order)} would repeat the open "
+                                   f"stream of {y.text()} along {v}; choose another order")
+            walk.opaque[y.id] = st
+            return ("opq", y)
+        if y.free <= set(ctx.vars):
+            walk.hoisted[y.id] = self.build(y, ctx).val  # type: ignore[assignment]
+            return "U"
+        if y.kind == "leaf":
+            view = self.views[y.id]
+            lvl = ctx.next_level[y.id]
+            if v in y.indices:
+                if lvl >= view.format.order or view.index_of_level[lvl] != v:
+                    raise CompileError(f"{self.label}: {y.text()} is stored in level order "
+                                       f"{','.join(view.index_of_level)}, discordant with {','.join(self.order)}")
+                walk.with_v.append(y)
+                return ("leaf", y)
+            walk.without_v.append(y)
+            return "U"
+        if y.kind == "unary":
+            return self.lattice(y.children[0], v, ctx, walk)
+        if y.kind == "binary":
+            parts = [self.lattice(c, v, ctx, walk) for c in y.children]
+            return ("and" if y.op in INTERSECTING else "or", parts)
+        # reduce
+        if v in y.free and any(self.pos[r] < self.pos[v] for r in y.rd):
+            st = self.build(y, ctx)
+            if not st.levels or st.levels[0][0] != v:
+                raise CompileError(f"{self.label}: internal: opaque {y.text()} does not start at {v}")
+            walk.opaque[y.id] = st
+            return ("opq", y)
+        return self.lattice(y.children[0], v, ctx, walk)
+
+    # -- joiners --------------------------------------------------------------------
+    def realize(self, lat: object, v: str, ctx: Ctx, walk: _Walk) -> tuple[Out, dict[tuple[str, int], Out]]:
+        lat = _simplify(lat)
+        if lat == "U":
+            return self.universe(v, ctx), {}
+        return self._realize(lat, v, ctx, walk, under_union=False)
+
+    def _realize(self, lat: object, v: str, ctx: Ctx, walk: _Walk, under_union: bool
+                 ) -> tuple[Out, dict[tuple[str, int], Out]]:
+        kind, arg = lat  # type: ignore[misc]
+        if kind == "leaf":
+            return self.scan(arg, v, ctx, under_union)
+        if kind == "opq":
+            st = walk.opaque[arg.id]
+            crd = st.levels[0][1]
+            if len(st.levels) == 1:
+                return crd, {("opq", arg.id): st.val}  # type: ignore[dict-item]
+            return crd, {}
+        parts = list(arg)
+        aliases: list[tuple[Node, Node]] = []
+        if kind == "and":
+            parts, aliases = self._absorb(parts, ctx)
+        has_u = "U" in parts
+        parts = [p for p in parts if p != "U"]
+        if len(parts) == 1 and aliases:
+            crd, pay = self._realize(parts[0], v, ctx, walk, under_union)
+            return crd, self._alias(pay, aliases)
+        realized = [self._realize(p, v, ctx, walk, under_union or kind == "or") for p in parts]
+        full = [self._is_full(p, ctx) for p in parts]
+        if kind == "or" and has_u and not any(full):
+            realized.append((self.universe(v, ctx), {}))
+            full.append(True)
+        if len(realized) == 1:
+            return realized[0]
+        for (crd, pay), p in zip(realized, parts):
+            if not pay:
+                raise CompileError(f"{self.label}: a multi-level intermediate stream would be joined at {v}; "
+                                   "choose another order or fusion")
+        joiner = NodeKind.INTERSECT if kind == "and" or all(full) else NodeKind.UNION
+        inputs: dict[str, Out] = {}
+        keys: list[tuple[str, int]] = []
+        n = 0
+        for crd, pay in realized:
+            for key, ref in pay.items():
+                inputs[f"crd{n}"] = crd
+                inputs[f"ref{n}"] = ref
+                keys.append(key)
+                n += 1
+        j = self.b.add(joiner, inputs, index=v, arity=n)
+        pay = {k: self.b.out(j, f"ref{i}") for i, k in enumerate(keys)}
+        return self.b.out(j, "crd"), self._alias(pay, aliases)
+
+    def _equiv(self, leaf: Node, ctx: Ctx) -> tuple[object, ...]:
+        view = self.views[leaf.id]
+        lvl = ctx.next_level[leaf.id]
+        return (view.tensor, view.index_of_level[:lvl + 1], lvl)
+
+    def _absorb(self, parts: list[object], ctx: Ctx) -> tuple[list[object], list[tuple[Node, Node]]]:
+        """and(L, or(L', U)) with L' equivalent to L is just L (e.g. a pattern-preserving
+        ``mask(S, S - rowmax)``): iterate L and let L' share its positions."""
+        leaves = {self._equiv(p[1], ctx): p[1] for p in parts if p != "U" and p[0] == "leaf"}  # type: ignore[index]
+        kept: list[object] = []
+        aliases: list[tuple[Node, Node]] = []
+        for p in parts:
+            if p != "U" and p[0] == "or":  # type: ignore[index]
+                members = [q for q in p[1] if q != "U"]  # type: ignore[index]
+                flat = [m for q in members for m in (q[1] if q[0] == "and" else [q])]
+                if members and all(q[0] in ("leaf", "and") for q in members) and all(
+                        m != "U" and m[0] == "leaf" and self._equiv(m[1], ctx) in leaves for m in flat):
+                    aliases += [(m[1], leaves[self._equiv(m[1], ctx)]) for m in flat]
+                    continue
+            kept.append(p)
+        return kept, aliases
+
+    @staticmethod
+    def _alias(pay: dict[tuple[str, int], Out], aliases: list[tuple[Node, Node]]) -> dict[tuple[str, int], Out]:
+        for dup, target in aliases:
+            pay[("leaf", dup.id)] = pay[("leaf", target.id)]
+        return pay
+
+    def _is_full(self, lat: object, ctx: Ctx) -> bool:
+        """Does this operand hold every coordinate of the level (a dense level)?"""
+        if lat == "U":
+            return True
+        kind, arg = lat  # type: ignore[misc]
+        if kind == "leaf":
+            view = self.views[arg.id]
+            return view.format.levels[ctx.next_level[arg.id]] is LevelFormat.DENSE
+        return False
+
+    def scan(self, leaf: Node, v: str, ctx: Ctx, under_union: bool) -> tuple[Out, dict[tuple[str, int], Out]]:
+        view = self.views[leaf.id]
+        lvl = ctx.next_level[leaf.id]
+        fmt = view.format.levels[lvl]
+        if under_union and fmt is not LevelFormat.DENSE and lvl < view.format.order - 1:
+            raise NeedDense(view.tensor, lvl)
+        s = self.b.add(NodeKind.LEVEL_SCAN, {"ref": ctx.refs[leaf.id]}, tensor=view.tensor, level=lvl,
+                       format=fmt, index=v, dim=self.sizes[v])
+        return self.b.out(s, "crd"), {("leaf", leaf.id): self.b.out(s, "ref")}
+
+    def universe(self, v: str, ctx: Ctx) -> Out:
+        s = self.b.add(NodeKind.LEVEL_SCAN, {"ref": self.context_ref(ctx)}, format=LevelFormat.DENSE,
+                       index=v, dim=self.sizes[v], label="universe")
+        return self.b.out(s, "crd")
+
+    def context_ref(self, ctx: Ctx) -> Out:
+        """A ref stream with one token per point of the context (root repeated inward)."""
+        if ctx.ctx_ref is None:
+            if ctx.parent is None:
+                ctx.ctx_ref = self.b.out(self.b.add(NodeKind.ROOT), "ref")
+            else:
+                ctx.ctx_ref = self.b.repeat(self.context_ref(ctx.parent), ctx.crds[-1], ctx.vars[-1])
+        return ctx.ctx_ref
+
+
+@dataclass
+class _Walk:
+    with_v: list[Node] = field(default_factory=list)
+    without_v: list[Node] = field(default_factory=list)
+    hoisted: dict[int, Out] = field(default_factory=dict)
+    opaque: dict[int, Stream] = field(default_factory=dict)
+
+
+def _simplify(lat: object) -> object:
+    if lat == "U" or lat[0] in ("leaf", "opq"):  # type: ignore[index]
+        return lat
+    kind, parts = lat  # type: ignore[misc]
+    flat: list[object] = []
+    for p in parts:
+        p = _simplify(p)
+        if p != "U" and p[0] == kind:  # type: ignore[index]
+            flat.extend(p[1])  # type: ignore[index]
+        else:
+            flat.append(p)
+    if kind == "and":
+        flat = [p for p in flat if p != "U"]
+        if not flat:
+            return "U"
+    else:
+        if all(p == "U" for p in flat):
+            return "U"
+        if "U" in flat:
+            flat = [p for p in flat if p != "U"] + ["U"]
+    if len(flat) == 1:
+        return flat[0]
+    return (kind, flat)

@@ -1,0 +1,21 @@
+"""The optimization passes' knobs and their construction from compile options."""
+
+from __future__ import annotations
+
+from fuseflow.fusion.passes import Knob
+
+
+def knobs() -> list[Knob]:
+    from fuseflow.fusion.passes.parallelize import Parallelize
+    from fuseflow.fusion.passes.blocking import Blocking
+
+    return [*Parallelize.knobs(), *Blocking.knobs(), Knob("order", (None,), "dataflow order (index or list)")]
+
+
+def optimization_passes(par: list[tuple[str, int]], block: int | None) -> list[object]:
+    from fuseflow.fusion.passes.parallelize import Parallelize
+
+    passes: list[object] = []
+    for index, factor in par:
+        passes.append(Parallelize(index=index, factor=factor))
+    return passes
