@@ -54,15 +54,18 @@ def _leaf_views(program: TensorProgram, leaves: list[Node]) -> dict[int, ViewInf
     for leaf in leaves:
         decl = program.tensor(leaf.tensor)
         fmt = decl.format
-        views[leaf.id] = ViewInfo(leaf.tensor, fmt, tuple(leaf.indices[m] for m in fmt.mode_order))
+        name = leaf.tensor
+        if fmt.block is not None:  # scalar lowering: the block pattern streams as scalar coordinates
+            fmt = fmt.with_block(None)
+            name = _declare_view(program, leaf.tensor, fmt)
+        views[leaf.id] = ViewInfo(name, fmt, tuple(leaf.indices[m] for m in fmt.mode_order))
     return views
 
 
 def _priority(outputs: list[FusedOutput]) -> list[str]:
+    """Index variables by first appearance over the leaves (left to right, inner operands
+    first): innermost producers' loops come out early, so consumers do not recompute them."""
     seen: dict[str, None] = {}
-    for fo in outputs:
-        for v in fo.indices:
-            seen.setdefault(v)
     for fo in outputs:
         for n in fo.tree.walk():
             if n.kind == "leaf":
@@ -77,14 +80,16 @@ def plan_group(program: TensorProgram, group: FusionGroup, later_reads: set[str]
     views = _leaf_views(program, leaves)
     pog = POG(_priority(outputs))
     reasons: dict[str, list[int]] = {}
+    soft: list[str] = []
     for leaf in leaves:
         r = f"{leaf.tensor}[{','.join(leaf.indices)}]"
         reasons.setdefault(r, []).append(leaf.id)
-        pog.add_view(r, views[leaf.id].index_of_level)
-    # candidates to permute: dense views first (cheap to copy), then the rest
-    cands = sorted(reasons, key=lambda r: (not views[reasons[r][0]].format.is_dense, r))
-    pog2, dropped = resolve_cycles(pog, cands)
-    return GroupPlan(group, outputs, pog2, views, dropped)
+        if views[leaf.id].format.is_dense:
+            soft.append(r)  # a dense view can be laid out in any order: it constrains nothing
+        else:
+            pog.add_view(r, views[leaf.id].index_of_level)
+    pog2, dropped = resolve_cycles(pog, sorted(reasons))
+    return GroupPlan(group, outputs, pog2, views, sorted(set(dropped) | set(soft)))
 
 
 def _view_name(tensor: str, fmt: TensorFormat) -> str:
@@ -136,6 +141,7 @@ def compile_group(program: TensorProgram, plan: GroupPlan, order_choice: str | N
                     views[lid] = ViewInfo(_declare_view(program, base, fmt), fmt, v.index_of_level)
     else:  # pragma: no cover - each retry densifies a level, so this terminates
         raise CompileError(f"{plan.group.name}: could not place union operands")
+    DeadNodeRemoval().apply(b)  # the lowering leaves roots of hoisted/absorbed leaves unread
     graph, records = PassManager(passes if passes is not None else default_passes()).run(b)
     reads = sorted({n.attrs.tensor for n in graph.nodes.values()
                     if n.kind in (NodeKind.LEVEL_SCAN, NodeKind.VAL_ARRAY, NodeKind.LOCATE) and n.attrs.tensor})
@@ -171,13 +177,13 @@ def _lower_output(program: TensorProgram, b: GraphBuilder, fo: FusedOutput, orde
     if sorted(stream_vars) != sorted(fo.indices):
         raise CompileError(f"{label}: internal: output {fo.tensor} streams {stream_vars}, expected {fo.indices}")
     modes = tuple(fo.indices.index(v) for v in stream_vars)
-    fmt = TensorFormat(decl.format.levels, modes, decl.format.block)
+    fmt = TensorFormat(decl.format.levels, modes, None)
     if decl.format != fmt:
         program.tensors[fo.tensor] = replace(decl, format=fmt)
     for lvl, (v, crd) in enumerate(st.levels):
         b.add(NodeKind.LEVEL_WRITE, {"crd": crd}, tensor=fo.tensor, level=lvl, format=fmt.levels[lvl], index=v)
     assert st.val is not None
-    b.add(NodeKind.VAL_WRITE, {"val": st.val}, tensor=fo.tensor, block=fmt.block)
+    b.add(NodeKind.VAL_WRITE, {"val": st.val}, tensor=fo.tensor)
 
 
 @dataclass

@@ -14,14 +14,26 @@ from fuseflow.ir.errors import DataError
 from fuseflow.ir.formats import LevelFormat, TensorFormat
 
 
-@dataclass
+@dataclass(eq=False)
 class TensorData:
-    """A tensor's values: ``dense`` (ndarray) or COO (``coords`` ndim x nnz, ``values``)."""
+    """A tensor's values: ``dense`` (ndarray) or COO (``coords`` ndim x nnz, ``values``).
+
+    Equality compares shapes and arrays (same representation, equal elements).
+    """
 
     shape: tuple[int, ...]
     dense: np.ndarray | None = None
     coords: np.ndarray | None = None
     values: np.ndarray | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TensorData):
+            return NotImplemented
+        if tuple(self.shape) != tuple(other.shape):
+            return False
+        return all(_same_array(getattr(self, f), getattr(other, f)) for f in ("dense", "coords", "values"))
+
+    __hash__ = None  # type: ignore[assignment]
 
     @classmethod
     def from_dense(cls, arr: np.ndarray) -> TensorData:
@@ -61,6 +73,12 @@ class TensorData:
             return np.array(nz, dtype=np.int64).reshape(len(self.shape), -1), self.dense[nz]
         assert self.coords is not None and self.values is not None
         return self.coords, self.values
+
+
+def _same_array(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
 @dataclass
@@ -122,6 +140,14 @@ def store(data: TensorData, fmt: TensorFormat) -> StoredTensor:
             pos = parent_pos * dim + c
             levels.append(Level(lfmt, dim))
             n_parent = n_parent * dim
+        elif lfmt is LevelFormat.COMPRESSED and lv + 1 < fmt.order and fmt.levels[lv + 1] is LevelFormat.SINGLETON:
+            # non-unique compressed level (COO): one position per stored entry, in sorted order
+            seg = np.zeros(n_parent + 1, dtype=np.int64)
+            np.add.at(seg, parent_pos + 1, 1)
+            seg = np.cumsum(seg)
+            pos = np.arange(sc.shape[1], dtype=np.int64)
+            levels.append(Level(lfmt, dim, seg=seg, crd=c.astype(np.int64)))
+            n_parent = sc.shape[1]
         elif lfmt is LevelFormat.COMPRESSED:
             key = parent_pos * max(dim, 1) + c
             uniq, first = np.unique(key, return_index=True)
@@ -191,3 +217,19 @@ def unstore(st: StoredTensor) -> np.ndarray:
             sl = tuple(slice(b * s, (b + 1) * s) for b, s in zip(bcoord, block))
             out[sl] += st.vals[k]
     return out
+
+
+def resolve_view(program_tensors: dict, env: dict[str, TensorData], name: str) -> TensorData | None:
+    """Data of ``name``: from ``env``, or, for a view (``view_of``), the source's row-major
+    values in the view's shape. ``None`` when neither is available."""
+    if name in env:
+        return env[name]
+    decl = program_tensors.get(name)
+    if decl is None or decl.view_of is None:
+        return None
+    src = resolve_view(program_tensors, env, decl.view_of)
+    if src is None:
+        return None
+    if tuple(src.shape) == tuple(decl.shape):
+        return src
+    return TensorData.from_dense(src.to_dense().reshape(decl.shape))

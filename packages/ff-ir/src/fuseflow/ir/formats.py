@@ -83,15 +83,22 @@ class TensorFormat:
     @classmethod
     def parse(cls, text: str) -> TensorFormat:
         """Parse :meth:`spec` output or a named format (CSR, CSC, DCSR, COO, DENSE, BSR16, ...)."""
+        if not text.strip():
+            raise IRFormatError("empty format")
         named = named_format(text)
         if named is not None:
             return named
+        return cls.from_spec(text)
+
+    @classmethod
+    def from_spec(cls, text: str) -> TensorFormat:
+        """Parse exactly :meth:`spec` output (no named formats; ``-`` or ``""`` is order 0)."""
+        body = text.strip()
         block = None
-        body = text
         if "#" in body:
             body, b = body.split("#", 1)
             try:
-                block = tuple(int(x) for x in b.split("x"))
+                block = tuple(int(x) for x in b.split("x")) if b else ()
             except ValueError:
                 raise IRFormatError(f"bad block shape in format {text!r}") from None
         order: tuple[int, ...] = ()
@@ -101,8 +108,8 @@ class TensorFormat:
                 order = tuple(int(x) for x in o.split(","))
             except ValueError:
                 raise IRFormatError(f"bad mode order in format {text!r}") from None
-        if not body and text.strip() == "":
-            raise IRFormatError("empty format")
+        if body == "-":
+            body = ""
         levels = tuple(LevelFormat.from_letter(ch) for ch in body)
         return cls(levels, order or tuple(range(len(levels))), block)
 

@@ -7,7 +7,7 @@ and serves both payload outputs from it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from fuseflow.ir.graph import NodeKind
@@ -31,7 +31,8 @@ class MergeEquivalent:
                 n = b.nodes.get(nid)
                 if n is None or n.kind in SINKS:
                     continue
-                key = (n.kind, n.attrs, tuple(sorted(n.inputs.items())))
+                # index names and labels are documentation: equal inputs give equal streams
+                key = (n.kind, replace(n.attrs, index=None, label=None), tuple(sorted(n.inputs.items())))
                 if key in seen:
                     keep = seen[key]
                     for port in _out_ports(b, nid):

@@ -1,0 +1,219 @@
+"""``ff dse ...`` and ``ff demo``. ``ff dse MODEL ...`` is short for ``ff dse run MODEL ...``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from fuseflow.ir.errors import FuseFlowError
+
+
+class DseGroup(TyperGroup):
+    """A group whose unknown first word is a model name for ``run``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+dse_app = typer.Typer(cls=DseGroup, no_args_is_help=True,
+                      help="Design-space exploration: sweeps, pruning, autoscheduling, reports. "
+                           "`ff dse MODEL ...` runs a sweep (same as `ff dse run MODEL ...`).")
+study_app = typer.Typer(no_args_is_help=True, help="Studies from the paper.")
+dse_app.add_typer(study_app, name="study")
+
+EXECUTOR = typer.Option("local", "--executor", help="local (process pool) or ray (pip install 'ff-dse[ray]').")
+ADDRESS = typer.Option(None, "--address", help="Ray cluster address (default: start a local instance).")
+WORKERS = typer.Option(None, "--workers", "-j", help="Parallel evaluations (default: CPUs).")
+EVALUATOR = typer.Option(None, "--evaluator", help="module:function evaluator, or `synthetic` (dry run).")
+
+
+def _evaluators(name: str | None) -> tuple[Any, Any]:
+    from fuseflow.dse.evaluate import estimate_config, evaluate, resolve
+
+    ev = resolve(name, evaluate)
+    est = resolve(name, estimate_config) if name == "synthetic" else estimate_config
+    return ev, est
+
+
+def _check_executor(name: str) -> None:
+    from fuseflow.dse.executors import get_executor
+
+    get_executor(name)
+
+
+@dse_app.command("run")
+def run_command(
+    model: str = typer.Argument(..., help="Zoo model name (gcn, graphsage, sae, gpt3-bigbird, ...)."),
+    dataset: Optional[list[str]] = typer.Option(None, "--dataset", "-d", help="Data set(s); repeat to sweep."),  # noqa: UP007
+    space: Optional[Path] = typer.Option(None, "--space", help="YAML/TOML space file narrowing the knobs."),  # noqa: UP007
+    executor: str = EXECUTOR,
+    address: Optional[str] = ADDRESS,  # noqa: UP007
+    workers: Optional[int] = WORKERS,  # noqa: UP007
+    store: Path = typer.Option(Path("dse.sqlite"), "--store", help="SQLite results store (resumable)."),
+    prune: bool = typer.Option(False, "--prune", help="Simulate only configs the cost model cannot rule out."),
+    keep: Optional[int] = typer.Option(None, "--keep", help="With --prune: top-k per workload (default 25%)."),  # noqa: UP007
+    auto: bool = typer.Option(False, "--auto", help="Autoschedule: best config within --budget simulations."),
+    budget: int = typer.Option(8, "--budget", help="Simulations for --auto."),
+    option: Optional[list[str]] = typer.Option(None, "-m", help="Model option KEY=VALUE (KEY=a|b sweeps)."),  # noqa: UP007
+    setting: Optional[list[str]] = typer.Option(None, "--set", help="Narrow a knob: NAME=V1,V2 (fusion, order, par, block, hw, ...)."),  # noqa: UP007
+    only_named: bool = typer.Option(False, "--only-named", help="Knobs (other than fusion) not named by "
+                                    "--space/--set/-m keep their first declared value."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write a report directory."),  # noqa: UP007
+    evaluator: Optional[str] = EVALUATOR,  # noqa: UP007
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    retry_failed: bool = typer.Option(True, "--retry-failed/--skip-failed",
+                                      help="Rerun configs that failed in an earlier sweep."),
+) -> None:
+    """Sweep a model's design space (resumes from --store; failures are recorded)."""
+    from fuseflow.dse.auto import autoschedule
+    from fuseflow.dse.prune import PrunePolicy
+    from fuseflow.dse.report import print_table, rows, write_report
+    from fuseflow.dse.space import build_space
+    from fuseflow.dse.store import Store
+    from fuseflow.dse.sweep import run_sweep
+
+    _check_executor(executor)
+    sp = build_space(model, space_file=space, datasets=dataset, options=option, settings=setting,
+                     only_named=only_named)
+    configs = list(sp.configs())
+    typer.echo(f"space: {sp.describe()} -> {len(configs)} configurations; store {store}")
+    ev, est = _evaluators(evaluator)
+    with Store(store) as st:
+        if auto:
+            res = autoschedule(configs, st, budget, evaluator=ev, estimator=est, executor=executor,
+                               workers=workers, address=address,
+                               log=lambda r: typer.echo(f"  simulated {r.config.label()}: "
+                                                        f"{r.cycles if r.ok else r.error}"))
+            typer.echo(f"autoschedule: {res.simulated} simulations (+{res.reused} reused) of {res.space} configs")
+            if res.best is None:
+                raise FuseFlowError("no configuration simulated successfully within the budget")
+            typer.echo(f"best: {res.best.config.label()}: {res.best.cycles:.6g} cycles")
+            typer.echo(f"reproduce with: {res.command()}")
+            results = [r for r in st.results() if r.key in {c.key() for c in configs}]
+        else:
+            policy = PrunePolicy(top_k=keep) if prune else None
+            summary = run_sweep(configs, st, evaluator=ev, estimator=est, executor=executor,
+                                workers=workers, address=address, prune=policy, progress=progress,
+                                title=model, retry_failed=retry_failed)
+            results = summary.results
+            typer.echo(summary.line())
+            if summary.prune:
+                typer.echo(summary.prune.summary())
+            best = summary.best()
+            if best:
+                typer.echo(f"best: {best.config.label()}: {best.cycles:.6g} cycles; reproduce with: "
+                           f"{best.config.compile_command()}")
+        print_table(rows(results), title=f"{model} design space")
+        if out:
+            typer.echo(f"report: {write_report(st, out)}")
+
+
+@dse_app.command("report")
+def report_command(
+    store: Path = typer.Argument(..., help="A results store written by a sweep."),
+    out: Path = typer.Option(Path("dse-report"), "--out", help="Report directory."),
+) -> None:
+    """Write CSV/JSON/PNG/Markdown reports from a store."""
+    from fuseflow.dse.report import print_table, rows
+    from fuseflow.dse.report import write_report as write
+    from fuseflow.dse.store import Store
+
+    if not store.is_file():
+        from fuseflow.ir.errors import DataError
+
+        raise DataError(f"no results store at {store}")
+    with Store(store) as st:
+        print_table(rows(st.results()), title=str(store))
+        typer.echo(f"report: {write(st, out)}")
+
+
+def _study(configs: list[Any], labels: dict[str, str], out: Path, title: str, executor: str, address: str | None,
+           workers: int | None, evaluator: str | None, fresh: bool, progress: bool) -> None:
+    from fuseflow.dse.report import print_table, rows, write_report
+    from fuseflow.dse.store import Store
+    from fuseflow.dse.studies import speedup_summary
+    from fuseflow.dse.sweep import run_sweep
+
+    _check_executor(executor)
+    ev, est = _evaluators(evaluator)
+    out.mkdir(parents=True, exist_ok=True)
+    db = out / "results.sqlite"
+    if fresh and db.exists():
+        for p in out.glob("results.sqlite*"):
+            p.unlink()
+    t0 = time.perf_counter()
+    with Store(db) as st:
+        summary = run_sweep(configs, st, evaluator=ev, estimator=est, executor=executor, workers=workers,
+                            address=address, progress=progress, title=title)
+        wall = time.perf_counter() - t0
+        rs = rows(summary.results)
+        print_table(rs, title=title)
+        lines = speedup_summary(rs)
+        for line in lines:
+            typer.echo(line)
+        for r in summary.results:
+            if not r.ok:
+                typer.echo(f"failed: {r.config.label()}: {r.error}", err=True)
+        typer.echo(summary.line())
+        typer.echo(f"wall time: {wall:.1f} s")
+        extra = "## Speedups beside the paper\n\n" + "\n".join(f"- {line}" for line in lines)
+        extra += f"\n\nWall time: {wall:.1f} s ({summary.line()})."
+        path = write_report(st, out, title=title, extra_md=extra, labels=labels)
+        typer.echo(f"report: {path} (plots, results.csv, results.json, results.sqlite in {out})")
+    failed = [r for r in summary.results if not r.ok]
+    if failed and len(failed) == len(summary.results):
+        raise FuseFlowError(f"all {len(failed)} configurations failed (first: {failed[0].error}); "
+                            f"the failures are recorded in {db}")
+    return 0
+
+
+@study_app.command("figure12")
+def figure12_command(
+    mode: str = typer.Option("fast", "--mode", help="fast or medium (scaled Table 2 sizes)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Real data set files (default: synthetic)."),  # noqa: UP007
+    out: Path = typer.Option(Path("ff-figure12"), "--out"),
+    hw: str = typer.Option("default", "--hw", help="default, no-hbm or a hardware file."),
+    executor: str = EXECUTOR,
+    address: Optional[str] = ADDRESS,  # noqa: UP007
+    workers: Optional[int] = WORKERS,  # noqa: UP007
+    evaluator: Optional[str] = EVALUATOR,  # noqa: UP007
+    fresh: bool = typer.Option(False, "--fresh", help="Ignore earlier results in --out."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """The paper's Figure 12: speedup of partial/full fusion over unfused per model and data set."""
+    from fuseflow.dse.sizes import MODES, figure12_workloads
+    from fuseflow.dse.studies import dataset_labels, workload_configs
+
+    if mode not in MODES:
+        from fuseflow.ir.errors import UnknownNameError
+
+        raise UnknownNameError(f"unknown mode {mode!r} (known: {', '.join(MODES)})")
+    wls = figure12_workloads(mode, str(data_dir) if data_dir else None)
+    _study(workload_configs(wls, hw=hw), dataset_labels(wls), out, f"Figure 12 ({mode})", executor, address, workers, evaluator, fresh, progress)
+
+
+def demo_command(
+    out: Path = typer.Option(Path("ff-demo"), "--out", help="Report directory."),
+    executor: str = EXECUTOR,
+    address: Optional[str] = ADDRESS,  # noqa: UP007
+    workers: Optional[int] = WORKERS,  # noqa: UP007
+    evaluator: Optional[str] = EVALUATOR,  # noqa: UP007
+    fresh: bool = typer.Option(False, "--fresh", help="Ignore earlier results in --out."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Figure-12-style study of gcn, graphsage, sae and gpt3-bigbird (unfused/partial/full), small sizes."""
+    from fuseflow.dse.sizes import DEMO
+    from fuseflow.dse.studies import dataset_labels, workload_configs
+
+    configs = workload_configs(DEMO)
+    labels = dataset_labels(DEMO)
+    typer.echo(f"ff demo: {len(configs)} configurations of gcn, graphsage, sae, gpt3-bigbird "
+               f"x unfused/partial/full -> {out}/")
+    _study(configs, labels, out, "FuseFlow demo", executor, address, workers, evaluator, fresh, progress)

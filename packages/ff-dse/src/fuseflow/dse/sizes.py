@@ -1,0 +1,98 @@
+"""Sizes of the demo and of the Figure 12 study, in one place (tune here once the simulator's
+speed is known). Data set specs follow ``fuseflow.frontend.datasets``; model option names
+follow the frontend zoo (``-m KEY=VALUE``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FUSIONS = ("unfused", "partial", "full")
+
+
+@dataclass(frozen=True)
+class Workload:
+    model: str
+    dataset: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+    block: int | None = None
+    label: str = ""  # data set name for plots (e.g. the paper's name of a scaled stand-in)
+
+
+def random_graph(nodes: int, density: float, seed: int = 1, features: int | None = None) -> str:
+    """``random:nodes=N,density=D,seed=S[,features=F]`` (uniform random graph)."""
+    s = f"random:nodes={nodes},density={density:.4g},seed={seed}"
+    return s + (f",features={features}" if features is not None else "")
+
+
+def images(side: int, count: int, density: float = 0.1, seed: int = 1) -> str:
+    """``images:side=S,count=N,density=D,seed=K`` (synthetic sparse images; SAE input D = side^2)."""
+    return f"images:side={side},count={count},density={density:g},seed={seed}"
+
+
+SMALL_GRAPH = random_graph(200, 0.03)
+GPT3_SMALL = (("decoders", "1"), ("seq", "128"), ("d_model", "64"), ("heads", "2"))
+
+#: ``ff demo``: all four zoo models, small enough for < 5 minutes on 2 cores.
+DEMO: tuple[Workload, ...] = (
+    Workload("gcn", "karate"),
+    Workload("gcn", SMALL_GRAPH, label="random200"),
+    Workload("graphsage", "karate"),
+    Workload("graphsage", SMALL_GRAPH, label="random200"),
+    Workload("sae", images(16, 8), label="images16"),
+    Workload("gpt3-bigbird", None, GPT3_SMALL, block=16),
+)
+
+# -- Figure 12 (paper Table 2) ------------------------------------------------------------
+
+#: frontend name -> (nodes, features, published undirected edges)
+GRAPHS: dict[str, tuple[int, int, int]] = {
+    "cora": (2708, 1433, 5278),
+    "cora_ml": (2995, 2879, 8158),
+    "dblp": (17716, 1639, 52867),
+    "collab": (235868, 128, 967632),
+    "mag": (1939743, 128, 10792672),
+}
+
+#: frontend name -> image side (SAE input D = side^2); batch 32
+SAE_IMAGES: dict[str, int] = {"imagenet": 224, "nih-cxr": 1024, "luna16": 512}
+
+#: per mode: largest graph used at full size (bigger ones become scaled random graphs with the
+#: same average degree), features of scaled graphs, image side divisor, batch, GPT-3 options, blocks
+MODES: dict[str, dict[str, object]] = {
+    "fast": {"nodes": 300, "features": 32, "side_div": 16, "batch": 8,
+             "gpt3": GPT3_SMALL, "blocks": (16,)},
+    "medium": {"nodes": 3000, "features": 128, "side_div": 4, "batch": 32,
+               "gpt3": (("decoders", "2"), ("seq", "512"), ("d_model", "256"), ("heads", "4")),
+               "blocks": (16, 32, 64)},
+}
+
+
+def figure12_workloads(mode: str, data_dir: str | None = None) -> list[Workload]:
+    """Table 2 workloads scaled by ``mode``. With ``data_dir``: graphs from ``DIR/NAME.mtx``
+    and images from ``DIR/NAME/`` (the frontend's ``mtx:`` and ``images-dir:`` loaders)."""
+    m = MODES[mode]
+    cap, feats, div, batch = (int(m[k]) for k in ("nodes", "features", "side_div", "batch"))  # type: ignore[call-overload]
+    out: list[Workload] = []
+    for name, (nodes, _f, edges) in GRAPHS.items():
+        if data_dir:
+            ds = f"mtx:{data_dir.rstrip('/')}/{name}.mtx"
+        elif nodes <= cap:
+            ds = name  # the frontend's seeded stand-in at the paper's size
+        else:
+            ds = random_graph(cap, min(1.0, 2 * edges / nodes / cap), 1, feats)
+        out += [Workload("gcn", ds, label=name), Workload("graphsage", ds, label=name)]
+    for name, side in SAE_IMAGES.items():
+        ds = f"images-dir:{data_dir.rstrip('/')}/{name}" if data_dir else images(max(8, side // div), batch)
+        out.append(Workload("sae", ds, label=name))
+    for b in m["blocks"]:  # type: ignore[attr-defined]
+        out.append(Workload("gpt3-bigbird", None, m["gpt3"], block=b, label=f"block {b}"))  # type: ignore[arg-type]
+    return out
+
+
+#: The paper's headline speedups over unfused (model -> [(fusion, speedup, where)]).
+PAPER_SPEEDUPS: dict[str, list[tuple[str, float | str, str]]] = {
+    "gpt3-bigbird": [("full", 2.7, "block 16"), ("partial", 1.7, "block 16")],
+    "gcn": [("partial", 2.6, "OGB-Collab"), ("full", "< 1", "recomputation")],
+    "graphsage": [("partial", 3.9, "OGB-MAG"), ("full", "< 1", "recomputation")],
+    "sae": [("full", 1.94, "paper text (artifact disagrees)"), ("partial", 1.01, "")],
+}

@@ -1,0 +1,133 @@
+"""Loaders of real data files: Planetoid raw files, OGB csv, Matrix Market, SAM/Comal dirs.
+
+All read from a local ``data_dir`` (nothing is downloaded).
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from fuseflow.frontend.datasets.graphs import Graph, Matrix, symmetric_adjacency
+from fuseflow.ir.errors import DataError
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        raise DataError(f"missing data file {path}")
+    return path
+
+
+def planetoid(name: str, data_dir: str | Path) -> Graph:
+    """Planetoid raw files ``ind.<name>.{x,tx,allx,graph,test.index}`` (Kipf's layout)."""
+    d = Path(data_dir)
+
+    def load(part: str) -> object:
+        with open(_need(d / f"ind.{name}.{part}"), "rb") as f:
+            return pickle.load(f, encoding="latin1")
+
+    allx, tx = load("allx"), load("tx")
+    graph = load("graph")
+    feats = sp.vstack([sp.csr_matrix(allx), sp.csr_matrix(tx)]).tocsr()  # type: ignore[arg-type]
+    test_index = d / f"ind.{name}.test.index"
+    if test_index.exists():  # test rows are stored in a shuffled order: put them back
+        idx = np.loadtxt(test_index, dtype=np.int64).reshape(-1)
+        perm = np.arange(feats.shape[0])
+        ok = len(idx) and idx.max() < feats.shape[0]
+        if ok:
+            perm[idx] = np.sort(idx)
+            feats = feats[perm]
+    if not isinstance(graph, dict):
+        raise DataError(f"ind.{name}.graph is not an adjacency dict")
+    n = max(feats.shape[0], max(graph) + 1 if graph else 0)
+    rows = np.array([u for u, vs in graph.items() for _ in vs], dtype=np.int64)
+    cols = np.array([v for vs in graph.values() for v in vs], dtype=np.int64)
+    adj = symmetric_adjacency(n, rows, cols)
+    if feats.shape[0] < n:
+        feats = sp.vstack([feats, sp.csr_matrix((n - feats.shape[0], feats.shape[1]))]).tocsr()
+    f = feats.astype(np.float32)
+    return Graph(f"planetoid:{name}", adj, lambda: f.toarray(), int(f.shape[1]), 7,
+                 f"Planetoid {name} from {d}: {n} nodes, {adj.nnz // 2} edges")
+
+
+def _read_csv(path: Path, dtype: type) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt") as f:  # type: ignore[operator]
+        return np.loadtxt(f, delimiter=",", dtype=dtype, ndmin=2)
+
+
+def _find(d: Path, stem: str) -> Path | None:
+    for cand in (d / f"{stem}.csv", d / f"{stem}.csv.gz", d / "raw" / f"{stem}.csv", d / "raw" / f"{stem}.csv.gz"):
+        if cand.exists():
+            return cand
+    return None
+
+
+def ogb(data_dir: str | Path) -> Graph:
+    """OGB raw csv: ``edge.csv[.gz]`` (src,dst per line) and ``node-feat.csv[.gz]``."""
+    d = Path(data_dir)
+    ep = _find(d, "edge")
+    if ep is None:
+        raise DataError(f"no edge.csv or edge.csv.gz in {d}")
+    e = _read_csv(ep, np.int64)
+    fp = _find(d, "node-feat")
+    feats = _read_csv(fp, np.float32) if fp is not None else None
+    n = int(max(e.max(initial=-1) + 1, 0 if feats is None else feats.shape[0]))
+    adj = symmetric_adjacency(n, e[:, 0], e[:, 1])
+    f = feats if feats is not None else np.eye(n, dtype=np.float32)
+    return Graph(f"ogb:{d}", adj, lambda: f, int(f.shape[1]), 2, f"OGB graph from {d}: {n} nodes")
+
+
+def matrix_market(path: str | Path) -> Graph | Matrix:
+    """A Matrix Market file: a square pattern/real matrix is taken as a graph."""
+    import scipy.io
+
+    p = _need(Path(path))
+    try:
+        m = sp.csr_matrix(scipy.io.mmread(str(p)), dtype=np.float32)
+    except (ValueError, OSError) as e:
+        raise DataError(f"cannot read Matrix Market file {p}: {e}") from None
+    if m.shape[0] == m.shape[1]:
+        c = m.tocoo()
+        adj = symmetric_adjacency(m.shape[0], c.row.astype(np.int64), c.col.astype(np.int64))
+        n = m.shape[0]
+        return Graph(f"mtx:{p}", adj, lambda: np.eye(n, dtype=np.float32), n, 2, f"graph from {p}")
+    return Matrix(f"mtx:{p}", m, f"matrix from {p}")
+
+
+def sam_tensor(data_dir: str | Path, tensor: str = "B") -> Matrix:
+    """A SAM/Comal formatted 2-D tensor: ``tensor_<T>_mode_shape``, ``tensor_<T>_mode_vals``
+    and per mode ``tensor_<T>_mode_<k>_seg`` / ``_crd`` (compressed) or nothing (dense)."""
+    d = Path(data_dir)
+
+    def ints(name: str) -> np.ndarray:
+        return np.loadtxt(_need(d / name), dtype=np.int64, ndmin=1)
+
+    shape = tuple(int(s) for s in ints(f"tensor_{tensor}_mode_shape"))
+    vals = np.loadtxt(_need(d / f"tensor_{tensor}_mode_vals"), dtype=np.float32, ndmin=1)
+    if len(shape) != 2:
+        raise DataError(f"SAM tensor {tensor} in {d} has {len(shape)} modes; only matrices are supported")
+    coords: list[np.ndarray] = [np.zeros(0, np.int64)]
+    parents = np.zeros(1, dtype=np.int64)  # position -> row coordinate per stored entry so far
+    rows = np.zeros(0, np.int64)
+    for k in range(2):
+        seg_p, crd_p = d / f"tensor_{tensor}_mode_{k}_seg", d / f"tensor_{tensor}_mode_{k}_crd"
+        if seg_p.exists() and crd_p.exists():
+            seg, crd = ints(seg_p.name), ints(crd_p.name)
+            owner = np.repeat(np.arange(len(seg) - 1), np.diff(seg))
+        else:
+            owner = np.repeat(np.arange(len(parents)), shape[k])
+            crd = np.tile(np.arange(shape[k]), len(parents))
+        if k == 0:
+            rows = crd
+            parents = crd
+        else:
+            coords = [rows[owner], crd]
+    r, c = coords
+    if len(vals) != len(r):
+        raise DataError(f"SAM tensor {tensor} in {d}: {len(vals)} values for {len(r)} coordinates")
+    m = sp.csr_matrix((vals, (r, c)), shape=shape, dtype=np.float32)
+    return Matrix(f"sam:{d}", m, f"SAM tensor {tensor} from {d}")

@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+import warnings
+
+warnings.filterwarnings("ignore", message=".*[Ss]parse.*")

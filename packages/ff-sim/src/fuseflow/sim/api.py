@@ -1,0 +1,41 @@
+"""``simulate``: the one entry point (engines are plugins, looked up by name)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from fuseflow.ir.dataflow import Program
+from fuseflow.ir.plugins import registry
+from fuseflow.sim.check import check as check_outputs
+from fuseflow.sim.hw import HwConfig, load_hw
+from fuseflow.sim.inputs import prepare_inputs
+from fuseflow.sim.result import SimResult
+from fuseflow.sim.trace import write_trace
+
+
+def simulate(program: Program, hw: str | Path | HwConfig = "default", engine: str = "reference",
+             check: bool = False, trace_path: str | Path | None = None, random_inputs: int | None = None,
+             **options: Any) -> SimResult:
+    """Simulate every kernel of ``program`` in order on hardware ``hw`` (a preset name,
+    a TOML file or an :class:`HwConfig`).
+
+    ``check`` compares the program's outputs with recorded PyTorch outputs (or the
+    tensor-program interpreter). Options go to the engine (``channel_depth``,
+    ``stream_depths``, ``density`` of random inputs).
+    """
+    eng = registry("engine").get(engine)
+    cfg = load_hw(hw)
+    start = time.perf_counter()
+    result: SimResult = eng.run(program, cfg, random_inputs=random_inputs,
+                                trace=trace_path is not None, **options)
+    result.wall_time = time.perf_counter() - start
+    if check:
+        env, _ = prepare_inputs(program, random_inputs, options.get("density"))
+        rep = check_outputs(program, result.outputs, env, use_recorded=not result.random_inputs)
+        result.check, result.max_rel_error = rep.status, rep.max_rel_error  # type: ignore[assignment]
+        result.first_mismatch, result.check_note = rep.first_mismatch, rep.note
+    if trace_path is not None:
+        write_trace(result, trace_path)
+    return result

@@ -1,0 +1,63 @@
+"""``ff sim PROGRAM``: simulate a compiled program and report cycles, FLOPs, bytes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from fuseflow.ir.errors import CheckError, DataError
+
+
+def sim_command(
+    program: Path = typer.Argument(..., help="Compiled program (.ffir, .fftxt, ...)."),
+    hw: str = typer.Option("default", "--hw", help="Hardware preset (default, no-hbm) or a TOML file."),
+    engine: str = typer.Option("reference", "--engine", help="Simulator engine."),
+    check: bool = typer.Option(False, "--check", help="Compare outputs with PyTorch; fail on a mismatch."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    trace: Path | None = typer.Option(None, "--trace", help="Write a Chrome trace-event file."),  # noqa: UP007
+    random_inputs: int | None = typer.Option(  # noqa: UP007
+        None, "--random-inputs", help="Seed: give inputs without data seeded random values."),
+    data_dir: Path | None = typer.Option(  # noqa: UP007
+        None, "--data-dir", help="Read inputs from a SAM/Comal tensor data directory."),
+    channel_depth: int | None = typer.Option(  # noqa: UP007
+        None, "--channel-depth", help="Bound every stream to this many tokens (0 = unbounded)."),
+) -> None:
+    """Simulate PROGRAM cycle by cycle (Comal's timing model)."""
+    from fuseflow.ir import io
+    from fuseflow.sim.api import simulate
+
+    prog = io.load(program)
+    if data_dir is not None:
+        _load_data_dir(prog, data_dir)
+    opts = {} if channel_depth is None else {"channel_depth": channel_depth}
+    res = simulate(prog, hw=hw, engine=engine, check=check, trace_path=trace,
+                   random_inputs=random_inputs, **opts)
+    if as_json:
+        typer.echo(json.dumps(res.to_json_dict()))
+    else:
+        typer.echo(f"{prog.name}: {res.cycles} cycles, {res.flops} flops, {res.bytes_moved} bytes "
+                   f"({res.engine} engine, hw {res.hw}, {res.wall_time:.2f}s)")
+        for k in res.kernels:
+            typer.echo(f"  {k.name:<24} {k.cycles:>10} cycles {k.flops:>10} flops {k.bytes_moved:>10} bytes")
+        if check:
+            err = "" if res.max_rel_error is None else f", max rel error {res.max_rel_error:.3g}"
+            typer.echo(f"check: {res.check or 'n/a'} ({res.check_note}{err})")
+        if trace is not None:
+            typer.echo(f"trace: {trace}")
+    if check and res.check == "fail":
+        m = res.first_mismatch or {}
+        raise CheckError(
+            f"{m.get('tensor')} differs from the reference at {tuple(m.get('index', ()))}: "
+            f"simulated {m.get('got')}, expected {m.get('expected')}"
+            + (f" ({m['problem']})" if "problem" in m else "")
+        )
+
+
+def _load_data_dir(prog: object, folder: Path) -> None:
+    try:
+        from fuseflow.ir import samdata
+    except ImportError:
+        raise DataError("--data-dir needs fuseflow.ir.samdata, which is not available yet") from None
+    loaded = samdata.load_dir(folder, prog)  # type: ignore[attr-defined]
+    prog.data.update(loaded)  # type: ignore[attr-defined]

@@ -1,0 +1,142 @@
+"""Hardware parameters: named presets (``presets/*.toml``) or a user TOML file."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fuseflow.ir.errors import DataError, UnknownNameError
+
+
+@dataclass(frozen=True)
+class Poly:
+    """A latency that depends on the tile size: ``b2*B^2 + b*B + c``."""
+
+    b2: int = 0
+    b: int = 0
+    c: int = 1
+
+    def at(self, block: int) -> int:
+        return max(1, self.b2 * block * block + self.b * block + self.c)
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    enabled: bool = True
+    channels: int = 8
+    latency: int = 2
+    initiation_interval: int = 2
+    startup: int = 14
+    word_bytes: int = 4
+    seg_words_per_ref: int = 2
+    crd_batch: int = 8
+    val_batch: int = 8
+    write_batch: int = 8
+    val_write_blocking: bool = True
+
+
+@dataclass(frozen=True)
+class ScannerConfig:
+    startup_delay: int = 0
+    data_load_factor: float = 0.0
+    initial_delay: int = 0
+    output_latency: int = 1
+    sequential_interval: int = 1
+    miss_latency: int = 0
+    row_size: int = 4
+
+
+@dataclass(frozen=True)
+class TimingConfig:
+    alu_latency: Poly = Poly(1, 0, 0)
+    alu_ii: Poly = Poly(0, 0, 1)
+    matmul_latency: Poly = Poly(0, 2, -1)
+    matmul_ii: Poly = Poly(0, 1, 0)
+    unary_latency: Poly = Poly(0, 1, 0)
+    val_array_latency: Poly = Poly(1, 0, 0)
+    reduce_latency: Poly = Poly(1, 0, 0)
+
+
+@dataclass(frozen=True)
+class HwConfig:
+    name: str = "default"
+    memory: MemoryConfig = MemoryConfig()
+    scanner: ScannerConfig = ScannerConfig()
+    timing: TimingConfig = TimingConfig()
+    channel_depth: int | None = None  # None = unbounded
+    stream_depths: tuple[tuple[str, int], ...] = field(default=())  # by stream name or "s<id>"
+
+    def depth_of(self, stream_id: int, stream_name: str) -> int | None:
+        for key, d in self.stream_depths:
+            if key in (stream_name, f"s{stream_id}", str(stream_id)):
+                return d if d > 0 else None
+        return self.channel_depth
+
+    def with_options(self, channel_depth: int | None = None,
+                     stream_depths: dict[str, int] | None = None) -> HwConfig:
+        hw = self
+        if channel_depth is not None:
+            hw = replace(hw, channel_depth=channel_depth if channel_depth > 0 else None)
+        if stream_depths:
+            hw = replace(hw, stream_depths=hw.stream_depths + tuple(stream_depths.items()))
+        return hw
+
+
+def preset_names() -> list[str]:
+    folder = resources.files("fuseflow.sim") / "presets"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_hw(spec: str | Path | HwConfig) -> HwConfig:
+    """A preset by name (``default``, ``no-hbm``) or a TOML file path."""
+    if isinstance(spec, HwConfig):
+        return spec
+    text_spec = str(spec)
+    path = Path(text_spec)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise DataError(f"hardware file {path} does not exist")
+        text = path.read_text()
+        origin = str(path)
+    else:
+        res = resources.files("fuseflow.sim") / "presets" / f"{text_spec}.toml"
+        if not res.is_file():
+            raise UnknownNameError(
+                f"unknown hardware preset {text_spec!r} (known: {', '.join(preset_names())}; or give a .toml file)"
+            )
+        text = res.read_text()
+        origin = f"preset {text_spec}"
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise DataError(f"{origin}: {e}") from None
+    return hw_from_dict(raw, origin, default_name=path.stem if path.suffix else text_spec)
+
+
+def hw_from_dict(raw: dict[str, Any], origin: str = "hardware file", default_name: str = "hw") -> HwConfig:
+    def section(cls: type, key: str) -> Any:
+        data = raw.get(key, {})
+        known = {f.name: f for f in fields(cls)}
+        kwargs = {}
+        for k, v in data.items():
+            if k not in known:
+                raise DataError(f"{origin}: unknown key [{key}] {k} (known: {', '.join(known)})")
+            if isinstance(v, dict):
+                v = Poly(int(v.get("b2", 0)), int(v.get("b", 0)), int(v.get("c", 0)))
+            kwargs[k] = v
+        return cls(**kwargs)
+
+    ch = raw.get("channels", {})
+    depth = int(ch.get("depth", 0))
+    streams = tuple((str(k), int(v)) for k, v in ch.get("streams", {}).items())
+    return HwConfig(
+        name=str(raw.get("name", default_name)),
+        memory=section(MemoryConfig, "memory"),
+        scanner=section(ScannerConfig, "scanner"),
+        timing=section(TimingConfig, "timing"),
+        channel_depth=depth if depth > 0 else None,
+        stream_depths=streams,
+    )

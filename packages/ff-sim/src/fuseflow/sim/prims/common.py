@@ -1,0 +1,43 @@
+"""Token helpers shared by the primitives."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from fuseflow.ir.tokens import DONE, EMPTY, Stop
+
+_STOPS = [Stop(k) for k in range(32)]
+
+
+def stop(k: int) -> Stop:
+    return _STOPS[k] if k < 32 else Stop(k)
+
+
+def is_stop(tok: Any) -> bool:
+    return type(tok) is Stop
+
+
+def is_payload(tok: Any) -> bool:
+    return type(tok) is not Stop and tok is not EMPTY and tok is not DONE
+
+
+def same(a: Any, b: Any) -> bool:
+    """Token equality: same marker, same stop level, or equal coordinates."""
+    if is_payload(a):
+        return is_payload(b) and a == b
+    return a == b
+
+
+class Sig(enum.Enum):
+    """Repeat-signal tokens (the stream also ends with ``D``)."""
+
+    R = "R"  # repeat the head
+    S = "S"  # pop the head and close the fiber
+    N = "N"  # an empty fiber (a coordinate stream's N): emit N and pop the head
+
+    def __str__(self) -> str:
+        return self.value
+
+
+__all__ = ["DONE", "EMPTY", "Sig", "Stop", "is_payload", "is_stop", "same", "stop"]

@@ -1,0 +1,287 @@
+"""Arithmetic primitives: ALU (unary, binary, tile matmul), reduce, sparse accumulators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
+from fuseflow.sim import ops
+from fuseflow.sim.prims.common import DONE, EMPTY, is_payload, is_stop, stop
+from fuseflow.sim.process import Proc, Wait
+
+
+def _flops(v: Any) -> int:
+    return int(v.size) if isinstance(v, np.ndarray) and v.ndim > 0 else 1
+
+
+def _block(proc: Proc) -> int:
+    b = proc.node.attrs.block  # type: ignore[union-attr]
+    return int(b[0]) if b else 1
+
+
+class Alu(Proc):
+    def run(self) -> Wait:
+        a = self.node.attrs  # type: ignore[union-attr]
+        if (a.arity or 1) == 1:
+            yield from self._unary(a.op, a.scalar)
+        else:
+            yield from self._binary(a.op, a.label == "tile_matmul")
+
+    def _unary(self, op: UnaryOp, scalar: float | None) -> Wait:
+        if not isinstance(op, UnaryOp):
+            raise self.fail(f"a one-input ALU needs a unary op, not {op}")
+        lat = self.ctx.hw.timing.unary_latency.at(_block(self))
+        inp, out = self.ins["a"], self.outs["val"]
+        while True:
+            x = yield from self.deq(inp)
+            if x is DONE:
+                yield from self.emit(out, DONE)
+                return
+            if is_payload(x):
+                self.counters.alu_ops += 1
+                self.counters.flops += _flops(x)
+                yield from self.emit(out, ops.unary(op, x, scalar), self.t + lat)
+            else:  # stops and N pass
+                yield from self.emit(out, x)
+            self.t += 1
+
+    def _binary(self, op: BinaryOp, matmul: bool) -> Wait:
+        if not isinstance(op, BinaryOp):
+            raise self.fail(f"a two-input ALU needs a binary op, not {op}")
+        tm = self.ctx.hw.timing
+        b = _block(self)
+        lat = (tm.matmul_latency if matmul else tm.alu_latency).at(b)
+        ii = (tm.matmul_ii if matmul else tm.alu_ii).at(b)
+        ia, ib, out = self.ins["a"], self.ins["b"], self.outs["val"]
+        while True:
+            x = yield from self.deq(ia)
+            y = yield from self.deq(ib)
+            px, py = is_payload(x), is_payload(y)
+            if px or py:
+                if px and py:
+                    v = ops.binary(op, x, y, matmul)
+                elif px and y is EMPTY:  # absent operand: f(v, 0), never -0.0
+                    v = ops.binary(op, x, ops.zero_like(x), matmul) + ops.ZERO
+                elif x is EMPTY and py:
+                    v = ops.binary(op, ops.zero_like(y), y, matmul) + ops.ZERO
+                else:
+                    raise self.fail(f"operands out of step: {x} and {y}")
+                self.counters.alu_ops += 1
+                self.counters.flops += 2 * x.shape[0] * x.shape[1] * y.shape[1] if (
+                    matmul and px and py and isinstance(x, np.ndarray)) else _flops(v)
+                yield from self.emit(out, v, self.t + lat)
+            elif x is EMPTY and y is EMPTY:
+                yield from self.emit(out, EMPTY)
+            elif x is DONE and y is DONE:
+                yield from self.emit(out, DONE)
+                return
+            elif is_stop(x) and x == y:
+                yield from self.emit(out, x)
+            else:
+                raise self.fail(f"operands out of step: {x} and {y}")
+            self.t += ii
+
+
+class Reduce(Proc):
+    """Reduces the innermost fiber: Sk emits the result, then S(k-1) if k > 0.
+
+    An empty fiber sums to 0; its max is N (no stored value). N inputs are skipped.
+    """
+
+    def run(self) -> Wait:
+        a = self.node.attrs  # type: ignore[union-attr]
+        is_max = a.op is ReduceOp.MAX
+        lat = self.ctx.hw.timing.reduce_latency.at(_block(self))
+        zero = np.zeros(a.block, dtype=np.float32) if a.block else ops.ZERO
+        inp, out = self.ins["val"], self.outs["val"]
+        acc: Any = None
+        while True:
+            x = yield from self.deq(inp)
+            if is_payload(x):
+                if acc is None:
+                    acc = ops.as_value(x)
+                else:
+                    acc = np.maximum(acc, x) if is_max else acc + x
+                self.counters.reduce_ops += 1  # one op per value, as Comal counts
+                self.counters.flops += _flops(x)
+                self.t += 1
+            elif x is EMPTY:
+                continue  # free, as in Comal (the dequeue still moved t)
+            elif is_stop(x):
+                if acc is None:
+                    acc = EMPTY if is_max else zero
+                yield from self.emit(out, acc, self.t + lat)
+                if x.level > 0:
+                    yield from self.emit(out, stop(x.level - 1))
+                acc = None
+                self.t += 1
+            else:
+                yield from self.emit(out, DONE)
+                return
+
+
+def _acc(table: dict[Any, Any], key: Any, v: Any, proc: Proc) -> None:
+    if v is EMPTY:
+        v = ops.ZERO
+    table[key] = table[key] + v if key in table else ops.as_value(v)
+    proc.counters.reduce_ops += 1
+    proc.counters.flops += _flops(v)
+
+
+class Spacc1(Proc):
+    """Order-1 sparse accumulator: sums (inner crd, val) pairs over the outer index and,
+    at each outer stop Sk, flushes them in ascending order followed by Sk."""
+
+    def run(self) -> Wait:
+        oc, ic, iv = self.ins["crd_outer"], self.ins["crd_inner"], self.ins["val"]
+        out_c, out_v = self.outs["crd"], self.outs["val"]
+        acc: dict[int, Any] = {}
+        outer_empty = True  # no outer coordinate since the last outer stop
+        preconsumed = False  # the next (empty) outer fiber's inner stop was already taken
+        while True:
+            o = yield from self.peek(oc)
+            i = yield from self.peek(ic)
+            v = yield from self.peek(iv)
+            if is_payload(o):
+                outer_empty = False
+                if is_payload(i):
+                    _acc(acc, i, v, self)
+                    yield from self.deq(ic)
+                    yield from self.deq(iv)
+                elif is_stop(i):
+                    yield from self.deq(oc)
+                    yield from self.deq(ic)
+                    yield from self.deq(iv)
+                elif i is EMPTY:  # an empty inner fiber; its stop may follow
+                    yield from self.deq(ic)
+                    yield from self.deq(iv)
+                    nxt = yield from self.peek(ic)
+                    if not is_stop(nxt):
+                        yield from self.deq(oc)
+                else:
+                    raise self.fail(f"inner stream ended before the outer one (outer {o})")
+            elif is_stop(o):
+                n = o.level
+                if outer_empty and not preconsumed and is_stop(i) and i.level == n + 1:
+                    yield from self.deq(ic)  # the empty outer fiber's own inner stop
+                    yield from self.deq(iv)
+                preconsumed = False
+                for c in sorted(acc):
+                    yield from self.emit(out_c, c)
+                    yield from self.emit(out_v, acc[c])
+                yield from self.emit(out_c, o)
+                yield from self.emit(out_v, o)
+                acc.clear()
+                yield from self.deq(oc)
+                outer_empty = True
+                i2 = yield from self.peek(ic)
+                o2 = yield from self.peek(oc)
+                if is_stop(i2) and is_stop(o2) and i2.level == o2.level + 1:
+                    yield from self.deq(ic)  # Comal's look-ahead: the next fiber is empty
+                    yield from self.deq(iv)
+                    preconsumed = True
+            elif o is DONE:
+                if i is DONE:
+                    yield from self.emit(out_c, DONE)
+                    yield from self.emit(out_v, DONE)
+                    return
+                yield from self.deq(ic)
+                yield from self.deq(iv)
+            else:
+                raise self.fail("an N outer coordinate is not supported")
+            self.t += 1
+
+
+class Spacc2(Proc):
+    """Order-2 sparse accumulator: sums (mid, inner) -> val over the outer index and
+    flushes at each outer stop Sn: mid fibers in order, each with its inner fiber."""
+
+    def run(self) -> Wait:
+        oc = self.ins["crd_outer"]
+        self.acc: dict[tuple[int, int], Any] = {}
+        outer_empty = True
+        while True:
+            o = yield from self.peek(oc)
+            if o is DONE:
+                for name in ("crd_mid", "crd_inner", "val"):
+                    yield from self.deq(self.ins[name])
+                for ch in self.outs.values():
+                    yield from self.emit(ch, DONE)
+                return
+            if is_stop(o):
+                n = o.level
+                if outer_empty:  # its mid and inner streams carry bare stops
+                    yield from self._expect("crd_mid", stop(n + 1))
+                    yield from self._expect("crd_inner", stop(n + 2), "val")
+                yield from self._flush(n)
+                yield from self.deq(oc)
+                outer_empty = True
+            elif is_payload(o):
+                outer_empty = False
+                yield from self._mid_fiber()
+                yield from self.deq(oc)
+            else:
+                raise self.fail("an N outer coordinate is not supported")
+            self.t += 1
+
+    def _expect(self, port: str, s: Any, also: str | None = None) -> Wait:
+        tok = yield from self.deq(self.ins[port])
+        if tok != s:
+            raise self.fail(f"{port}: expected {s}, got {tok}")
+        if also:
+            yield from self.deq(self.ins[also])
+
+    def _mid_fiber(self) -> Wait:
+        im = self.ins["crd_mid"]
+        while True:
+            m = yield from self.peek(im)
+            if is_payload(m):
+                level = yield from self._inner_fiber(int(m))
+                yield from self.deq(im)
+                if level > 0:  # the inner stop also closed the mid fiber
+                    yield from self._expect("crd_mid", stop(level - 1))
+                    return
+            elif is_stop(m):  # an empty mid fiber: the inner stream has its bare stop
+                yield from self.deq(im)
+                yield from self._expect("crd_inner", stop(m.level + 1), "val")
+                return
+            else:
+                raise self.fail(f"unexpected mid token {m}")
+            self.t += 1
+
+    def _inner_fiber(self, m: int) -> Wait:
+        ii, iv = self.ins["crd_inner"], self.ins["val"]
+        while True:
+            j = yield from self.peek(ii)
+            v = yield from self.peek(iv)
+            yield from self.deq(ii)
+            yield from self.deq(iv)
+            if is_payload(j):
+                _acc(self.acc, (m, int(j)), v, self)
+                self.t += 1
+            elif is_stop(j):
+                return j.level
+            elif j is EMPTY:
+                nxt = yield from self.peek(ii)
+                if not is_stop(nxt):
+                    return 0
+            else:
+                raise self.fail("inner stream ended inside a fiber")
+
+    def _flush(self, n: int) -> Wait:
+        om, oi, ov = self.outs["crd_mid"], self.outs["crd_inner"], self.outs["val"]
+        mids = sorted({m for m, _ in self.acc})
+        for k, m in enumerate(mids):
+            yield from self.emit(om, m)
+            for (mm, j) in sorted(key for key in self.acc if key[0] == m):
+                yield from self.emit(oi, j)
+                yield from self.emit(ov, self.acc[(mm, j)])
+            s = stop(n + 1) if k == len(mids) - 1 else stop(0)
+            yield from self.emit(oi, s)
+            yield from self.emit(ov, s)
+        yield from self.emit(om, stop(n))
+        if not mids:
+            yield from self.emit(oi, stop(n + 1))
+            yield from self.emit(ov, stop(n + 1))
+        self.acc.clear()

@@ -1,0 +1,251 @@
+"""Stream plumbing: repeat (signal generator + repeater), broadcast, fork/join, crd drop/hold."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fuseflow.ir.graph import StreamKind
+from fuseflow.sim.prims.common import DONE, EMPTY, Sig, is_payload, is_stop, stop
+from fuseflow.sim.process import Proc, Wait
+
+
+class RepeatSig(Proc):
+    """crd/ref stream -> repeat signals: payload R, stop S, D D. A crd-stream N (an empty
+    fiber) gives the signal N; a ref-stream N (an absent operand) gives R."""
+
+    def run(self) -> Wait:
+        inp, out = self.ins["crd"], self.outs["repsig"]
+        fiber_n = self.ctx.in_kind(self, "crd") is StreamKind.CRD
+        while True:
+            tok = yield from self.deq(inp)
+            if tok is DONE:
+                yield from self.emit(out, DONE)
+                return
+            if is_stop(tok):
+                sig = Sig.S
+            elif tok is EMPTY and fiber_n:
+                sig = Sig.N
+            else:
+                sig = Sig.R
+            yield from self.emit(out, sig)
+            self.t += 1
+
+
+class Repeat(Proc):
+    """R re-emits the input head; S pops it and closes the fiber by the scanner stop rule;
+    N emits N and pops it. Peeks the input before taking each signal (Comal's order)."""
+
+    def run(self) -> Wait:
+        inp, sig_in, out = self.ins["in"], self.ins["repsig"], self.outs["out"]
+        while True:
+            head = yield from self.peek(inp)
+            sig = yield from self.deq(sig_in)
+            if sig is Sig.R:
+                if not (is_payload(head) or head is EMPTY):
+                    raise self.fail(f"signal R but the input head is {head}")
+                yield from self.emit(out, head)
+            elif sig is Sig.S:
+                h = yield from self.deq(inp)
+                if is_stop(h):
+                    yield from self.emit(out, stop(h.level + 1))
+                elif h is DONE:
+                    raise self.fail("signal S but the input has ended")
+                else:
+                    nxt = yield from self.peek(inp)
+                    if is_stop(nxt):
+                        yield from self.deq(inp)
+                        yield from self.emit(out, stop(nxt.level + 1))
+                    else:
+                        yield from self.emit(out, stop(0))
+            elif sig is Sig.N:
+                yield from self.deq(inp)
+                yield from self.emit(out, EMPTY)
+            else:
+                yield from self.emit(out, DONE)
+                return
+            self.t += 1
+
+
+class Broadcast(Proc):
+    """Copies every token to every output (no cycle cost of its own)."""
+
+    def run(self) -> Wait:
+        inp = self.ins["in"]
+        outs = list(self.outs.values())
+        while True:
+            tok = yield from self.deq(inp)
+            for ch in outs:
+                yield from self.emit(ch, tok)
+            if tok is DONE:
+                return
+
+
+def _lanes(proc: Proc, prefix: str, chans: dict[str, Any]) -> list[Any]:
+    n = proc.node.attrs.arity or 0  # type: ignore[union-attr]
+    return [chans[f"{prefix}{i}"] for i in range(n)]
+
+
+class Fork(Proc):
+    """Payloads (and N) go to the lanes round-robin, restarting at lane 0 after each stop;
+    stops and D go to every lane."""
+
+    def run(self) -> Wait:
+        inp = self.ins["in"]
+        lanes = _lanes(self, "out", self.outs)
+        p = 0
+        while True:
+            tok = yield from self.deq(inp)
+            if is_payload(tok) or tok is EMPTY:
+                yield from self.emit(lanes[p], tok)
+                p = (p + 1) % len(lanes)
+            else:
+                for ch in lanes:
+                    yield from self.emit(ch, tok)
+                if tok is DONE:
+                    return
+                p = 0
+            self.t += 1
+
+
+class Join(Proc):
+    """Merges the lanes of a fork, one fiber per element the fork sent: takes lane 0's
+    fiber up to its stop, then lane 1's, and so on round-robin. A lane's stop Sk (k >= 1)
+    closes its last fiber of the segment and parks it; when every lane is parked the
+    segment ends with Sk (the previous fiber's S0 is held back and upgraded to Sk)."""
+
+    def run(self) -> Wait:
+        lanes = _lanes(self, "in", self.ins)
+        out = self.outs["out"]
+        n = len(lanes)
+        parked: list[Any] = [None] * n
+        open_fiber = [False] * n  # payloads seen on a lane since its last stop
+        pending: Any = None  # the held-back closing stop of the last fiber
+        p = 0
+        while True:
+            if all(x is not None for x in parked):
+                if any(x != parked[0] for x in parked):
+                    raise self.fail("lanes end segments out of step: " + " ".join(map(str, parked)))
+                for ch in lanes:
+                    yield from self.deq(ch)
+                if parked[0] is DONE:
+                    if pending is not None:
+                        yield from self.emit(out, pending)
+                    yield from self.emit(out, DONE)
+                    return
+                yield from self.emit(out, parked[0])
+                pending, parked, p = None, [None] * n, 0
+                self.t += 1
+                continue
+            if parked[p] is not None:
+                p = (p + 1) % n
+                continue
+            tok = yield from self.peek(lanes[p])
+            if is_payload(tok) or tok is EMPTY:
+                if pending is not None:
+                    yield from self.emit(out, pending)
+                    pending = None
+                yield from self.emit(out, tok)
+                yield from self.deq(lanes[p])
+                open_fiber[p] = True
+            elif is_stop(tok) and tok.level == 0:
+                yield from self.deq(lanes[p])
+                if pending is not None:
+                    yield from self.emit(out, pending)
+                pending = stop(0)
+                open_fiber[p] = False
+                p = (p + 1) % n
+            else:  # Sk (k >= 1) or D: park the lane
+                parked[p] = tok
+                if open_fiber[p]:
+                    if pending is not None:
+                        yield from self.emit(out, pending)
+                    pending = stop(0)
+                    open_fiber[p] = False
+                p = (p + 1) % n
+            self.t += 1
+
+
+class CrdDrop(Proc):
+    """Drops outer coordinates whose inner fiber is empty (and that fiber from the inner
+    stream). The closing S0 of a kept fiber is held back until the next kept fiber, or
+    upgraded to Sk when the segment ends inside dropped fibers."""
+
+    def run(self) -> Wait:
+        io_, ii = self.ins["outer"], self.ins["inner"]
+        oo, oi = self.outs["outer"], self.outs["inner"]
+        held: Any = None
+        while True:
+            o = yield from self.deq(io_)
+            if is_payload(o):
+                kept = False
+                while True:
+                    c = yield from self.deq(ii)
+                    if is_payload(c):
+                        if not kept and held is not None:
+                            yield from self.emit(oi, held)
+                            held = None
+                        kept = True
+                        yield from self.emit(oi, c)
+                    elif is_stop(c):
+                        if kept:
+                            yield from self.emit(oo, o)
+                            if c.level == 0:
+                                held = c
+                            else:
+                                yield from self.emit(oi, c)
+                        elif c.level > 0:
+                            yield from self.emit(oi, stop(max(c.level, held.level if held else 0)))
+                            held = None
+                        break
+                    elif c is EMPTY:
+                        nxt = yield from self.peek(ii)
+                        if not is_stop(nxt):
+                            break
+                    else:
+                        raise self.fail("inner stream ended before the outer one")
+            elif is_stop(o):
+                yield from self.emit(oo, o)
+            elif o is DONE:
+                c = yield from self.deq(ii)
+                if c is not DONE:
+                    raise self.fail(f"inner stream continues after the outer one ended ({c})")
+                if held is not None:
+                    yield from self.emit(oi, held)
+                yield from self.emit(oi, DONE)
+                yield from self.emit(oo, DONE)
+                return
+            self.t += 1
+
+
+class CrdHold(Proc):
+    """Repeats the outer coordinate once per inner coordinate (inner passes through)."""
+
+    def run(self) -> Wait:
+        io_, ii = self.ins["outer"], self.ins["inner"]
+        oo, oi = self.outs["outer"], self.outs["inner"]
+        while True:
+            o = yield from self.peek(io_)
+            c = yield from self.deq(ii)
+            if is_payload(c):
+                yield from self.emit(oi, c)
+                yield from self.emit(oo, o)
+            elif is_stop(c):
+                yield from self.emit(oi, c)
+                yield from self.emit(oo, c)
+                yield from self.deq(io_)
+                if is_payload(o) and c.level > 0:  # the inner stop also closed the outer fiber
+                    s = yield from self.deq(io_)
+                    if s != stop(c.level - 1):
+                        raise self.fail(f"outer stream: expected {stop(c.level - 1)}, got {s}")
+            elif c is EMPTY:
+                yield from self.emit(oi, EMPTY)
+                yield from self.emit(oo, EMPTY)
+                nxt = yield from self.peek(ii)
+                if not is_stop(nxt):
+                    yield from self.deq(io_)
+            else:
+                yield from self.deq(io_)
+                yield from self.emit(oi, DONE)
+                yield from self.emit(oo, DONE)
+                return
+            self.t += 1

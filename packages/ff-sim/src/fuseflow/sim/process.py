@@ -1,0 +1,146 @@
+"""Primitive processes and the scheduler that runs them as a Kahn network.
+
+Each primitive is a generator with its own local clock ``t``. Reading an empty channel
+or writing a full one suspends it; the scheduler resumes it when the channel changes.
+Comal's rules: an enqueue is stamped ``max(requested, t + 1)``; a dequeue or peek sets
+``t = max(t, stamp)``. Runs are deterministic: processes resume in FIFO order.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Generator
+from typing import Any
+
+from fuseflow.ir.errors import SimulationError
+from fuseflow.ir.graph import Node
+from fuseflow.sim.channel import Channel
+from fuseflow.sim.counters import Counters
+
+Wait = Generator[Channel, None, Any]
+
+
+class Proc:
+    """Base of every primitive: ports, local clock, counters, the read/write helpers."""
+
+    def __init__(self, node: Node | None, ins: dict[str, Channel], outs: dict[str, Channel],
+                 ctx: Any = None) -> None:
+        self.node = node
+        self.ins = ins
+        self.outs = outs
+        self.ctx = ctx  # the kernel context: stored tensors, hardware, memory
+        self.t = 0
+        self.counters = Counters()
+        self.done = False
+        self.blocked_on: Channel | None = None
+        self.busy: list[list[int]] | None = None  # [start, end) intervals, when tracing
+        self._sched: Scheduler | None = None
+        for ch in ins.values():
+            ch.reader = self
+        for ch in outs.values():
+            ch.writer = self
+
+    # -- to implement ------------------------------------------------------------------
+    def run(self) -> Wait:
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    # -- helpers -----------------------------------------------------------------------
+    def describe(self) -> str:
+        return self.node.describe() if self.node is not None else type(self).__name__
+
+    def wake(self) -> None:
+        if self._sched is not None:
+            self._sched.ready.append(self)
+
+    def peek(self, ch: Channel) -> Wait:
+        while not ch.q:
+            ch.reader_waiting = True
+            yield ch
+        tok, stamp = ch.q[0]
+        if stamp > self.t:
+            self.t = stamp
+        return tok
+
+    def deq(self, ch: Channel) -> Wait:
+        while not ch.q:
+            ch.reader_waiting = True
+            yield ch
+        stamp = ch.q[0][1]
+        if stamp > self.t:
+            self.t = stamp
+        return ch.pop(self.t)
+
+    def emit(self, ch: Channel, tok: Any, at: int | None = None) -> Wait:
+        """Enqueue ``tok`` stamped max(at, t + 1); a full channel first waits for space."""
+        if ch.depth is not None:
+            while not ch.has_space():
+                ch.writer_waiting = True
+                yield ch
+            ready = ch.space_time()
+            if ready > self.t:
+                self.t = ready
+        stamp = self.t + 1 if at is None or at <= self.t else at
+        ch.push(tok, stamp)
+        self.counters.tokens += 1
+        if self.busy is not None:
+            self.mark(stamp - 1)
+
+    def emit_all(self, chans: list[Channel], tok: Any, at: int | None = None) -> Wait:
+        for ch in chans:
+            yield from self.emit(ch, tok, at)
+
+    def mark(self, t: int) -> None:
+        """Record activity in cycle ``t`` (for the trace)."""
+        b = self.busy
+        assert b is not None
+        if b and b[-1][0] <= t <= b[-1][1]:
+            b[-1][1] = max(b[-1][1], t + 1)
+        else:
+            b.append([t, t + 1])
+
+    def fail(self, msg: str) -> SimulationError:
+        return SimulationError(f"{self.describe()} at cycle {self.t}: {msg}")
+
+
+class Scheduler:
+    """Runs processes until all return; an unfinishable network is a deadlock error."""
+
+    def __init__(self, procs: list[Proc]) -> None:
+        self.procs = procs
+        self.ready: deque[Proc] = deque()
+
+    def run(self) -> None:
+        gens = {}
+        for p in self.procs:
+            p._sched = self
+            gens[id(p)] = p.run()
+            self.ready.append(p)
+        ready = self.ready
+        while ready:
+            p = ready.popleft()
+            if p.done:
+                continue
+            try:
+                p.blocked_on = next(gens[id(p)])
+            except StopIteration:
+                p.done = True
+                p.blocked_on = None
+        stuck = [p for p in self.procs if not p.done]
+        if stuck:
+            raise deadlock_error(stuck)
+
+
+def deadlock_error(stuck: list[Proc]) -> SimulationError:
+    cycle = max(p.t for p in stuck)
+    parts = []
+    for p in stuck[:8]:
+        ch = p.blocked_on
+        if ch is None:
+            parts.append(p.describe())
+        elif ch.reader is p:
+            parts.append(f"{p.describe()} waiting to read {ch.name} (empty)")
+        else:
+            parts.append(f"{p.describe()} waiting to write {ch.name} (full, depth {ch.depth})")
+    more = f" and {len(stuck) - 8} more" if len(stuck) > 8 else ""
+    return SimulationError(f"deadlock at cycle {cycle}: " + "; ".join(parts) + more)
