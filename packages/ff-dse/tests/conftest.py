@@ -6,7 +6,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from fuseflow.ir.data import TensorData
 from fuseflow.ir.formats import dense, named_format
 from fuseflow.ir.program import (

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from fuseflow.dse.candidates import fusion_candidates, parse_spec
 from fuseflow.dse.config import Config, parse_par
 from fuseflow.dse.space import Knob, Space, build_space, load_space_file

@@ -4,7 +4,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from fuseflow.dse.costmodel import data_density, estimate, footprint, relative_error
 from fuseflow.ir.data import TensorData
 from fuseflow.ir.formats import named_format

@@ -6,7 +6,6 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-
 from fuseflow.dse import synthetic
 from fuseflow.dse.config import Config
 from fuseflow.dse.store import Store

@@ -5,14 +5,13 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from fuseflow.dse import synthetic
 from fuseflow.dse.config import Config
 from fuseflow.dse.report import rows, write_report
 from fuseflow.dse.store import Store
 from fuseflow.dse.sweep import run_sweep
 from fuseflow.ir.cli import build_app
+from typer.testing import CliRunner
 
 
 def _filled_store(path: Path) -> Store:

@@ -204,3 +204,16 @@ def test_options_are_typed_and_checked() -> None:
         load_program("gcn", {"hiden": "4"})
     with pytest.raises(FrontendError, match="not a int"):
         load_program("gcn", {"hidden": "four"})
+
+
+def test_sparse_softmax_over_stored_entries() -> None:
+    class M(torch.nn.Module):
+        def forward(self, s, v):
+            return torch.sparse.mm(torch.sparse.softmax(s, 1), v)
+
+    d = (torch.rand(5, 5, generator=torch.Generator().manual_seed(2)) > 0.5).float() * torch.randn(5, 5)
+    d.fill_diagonal_(1.0)
+    prog = capture(M(), (d.to_sparse_coo(), torch.randn(5, 3)), "m")
+    t = prog.program.tensors
+    assert t["s"].format.spec() == "cs" and t["softmax"].format.spec() == "cs"
+    check_eager(prog)

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
 from fuseflow.dse.config import Config
 from fuseflow.dse.evaluate import Estimator, Evaluator, estimate_config, evaluate, failure
 from fuseflow.dse.executors import get_executor
@@ -43,8 +42,8 @@ def _calibrate(results: list[Result], ests: dict[str, Estimate | None]) -> tuple
     rows = [(ests[r.key], r.cycles) for r in results if r.ok and r.cycles and ests.get(r.key)]
     if len(rows) < 2:
         return 1.0, 1.0
-    x = np.array([[e.flops, e.bytes] for e, _ in rows], dtype=float)  # type: ignore[union-attr]
-    y = np.array([c for _, c in rows], dtype=float)
+    x = np.asarray([[e.flops, e.bytes] for e, _ in rows if e is not None], dtype=np.float64)
+    y = np.asarray([float(c or 0) for e, c in rows if e is not None], dtype=np.float64)
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
     a, b = (max(float(c), 0.0) for c in coef)
     return (a, b) if a + b > 0 else (1.0, 1.0)

@@ -77,7 +77,7 @@ def fusion_candidates(program: Any, cap: int = 4, limit: int = 64) -> list[str]:
     if not ops:
         return []
     cuts = sorted(barriers(program, ops) | {0, len(ops)})
-    segments = [ops[a:b] for a, b in zip(cuts, cuts[1:])]
+    segments = [ops[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
     out: list[str] = []
 
     def walk(seg: int, acc: list[list[FusionGroup]]) -> None:

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-import click
 import typer
-from typer.core import TyperGroup
-
 from fuseflow.ir.errors import FuseFlowError
+from typer.core import TyperGroup
 
 
 class DseGroup(TyperGroup):
     """A group whose unknown first word is a model name for ``run``."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args and not args[0].startswith("-") and args[0] not in self.commands:
             args = ["run", *args]
         return super().parse_args(ctx, args)
@@ -51,22 +49,22 @@ def _check_executor(name: str) -> None:
 @dse_app.command("run")
 def run_command(
     model: str = typer.Argument(..., help="Zoo model name (gcn, graphsage, sae, gpt3-bigbird, ...)."),
-    dataset: Optional[list[str]] = typer.Option(None, "--dataset", "-d", help="Data set(s); repeat to sweep."),  # noqa: UP007
-    space: Optional[Path] = typer.Option(None, "--space", help="YAML/TOML space file narrowing the knobs."),  # noqa: UP007
+    dataset: list[str] | None = typer.Option(None, "--dataset", "-d", help="Data set(s); repeat to sweep."),  # noqa: UP007
+    space: Path | None = typer.Option(None, "--space", help="YAML/TOML space file narrowing the knobs."),  # noqa: UP007
     executor: str = EXECUTOR,
-    address: Optional[str] = ADDRESS,  # noqa: UP007
-    workers: Optional[int] = WORKERS,  # noqa: UP007
+    address: str | None = ADDRESS,  # noqa: UP007
+    workers: int | None = WORKERS,  # noqa: UP007
     store: Path = typer.Option(Path("dse.sqlite"), "--store", help="SQLite results store (resumable)."),
     prune: bool = typer.Option(False, "--prune", help="Simulate only configs the cost model cannot rule out."),
-    keep: Optional[int] = typer.Option(None, "--keep", help="With --prune: top-k per workload (default 25%)."),  # noqa: UP007
+    keep: int | None = typer.Option(None, "--keep", help="With --prune: top-k per workload (default 25%)."),  # noqa: UP007
     auto: bool = typer.Option(False, "--auto", help="Autoschedule: best config within --budget simulations."),
     budget: int = typer.Option(8, "--budget", help="Simulations for --auto."),
-    option: Optional[list[str]] = typer.Option(None, "-m", help="Model option KEY=VALUE (KEY=a|b sweeps)."),  # noqa: UP007
-    setting: Optional[list[str]] = typer.Option(None, "--set", help="Narrow a knob: NAME=V1,V2 (fusion, order, par, block, hw, ...)."),  # noqa: UP007
+    option: list[str] | None = typer.Option(None, "-m", help="Model option KEY=VALUE (KEY=a|b sweeps)."),  # noqa: UP007
+    setting: list[str] | None = typer.Option(None, "--set", help="Narrow a knob: NAME=V1,V2 (fusion, order, par, block, hw, ...)."),  # noqa: UP007
     only_named: bool = typer.Option(False, "--only-named", help="Knobs (other than fusion) not named by "
                                     "--space/--set/-m keep their first declared value."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Also write a report directory."),  # noqa: UP007
-    evaluator: Optional[str] = EVALUATOR,  # noqa: UP007
+    out: Path | None = typer.Option(None, "--out", help="Also write a report directory."),  # noqa: UP007
+    evaluator: str | None = EVALUATOR,  # noqa: UP007
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     retry_failed: bool = typer.Option(True, "--retry-failed/--skip-failed",
                                       help="Rerun configs that failed in an earlier sweep."),
@@ -171,19 +169,18 @@ def _study(configs: list[Any], labels: dict[str, str], out: Path, title: str, ex
     if failed and len(failed) == len(summary.results):
         raise FuseFlowError(f"all {len(failed)} configurations failed (first: {failed[0].error}); "
                             f"the failures are recorded in {db}")
-    return 0
 
 
 @study_app.command("figure12")
 def figure12_command(
     mode: str = typer.Option("fast", "--mode", help="fast or medium (scaled Table 2 sizes)."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Real data set files (default: synthetic)."),  # noqa: UP007
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Real data set files (default: synthetic)."),  # noqa: UP007
     out: Path = typer.Option(Path("ff-figure12"), "--out"),
     hw: str = typer.Option("default", "--hw", help="default, no-hbm or a hardware file."),
     executor: str = EXECUTOR,
-    address: Optional[str] = ADDRESS,  # noqa: UP007
-    workers: Optional[int] = WORKERS,  # noqa: UP007
-    evaluator: Optional[str] = EVALUATOR,  # noqa: UP007
+    address: str | None = ADDRESS,  # noqa: UP007
+    workers: int | None = WORKERS,  # noqa: UP007
+    evaluator: str | None = EVALUATOR,  # noqa: UP007
     fresh: bool = typer.Option(False, "--fresh", help="Ignore earlier results in --out."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
@@ -202,9 +199,9 @@ def figure12_command(
 def demo_command(
     out: Path = typer.Option(Path("ff-demo"), "--out", help="Report directory."),
     executor: str = EXECUTOR,
-    address: Optional[str] = ADDRESS,  # noqa: UP007
-    workers: Optional[int] = WORKERS,  # noqa: UP007
-    evaluator: Optional[str] = EVALUATOR,  # noqa: UP007
+    address: str | None = ADDRESS,  # noqa: UP007
+    workers: int | None = WORKERS,  # noqa: UP007
+    evaluator: str | None = EVALUATOR,  # noqa: UP007
     fresh: bool = typer.Option(False, "--fresh", help="Ignore earlier results in --out."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
 from fuseflow.dse.result import Estimate
 from fuseflow.ir.formats import LevelFormat, TensorFormat
 from fuseflow.ir.program import (
@@ -130,7 +129,7 @@ def _dataflow_order(a: Assignment, tp: TensorProgram) -> list[str]:
     for acc in [a.output, *_accesses(a.value)]:
         decl = tp.tensors.get(acc.tensor)
         seq = _storage_indices(acc, decl) if decl else list(acc.indices)
-        for u, v in zip(seq, seq[1:]):
+        for u, v in zip(seq, seq[1:], strict=False):
             if u != v:
                 edges[u].add(v)
     indeg = {i: 0 for i in first}
@@ -202,7 +201,7 @@ class CostModel:
         for acc in [a.output, *_accesses(a.value)]:
             decl = self.tp.tensors.get(acc.tensor)
             if decl is not None:
-                for i, n in zip(acc.indices, decl.shape):
+                for i, n in zip(acc.indices, decl.shape, strict=False):
                     dims.setdefault(i, int(n))
         for i in index_vars(a.value):
             dims.setdefault(i, 1)

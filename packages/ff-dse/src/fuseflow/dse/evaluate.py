@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from fuseflow.dse.config import Config
 from fuseflow.dse.result import Estimate, Result, Status
@@ -29,7 +30,7 @@ def compile_config(cfg: Config) -> Any:
         dataset=cfg.dataset,
         fusion=cfg.fusion,
         order=cfg.order,
-        par=list(cfg.par) or None,
+        par=list(cfg.par) or None,  # type: ignore[arg-type]  # index None: chosen by the compiler
         block=cfg.block,
     )
     return res.program
@@ -39,20 +40,13 @@ def kernel_cycles(kernels: Any) -> tuple[tuple[str, float], ...]:
     """Per-kernel cycles from a SimResult's ``kernels`` (dict, or list of items/pairs)."""
     if not kernels:
         return ()
+    pairs: list[tuple[Any, Any]] = []
     if isinstance(kernels, dict):
-        items = kernels.items()
+        pairs = list(kernels.items())
     else:
-        items = []
         for k in kernels:
-            if isinstance(k, (tuple, list)):
-                items.append((k[0], k[1]))
-            else:
-                items.append((getattr(k, "name", "?"), getattr(k, "cycles", 0)))
-    out = []
-    for name, c in items:
-        c = getattr(c, "cycles", c)
-        out.append((str(name), float(c)))
-    return tuple(out)
+            pairs.append((k[0], k[1]) if isinstance(k, (tuple, list)) else (getattr(k, "name", "?"), k))
+    return tuple((str(name), float(getattr(c, "cycles", c) or 0)) for name, c in pairs)
 
 
 def failure(cfg: Config, exc: BaseException | str, wall: float = 0.0) -> Result:

@@ -155,7 +155,6 @@ def plot_pareto(results: list[Result], out: Path) -> Path | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     from fuseflow.dse.prune import pareto_front
 
     ok = [r for r in results if r.ok and r.cycles and r.bytes_moved]
@@ -167,9 +166,11 @@ def plot_pareto(results: list[Result], out: Path) -> Path | None:
         by_model[r.config.model].append(r)
     for model, rs in sorted(by_model.items()):
         front = pareto_front([(r.key, float(r.cycles or 0), float(r.bytes_moved or 0)) for r in rs])
-        sc = ax.scatter([r.bytes_moved for r in rs], [r.cycles for r in rs], label=model, alpha=0.7, s=22)
+        sc = ax.scatter([float(r.bytes_moved or 0) for r in rs], [float(r.cycles or 0) for r in rs],
+                        label=model, alpha=0.7, s=22)
         fr = sorted((r for r in rs if r.key in front), key=lambda r: r.bytes_moved or 0)
-        ax.plot([r.bytes_moved for r in fr], [r.cycles for r in fr], color=sc.get_facecolor()[0], linewidth=1)
+        ax.plot([float(r.bytes_moved or 0) for r in fr], [float(r.cycles or 0) for r in fr],
+                color=sc.get_facecolor()[0], linewidth=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("bytes moved")

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import itertools
 import tomllib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from fuseflow.dse.config import Config, format_par, normalize_par, parse_par
 from fuseflow.ir.errors import DataError, UnknownNameError
@@ -116,7 +117,7 @@ class Space:
         for combo in itertools.product(*(self.get(a) for a in names)):
             fields: dict[str, Any] = {}
             opts: dict[str, str] = {}
-            for axis, value in zip(names, combo):
+            for axis, value in zip(names, combo, strict=False):
                 if axis.startswith("opt."):
                     opts[axis[4:]] = str(value)
                 else:

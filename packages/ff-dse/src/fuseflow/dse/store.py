@@ -86,7 +86,7 @@ class Store:
         return Result.from_dict(json.loads(row[0])) if row else None
 
     def results(self, status: Status | None = None) -> list[Result]:
-        q, args = "SELECT result FROM results", ()
+        q, args = "SELECT result FROM results", ()  # type: tuple[str, tuple[str, ...]]
         if status is not None:
             q, args = q + " WHERE status = ?", (status.value,)
         rows = self._db.execute(q + " ORDER BY finished_at, key", args).fetchall()

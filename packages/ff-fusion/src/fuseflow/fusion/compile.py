@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from fuseflow.ir.dataflow import Kernel, Program
@@ -13,7 +14,10 @@ from fuseflow.ir.program import FusionGroup, TensorDecl, TensorProgram, TensorRo
 
 from fuseflow.fusion.builder import GraphBuilder
 from fuseflow.fusion.fused import FusedOutput, Node, fuse_group, reads_of
-from fuseflow.fusion.lower import Lowering, NeedDense, ViewInfo
+from fuseflow.fusion.lower import Lowering, NeedDense, UnsupportedOrder, ViewInfo
+
+#: how many other valid orders the default tries before giving up
+FALLBACK_ORDERS = 200
 from fuseflow.fusion.passes import PassManager, PassRecord
 from fuseflow.fusion.passes.dead_nodes import DeadNodeRemoval
 from fuseflow.fusion.passes.dedup import DuplicateJoinerInputs, MergeEquivalent
@@ -47,6 +51,18 @@ class GroupPlan:
     pog: POG
     views: dict[int, ViewInfo]
     materialized: list[str]
+    preferred: list[tuple[str, str]] = field(default_factory=list)  # soft order edges
+
+    def default_order(self) -> list[str]:
+        """The first valid order, honouring as many preference edges as stay acyclic."""
+        pog = POG(list(self.pog.vars), dict(self.pog.edges))
+        for e in self.preferred:
+            trial = POG(pog.vars, {**pog.edges, e: ["preference"]})
+            if trial.first_order() is not None:
+                pog = trial
+        order = pog.first_order()
+        assert order is not None
+        return order
 
 
 def _leaf_views(program: TensorProgram, leaves: list[Node]) -> dict[int, ViewInfo]:
@@ -63,9 +79,11 @@ def _leaf_views(program: TensorProgram, leaves: list[Node]) -> dict[int, ViewInf
 
 
 def _priority(outputs: list[FusedOutput]) -> list[str]:
-    """Index variables by first appearance over the leaves (left to right, inner operands
-    first): innermost producers' loops come out early, so consumers do not recompute them."""
+    """Output indices first, then the others by first appearance over the leaves."""
     seen: dict[str, None] = {}
+    for fo in outputs:
+        for v in fo.indices:
+            seen.setdefault(v)
     for fo in outputs:
         for n in fo.tree.walk():
             if n.kind == "leaf":
@@ -89,7 +107,26 @@ def plan_group(program: TensorProgram, group: FusionGroup, later_reads: set[str]
         else:
             pog.add_view(r, views[leaf.id].index_of_level)
     pog2, dropped = resolve_cycles(pog, sorted(reasons))
-    return GroupPlan(group, outputs, pog2, views, sorted(set(dropped) | set(soft)))
+    return GroupPlan(group, outputs, pog2, views, sorted(set(dropped) | set(soft)),
+                     _no_recompute_edges(outputs))
+
+
+def _no_recompute_edges(outputs: list[FusedOutput]) -> list[tuple[str, str]]:
+    """Preferences, not constraints: a reduction's free indices before any other index of
+    its tree, so the reduction is computed once per point of its free indices and
+    repeated, instead of being recomputed inside another index's loop."""
+    edges: list[tuple[str, str]] = []
+    for fo in outputs:
+        all_idx = {v for n in fo.tree.walk() for v in (n.indices if n.kind == "leaf" else n.rd)}
+        for n in fo.tree.walk():
+            if n.kind != "reduce" or n is fo.tree:
+                continue
+            inside = set(n.free) | {v for m in n.walk() for v in (m.indices if m.kind == "leaf" else m.rd)}
+            for f in sorted(n.free):
+                for v in sorted(all_idx - inside):
+                    if (f, v) not in edges:
+                        edges.append((f, v))
+    return edges
 
 
 def _view_name(tensor: str, fmt: TensorFormat) -> str:
@@ -111,36 +148,18 @@ def _declare_view(program: TensorProgram, tensor: str, fmt: TensorFormat) -> str
 def compile_group(program: TensorProgram, plan: GroupPlan, order_choice: str | None,
                   kernel_name: str, passes: list[object] | None = None
                   ) -> tuple[Kernel, GroupReport]:
-    order = parse_order_choice(order_choice, plan.pog)
-    pos = {v: i for i, v in enumerate(order)}
-    views = dict(plan.views)
-    # permuted (materialized) views follow the chosen order
-    for leaf in (lf for fo in plan.outputs for lf in fo.tree.leaves()):
-        r = f"{leaf.tensor}[{','.join(leaf.indices)}]"
-        if r in plan.materialized:
-            v = views[leaf.id]
-            modes = sorted(range(len(leaf.indices)), key=lambda m: pos[leaf.indices[m]])
-            fmt = TensorFormat(v.format.levels, tuple(modes), v.format.block)
-            views[leaf.id] = ViewInfo(_declare_view(program, leaf.tensor, fmt), fmt,
-                                      tuple(leaf.indices[m] for m in modes))
-    sizes = _index_sizes(program, plan)
-    for _attempt in range(64):
-        b = GraphBuilder(kernel_name)
+    order = plan.default_order() if not order_choice else parse_order_choice(order_choice, plan.pog)
+    candidates = _fallback_orders(plan, order) if not order_choice else iter(())
+    while True:
+        views = _views_for(program, plan, order)
         try:
-            for fo in plan.outputs:
-                _lower_output(program, b, fo, order, sizes, views, plan.group.name)
+            b = _lower_group(program, plan, order, views, kernel_name)
             break
-        except NeedDense as nd:
-            for lid, v in list(views.items()):
-                if v.tensor == nd.tensor:
-                    levels = list(v.format.levels)
-                    levels[nd.level] = LevelFormat.DENSE
-                    levels = [LevelFormat.COMPRESSED if lv is LevelFormat.SINGLETON else lv for lv in levels]
-                    fmt = TensorFormat(tuple(levels), v.format.mode_order, v.format.block)
-                    base = program.tensor(v.tensor).view_of or v.tensor
-                    views[lid] = ViewInfo(_declare_view(program, base, fmt), fmt, v.index_of_level)
-    else:  # pragma: no cover - each retry densifies a level, so this terminates
-        raise CompileError(f"{plan.group.name}: could not place union operands")
+        except UnsupportedOrder:
+            nxt = next(candidates, None)
+            if nxt is None:
+                raise
+            order = nxt
     DeadNodeRemoval().apply(b)  # the lowering leaves roots of hoisted/absorbed leaves unread
     graph, records = PassManager(passes if passes is not None else default_passes()).run(b)
     reads = sorted({n.attrs.tensor for n in graph.nodes.values()
@@ -155,12 +174,64 @@ def compile_group(program: TensorProgram, plan: GroupPlan, order_choice: str | N
     return kernel, report
 
 
-def _index_sizes(program: TensorProgram, plan: GroupPlan) -> dict[str, int]:
+def _views_for(program: TensorProgram, plan: GroupPlan, order: list[str]) -> dict[int, ViewInfo]:
+    """Leaf views for an order: permutable (dense or materialized) views follow it."""
+    pos = {v: i for i, v in enumerate(order)}
+    views = dict(plan.views)
+    for leaf in (lf for fo in plan.outputs for lf in fo.tree.leaves()):
+        r = f"{leaf.tensor}[{','.join(leaf.indices)}]"
+        if r in plan.materialized:
+            v = views[leaf.id]
+            modes = sorted(range(len(leaf.indices)), key=lambda m: pos[leaf.indices[m]])
+            fmt = TensorFormat(_levels_by_mode(v.format, tuple(modes)), tuple(modes), v.format.block)
+            base = program.tensor(v.tensor).view_of if v.tensor != leaf.tensor else leaf.tensor
+            views[leaf.id] = ViewInfo(_declare_view(program, base or leaf.tensor, fmt), fmt,
+                                      tuple(leaf.indices[m] for m in modes))
+    return views
+
+
+def _levels_by_mode(fmt: TensorFormat, modes: tuple[int, ...]) -> tuple[LevelFormat, ...]:
+    """Level formats for a new mode order, each mode keeping its own level format."""
+    of_mode = {m: fmt.levels[lvl] for lvl, m in enumerate(fmt.mode_order)}
+    return tuple(of_mode[m] for m in modes)
+
+
+def _lower_group(program: TensorProgram, plan: GroupPlan, order: list[str], views: dict[int, ViewInfo],
+                 kernel_name: str) -> GraphBuilder:
+    sizes = _index_sizes(program, plan, views)
+    for _attempt in range(256):
+        b = GraphBuilder(kernel_name)
+        try:
+            for fo in plan.outputs:
+                _lower_output(program, b, fo, order, sizes, views, plan.group.name)
+            return b
+        except NeedDense as nd:
+            for lid, v in list(views.items()):
+                if v.tensor == nd.tensor:
+                    levels = list(v.format.levels)
+                    levels[nd.level] = LevelFormat.DENSE
+                    levels = [LevelFormat.COMPRESSED if lv is LevelFormat.SINGLETON else lv for lv in levels]
+                    fmt = TensorFormat(tuple(levels), v.format.mode_order, v.format.block)
+                    base = program.tensor(v.tensor).view_of or v.tensor
+                    views[lid] = ViewInfo(_declare_view(program, base, fmt), fmt, v.index_of_level)
+    raise CompileError(f"{plan.group.name}: could not place union operands")  # pragma: no cover
+
+
+def _fallback_orders(plan: GroupPlan, first: list[str]) -> Iterator[list[str]]:
+    """Other valid orders to try when the lowering cannot place the preferred one."""
+    import itertools
+
+    for o in itertools.islice(plan.pog.orders(), FALLBACK_ORDERS):
+        if o != first:
+            yield o
+
+
+def _index_sizes(program: TensorProgram, plan: GroupPlan, views: dict[int, ViewInfo]) -> dict[str, int]:
     sizes: dict[str, int] = {}
     for fo in plan.outputs:
         for leaf in fo.tree.leaves():
             decl = program.tensor(leaf.tensor)
-            block = decl.format.block or (1,) * decl.order
+            block = views[leaf.id].format.block or (1,) * decl.order
             for m, v in enumerate(leaf.indices):
                 n = decl.shape[m] // block[m]
                 if sizes.setdefault(v, n) != n:
@@ -177,7 +248,7 @@ def _lower_output(program: TensorProgram, b: GraphBuilder, fo: FusedOutput, orde
     if sorted(stream_vars) != sorted(fo.indices):
         raise CompileError(f"{label}: internal: output {fo.tensor} streams {stream_vars}, expected {fo.indices}")
     modes = tuple(fo.indices.index(v) for v in stream_vars)
-    fmt = TensorFormat(decl.format.levels, modes, None)
+    fmt = TensorFormat(_levels_by_mode(decl.format, modes), modes, None)
     if decl.format != fmt:
         program.tensors[fo.tensor] = replace(decl, format=fmt)
     for lvl, (v, crd) in enumerate(st.levels):

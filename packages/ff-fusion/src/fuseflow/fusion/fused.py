@@ -186,7 +186,11 @@ def reads_of(program: TensorProgram, names: list[str]) -> set[str]:
 
     out: set[str] = set()
     for n in names:
-        out |= {acc.tensor for acc in accesses(program.assignment(n).value)}
+        for acc in accesses(program.assignment(n).value):
+            t: str | None = acc.tensor
+            while t is not None and t not in out:  # a view reads its source
+                out.add(t)
+                t = program.tensors[t].view_of if t in program.tensors else None
     return out
 
 

@@ -32,6 +32,10 @@ from fuseflow.fusion.fused import Node
 INTERSECTING = (BinaryOp.MUL, BinaryOp.DIV, BinaryOp.MASK)
 
 
+class UnsupportedOrder(CompileError):
+    """The lowering cannot realize this dataflow order (another order may work)."""
+
+
 class NeedDense(Exception):
     """A view's compressed level sits under a union with more levels below: retry with it dense."""
 
@@ -148,7 +152,7 @@ class Lowering:
                 levels.pop(p)
                 continue
             if op is not ReduceOp.SUM:
-                raise CompileError(f"{self.label}: a {op.value} reduction over {r} placed outside the "
+                raise UnsupportedOrder(f"{self.label}: a {op.value} reduction over {r} placed outside the "
                                    f"free indices {[v for v, _ in after]} needs a max-accumulator; "
                                    "choose an order with the reduced index innermost")
             if len(after) == 1:
@@ -161,7 +165,7 @@ class Lowering:
                 levels = levels[:p] + [(after[0][0], self.b.out(sp, "crd_mid")),
                                        (after[1][0], self.b.out(sp, "crd_inner"))]
             else:
-                raise CompileError(f"{self.label}: reduction over {r} with {len(after)} free indices "
+                raise UnsupportedOrder(f"{self.label}: reduction over {r} with {len(after)} free indices "
                                    "inside it needs a sparse accumulator of order > 2; choose another order")
             val = self.b.out(sp, "val")
         return Stream(levels, val)
@@ -200,7 +204,7 @@ class Lowering:
         if y.id in ctx.opened:
             st = ctx.opened[y.id]
             if not st.levels or st.levels[0][0] != v:
-                raise CompileError(f"{self.label}: the order {','.join(self.order)} would repeat the open "
+                raise UnsupportedOrder(f"{self.label}: the order {','.join(self.order)} would repeat the open "
                                    f"stream of {y.text()} along {v}; choose another order")
             walk.opaque[y.id] = st
             return ("opq", y)
@@ -268,7 +272,7 @@ class Lowering:
             return realized[0]
         for (crd, pay), p in zip(realized, parts):
             if not pay:
-                raise CompileError(f"{self.label}: a multi-level intermediate stream would be joined at {v}; "
+                raise UnsupportedOrder(f"{self.label}: a multi-level intermediate stream would be joined at {v}; "
                                    "choose another order or fusion")
         joiner = NodeKind.INTERSECT if kind == "and" or all(full) else NodeKind.UNION
         inputs: dict[str, Out] = {}

@@ -39,7 +39,7 @@ def ir_validate(file: Path) -> None:
 def ir_convert(
     src: Path,
     dst: Path,
-    to: Optional[str] = typer.Option(None, "--to", help="binary, text or tortilla (default: by extension)."),  # noqa: UP007
+    to: Optional[str] = typer.Option(None, "--to", help="binary, text or tortilla (default: by extension)."),  # noqa: UP007, UP045
 ) -> None:
     """Convert between binary (.ffir), text (.fftxt) and tortilla (.tortilla / .pb) forms."""
     from fuseflow.ir import io

@@ -46,7 +46,7 @@ def build_app() -> typer.Typer:
 
     @app.callback()
     def _root(
-        version: Optional[bool] = typer.Option(  # noqa: UP007 - typer needs Optional
+        version: Optional[bool] = typer.Option(  # noqa: UP007, UP045 - typer needs Optional
             None, "--version", callback=_version_callback, is_eager=True, help="Show versions and exit."
         ),
         debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),

@@ -109,7 +109,7 @@ def store(data: TensorData, fmt: TensorFormat) -> StoredTensor:
     if len(shape) != fmt.order:
         raise DataError(f"format {fmt.spec()} has {fmt.order} levels but the tensor has {len(shape)} modes")
     block = fmt.block or (1,) * fmt.order
-    for m, (n, b) in enumerate(zip(shape, block)):
+    for m, (n, b) in enumerate(zip(shape, block, strict=True)):
         if n % b:
             raise DataError(f"block size {b} does not divide mode {m} of size {n}")
     perm = fmt.mode_order
@@ -177,7 +177,7 @@ def store(data: TensorData, fmt: TensorFormat) -> StoredTensor:
         inv = np.argsort(perm)
         for k in range(sc.shape[1]):
             bcoord = sc[:, k][inv]
-            sl = tuple(slice(b * s, (b + 1) * s) for b, s in zip(bcoord, block))
+            sl = tuple(slice(b * s, (b + 1) * s) for b, s in zip(bcoord, block, strict=True))
             vals[parent_pos[k]] = dense[sl]
     return StoredTensor(fmt, shape, levels, vals)
 
@@ -214,7 +214,7 @@ def unstore(st: StoredTensor) -> np.ndarray:
         if fmt.block is None:
             out[tuple(bcoord)] += st.vals[k]
         else:
-            sl = tuple(slice(b * s, (b + 1) * s) for b, s in zip(bcoord, block))
+            sl = tuple(slice(b * s, (b + 1) * s) for b, s in zip(bcoord, block, strict=True))
             out[sl] += st.vals[k]
     return out
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
-from typing import Union
 
 from fuseflow.ir.errors import VerificationError
 from fuseflow.ir.formats import LevelFormat
@@ -45,7 +44,7 @@ class NodeKind(enum.Enum):
     JOIN = "join"
 
 
-AluOp = Union[UnaryOp, BinaryOp]
+AluOp = UnaryOp | BinaryOp
 
 
 @dataclass(frozen=True)

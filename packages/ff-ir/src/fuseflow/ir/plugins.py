@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pluggy
 
@@ -122,7 +123,7 @@ def _name_of(item: Any) -> str:
     return name
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def registry(what: str) -> Registry[Any]:
     """The process-wide registry of one kind of plugin item (built once)."""
     return build_registry(what)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Union
 
 from fuseflow.ir.formats import DType, TensorFormat
 
@@ -108,7 +107,7 @@ class Reduce:
     body: Expr
 
 
-Expr = Union[Access, Const, Unary, Binary, Reduce]
+Expr = Access | Const | Unary | Binary | Reduce
 
 
 @dataclass(frozen=True)

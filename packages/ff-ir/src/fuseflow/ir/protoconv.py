@@ -7,7 +7,7 @@ Reading raises :class:`IRFormatError` for anything the dataclasses cannot hold.
 from __future__ import annotations
 
 import enum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fuseflow.ir._proto import fuseflow_ir_pb2 as pb
 from fuseflow.ir.dataflow import Kernel, Program
@@ -48,7 +48,7 @@ PROTO_ENUMS: dict[type[enum.Enum], str] = {
 MAX_EXPR_DEPTH = 200
 
 
-def enum_to_pb(value: enum.Enum | None) -> int:
+def enum_to_pb(value: enum.Enum | None) -> Any:  # an int; Any fits the typed stubs
     if value is None:
         return 0
     return list(type(value)).index(value) + 1

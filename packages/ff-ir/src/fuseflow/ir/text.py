@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import fields
+from typing import Any
 
 from fuseflow.ir.dataflow import IR_VERSION, Kernel, Program
 from fuseflow.ir.errors import FuseFlowError, IRFormatError, IRVersionError
@@ -171,15 +172,17 @@ class _LineError(Exception):
 def _resolve_op(kind: NodeKind, text: str) -> UnaryOp | BinaryOp | ReduceOp:
     if "." in text:
         family, _, value = text.partition(".")
-        table = {"unary": UNARY_OPS, "binary": BINARY_OPS, "reduce": REDUCE_OPS}.get(family, {})
+        tables: dict[str, dict[str, UnaryOp | BinaryOp | ReduceOp]] = {
+            "unary": dict(UNARY_OPS), "binary": dict(BINARY_OPS), "reduce": dict(REDUCE_OPS)}
+        table = tables.get(family, {})
         if value in table:
             return table[value]
     elif kind is NodeKind.REDUCE and text in REDUCE_OPS:
         return REDUCE_OPS[text]
     else:
-        for table in (UNARY_OPS, BINARY_OPS, REDUCE_OPS):
-            if text in table:
-                return table[text]
+        for ops in (UNARY_OPS, BINARY_OPS, REDUCE_OPS):
+            if text in ops:
+                return ops[text]
     raise _LineError(f"unknown op {text!r}")
 
 
@@ -230,7 +233,7 @@ def _parse_float(text: str, what: str) -> float:
         raise _LineError(f"{what} should be a number, not {text!r}") from None
 
 
-def _parse_enum(cls: type, text: str, what: str):  # type: ignore[no-untyped-def]
+def _parse_enum(cls: type[Any], text: str, what: str) -> Any:
     try:
         return cls(text)
     except ValueError:
@@ -427,7 +430,7 @@ def _parse_kernel_head(words: list[str]) -> Kernel:
     rest = words[1:]
     if len(rest) % 2:
         raise _LineError("kernel clauses come in pairs: graph NAME, computes A,B, reads X,Y, writes Z")
-    for key, value in zip(rest[::2], rest[1::2]):
+    for key, value in zip(rest[::2], rest[1::2], strict=True):
         if key not in ("graph", "computes", "reads", "writes") or key in clauses:
             raise _LineError(f"unexpected kernel clause {key!r}")
         clauses[key] = value

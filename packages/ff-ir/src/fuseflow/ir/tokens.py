@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 
@@ -39,8 +38,8 @@ class Marker(enum.Enum):
 EMPTY = Marker.EMPTY
 DONE = Marker.DONE
 
-Payload = Union[int, float, np.ndarray]
-Token = Union[int, float, np.ndarray, Stop, Marker]
+Payload = int | float | np.ndarray
+Token = int | float | np.ndarray | Stop | Marker
 
 
 def is_stop(tok: object) -> bool:

@@ -30,6 +30,7 @@ from fuseflow.ir.errors import FuseFlowError, IRFormatError
 from fuseflow.ir.formats import LevelFormat
 from fuseflow.ir.graph import Attrs, Graph, Node, NodeKind, PortRef, Stream, StreamKind
 from fuseflow.ir.program import BinaryOp, ReduceOp, TensorProgram, UnaryOp
+from fuseflow.ir.verify import MAX_ARITY
 
 CRD, REF, VAL, REPSIG = StreamKind.CRD, StreamKind.REF, StreamKind.VAL, StreamKind.REPSIG
 DEFAULT_CHANNEL_SIZE = 1 << 20
@@ -106,6 +107,9 @@ def _u(v: int | None) -> int:
 
 def _export_node(n: Node, ports: _Ports, op: tp.Operation) -> None:  # noqa: C901 - one case per kind
     a, k = n.attrs, n.kind
+    if a.arity is not None and a.arity > MAX_ARITY:
+        raise _fail(f"{n.describe()}: arity {a.arity} is too large to export")
+    m: Any  # the op message being filled
 
     def inp(port: str) -> Stream | None:
         return ports.stream(n, port, False)
@@ -259,9 +263,9 @@ def graph_to_tortilla(g: Graph, name: str | None = None,
     return msg
 
 
-def _op_text(op: object) -> str:
-    family = {UnaryOp: "unary", BinaryOp: "binary", ReduceOp: "reduce"}[type(op)]
-    return f"{family}.{op.value}"  # type: ignore[attr-defined]
+def _op_text(op: UnaryOp | BinaryOp | ReduceOp) -> str:
+    family = "unary" if isinstance(op, UnaryOp) else "binary" if isinstance(op, BinaryOp) else "reduce"
+    return f"{family}.{op.value}"
 
 
 def _record_extras(n: Node, op: tp.Operation) -> None:
@@ -437,7 +441,7 @@ def _decode_spacc(m: tp.SparseAccumulator, strict: bool) -> tuple[NodeKind, dict
     if m.order == 2:
         if strict and (len(outer) != 2 or len(m.output_outer_crds) != 1):
             raise _fail("spacc of order 2 needs two outer input crds and one outer output crd")
-        ends += [_End(p, False, s) for p, s in zip(("crd_mid", "crd_outer"), outer)]
+        ends += [_End(p, False, s) for p, s in zip(("crd_mid", "crd_outer"), outer, strict=False)]
         ends += _ends(("crd_inner", True, m.output_inner_crd))
         ends += [_End("crd_mid", True, s) for s in m.output_outer_crds[:1]]
         return NodeKind.SPACC2, attrs, ends
@@ -496,8 +500,8 @@ def graph_from_tortilla(msg: tp.ComalGraph) -> Graph:
             raise _fail(f"stream {sid} read by {readers[sid][0]} has no writer")
         if sid not in readers:
             raise _fail(f"stream {sid} written by {writers[sid][0]} has no reader")
-        src, kind, name = writers[sid]
-        g.streams.append(Stream(sid - 1, kind, src, readers[sid][0], name or readers[sid][1]))
+        src, skind, name = writers[sid]
+        g.streams.append(Stream(sid - 1, skind, src, readers[sid][0], name or readers[sid][1]))
     return g
 
 

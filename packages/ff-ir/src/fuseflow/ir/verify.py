@@ -30,7 +30,9 @@ from fuseflow.ir.program import (
     accesses,
 )
 
-#: (min, max) arity of variadic kinds; None = no upper bound.
+#: largest arity checked port by port (bigger ones are reported, their ports skipped)
+MAX_ARITY = 1024
+#: (min, max) arity of variadic kinds; None = up to MAX_ARITY.
 ARITY_RANGE: dict[NodeKind, tuple[int, int | None]] = {
     NodeKind.INTERSECT: (2, None),
     NodeKind.UNION: (2, None),
@@ -41,6 +43,12 @@ ARITY_RANGE: dict[NodeKind, tuple[int, int | None]] = {
 }
 #: kinds whose crd/ref outputs may be left unread (see the module docstring)
 DROPPABLE_OUTPUTS = frozenset({NodeKind.LEVEL_SCAN, NodeKind.INTERSECT, NodeKind.UNION, NodeKind.LOCATE})
+
+
+def _specs(node: Node) -> tuple[list[PortSpec], list[PortSpec]]:
+    if node.attrs.arity is not None and node.attrs.arity > MAX_ARITY:
+        return [], []
+    return node.inputs(), node.outputs()
 
 
 def _droppable(node: Node, port: str) -> bool:
@@ -55,8 +63,8 @@ def _attr_problems(node: Node) -> list[str]:
     lo_hi = ARITY_RANGE.get(node.kind)
     if lo_hi is not None and a.arity is not None:
         lo, hi = lo_hi
-        if a.arity < lo or (hi is not None and a.arity > hi):
-            want = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        if a.arity < lo or a.arity > (hi or MAX_ARITY):
+            want = f"{lo}..{hi or MAX_ARITY}"
             out.append(f"{d}: arity {a.arity} out of range ({want})")
     if node.kind is NodeKind.ALU and a.op is not None:
         if not isinstance(a.op, (UnaryOp, BinaryOp)):
@@ -82,7 +90,7 @@ def _port(g: Graph, end: PortRef, output: bool, sid: int) -> tuple[Node, PortSpe
     node = g.nodes.get(end.node)
     if node is None:
         return f"stream {sid}: {side} node {end.node} does not exist"
-    specs = node.outputs() if output else node.inputs()
+    specs = _specs(node)[1 if output else 0]
     spec = next((p for p in specs if p.name == end.port), None)
     if spec is None:
         names = ", ".join(p.name for p in specs) or "none"
@@ -118,13 +126,14 @@ def _same_as_problems(g: Graph, node: Node, readers: dict[tuple[int, str], list[
                       writers: dict[tuple[int, str], list[Stream]]) -> list[str]:
     """Polymorphic ports: an input's kind must equal the kind of the outputs it names."""
     out = []
-    for ip in node.inputs():
+    ins_specs, outs_specs = _specs(node)
+    for ip in ins_specs:
         if ip.same_as is None:
             continue
         ins = writers.get((node.id, ip.name), [])
         if len(ins) != 1:
             continue
-        targets = [op.name for op in node.outputs()] if ip.same_as == "*" else [ip.same_as]
+        targets = [op.name for op in outs_specs] if ip.same_as == "*" else [ip.same_as]
         for t in targets:
             for s in readers.get((node.id, t), []):
                 if s.kind is not ins[0].kind:
@@ -151,13 +160,14 @@ def graph_problems(g: Graph, tensors: Mapping[str, TensorDecl] | None = None) ->
     out += problems
     for node in g.nodes.values():
         d = node.describe()
-        for spec in node.inputs():
+        ins_specs, outs_specs = _specs(node)
+        for spec in ins_specs:
             n = len(writers.get((node.id, spec.name), []))
             if n == 0 and not spec.optional:
                 out.append(f"{d}: input port {spec.name!r} is not connected")
             elif n > 1:
                 out.append(f"{d}: input port {spec.name!r} has {n} writers")
-        for spec in node.outputs():
+        for spec in outs_specs:
             n = len(readers.get((node.id, spec.name), []))
             if n == 0 and not _droppable(node, spec.name):
                 out.append(f"{d}: output port {spec.name!r} has no reader")
@@ -228,7 +238,7 @@ def tensor_program_problems(tp: TensorProgram) -> list[str]:
             elif len(acc.indices) != decl.order:
                 out.append(f"{where}: {acc.tensor}[{','.join(acc.indices)}] has {len(acc.indices)} indices "
                            f"but {acc.tensor!r} has order {decl.order}")
-        free = _expr_problems(a.value, set(), where, out)
+        free = _expr_problems(a.value, set(a.output.indices), where, out)
         outs = set(a.output.indices)
         for i in sorted(free - outs):
             out.append(f"{where}: index {i!r} is neither an output index nor bound by a reduction")
