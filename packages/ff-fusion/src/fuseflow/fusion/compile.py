@@ -112,20 +112,23 @@ def plan_group(program: TensorProgram, group: FusionGroup, later_reads: set[str]
 
 
 def _no_recompute_edges(outputs: list[FusedOutput]) -> list[tuple[str, str]]:
-    """Preferences, not constraints: a reduction's free indices before any other index of
-    its tree, so the reduction is computed once per point of its free indices and
-    repeated, instead of being recomputed inside another index's loop."""
+    """Preferences, not constraints: a reduction's free indices before the other indices
+    of its enclosing expressions, so the reduction is computed once per point of its free
+    indices and repeated, instead of being recomputed inside an enclosing index's loop."""
     edges: list[tuple[str, str]] = []
-    for fo in outputs:
-        all_idx = {v for n in fo.tree.walk() for v in (n.indices if n.kind == "leaf" else n.rd)}
-        for n in fo.tree.walk():
-            if n.kind != "reduce" or n is fo.tree:
-                continue
-            inside = set(n.free) | {v for m in n.walk() for v in (m.indices if m.kind == "leaf" else m.rd)}
+
+    def walk(n: Node, enclosing: frozenset[str]) -> None:
+        if n.kind == "reduce":
             for f in sorted(n.free):
-                for v in sorted(all_idx - inside):
+                for v in sorted(enclosing - n.free):
                     if (f, v) not in edges:
                         edges.append((f, v))
+        inner = enclosing | n.free | (frozenset(n.rd) if n.kind == "reduce" else frozenset())
+        for c in n.children:
+            walk(c, inner)
+
+    for fo in outputs:
+        walk(fo.tree, frozenset())
     return edges
 
 

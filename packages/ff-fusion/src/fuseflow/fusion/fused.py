@@ -79,11 +79,12 @@ _SCALAR = {
 
 
 class _Inliner:
-    def __init__(self, program: TensorProgram, defs: dict[str, Assignment]) -> None:
+    def __init__(self, program: TensorProgram, defs: dict[str, Assignment],
+                 ids: itertools.count[int], fresh: itertools.count[int]) -> None:
         self.program = program
         self.defs = defs
-        self.fresh = itertools.count()
-        self.ids = itertools.count()
+        self.fresh = fresh
+        self.ids = ids  # shared by all outputs of a group: node ids are unique in the group
         self.uses: dict[str, int] = {}
 
     def node(self, **kw: object) -> Node:
@@ -168,17 +169,33 @@ def fuse_group(program: TensorProgram, group: FusionGroup, later_reads: set[str]
     for name in group.assignments:
         a = program.assignment(name)
         defs[a.output.tensor] = a
-    result = []
+    result: list[FusedOutput] = []
+    sizes: dict[str, int] = {}
+    ids, fresh = itertools.count(), itertools.count()
     for t in group_outputs(program, group, later_reads):
-        inl = _Inliner(program, {k: v for k, v in defs.items() if k != t})
+        inl = _Inliner(program, {k: v for k, v in defs.items() if k != t}, ids, fresh)
         a = defs[t]
-        tree = inl.inline(a, a.output.indices)
+        idx = _unclashing(a.output.indices, program.tensor(t).shape, sizes, len(result))
+        tree = inl.inline(a, idx)
         rec = sorted(k for k, n in inl.uses.items() if n > 1)
-        if tree.free != set(a.output.indices):
+        if tree.free != set(idx):
             raise CompileError(f"{a.name}: output indices {a.output.indices} differ from the expression's "
                                f"free indices {sorted(tree.free)}")
-        result.append(FusedOutput(t, a.output.indices, tree, rec))
+        result.append(FusedOutput(t, idx, tree, rec))
     return result
+
+
+def _unclashing(indices: tuple[str, ...], shape: tuple[int, ...], sizes: dict[str, int],
+                n: int) -> tuple[str, ...]:
+    """A group's outputs share index names where the sizes agree (so one order and one
+    parallelized index serve them all); an index whose size differs is renamed."""
+    out = []
+    for v, size in zip(indices, shape, strict=True):
+        if sizes.setdefault(v, size) != size:
+            v = f"{v}_{n}"
+            sizes.setdefault(v, size)
+        out.append(v)
+    return tuple(out)
 
 
 def reads_of(program: TensorProgram, names: list[str]) -> set[str]:
