@@ -43,7 +43,7 @@ def compile_captured(prog: Program, order: str | None = None, par: list[tuple[st
     extra = optimization_passes(par=par or [], block=block)
     from fuseflow.fusion.compile import default_passes
 
-    result = compile_program(prog, order, passes=default_passes() + extra)
+    result = compile_program(prog, order, passes=default_passes() + extra, block=block)
     meta = result.program.meta
     if order:
         meta["order"] = order

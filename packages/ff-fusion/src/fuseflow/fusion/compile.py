@@ -149,14 +149,17 @@ def _declare_view(program: TensorProgram, tensor: str, fmt: TensorFormat) -> str
 
 
 def compile_group(program: TensorProgram, plan: GroupPlan, order_choice: str | None,
-                  kernel_name: str, passes: list[object] | None = None
+                  kernel_name: str, passes: list[object] | None = None, block: int | None = None
                   ) -> tuple[Kernel, GroupReport]:
     order = plan.default_order() if not order_choice else parse_order_choice(order_choice, plan.pog)
     candidates = _fallback_orders(plan, order) if not order_choice else iter(())
+    tiles = _tile_extents(program, plan, block) if block else None
     while True:
         views = _views_for(program, plan, order)
+        if tiles is not None:
+            views = _blocked_views(program, plan, views, tiles)
         try:
-            b = _lower_group(program, plan, order, views, kernel_name)
+            b = _lower_group(program, plan, order, views, kernel_name, tiles)
             break
         except UnsupportedOrder:
             nxt = next(candidates, None)
@@ -199,14 +202,40 @@ def _levels_by_mode(fmt: TensorFormat, modes: tuple[int, ...]) -> tuple[LevelFor
     return tuple(of_mode[m] for m in modes)
 
 
+def _tile_extents(program: TensorProgram, plan: GroupPlan, block: int) -> dict[str, int]:
+    """Blocked mode: every index whose extent the block size divides is tiled by it."""
+    ext: dict[str, int] = {}
+    for fo in plan.outputs:
+        for leaf in fo.tree.leaves():
+            for v, n in zip(leaf.indices, program.tensor(leaf.tensor).shape, strict=True):
+                ext[v] = n
+        for v, n in zip(fo.indices, program.tensor(fo.tensor).shape, strict=True):
+            ext[v] = n
+    return {v: (block if n % block == 0 else 1) for v, n in ext.items()}
+
+
+def _blocked_views(program: TensorProgram, plan: GroupPlan, views: dict[int, ViewInfo],
+                   tiles: dict[str, int]) -> dict[int, ViewInfo]:
+    out = dict(views)
+    for leaf in (lf for fo in plan.outputs for lf in fo.tree.leaves()):
+        v = views[leaf.id]
+        blk = tuple(tiles[leaf.indices[m]] for m in range(len(leaf.indices)))
+        if all(b == 1 for b in blk):
+            continue
+        fmt = TensorFormat(v.format.levels, v.format.mode_order, blk)
+        base = program.tensor(v.tensor).view_of if v.tensor != leaf.tensor else leaf.tensor
+        out[leaf.id] = ViewInfo(_declare_view(program, base or leaf.tensor, fmt), fmt, v.index_of_level)
+    return out
+
+
 def _lower_group(program: TensorProgram, plan: GroupPlan, order: list[str], views: dict[int, ViewInfo],
-                 kernel_name: str) -> GraphBuilder:
+                 kernel_name: str, tiles: dict[str, int] | None = None) -> GraphBuilder:
     sizes = _index_sizes(program, plan, views)
     for _attempt in range(256):
         b = GraphBuilder(kernel_name)
         try:
             for fo in plan.outputs:
-                _lower_output(program, b, fo, order, sizes, views, plan.group.name)
+                _lower_output(program, b, fo, order, sizes, views, plan.group.name, tiles)
             return b
         except NeedDense as nd:
             for lid, v in list(views.items()):
@@ -244,20 +273,31 @@ def _index_sizes(program: TensorProgram, plan: GroupPlan, views: dict[int, ViewI
 
 
 def _lower_output(program: TensorProgram, b: GraphBuilder, fo: FusedOutput, order: list[str],
-                  sizes: dict[str, int], views: dict[int, ViewInfo], label: str) -> None:
-    st = Lowering(b, order, sizes, views, label).lower(fo.tree)
+                  sizes: dict[str, int], views: dict[int, ViewInfo], label: str,
+                  tiles: dict[str, int] | None = None) -> None:
+    low = Lowering(b, order, sizes, views, label, tiles)
+    st = low.lower(fo.tree)
     decl = program.tensor(fo.tensor)
     stream_vars = [v for v, _ in st.levels]
     if sorted(stream_vars) != sorted(fo.indices):
         raise CompileError(f"{label}: internal: output {fo.tensor} streams {stream_vars}, expected {fo.indices}")
     modes = tuple(fo.indices.index(v) for v in stream_vars)
-    fmt = TensorFormat(_levels_by_mode(decl.format, modes), modes, None)
+    blk = tuple(tiles[v] for v in fo.indices) if tiles else None
+    blk = blk if blk and any(x > 1 for x in blk) else None
+    fmt = TensorFormat(_levels_by_mode(decl.format, modes), modes, blk)
     if decl.format != fmt:
         program.tensors[fo.tensor] = replace(decl, format=fmt)
     for lvl, (v, crd) in enumerate(st.levels):
         b.add(NodeKind.LEVEL_WRITE, {"crd": crd}, tensor=fo.tensor, level=lvl, format=fmt.levels[lvl], index=v)
     assert st.val is not None
-    b.add(NodeKind.VAL_WRITE, {"val": st.val}, tensor=fo.tensor)
+    val = st.val
+    if tiles is not None and low.axes.get(val, ()) != tuple(fo.indices):
+        # tiles leave in the tensor's own mode order
+        from fuseflow.ir.program import UnaryOp
+
+        spec = low._spec([low.axes.get(val, ())], tuple(fo.indices))
+        val = b.alu(UnaryOp.SCALAR_MUL, val, scalar=1.0, label=f"tile:{spec}", block=low._tile(tuple(fo.indices)))
+    b.add(NodeKind.VAL_WRITE, {"val": val}, tensor=fo.tensor, block=blk)
 
 
 @dataclass
@@ -267,7 +307,7 @@ class CompileResult:
 
 
 def compile_program(prog: Program, orders: dict[str, str] | str | None = None,
-                    passes: list[object] | None = None) -> CompileResult:
+                    passes: list[object] | None = None, block: int | None = None) -> CompileResult:
     """Lower every fusion group of ``prog.program`` into a kernel (in group order)."""
     tp = prog.program
     if not tp.groups:
@@ -280,7 +320,7 @@ def compile_program(prog: Program, orders: dict[str, str] | str | None = None,
                                                                           isinstance(orders, str) else None)
         if isinstance(orders, str) and len(tp.groups) > 1:
             choice = orders if _order_fits(plan, orders) else None
-        kernel, rep = compile_group(tp, plan, choice, f"k{gi}_{group.name}", passes)
+        kernel, rep = compile_group(tp, plan, choice, f"k{gi}_{group.name}", passes, block)
         rep.order_count = plan.pog.count()
         kernels.append(kernel)
         reports.append(rep)

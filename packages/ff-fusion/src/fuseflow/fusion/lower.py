@@ -73,13 +73,17 @@ class ViewInfo:
 
 class Lowering:
     def __init__(self, b: GraphBuilder, order: list[str], sizes: dict[str, int],
-                 views: dict[int, ViewInfo], label: str = "") -> None:
+                 views: dict[int, ViewInfo], label: str = "", tiles: dict[str, int] | None = None) -> None:
         self.b = b
         self.order = order
         self.pos = {v: i for i, v in enumerate(order)}
         self.sizes = sizes
         self.views = views
         self.label = label
+        # blocked mode: tile extent per index (1 for unblocked ones); values are tiles whose
+        # axes are named by index variables (``self.axes``)
+        self.tiles = tiles
+        self.axes: dict[Out, tuple[str, ...]] = {}
 
     # -- entry --------------------------------------------------------------------
     def lower(self, tree: Node) -> Stream:
@@ -125,13 +129,18 @@ class Lowering:
                 raise CompileError(f"{self.label}: internal: {x.text()} read before all its levels were scanned")
             arr = self.b.add(NodeKind.VAL_ARRAY, {"ref": ctx.refs[x.id]}, tensor=view.tensor,
                              block=view.format.block)
-            return self.b.out(arr, "val")
+            return self._named(self.b.out(arr, "val"), x.indices)
         if x.kind == "unary":
-            return self.b.alu(x.op, self.values(x.children[0], ctx), scalar=x.scalar)
+            a = self.values(x.children[0], ctx)
+            return self._like(self.b.alu(x.op, a, scalar=x.scalar, block=self._shape(a)), a)
         if x.kind == "binary":
             a = self.values(x.children[0], ctx)
             c = self.values(x.children[1], ctx)
-            return self.b.alu(x.op, a, c)
+            if self.tiles is None:
+                return self.b.alu(x.op, a, c)
+            out = self._canon(x.free)
+            spec = self._spec([self.axes[a], self.axes[c]], out)
+            return self._named(self.b.alu(x.op, a, c, label=f"tile:{spec}", block=self._tile(out)), out)
         st = self.build(x, ctx)
         if st.levels or st.val is None:
             raise CompileError(f"{self.label}: internal: reduction {x.text()} left levels {st.levels}")
@@ -143,12 +152,14 @@ class Lowering:
         val = st.val
         assert val is not None
         op = x.op
+        if self.tiles is not None:
+            val = self._tile_reduce(val, x)
         for r in sorted(x.rd, key=self.pos.__getitem__, reverse=True):
             p = next(i for i, (v, _) in enumerate(levels) if v == r)
             after = levels[p + 1:]
             if not after:
-                red = self.b.add(NodeKind.REDUCE, {"val": val}, op=op, index=r)
-                val = self.b.out(red, "val")
+                red = self.b.add(NodeKind.REDUCE, {"val": val}, op=op, index=r, block=self._shape(val))
+                val = self._like(self.b.out(red, "val"), val)
                 levels.pop(p)
                 continue
             if op is not ReduceOp.SUM:
@@ -157,17 +168,18 @@ class Lowering:
                                    "choose an order with the reduced index innermost")
             if len(after) == 1:
                 sp = self.b.add(NodeKind.SPACC1, {"crd_outer": levels[p][1], "crd_inner": after[0][1],
-                                                  "val": val}, index=r, op=op)
+                                                  "val": val}, index=r, op=op, block=self._shape(val))
                 levels = levels[:p] + [(after[0][0], self.b.out(sp, "crd"))]
             elif len(after) == 2:
                 sp = self.b.add(NodeKind.SPACC2, {"crd_outer": levels[p][1], "crd_mid": after[0][1],
-                                                  "crd_inner": after[1][1], "val": val}, index=r, op=op)
+                                                  "crd_inner": after[1][1], "val": val}, index=r, op=op,
+                                block=self._shape(val))
                 levels = levels[:p] + [(after[0][0], self.b.out(sp, "crd_mid")),
                                        (after[1][0], self.b.out(sp, "crd_inner"))]
             else:
                 raise UnsupportedOrder(f"{self.label}: reduction over {r} with {len(after)} free indices "
                                    "inside it needs a sparse accumulator of order > 2; choose another order")
-            val = self.b.out(sp, "val")
+            val = self._like(self.b.out(sp, "val"), val)
         return Stream(levels, val)
 
     # -- one level of joint iteration ---------------------------------------------
@@ -183,11 +195,13 @@ class Lowering:
         for leaf in walk.without_v:
             ctx2.refs[leaf.id] = self.b.repeat(ctx.refs[leaf.id], crd, v)
         for nid, val in walk.hoisted.items():
-            ctx2.vals[nid] = self.b.repeat(val, crd, v)
+            ctx2.vals[nid] = self._like(self.b.repeat(val, crd, v), val)
         for nid, st in walk.opaque.items():
             if len(st.levels) == 1:
                 key = ("opq", nid)
-                ctx2.vals[nid] = payloads[key] if key in payloads else st.val  # type: ignore[assignment]
+                got = payloads[key] if key in payloads else st.val
+                assert st.val is not None and got is not None
+                ctx2.vals[nid] = self._like(got, st.val)
             else:
                 ctx2.opened[nid] = Stream(st.levels[1:], st.val)
         for nid, st in ctx.opened.items():
@@ -349,6 +363,59 @@ class Lowering:
             else:
                 ctx.ctx_ref = self.b.repeat(self.context_ref(ctx.parent), ctx.crds[-1], ctx.vars[-1])
         return ctx.ctx_ref
+
+
+    # -- tiles (blocked mode) --------------------------------------------------------
+    def _canon(self, idx: frozenset[str] | set[str]) -> tuple[str, ...]:
+        return tuple(sorted(idx, key=self.pos.__getitem__))
+
+    def _tile(self, axes: tuple[str, ...]) -> tuple[int, ...] | None:
+        if self.tiles is None:
+            return None
+        return tuple(self.tiles.get(v, 1) for v in axes)
+
+    def _shape(self, val: Out) -> tuple[int, ...] | None:
+        return self._tile(self.axes.get(val, ())) if self.tiles is not None else None
+
+    def _named(self, out: Out, axes: tuple[str, ...]) -> Out:
+        if self.tiles is not None:
+            self.axes[out] = tuple(axes)
+        return out
+
+    def _like(self, new: Out, old: Out) -> Out:
+        if self.tiles is not None and old in self.axes:
+            self.axes[new] = self.axes[old]
+        return new
+
+    @staticmethod
+    def _spec(ins: list[tuple[str, ...]], out: tuple[str, ...]) -> str:
+        letters: dict[str, str] = {}
+        for axes in [*ins, out]:
+            for v in axes:
+                letters.setdefault(v, chr(ord("a") + len(letters)))
+        return ",".join("".join(letters[v] for v in axes) for axes in ins) + "->" + "".join(
+            letters[v] for v in out)
+
+    def _tile_reduce(self, val: Out, x: Node) -> Out:
+        """Reduce the reduced indices inside each tile; a MUL right below a sum contracts
+        them itself (a tile matmul), anything else gets a within-tile reduction."""
+        axes = self.axes[val]
+        out = tuple(v for v in axes if v not in x.rd)
+        if out == axes:
+            return val
+        node = self.b.nodes[val.node]
+        if (x.op is ReduceOp.SUM and node.kind is NodeKind.ALU and node.attrs.op is BinaryOp.MUL
+                and node.attrs.label and node.attrs.label.startswith("tile:")):
+            spec = self._spec([self.axes[node.inputs["a"]], self.axes[node.inputs["b"]]], out)
+            self.b.set_attrs(node.id, label=f"tile:{spec}", block=self._tile(out))
+            self.axes[val] = out
+            return val
+        kind = "tilesum" if x.op is ReduceOp.SUM else "tilemax"
+        spec = self._spec([axes], out)
+        from fuseflow.ir.program import UnaryOp
+
+        red = self.b.alu(UnaryOp.SCALAR_MUL, val, scalar=1.0, label=f"{kind}:{spec}", block=self._tile(axes))
+        return self._named(red, out)
 
 
 @dataclass

@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     try:
         app = build_app()
-        app(args=args, prog_name="ff", standalone_mode=False)
+        rv = app(args=args, prog_name="ff", standalone_mode=False)
+        if isinstance(rv, int) and rv != 0:  # typer.Exit(code) comes back as a return value
+            sys.exit(rv)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.ClickException as e:

@@ -74,3 +74,71 @@ def zero_like(v: Any) -> Any:
     if isinstance(v, np.ndarray) and v.ndim > 0:
         return np.zeros_like(v, dtype=F32)
     return ZERO
+
+
+# -- tiles with named axes (blocked lowering) ---------------------------------------------
+# An ALU label "tile:ab,cb->ac" (letters name the tile axes, einsum-style) says how tiles
+# combine: MUL with letters missing from the output contracts them (a tile matmul);
+# any other op aligns both operands on the output letters and broadcasts.
+# "tilesum:ab->a" / "tilemax:ab->a" reduce axes inside one tile (a unary ALU).
+
+
+def parse_tile_label(label: str | None) -> tuple[str, list[str], str] | None:
+    if not label or ":" not in label:
+        return None
+    kind, spec = label.split(":", 1)
+    if kind not in ("tile", "tilesum", "tilemax"):
+        return None
+    ins, out = spec.split("->")
+    return kind, ins.split(","), out
+
+
+def _align(x: Any, letters: str, out: str) -> Any:
+    if not isinstance(x, np.ndarray) or x.ndim == 0:
+        return x
+    order = [letters.index(c) for c in out if c in letters]
+    y = np.transpose(x, order)
+    shape = [x.shape[letters.index(c)] if c in letters else 1 for c in out]
+    return y.reshape(shape)
+
+
+def is_contraction(op: BinaryOp, ins: list[str], out: str) -> bool:
+    return op is BinaryOp.MUL and any(c not in out for c in "".join(ins))
+
+
+def tile_binary(op: BinaryOp, a: Any, b: Any, ins: list[str], out: str) -> Any:
+    with np.errstate(all="ignore"):
+        if is_contraction(op, ins, out):
+            if not (isinstance(a, np.ndarray) and a.ndim and isinstance(b, np.ndarray) and b.ndim):
+                a = a if isinstance(a, np.ndarray) and a.ndim else np.zeros([1] * len(ins[0]), F32)
+                b = b if isinstance(b, np.ndarray) and b.ndim else np.zeros([1] * len(ins[1]), F32)
+            return as_value(np.einsum(f"{ins[0]},{ins[1]}->{out}", a, b))
+        x, y = _align(a, ins[0], out), _align(b, ins[1], out)
+        if op is BinaryOp.MASK:  # inside a tile, the pattern is the non-zero entries
+            return as_value(np.where(np.asarray(x) != 0, y, F32(0.0)))
+        return as_value(BINARY[op](x, y))
+
+
+def tile_unary(kind: str, op: UnaryOp, x: Any, scalar: float | None, ins: list[str], out: str) -> Any:
+    s = F32(0.0 if scalar is None else scalar)
+    with np.errstate(all="ignore"):
+        y = UNARY[op](x, s)
+        if not isinstance(y, np.ndarray) or y.ndim == 0:
+            return as_value(y)
+        src = ins[0]
+        if kind != "tile":
+            axes = tuple(i for i, c in enumerate(src) if c not in out)
+            y = y.sum(axis=axes) if kind == "tilesum" else y.max(axis=axes)
+            src = "".join(c for c in src if c in out)
+        return as_value(_align(y, src, out))
+
+
+def einsum_flops(a: Any, b: Any, ins: list[str], out: str) -> int:
+    sizes: dict[str, int] = {}
+    for x, letters in ((a, ins[0]), (b, ins[1])):
+        if isinstance(x, np.ndarray) and x.ndim:
+            sizes.update(zip(letters, x.shape, strict=True))
+    n = 1
+    for v in sizes.values():
+        n *= v
+    return 2 * n

@@ -17,18 +17,21 @@ def _flops(v: Any) -> int:
 
 def _block(proc: Proc) -> int:
     b = proc.node.attrs.block  # type: ignore[union-attr]
-    return int(b[0]) if b else 1
+    return int(max(b)) if b else 1
 
 
 class Alu(Proc):
     def run(self) -> Wait:
         a = self.node.attrs  # type: ignore[union-attr]
+        tile = ops.parse_tile_label(a.label)
         if (a.arity or 1) == 1:
-            yield from self._unary(a.op, a.scalar)
+            yield from self._unary(a.op, a.scalar, tile)
         else:
-            yield from self._binary(a.op, a.label == "tile_matmul")
+            matmul = a.label == "tile_matmul" or (
+                tile is not None and ops.is_contraction(a.op, tile[1], tile[2]))
+            yield from self._binary(a.op, matmul, tile)
 
-    def _unary(self, op: UnaryOp, scalar: float | None) -> Wait:
+    def _unary(self, op: UnaryOp, scalar: float | None, tile: Any = None) -> Wait:
         if not isinstance(op, UnaryOp):
             raise self.fail(f"a one-input ALU needs a unary op, not {op}")
         lat = self.ctx.hw.timing.unary_latency.at(_block(self))
@@ -41,12 +44,14 @@ class Alu(Proc):
             if is_payload(x):
                 self.counters.alu_ops += 1
                 self.counters.flops += _flops(x)
-                yield from self.emit(out, ops.unary(op, x, scalar), self.t + lat)
+                v = ops.unary(op, x, scalar) if tile is None else ops.tile_unary(tile[0], op, x, scalar,
+                                                                                  tile[1], tile[2])
+                yield from self.emit(out, v, self.t + lat)
             else:  # stops and N pass
                 yield from self.emit(out, x)
             self.t += 1
 
-    def _binary(self, op: BinaryOp, matmul: bool) -> Wait:
+    def _binary(self, op: BinaryOp, matmul: bool, tile: Any = None) -> Wait:
         if not isinstance(op, BinaryOp):
             raise self.fail(f"a two-input ALU needs a binary op, not {op}")
         tm = self.ctx.hw.timing
@@ -58,7 +63,14 @@ class Alu(Proc):
             x = yield from self.deq(ia)
             y = yield from self.deq(ib)
             px, py = is_payload(x), is_payload(y)
-            if px or py:
+            if (px or py) and tile is not None:
+                xa = x if px else ops.ZERO
+                ya = y if py else ops.ZERO
+                v = ops.tile_binary(op, xa, ya, tile[1], tile[2])
+                self.counters.alu_ops += 1
+                self.counters.flops += ops.einsum_flops(xa, ya, tile[1], tile[2]) if matmul else _flops(v)
+                yield from self.emit(out, v, self.t + lat)
+            elif px or py:
                 if px and py:
                     v = ops.binary(op, x, y, matmul)
                 elif px and y is EMPTY:  # absent operand: f(v, 0), never -0.0

@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+# the helper module lives beside the tests (pytest runs with --import-mode=importlib)
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
