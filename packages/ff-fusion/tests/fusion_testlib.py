@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
 from fuseflow.ir.data import TensorData
 from fuseflow.ir.dataflow import Program
 from fuseflow.ir.formats import dense, named_format

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fusion_testlib import A, ProgramBuilder, TensorRole, UnaryOp, add, compile_prog, counts_of, mul, ssum, un
-
 from fuseflow.ir import io
+from fusion_testlib import A, ProgramBuilder, TensorRole, UnaryOp, add, compile_prog, counts_of, mul, ssum, un
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("FF_UPDATE_GOLDEN") == "1"

@@ -6,8 +6,6 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from fusion_testlib import A, ProgramBuilder, UnaryOp, add, compile_prog, counts_of, mul, ssum, un
-
 from fuseflow.fusion.builder import GraphBuilder, from_graph
 from fuseflow.fusion.compile import default_passes
 from fuseflow.fusion.passes import PassManager
@@ -19,6 +17,7 @@ from fuseflow.ir.errors import CompileError
 from fuseflow.ir.formats import LevelFormat
 from fuseflow.ir.graph import NodeKind
 from fuseflow.sim import simulate
+from fusion_testlib import A, ProgramBuilder, UnaryOp, add, compile_prog, counts_of, mul, ssum, un
 
 RNG = np.random.default_rng(7)
 XV = ((RNG.random(8) < 0.5) * RNG.standard_normal(8)).astype(np.float32)

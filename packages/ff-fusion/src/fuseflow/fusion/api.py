@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fuseflow.ir.dataflow import Program
-
 from fuseflow.fusion.compile import CompileResult, GroupReport, compile_program, plan_group
 from fuseflow.fusion.fused import reads_of
 from fuseflow.fusion.passes import Knob
+from fuseflow.ir.dataflow import Program
 
 
 def knobs() -> list[Knob]:

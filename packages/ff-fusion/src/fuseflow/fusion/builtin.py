@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
-
 from fuseflow.ir.errors import CompileError
 from fuseflow.ir.hookspecs import hookimpl
 from fuseflow.ir.plugins import CliCommand
@@ -35,12 +33,12 @@ def _par(items: list[str]) -> list[tuple[str, int]]:
 def compile_command(
     model: str = typer.Argument(..., help="Zoo model name or path/to/file.py:factory."),
     model_opt: list[str] = typer.Option([], "-m", "--model-opt", help="Model option KEY=VALUE (repeatable)."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Data set NAME[:KEY=VALUE,...]."),  # noqa: UP007
+    dataset: str | None = typer.Option(None, "--dataset", help="Data set NAME[:KEY=VALUE,...]."),  # noqa: UP007
     fusion: str = typer.Option("partial", "--fusion", help="unfused | partial | full | SPEC."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the program here (.ffir/.fftxt)."),  # noqa: UP007
-    order: Optional[str] = typer.Option(None, "--order", help="'list', an order number K, or i,k,j."),  # noqa: UP007
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write the program here (.ffir/.fftxt)."),  # noqa: UP007
+    order: str | None = typer.Option(None, "--order", help="'list', an order number K, or i,k,j."),  # noqa: UP007
     par: list[str] = typer.Option([], "--par", help="Parallelize INDEX:FACTOR (repeatable, nests)."),
-    block: Optional[int] = typer.Option(None, "--block", help="Sparsity block size B (BxB tiles)."),  # noqa: UP007
+    block: int | None = typer.Option(None, "--block", help="Sparsity block size B (BxB tiles)."),  # noqa: UP007
     report: bool = typer.Option(False, "--report", help="Print the per-group compile report."),
     limit: int = typer.Option(10, "--limit", help="With --order list: how many orders to print per group."),
 ) -> None:
@@ -73,12 +71,11 @@ def compile_command(
 def show_command(
     file: Path = typer.Argument(..., help="A program file."),
     fmt: str = typer.Option("text", "--format", help="text | dot"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="With dot: write kernel DOT files (and SVG when `dot` exists) here."),  # noqa: UP007
+    out_dir: Path | None = typer.Option(None, "--out", help="With dot: write kernel DOT files (and SVG when `dot` exists) here."),  # noqa: UP007
 ) -> None:
     """Show a program: its text form, or Graphviz DOT per kernel."""
-    from fuseflow.ir import io
-
     from fuseflow.fusion.dot import render_kernels, to_dot
+    from fuseflow.ir import io
 
     prog = io.load(file)
     if fmt == "text":

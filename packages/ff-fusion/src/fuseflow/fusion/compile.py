@@ -6,23 +6,22 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
+from fuseflow.fusion.builder import GraphBuilder
+from fuseflow.fusion.fused import FusedOutput, Node, fuse_group, reads_of
+from fuseflow.fusion.lower import Lowering, NeedDense, UnsupportedOrder, ViewInfo
+from fuseflow.fusion.passes import PassManager, PassRecord
+from fuseflow.fusion.passes.dead_nodes import DeadNodeRemoval
+from fuseflow.fusion.passes.dedup import DuplicateJoinerInputs, MergeEquivalent
+from fuseflow.fusion.passes.locate import IntersectDenseToLocate
+from fuseflow.fusion.pog import POG, parse_order_choice, resolve_cycles
 from fuseflow.ir.dataflow import Kernel, Program
 from fuseflow.ir.errors import CompileError
 from fuseflow.ir.formats import LevelFormat, TensorFormat
 from fuseflow.ir.graph import NodeKind
 from fuseflow.ir.program import FusionGroup, TensorDecl, TensorProgram, TensorRole
 
-from fuseflow.fusion.builder import GraphBuilder
-from fuseflow.fusion.fused import FusedOutput, Node, fuse_group, reads_of
-from fuseflow.fusion.lower import Lowering, NeedDense, UnsupportedOrder, ViewInfo
-
 #: how many other valid orders the default tries before giving up
 FALLBACK_ORDERS = 200
-from fuseflow.fusion.passes import PassManager, PassRecord
-from fuseflow.fusion.passes.dead_nodes import DeadNodeRemoval
-from fuseflow.fusion.passes.dedup import DuplicateJoinerInputs, MergeEquivalent
-from fuseflow.fusion.passes.locate import IntersectDenseToLocate
-from fuseflow.fusion.pog import POG, parse_order_choice, resolve_cycles
 
 
 def default_passes() -> list[object]:

@@ -148,7 +148,7 @@ class _Inliner:
         return self.node(kind="binary", op=op, children=[a, b], free=a.free | b.free, source=source)
 
     def inline(self, a: Assignment, idx: tuple[str, ...]) -> Node:
-        sub = dict(zip(a.output.indices, idx))
+        sub = dict(zip(a.output.indices, idx, strict=True))
         return self.expr(a.value, sub, a.name)
 
 

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fuseflow.fusion.builder import GraphBuilder, Out
+from fuseflow.fusion.fused import Node
 from fuseflow.ir.errors import CompileError
 from fuseflow.ir.formats import LevelFormat, TensorFormat
 from fuseflow.ir.graph import NodeKind
 from fuseflow.ir.program import BinaryOp, ReduceOp
-
-from fuseflow.fusion.builder import GraphBuilder, Out
-from fuseflow.fusion.fused import Node
 
 INTERSECTING = (BinaryOp.MUL, BinaryOp.DIV, BinaryOp.MASK)
 
@@ -280,11 +279,12 @@ class Lowering:
         realized = [self._realize(p, v, ctx, walk, under_union or kind == "or") for p in parts]
         full = [self._is_full(p, ctx) for p in parts]
         if kind == "or" and has_u and not any(full):
-            realized.append((self.universe(v, ctx), {}))
+            u_crd, u_ref = self.universe_scan(v, ctx)
+            realized.append((u_crd, {("universe", u_crd.node): u_ref}))
             full.append(True)
         if len(realized) == 1:
             return realized[0]
-        for (crd, pay), p in zip(realized, parts):
+        for _crd, pay in realized:
             if not pay:
                 raise UnsupportedOrder(f"{self.label}: a multi-level intermediate stream would be joined at {v}; "
                                    "choose another order or fusion")
@@ -351,9 +351,13 @@ class Lowering:
         return self.b.out(s, "crd"), {("leaf", leaf.id): self.b.out(s, "ref")}
 
     def universe(self, v: str, ctx: Ctx) -> Out:
+        return self.universe_scan(v, ctx)[0]
+
+    def universe_scan(self, v: str, ctx: Ctx) -> tuple[Out, Out]:
+        """A dense iteration of ``v``'s whole extent (crd, ref) once per context point."""
         s = self.b.add(NodeKind.LEVEL_SCAN, {"ref": self.context_ref(ctx)}, format=LevelFormat.DENSE,
                        index=v, dim=self.sizes[v], label="universe")
-        return self.b.out(s, "crd")
+        return self.b.out(s, "crd"), self.b.out(s, "ref")
 
     def context_ref(self, ctx: Ctx) -> Out:
         """A ref stream with one token per point of the context (root repeated inward)."""

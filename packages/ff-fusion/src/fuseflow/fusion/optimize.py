@@ -6,8 +6,8 @@ from fuseflow.fusion.passes import Knob
 
 
 def knobs() -> list[Knob]:
-    from fuseflow.fusion.passes.parallelize import Parallelize
     from fuseflow.fusion.passes.blocking import Blocking
+    from fuseflow.fusion.passes.parallelize import Parallelize
 
     return [*Parallelize.knobs(), *Blocking.knobs(), Knob("order", (None,), "dataflow order (index or list)")]
 

@@ -24,7 +24,7 @@ class POG:
     edges: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (a, b) -> reasons (views)
 
     def add_view(self, reason: str, levels: tuple[str, ...]) -> None:
-        for a, b in zip(levels, levels[1:]):
+        for a, b in zip(levels, levels[1:], strict=False):
             self.edges.setdefault((a, b), []).append(reason)
 
     def without(self, reason: str) -> POG:

@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from fuseflow.fusion.builder import GraphBuilder, from_graph
 from fuseflow.ir.errors import CompileError, VerificationError
 from fuseflow.ir.graph import Graph
-
-from fuseflow.fusion.builder import GraphBuilder, from_graph
 
 
 @dataclass(frozen=True)

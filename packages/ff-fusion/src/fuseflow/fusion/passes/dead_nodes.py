@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from fuseflow.ir.graph import NodeKind
-
 from fuseflow.fusion.builder import GraphBuilder
+from fuseflow.ir.graph import NodeKind
 
 SINKS = (NodeKind.LEVEL_WRITE, NodeKind.VAL_WRITE)
 

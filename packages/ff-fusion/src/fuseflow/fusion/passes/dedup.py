@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
-from fuseflow.ir.graph import NodeKind
-
 from fuseflow.fusion.builder import GraphBuilder, Out
+from fuseflow.ir.graph import NodeKind
 
 SINKS = (NodeKind.LEVEL_WRITE, NodeKind.VAL_WRITE)
 JOINERS = (NodeKind.INTERSECT, NodeKind.UNION)

@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from fuseflow.fusion.builder import GraphBuilder, Out
 from fuseflow.ir.formats import LevelFormat
 from fuseflow.ir.graph import NodeKind
-
-from fuseflow.fusion.builder import GraphBuilder, Out
 
 
 @dataclass

@@ -13,11 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from fuseflow.ir.errors import CompileError
-from fuseflow.ir.graph import NodeKind
-
 from fuseflow.fusion.builder import BNode, GraphBuilder, Out
 from fuseflow.fusion.passes import Knob
+from fuseflow.ir.errors import CompileError
+from fuseflow.ir.graph import NodeKind
 
 FACTORS = (1, 2, 4, 8, 16)
 

