@@ -256,26 +256,16 @@ def _relu2d():
     return p.build(["Y"], "full", {"Y": np.maximum(x, 0)})
 
 
-@pytest.mark.xfail(reason="BUG: Parallelize joins lanes that carry one scalar per coordinate of the index "
-                   "(a reduction right below it) but the JOIN drains a whole lane fiber (up to S0) at a time: "
-                   "Y[i]=sum_j X[i,j] (X dense 3x4) with --par i:2 writes rows in order 0,2,1 "
-                   "(check fail, max rel err 2.2)", strict=True)
 def test_parallelize_reduction_below_index_is_correct():
     res = compile_prog(_rowsum(), par=[("i", 2)])
     assert simulate(res.program, hw="no-hbm", check=True).check == "pass"
 
 
-@pytest.mark.xfail(reason="BUG: --par on the innermost output index: Y[i,j]=relu(X[i,j]) (X dense 3x4) "
-                   "with --par j:2 compiles but the simulated output is wrong (check fail); the lanes carry "
-                   "single values, not fibers, so the JOIN interleaves them wrongly", strict=True)
 def test_parallelize_innermost_index_is_correct():
     res = compile_prog(_relu2d(), par=[("j", 2)])
     assert simulate(res.program, hw="no-hbm", check=True).check == "pass"
 
 
-@pytest.mark.xfail(reason="BUG: --par is documented as 'repeatable, nests' but a second Parallelize on an "
-                   "inner index after i:2 is silently a no-op (its writer now reads a JOIN, so its region "
-                   "is empty): counts identical with and without j:2", strict=True)
 def test_parallelize_nests():
     one = compile_prog(_spmm_relu(), par=[("i", 2)])
     two = compile_prog(_spmm_relu(), par=[("i", 2), ("j", 2)])

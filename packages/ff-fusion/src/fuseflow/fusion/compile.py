@@ -312,17 +312,21 @@ def compile_program(prog: Program, orders: dict[str, str] | str | None = None,
     if not tp.groups:
         raise CompileError("the tensor program has no fusion groups")
     kernels, reports = [], []
+    fitted = False
     for gi, group in enumerate(tp.groups):
         later = reads_of(tp, [n for g in tp.groups[gi + 1:] for n in g.assignments])
         plan = plan_group(tp, group, later)
-        choice = orders.get(group.name) if isinstance(orders, dict) else (orders if gi == 0 or
-                                                                          isinstance(orders, str) else None)
+        choice = orders.get(group.name) if isinstance(orders, dict) else orders
         if isinstance(orders, str) and len(tp.groups) > 1:
             choice = orders if _order_fits(plan, orders) else None
+            fitted = fitted or choice is not None
         kernel, rep = compile_group(tp, plan, choice, f"k{gi}_{group.name}", passes, block)
         rep.order_count = plan.pog.count()
         kernels.append(kernel)
         reports.append(rep)
+    if isinstance(orders, str) and len(tp.groups) > 1 and not fitted:
+        raise CompileError(f"order {orders!r} fits none of the {len(tp.groups)} fusion groups; "
+                           "list each group's index variables with --order list")
     out = Program(tp, kernels, prog.data, prog.expected, dict(prog.meta))
     return CompileResult(out, reports)
 

@@ -13,9 +13,8 @@ def knobs() -> list[Knob]:
 
 
 def optimization_passes(par: list[tuple[str, int]], block: int | None) -> list[object]:
-    from fuseflow.fusion.passes.parallelize import Parallelize
+    from fuseflow.fusion.passes.parallelize import Parallelize, ParallelizeNest
 
-    passes: list[object] = []
-    for index, factor in par:
-        passes.append(Parallelize(index=index, factor=factor))
-    return passes
+    if len(par) == 1:
+        return [Parallelize(index=par[0][0], factor=par[0][1])]
+    return [ParallelizeNest(requests=tuple(par))] if par else []

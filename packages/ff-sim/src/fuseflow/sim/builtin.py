@@ -11,8 +11,9 @@ from fuseflow.ir.plugins import CliCommand
 @hookimpl
 def fuseflow_engines() -> list[Any]:
     from fuseflow.sim.engine import ReferenceEngine
+    from fuseflow.sim.fast import FastEngine
 
-    return [ReferenceEngine()]
+    return [ReferenceEngine(), FastEngine()]
 
 
 @hookimpl

@@ -163,3 +163,21 @@ def _depth_below(b: GraphBuilder, writer: BNode, level: int) -> int:
     nlev = sum(1 for n in b.nodes.values()
                if n.kind is NodeKind.LEVEL_WRITE and n.attrs.tensor == writer.attrs.tensor)
     return nlev - 1 - level
+
+
+@dataclass
+class ParallelizeNest:
+    """Several ``--par`` requests: applied innermost index first, so an outer index's
+    region contains (and clones) the inner one's forks and joins: 4x4 nests."""
+
+    name: ClassVar[str] = "parallelize-nest"
+    requests: tuple[tuple[str, int], ...] = ()
+
+    def apply(self, b: GraphBuilder) -> None:
+        def depth(index: str) -> int:
+            levels = [n.attrs.level or 0 for n in b.nodes.values()
+                      if n.kind is NodeKind.LEVEL_WRITE and n.attrs.index == index]
+            return min(levels) if levels else -1
+
+        for index, factor in sorted(self.requests, key=lambda r: -depth(r[0])):
+            Parallelize(index=index, factor=factor).apply(b)

@@ -12,9 +12,11 @@ the counters and the memory (``run.mem(t, words) -> t``).
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Any
 
 import numpy as np
+from fuseflow.ir.data import Level
 from fuseflow.ir.formats import LevelFormat
 from fuseflow.ir.graph import NodeKind, StreamKind
 from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
@@ -36,7 +38,7 @@ def _flops(v: Any) -> int:
 
 def _block(node: Any) -> int:
     b = node.attrs.block
-    return int(b[0]) if b else 1
+    return int(max(b)) if b else 1
 
 
 def _is_payload(tok: Any) -> bool:
@@ -46,13 +48,17 @@ def _is_payload(tok: Any) -> bool:
 # ---------------------------------------------------------------------------------- readers
 def root(run, node, ins):
     run.t = 2
-    return {"ref": ([0, DONE], [1, 2])}
+    return {"ref": ([0, DONE], array('q', [1, 2]))}
 
 
 def level_scan(run, node, ins):
     a = node.attrs
-    st = run.ctx.stored(a.tensor)
-    lv = st.levels[a.level]
+    if a.tensor is None:  # a dense scan of an index space (no tensor): only ``dim``
+        if a.dim is None or a.format is not LevelFormat.DENSE:
+            raise run.fail("a scanner without a tensor must be dense and have a dim", 0)
+        lv = Level(LevelFormat.DENSE, int(a.dim))
+    else:
+        lv = run.ctx.stored(a.tensor).levels[a.level]
     cfg = run.ctx.hw.scanner
     mcfg = run.ctx.hw.memory
     it, ist = ins["ref"]
@@ -75,7 +81,7 @@ def level_scan(run, node, ins):
     delay = cfg.initial_delay + cfg.miss_latency
     swr = mcfg.seg_words_per_ref
     batch = max(1, mcfg.crd_batch)
-    oc, ocs, orf = [], [], []
+    oc, ocs, orf = [], array('q'), []
     oca, ocsa, orfa = oc.append, ocs.append, orf.append
     seg_reads = crd_reads = 0
     n = len(it)
@@ -108,12 +114,9 @@ def level_scan(run, node, ins):
             oc.extend(range(dim))
             orf.extend(range(base, base + dim))
             if seq > 0:
-                ocs.extend(range(t + L, t + L + seq * dim, seq)) if dim else None
+                ocs.extend(range(t + L, t + L + seq * dim, seq))
             else:
                 ocs.extend([t + L] * dim)
-            # stamps are t+lat unless lat <= 0 (then t+1); with seq the clock moves each step
-            if seq <= 0 or lat >= 1:
-                pass
             t += seq * dim
         else:
             if compressed:
@@ -180,7 +183,7 @@ def val_array(run, node, ins):
     mem = run.mem
     nomem = mem is _nomem
     it, ist = ins["ref"]
-    out, os_ = [], []
+    out, os_ = [], array('q')
     oa, osa = out.append, os_.append
     t = 0
     line = -1
@@ -224,7 +227,7 @@ def locate(run, node, ins):
     ct, cs = ins["crd"]
     rin = ins.get("ref")
     bin_ = ins.get("base")
-    oc, orf, ol, os_ = [], [], [], []
+    oc, orf, ol, os_ = [], [], [], array('q')
     t = 0
     n = len(ct)
     for i in range(n):
@@ -335,12 +338,14 @@ def val_write(run, node, ins):
 # ---------------------------------------------------------------------------------- compute
 def alu(run, node, ins):
     a = node.attrs
+    tile = ops.parse_tile_label(a.label)
     if (a.arity or 1) == 1:
-        return _unary(run, node, ins, a.op, a.scalar)
-    return _binary(run, node, ins, a.op, a.label == "tile_matmul")
+        return _unary(run, node, ins, a.op, a.scalar, tile)
+    matmul = a.label == "tile_matmul" or (tile is not None and ops.is_contraction(a.op, tile[1], tile[2]))
+    return _binary(run, node, ins, a.op, matmul, tile)
 
 
-def _unary(run, node, ins, op, scalar):
+def _unary(run, node, ins, op, scalar, tile=None):
     if not isinstance(op, UnaryOp):
         raise run.fail(f"a one-input ALU needs a unary op, not {op}", 0)
     lat = run.ctx.hw.timing.unary_latency.at(_block(node))
@@ -348,7 +353,7 @@ def _unary(run, node, ins, op, scalar):
     f = ops.UNARY[op]
     sc = F32(0.0 if scalar is None else scalar)
     it, ist = ins["a"]
-    out, os_ = [], []
+    out, os_ = [], array('q')
     t = 0
     nops = flops = 0
     with np.errstate(all="ignore"):
@@ -366,9 +371,12 @@ def _unary(run, node, ins, op, scalar):
             if type(x) is not _STOP and x is not EMPTY:
                 nops += 1
                 flops += _flops(x)
-                v = f(x, sc)
-                if type(v) is not F32:
-                    v = ops.as_value(v)
+                if tile is None:
+                    v = f(x, sc)
+                    if type(v) is not F32:
+                        v = ops.as_value(v)
+                else:
+                    v = ops.tile_unary(tile[0], op, x, scalar, tile[1], tile[2])
                 out.append(v); os_.append(t + L)
             else:
                 out.append(x); os_.append(t + 1)
@@ -376,7 +384,7 @@ def _unary(run, node, ins, op, scalar):
     raise Ended("a")
 
 
-def _binary(run, node, ins, op, matmul):
+def _binary(run, node, ins, op, matmul, tile=None):
     if not isinstance(op, BinaryOp):
         raise run.fail(f"a two-input ALU needs a binary op, not {op}", 0)
     tm = run.ctx.hw.timing
@@ -387,7 +395,7 @@ def _binary(run, node, ins, op, matmul):
     f = ops.BINARY[op]
     at_, ast = ins["a"]
     bt, bst = ins["b"]
-    out, os_ = [], []
+    out, os_ = [], array('q')
     oa, osa = out.append, os_.append
     t = 0
     nops = flops = 0
@@ -405,7 +413,14 @@ def _binary(run, node, ins, op, matmul):
                 t = s
             px = type(x) is not _STOP and x is not EMPTY and x is not DONE
             py = type(y) is not _STOP and y is not EMPTY and y is not DONE
-            if px or py:
+            if (px or py) and tile is not None:
+                xa = x if px else ZERO
+                ya = y if py else ZERO
+                v = ops.tile_binary(op, xa, ya, tile[1], tile[2])
+                nops += 1
+                flops += ops.einsum_flops(xa, ya, tile[1], tile[2]) if matmul else _flops(v)
+                oa(v); osa(t + L)
+            elif px or py:
                 if px and py:
                     v = as_value(np.matmul(x, y)) if matmul else f(x, y)
                 elif px and y is EMPTY:
@@ -453,7 +468,7 @@ def reduce(run, node, ins):
     L = lat if lat >= 1 else 1
     zero = np.zeros(a.block, dtype=np.float32) if a.block else ZERO
     it, ist = ins["val"]
-    out, os_ = [], []
+    out, os_ = [], array('q')
     acc = None
     t = 0
     nops = flops = 0
@@ -528,7 +543,7 @@ def spacc1(run, node, ins):
     vt, vst = iv_
     no, ni = len(ot), len(it)
     io = ii = 0  # positions (inner and val move together)
-    cc, cv, cs = [], [], []
+    cc, cv, cs = [], [], array('q')
     acc: dict = {}
     cnt = _Acc()
     outer_empty = True
@@ -594,6 +609,9 @@ def spacc1(run, node, ins):
             if s > t:
                 t = s
             if type(i2) is _STOP and type(o2) is _STOP and i2.level == o2.level + 1:
+                s = vst[ii]  # the val is dequeued without a peek
+                if s > t:
+                    t = s
                 ii += 1
                 preconsumed = True
         elif o is DONE:
@@ -625,9 +643,9 @@ class _Spacc2:
         self.ports = {"crd_mid": self.im, "crd_inner": self.ii, "val": self.iv}
         self.acc: dict = {}
         self.cnt = _Acc()
-        self.om: tuple[list, list] = ([], [])
-        self.oi: tuple[list, list] = ([], [])
-        self.ov: tuple[list, list] = ([], [])
+        self.om = ([], array('q'))
+        self.oi = ([], array('q'))
+        self.ov = ([], array('q'))
 
     def peek(self, c: _In) -> Any:
         if c.i >= c.n:
@@ -744,8 +762,8 @@ def _joiner(run, node, ins, union):
     crds = [ins[f"crd{i}"] for i in range(n)]
     refs = [ins[f"ref{i}"] for i in range(n)]
     pc = [0] * n  # positions (crd i and ref i are dequeued together)
-    oc, ocs = [], []
-    orefs = [([], []) for _ in range(n)]
+    oc, ocs = [], array('q')
+    orefs = [([], array('q')) for _ in range(n)]
     rng = range(n)
     t = 0
     while True:
@@ -843,7 +861,7 @@ def union(run, node, ins):
 def repeat_sig(run, node, ins):
     it, ist = ins["crd"]
     fiber_n = run.kind("crd") is StreamKind.CRD
-    out, os_ = [], []
+    out, os_ = [], array('q')
     R, S, N = Sig.R, Sig.S, Sig.N
     t = 0
     for i in range(len(it)):
@@ -870,7 +888,7 @@ def repeat(run, node, ins):
     it, ist = ins["in"]
     gt, gst = ins["repsig"]
     R, S, N = Sig.R, Sig.S, Sig.N
-    out, os_ = [], []
+    out, os_ = [], array('q')
     oa, osa = out.append, os_.append
     t = 0
     p = 0
@@ -927,18 +945,21 @@ def broadcast(run, node, ins):
         end = it.index(DONE) + 1
     except ValueError:
         raise Ended("in") from None
-    st = ist[:end] if end < len(ist) else ist
     toks = it[:end] if end < len(it) else it
-    arr = np.maximum.accumulate(np.asarray(st, dtype=np.int64)) if st else np.zeros(0, np.int64)
+    src = np.frombuffer(ist, dtype=np.int64) if isinstance(ist, array) else np.asarray(ist, dtype=np.int64)
+    arr = np.maximum.accumulate(src[:end])
     run.t = int(arr[-1])
-    stamps = (arr + 1).tolist()
+    arr += 1
+    stamps = array('q')
+    stamps.frombytes(arr.tobytes())
+    del arr
     return {name: (toks, stamps) for name in run.out_names}
 
 
 def fork(run, node, ins):
     it, ist = ins["in"]
     nl = node.attrs.arity or 0
-    lanes = [([], []) for _ in range(nl)]
+    lanes = [([], array('q')) for _ in range(nl)]
     t = 0
     p = 0
     for i in range(len(it)):
@@ -964,7 +985,7 @@ def join(run, node, ins):
     n = node.attrs.arity or 0
     lanes = [ins[f"in{k}"] for k in range(n)]
     pos = [0] * n
-    out, os_ = [], []
+    out, os_ = [], array('q')
     parked: list = [None] * n
     open_fiber = [False] * n
     pending = None
@@ -1053,7 +1074,7 @@ class _Cur:
 
 def crd_drop(run, node, ins):
     c = _Cur(ins)
-    oo, oi = ([], []), ([], [])
+    oo, oi = ([], array('q')), ([], array('q'))
 
     def emit(o, tok):
         o[0].append(tok); o[1].append(c.t + 1)
@@ -1105,7 +1126,7 @@ def crd_drop(run, node, ins):
 
 def crd_hold(run, node, ins):
     c = _Cur(ins)
-    oo, oi = ([], []), ([], [])
+    oo, oi = ([], array('q')), ([], array('q'))
 
     def emit(o, tok):
         o[0].append(tok); o[1].append(c.t + 1)

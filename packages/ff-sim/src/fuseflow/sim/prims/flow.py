@@ -108,60 +108,68 @@ class Fork(Proc):
 
 
 class Join(Proc):
-    """Merges the lanes of a fork, one fiber per element the fork sent: takes lane 0's
-    fiber up to its stop, then lane 1's, and so on round-robin. A lane's stop Sk (k >= 1)
-    closes its last fiber of the segment and parks it; when every lane is parked the
-    segment ends with Sk (the previous fiber's S0 is held back and upgraded to Sk)."""
+    """Merges the lanes of a fork back into one stream, element by element.
+
+    ``level`` (delta) is how deep this stream lies below the forked one. The fork sent the
+    n-th element of each segment (the tokens between the forked stream's stops) to lane
+    n mod P. Here an element is one token (delta 0), or a subtree closed by a stop of
+    level >= delta-1 (delta >= 1); a closing stop of level >= delta also ends the lane's
+    segment, and a lane with no element in a segment shows a bare stop of that level.
+    Stops are restored: S(delta-1) between elements, the segment's stop after the last.
+    """
 
     def run(self) -> Wait:
         lanes = _lanes(self, "in", self.ins)
         out = self.outs["out"]
+        delta = int(self.node.attrs.level or 0)  # type: ignore[union-attr]
         n = len(lanes)
-        parked: list[Any] = [None] * n
-        open_fiber = [False] * n  # payloads seen on a lane since its last stop
-        pending: Any = None  # the held-back closing stop of the last fiber
-        p = 0
         while True:
-            if all(x is not None for x in parked):
-                if any(x != parked[0] for x in parked):
-                    raise self.fail("lanes end segments out of step: " + " ".join(map(str, parked)))
-                for ch in lanes:
-                    yield from self.deq(ch)
-                if parked[0] is DONE:
-                    if pending is not None:
-                        yield from self.emit(out, pending)
-                    yield from self.emit(out, DONE)
-                    return
-                yield from self.emit(out, parked[0])
-                pending, parked, p = None, [None] * n, 0
-                self.t += 1
-                continue
-            if parked[p] is not None:
-                p = (p + 1) % n
-                continue
-            tok = yield from self.peek(lanes[p])
-            if is_payload(tok) or tok is EMPTY:
-                if pending is not None:
-                    yield from self.emit(out, pending)
-                    pending = None
-                yield from self.emit(out, tok)
-                yield from self.deq(lanes[p])
-                open_fiber[p] = True
-            elif is_stop(tok) and tok.level == 0:
-                yield from self.deq(lanes[p])
-                if pending is not None:
-                    yield from self.emit(out, pending)
-                pending = stop(0)
-                open_fiber[p] = False
-                p = (p + 1) % n
-            else:  # Sk (k >= 1) or D: park the lane
-                parked[p] = tok
-                if open_fiber[p]:
-                    if pending is not None:
-                        yield from self.emit(out, pending)
-                    pending = stop(0)
-                    open_fiber[p] = False
-                p = (p + 1) % n
+            parked: list[Any] = [None] * n  # the stop that ended each lane's segment
+            held: Any = None  # closing stop of the last element, not yet emitted
+            k = 0
+            while True:
+                p = k % n
+                if parked[p] is not None:
+                    break
+                head = yield from self.peek(lanes[p])
+                if head is DONE or (is_stop(head) and head.level >= delta):
+                    # no element for this lane: a bare segment stop (or the end)
+                    parked[p] = yield from self.deq(lanes[p])
+                    break
+                if delta == 0:
+                    tok = yield from self.deq(lanes[p])
+                    yield from self.emit(out, tok)
+                    self.t += 1
+                    k += 1
+                    continue
+                if held is not None:
+                    yield from self.emit(out, stop(delta - 1))
+                while True:  # one element: up to its closing stop
+                    tok = yield from self.deq(lanes[p])
+                    self.t += 1
+                    if is_stop(tok) and tok.level >= delta - 1:
+                        held = tok
+                        if tok.level >= delta:
+                            parked[p] = tok
+                        break
+                    if tok is DONE:
+                        raise self.fail(f"lane {p} ended inside an element")
+                    yield from self.emit(out, tok)
+                k += 1
+            # the segment is over: every lane still owes its bare stop (or D)
+            for q in range(n):
+                if parked[q] is None:
+                    parked[q] = yield from self.deq(lanes[q])
+            ends = {str(x) for x in parked}
+            if len(ends) != 1:
+                raise self.fail("lanes end a segment out of step: " + " ".join(map(str, parked)))
+            end = parked[0]
+            if end is DONE:
+                if held is not None:
+                    raise self.fail("stream ended without closing its last element")
+                yield from self.emit(out, DONE)
+                return
+            yield from self.emit(out, end)
             self.t += 1
 
 

@@ -1,0 +1,206 @@
+"""The ``fast`` engine: same cycles, counters and outputs as the reference engine, much faster.
+
+Instead of one generator per primitive exchanging tokens one at a time, every primitive runs
+once, to completion, over its complete input streams (lists of tokens and stamps), in a
+topological order of the kernel's DAG. Channels are unbounded (Comal's mode), so a process
+never waits for space and its clock only depends on its input stamps: the result is the same.
+
+The one piece of state shared between primitives is the HBM model, whose answers depend on
+the order in which requests are issued. The reference scheduler starts every process in node
+id order and each one runs until it reads an empty channel; when every stream goes from a
+lower id to a higher id, each process therefore runs exactly once, to completion, in id order,
+and that is exactly the order used here. A kernel whose ids are not in topological order and
+that has two or more memory clients with the memory model on is handed to the reference
+kernel runner (as are bounded channels and traces): see docs/fast-engine.md.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any
+
+from fuseflow.ir.data import TensorData
+from fuseflow.ir.dataflow import Kernel, Program
+from fuseflow.ir.errors import SimulationError
+from fuseflow.ir.formats import LevelFormat
+from fuseflow.ir.graph import NodeKind
+from fuseflow.sim.counters import Counters
+from fuseflow.sim.engine import run_program
+from fuseflow.sim.fast.memory import FastMemory
+from fuseflow.sim.fast.prims import FAST_PRIMS, Ended, _nomem
+from fuseflow.sim.hw import HwConfig, load_hw
+from fuseflow.sim.inputs import prepare_inputs
+from fuseflow.sim.kernel import KernelContext, KernelRun, collect_outputs, run_kernel
+from fuseflow.sim.result import KernelResult, SimResult
+
+MEMORY_KINDS = (NodeKind.LEVEL_SCAN, NodeKind.VAL_ARRAY, NodeKind.LEVEL_WRITE, NodeKind.VAL_WRITE)
+
+
+class _Run:
+    """What a fast primitive sees: its clock, counters, memory and stream kinds."""
+
+    __slots__ = ("node", "ctx", "t", "counters", "mem", "kinds", "out_names")
+
+    def __init__(self, node: Any, ctx: KernelContext, mem: Any, kinds: dict[str, Any]) -> None:
+        self.node = node
+        self.ctx = ctx
+        self.t = 0
+        self.counters = Counters()
+        self.mem = mem
+        self.kinds = kinds
+        self.out_names = [spec.name for spec in node.outputs()]
+
+    def kind(self, port: str) -> Any:
+        return self.kinds.get(port)
+
+    def fail(self, msg: str, t: int) -> SimulationError:
+        return SimulationError(f"{self.node.describe()} at cycle {t}: {msg}")
+
+
+def _is_memory_client(node: Any, ctx: KernelContext) -> bool:
+    if node.kind is NodeKind.LEVEL_SCAN:
+        a = node.attrs
+        if a.tensor is None:
+            return False
+        try:
+            fmt = ctx.stored(a.tensor).levels[a.level].format
+        except Exception:  # noqa: BLE001 - let the run report it
+            return True
+        return fmt is not LevelFormat.DENSE
+    return node.kind in MEMORY_KINDS
+
+
+def plan(kernel: Kernel, ctx: KernelContext) -> list[int] | None:
+    """Node order for the fast run, or None when only the reference gives exact figures."""
+    g = kernel.graph
+    ids = sorted(g.nodes)
+    if all(s.src.node < s.dst.node for s in g.streams):
+        return ids
+    # not in id order: a topological order is exact unless memory requests can interleave
+    if ctx.memory is not None and sum(_is_memory_client(g.nodes[n], ctx) for n in ids) >= 2:
+        return None
+    indeg = {n: 0 for n in ids}
+    succ: dict[int, list[int]] = {n: [] for n in ids}
+    for s in g.streams:
+        indeg[s.dst.node] += 1
+        succ[s.src.node].append(s.dst.node)
+    heap = [n for n in ids if indeg[n] == 0]
+    heapq.heapify(heap)
+    order = []
+    while heap:
+        n = heapq.heappop(heap)
+        order.append(n)
+        for m in succ[n]:
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                heapq.heappush(heap, m)
+    if len(order) != len(ids):
+        return None  # a cycle: let the reference report it
+    return order
+
+
+def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData], hw: HwConfig) -> KernelRun:
+    ctx = KernelContext(program, env, hw)
+    order = plan(kernel, ctx)
+    if order is None:
+        return run_kernel(program, kernel, env, hw)
+    g = kernel.graph
+    fm = FastMemory(hw.memory) if ctx.memory is not None else None
+    if fm is None:
+        mem = _nomem
+    else:
+        access = fm.access
+
+        def mem(t: int, words: int) -> int:
+            if words > 0:
+                done = access(t, words)
+                if done > t:
+                    return done
+            return t
+
+    ins: dict[int, dict[str, tuple[int, str]]] = {n: {} for n in g.nodes}
+    kinds: dict[int, dict[str, Any]] = {n: {} for n in g.nodes}
+    for s in g.streams:
+        if s.src.node not in g.nodes or s.dst.node not in g.nodes:
+            raise SimulationError(f"kernel {kernel.name}: stream {s.id} joins a missing node")
+        ins[s.dst.node][s.dst.port] = (s.src.node, s.src.port)
+        kinds[s.dst.node][s.dst.port] = s.kind
+    for nid in sorted(g.nodes):
+        node = g.nodes[nid]
+        for spec in node.inputs():
+            if spec.name not in ins[nid] and not spec.optional:
+                raise SimulationError(f"kernel {kernel.name}: {node.describe()} input {spec.name!r} is not connected")
+    produced: dict[int, dict[str, tuple[list, list]]] = {}
+    runs: dict[int, _Run] = {}
+    readers: dict[int, int] = {n: 0 for n in g.nodes}  # consumers still to run, per producer
+    for nid in g.nodes:
+        for src in {src for src, _ in ins[nid].values()}:
+            readers[src] += 1
+    for nid in order:
+        node = g.nodes[nid]
+        run = _Run(node, ctx, mem, kinds[nid])
+        node_ins = {port: produced[src][sport] for port, (src, sport) in ins[nid].items()}
+        try:
+            outs = FAST_PRIMS[node.kind](run, node, node_ins)
+        except Ended as e:
+            raise SimulationError(f"deadlock: {node.describe()} waiting to read {e} (ended)") from None
+        except KeyError as e:
+            raise SimulationError(f"deadlock: {node.describe()} waiting on {e}") from None
+        tokens = 0
+        for name in run.out_names:
+            o = outs.get(name)
+            if o is not None:
+                tokens += len(o[0])
+        run.counters.tokens += tokens
+        runs[nid] = run
+        del node_ins
+        for src in {src for src, _ in ins[nid].values()}:
+            readers[src] -= 1
+            if readers[src] == 0:
+                del produced[src]  # free whole streams as soon as nobody needs them
+        if readers[nid]:
+            produced[nid] = outs
+        del outs
+    total = Counters()
+    per: dict[str, Counters] = {}
+    for nid in sorted(g.nodes):
+        r = runs[nid]
+        per[r.node.describe()] = r.counters
+        total.add(r.counters)
+    outputs = collect_outputs(program, kernel, ctx)
+    cycles = max((r.t for r in runs.values()), default=0)
+    return KernelRun(kernel.name, cycles, total, per, outputs)
+
+
+class FastEngine:
+    """Whole-stream evaluation of each primitive; exact against the reference engine."""
+
+    name = "fast"
+
+    def run(self, program: Program, hw: HwConfig | str = "default", **options: Any) -> SimResult:
+        """Options as the reference engine. Bounded channels and traces use the reference."""
+        cfg = load_hw(hw).with_options(options.get("channel_depth"), options.get("stream_depths"))
+        env, made = prepare_inputs(program, options.get("random_inputs"), options.get("density"))
+        trace = bool(options.get("trace"))
+        if trace or cfg.channel_depth is not None or cfg.stream_depths:
+            return run_program(program, cfg, env, made, self.name, trace)
+        word = cfg.memory.word_bytes
+        kernels: list[KernelResult] = []
+        total = Counters()
+        per: dict[str, Counters] = {}
+        outputs: dict[str, TensorData] = {}
+        cycles = 0
+        for k in program.kernels:
+            run = run_kernel_fast(program, k, env, cfg)
+            env.update(run.outputs)
+            outputs.update(run.outputs)
+            kernels.append(KernelResult(k.name, run.cycles, run.counters.flops, run.counters.bytes_moved(word),
+                                        run.counters, run.per_primitive))
+            total.add(run.counters)
+            per.update({f"{k.name}/{name}": c for name, c in run.per_primitive.items()})
+            cycles += run.cycles
+        return SimResult(
+            cycles=cycles, flops=total.flops, bytes_moved=total.bytes_moved(word), kernels=kernels,
+            counters=total, per_primitive=per, outputs=outputs, engine=self.name, hw=cfg.name,
+            tokens_moved=total.tokens, trace={}, random_inputs=made,
+        )
