@@ -106,8 +106,10 @@ def plan_group(program: TensorProgram, group: FusionGroup, later_reads: set[str]
         else:
             pog.add_view(r, views[leaf.id].index_of_level)
     pog2, dropped = resolve_cycles(pog, sorted(reasons))
+    sparse = {lf.indices[m] for lf in leaves for lvl, m in enumerate(views[lf.id].format.mode_order)
+              if views[lf.id].format.levels[lvl] is not LevelFormat.DENSE}
     return GroupPlan(group, outputs, pog2, views, sorted(set(dropped) | set(soft)),
-                     _no_recompute_edges(outputs))
+                     _no_recompute_edges(outputs) + _sampled_first_edges(outputs, sparse))
 
 
 def _no_recompute_edges(outputs: list[FusedOutput]) -> list[tuple[str, str]]:
@@ -128,6 +130,18 @@ def _no_recompute_edges(outputs: list[FusedOutput]) -> list[tuple[str, str]]:
 
     for fo in outputs:
         walk(fo.tree, frozenset())
+    return edges
+
+
+def _sampled_first_edges(outputs: list[FusedOutput], sparse: set[str]) -> list[tuple[str, str]]:
+    """Preferences: a reduction's free index that a sparse level drives comes before the
+    reduced indices, so the reduction runs only at the stored coordinates (SDDMM)
+    instead of over the dense extent before the sparse operand filters it."""
+    edges: list[tuple[str, str]] = []
+    for fo in outputs:
+        for n in fo.tree.walk():
+            if n.kind == "reduce":
+                edges += [(f, r) for f in sorted(n.free & sparse) for r in n.rd if (f, r) not in edges]
     return edges
 
 
