@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from fuseflow.ir.dataflow import Program
 from fuseflow.ir.errors import CheckError, DataError
 
 
@@ -54,10 +55,19 @@ def sim_command(
         )
 
 
-def _load_data_dir(prog: object, folder: Path) -> None:
-    try:
-        from fuseflow.ir import samdata
-    except ImportError:
-        raise DataError("--data-dir needs fuseflow.ir.samdata, which is not available yet") from None
-    loaded = samdata.load_dir(folder, prog)  # type: ignore[attr-defined]
-    prog.data.update(loaded)  # type: ignore[attr-defined]
+def _load_data_dir(prog: Program, folder: Path) -> None:
+    """Inputs from a SAM/Comal data directory: every tensor the kernels read that has a
+    ``tensor_<T>_mode_shape`` file there (read in the tensor's declared format)."""
+    from fuseflow.ir import samdata
+    from fuseflow.sim.inputs import tensors_read
+
+    if not folder.is_dir():
+        raise DataError(f"--data-dir {folder}: not a directory")
+    found = 0
+    for name in tensors_read(prog):
+        if (folder / f"tensor_{name}_mode_shape").exists():
+            prog.data[name] = samdata.read_tensor(folder, name, prog.program.tensor(name).format)
+            found += 1
+    if not found:
+        raise DataError(f"--data-dir {folder}: no tensor_<T>_mode_shape file for any input "
+                        f"({', '.join(tensors_read(prog))})")
