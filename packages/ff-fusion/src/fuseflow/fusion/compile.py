@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from fuseflow.fusion.builder import GraphBuilder
 from fuseflow.fusion.fused import FusedOutput, Node, fuse_group, reads_of
-from fuseflow.fusion.lower import Lowering, NeedDense, UnsupportedOrder, ViewInfo
+from fuseflow.fusion.lower import Lowering, NeedDense, Stream, UnsupportedOrder, ViewInfo
 from fuseflow.fusion.passes import PassManager, PassRecord
 from fuseflow.fusion.passes.dead_nodes import DeadNodeRemoval
 from fuseflow.fusion.passes.dedup import DuplicateJoinerInputs, MergeEquivalent
@@ -247,8 +247,10 @@ def _lower_group(program: TensorProgram, plan: GroupPlan, order: list[str], view
     for _attempt in range(256):
         b = GraphBuilder(kernel_name)
         try:
-            for fo in plan.outputs:
-                _lower_output(program, b, fo, order, sizes, views, plan.group.name, tiles)
+            low = Lowering(b, order, sizes, views, plan.group.name, tiles)
+            streams = low.lower_many([fo.tree for fo in plan.outputs])
+            for fo, st in zip(plan.outputs, streams, strict=True):
+                _write_output(program, b, low, fo, st, plan.group.name, tiles)
             return b
         except NeedDense as nd:
             for lid, v in list(views.items()):
@@ -285,11 +287,8 @@ def _index_sizes(program: TensorProgram, plan: GroupPlan, views: dict[int, ViewI
     return sizes
 
 
-def _lower_output(program: TensorProgram, b: GraphBuilder, fo: FusedOutput, order: list[str],
-                  sizes: dict[str, int], views: dict[int, ViewInfo], label: str,
-                  tiles: dict[str, int] | None = None) -> None:
-    low = Lowering(b, order, sizes, views, label, tiles)
-    st = low.lower(fo.tree)
+def _write_output(program: TensorProgram, b: GraphBuilder, low: Lowering, fo: FusedOutput, st: Stream,
+                  label: str, tiles: dict[str, int] | None = None) -> None:
     decl = program.tensor(fo.tensor)
     stream_vars = [v for v, _ in st.levels]
     if sorted(stream_vars) != sorted(fo.indices):

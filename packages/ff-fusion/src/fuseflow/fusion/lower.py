@@ -83,15 +83,49 @@ class Lowering:
         # axes are named by index variables (``self.axes``)
         self.tiles = tiles
         self.axes: dict[Out, tuple[str, ...]] = {}
+        # equal subtrees (up to index renaming) computed once per context: views merge
+        self.shared_keys: dict[int, tuple[object, ...]] = {}
+        self.shared: dict[tuple[object, ...], Stream] = {}
+        self.shared_free: dict[tuple[object, ...], tuple[str, ...]] = {}
+        self._building: set[int] = set()
 
     # -- entry --------------------------------------------------------------------
     def lower(self, tree: Node) -> Stream:
+        return self.lower_many([tree])[0]
+
+    def lower_many(self, trees: list[Node]) -> list[Stream]:
+        """Lower a group's outputs. Subtrees occurring more than once (up to renaming of
+        their indices) are computed once per context and shared. Outputs whose outermost
+        index is the same dense index share that loop, so they can share work below it."""
+        self.shared_keys = shared_subtrees(trees)
         ctx = Ctx()
-        for leaf in tree.leaves():
-            root = self.b.add(NodeKind.ROOT)
-            ctx.refs[leaf.id] = self.b.out(root, "ref")
-            ctx.next_level[leaf.id] = 0
-        return self.build(tree, ctx)
+        for tree in trees:
+            for leaf in tree.leaves():
+                root = self.b.add(NodeKind.ROOT)
+                ctx.refs[leaf.id] = self.b.out(root, "ref")
+                ctx.next_level[leaf.id] = 0
+        firsts = {tuple(self.remaining(t.free, ctx)[:1]) for t in trees}
+        if len(trees) > 1 and len(firsts) == 1 and firsts != {()}:
+            (v,) = next(iter(firsts))
+            joint = _JointRoot(trees)
+            try:
+                return self._descend_joint(joint, ctx, v)
+            except _NotFull:
+                pass
+        return [self.build(t, ctx) for t in trees]
+
+    def _descend_joint(self, joint: _JointRoot, ctx: Ctx, v: str) -> list[Stream]:
+        walk = _Walk()
+        parts = [_simplify(self.lattice(t, v, ctx, walk)) for t in joint.trees]
+        if not all(self._is_full(p, ctx) for p in parts):
+            raise _NotFull
+        crd, payloads = self.realize(("and", parts), v, ctx, walk)
+        ctx2 = self._extend(ctx, v, crd, payloads, walk)
+        return [self._finish(t, ctx2, v, crd) for t in joint.trees]
+
+    def _finish(self, tree: Node, ctx2: Ctx, v: str, crd: Out) -> Stream:
+        rest = self.build(tree, ctx2)
+        return Stream([(v, crd)] + rest.levels, rest.val)
 
     def remaining(self, idx: frozenset[str] | set[str], ctx: Ctx) -> list[str]:
         return sorted((v for v in idx if v not in ctx.vars), key=self.pos.__getitem__)
@@ -186,6 +220,12 @@ class Lowering:
         walk = _Walk()
         lat = self.lattice(x, v, ctx, walk)
         crd, payloads = self.realize(lat, v, ctx, walk)
+        ctx2 = self._extend(ctx, v, crd, payloads, walk)
+        rest = self.build(x, ctx2)
+        return Stream([(v, crd)] + rest.levels, rest.val)
+
+    def _extend(self, ctx: Ctx, v: str, crd: Out, payloads: dict[tuple[str, int], Out], walk: _Walk) -> Ctx:
+        """The context one level deeper: leaves positioned, values and open streams aligned."""
         ctx2 = Ctx(ctx.vars + (v,), ctx.crds + (crd,), dict(ctx.refs), dict(ctx.next_level),
                    parent=ctx)
         for leaf in walk.with_v:
@@ -206,8 +246,7 @@ class Lowering:
         for nid, st in ctx.opened.items():
             if nid not in walk.opaque and nid not in ctx2.opened:
                 ctx2.opened[nid] = st
-        rest = self.build(x, ctx2)
-        return Stream([(v, crd)] + rest.levels, rest.val)
+        return ctx2
 
     def lattice(self, y: Node, v: str, ctx: Ctx, walk: _Walk) -> object:
         """Iteration set of subtree ``y`` at level ``v``: "U", ("leaf", n), ("opq", n), ("and"|"or", [...])."""
@@ -222,7 +261,7 @@ class Lowering:
             walk.opaque[y.id] = st
             return ("opq", y)
         if y.free <= set(ctx.vars):
-            walk.hoisted[y.id] = self.build(y, ctx).val  # type: ignore[assignment]
+            walk.hoisted[y.id] = self._shared_build(y, ctx).val  # type: ignore[assignment]
             return "U"
         if y.kind == "leaf":
             view = self.views[y.id]
@@ -242,7 +281,7 @@ class Lowering:
             return ("and" if y.op in INTERSECTING else "or", parts)
         # reduce
         if v in y.free and any(self.pos[r] < self.pos[v] for r in y.rd):
-            st = self.build(y, ctx)
+            st = self._shared_build(y, ctx)  # equal reductions at one context stream once
             if not st.levels or st.levels[0][0] != v:
                 raise CompileError(f"{self.label}: internal: opaque {y.text()} does not start at {v}")
             walk.opaque[y.id] = st
@@ -268,9 +307,9 @@ class Lowering:
                 return crd, {("opq", arg.id): st.val}  # type: ignore[dict-item]
             return crd, {}
         parts = list(arg)
-        aliases: list[tuple[Node, Node]] = []
+        aliases: list[tuple[tuple[str, int], tuple[str, int]]] = []
         if kind == "and":
-            parts, aliases = self._absorb(parts, ctx)
+            parts, aliases = self._absorb(parts, ctx, walk)
         has_u = "U" in parts
         parts = [p for p in parts if p != "U"]
         if len(parts) == 1 and aliases:
@@ -307,27 +346,42 @@ class Lowering:
         lvl = ctx.next_level[leaf.id]
         return (view.tensor, view.index_of_level[:lvl + 1], lvl)
 
-    def _absorb(self, parts: list[object], ctx: Ctx) -> tuple[list[object], list[tuple[Node, Node]]]:
+    def _absorb(self, parts: list[object], ctx: Ctx, walk: _Walk
+                ) -> tuple[list[object], list[tuple[tuple[str, int], tuple[str, int]]]]:
         """and(L, or(L', U)) with L' equivalent to L is just L (e.g. a pattern-preserving
-        ``mask(S, S - rowmax)``): iterate L and let L' share its positions."""
-        leaves = {self._equiv(p[1], ctx): p[1] for p in parts if p != "U" and p[0] == "leaf"}  # type: ignore[index]
+        ``mask(S, S - rowmax)``): iterate L and let L' share its positions. L is a leaf
+        view or a shared computed stream."""
+
+        def ident(q: object) -> object | None:
+            if q == "U":
+                return None
+            kind, node = q  # type: ignore[misc]
+            if kind == "leaf":
+                return ("leaf", self._equiv(node, ctx))
+            if kind == "opq":
+                return ("opq", walk.opaque[node.id].levels[0][1])
+            return None
+
+        operands = {ident(p): (p[0], p[1].id) for p in parts if ident(p) is not None}  # type: ignore[index]
         kept: list[object] = []
-        aliases: list[tuple[Node, Node]] = []
+        aliases: list[tuple[tuple[str, int], tuple[str, int]]] = []
         for p in parts:
             if p != "U" and p[0] == "or":  # type: ignore[index]
                 members = [q for q in p[1] if q != "U"]  # type: ignore[index]
                 flat = [m for q in members for m in (q[1] if q[0] == "and" else [q])]
-                if members and all(q[0] in ("leaf", "and") for q in members) and all(
-                        m != "U" and m[0] == "leaf" and self._equiv(m[1], ctx) in leaves for m in flat):
-                    aliases += [(m[1], leaves[self._equiv(m[1], ctx)]) for m in flat]
+                if members and all(q[0] in ("leaf", "opq", "and") for q in members) and all(
+                        ident(m) in operands for m in flat):
+                    aliases += [((m[0], m[1].id), operands[ident(m)]) for m in flat]  # type: ignore[index]
                     continue
             kept.append(p)
         return kept, aliases
 
     @staticmethod
-    def _alias(pay: dict[tuple[str, int], Out], aliases: list[tuple[Node, Node]]) -> dict[tuple[str, int], Out]:
+    def _alias(pay: dict[tuple[str, int], Out], aliases: list[tuple[tuple[str, int], tuple[str, int]]]
+               ) -> dict[tuple[str, int], Out]:
         for dup, target in aliases:
-            pay[("leaf", dup.id)] = pay[("leaf", target.id)]
+            if target in pay:
+                pay[dup] = pay[target]
         return pay
 
     def _is_full(self, lat: object, ctx: Ctx) -> bool:
@@ -420,6 +474,85 @@ class Lowering:
 
         red = self.b.alu(UnaryOp.SCALAR_MUL, val, scalar=1.0, label=f"{kind}:{spec}", block=self._tile(axes))
         return self._named(red, out)
+
+
+    def _shared_build(self, y: Node, ctx: Ctx) -> Stream:
+        key = self.shared_keys.get(y.id)
+        if key is None:
+            return self.build(y, ctx)
+        free = _free_in_key_order(y)
+        rem = [j for j, v in enumerate(free) if v not in ctx.vars]
+        pattern = tuple(sorted(rem, key=lambda j: self.pos[free[j]]))  # order of its own loops
+        full_key = (key, tuple(v for v in free if v in ctx.vars), pattern, ctx.vars, ctx.crds)
+        if full_key not in self.shared:
+            self._building.add(y.id)
+            try:
+                self.shared[full_key] = self.build(y, ctx)
+            finally:
+                self._building.discard(y.id)
+            self.shared_free[full_key] = free
+            return self.shared[full_key]
+        st = self.shared[full_key]
+        rename = dict(zip(self.shared_free[full_key], free, strict=True))
+        st = Stream([(rename.get(v, v), crd) for v, crd in st.levels], st.val)
+        if self.tiles is None or st.val is None or all(a == b for a, b in rename.items()):
+            return st
+        # the same tiles, under this copy's index names
+        from fuseflow.ir.program import UnaryOp
+
+        old = self.axes.get(st.val, ())
+        new = tuple(rename.get(a, a) for a in old)
+        spec = self._spec([old], old)
+        val = self.b.alu(UnaryOp.SCALAR_MUL, st.val, scalar=1.0, label=f"tile:{spec}", block=self._tile(old))
+        return Stream(st.levels, self._named(val, new))
+
+
+class _NotFull(Exception):
+    pass
+
+
+@dataclass
+class _JointRoot:
+    trees: list[Node]
+
+
+def _canonical(n: Node) -> tuple[object, tuple[str, ...]]:
+    """A structural key of a subtree with its index variables renamed by first use, and
+    the free indices in that canonical order."""
+    names: dict[str, str] = {}
+
+    def name(v: str) -> str:
+        return names.setdefault(v, f"#{len(names)}")
+
+    def walk(m: Node) -> object:
+        if m.kind == "leaf":
+            return ("leaf", m.tensor, tuple(name(v) for v in m.indices))
+        if m.kind == "reduce":
+            rd = tuple(name(v) for v in m.rd)
+            return ("reduce", m.op, rd, walk(m.children[0]))
+        return (m.kind, m.op, m.scalar, tuple(walk(c) for c in m.children))
+
+    key = walk(n)
+    free = tuple(sorted(n.free, key=lambda v: names[v]))
+    return (key, tuple(names[v] for v in free)), free
+
+
+def _free_in_key_order(n: Node) -> tuple[str, ...]:
+    return _canonical(n)[1]
+
+
+def shared_subtrees(trees: list[Node]) -> dict[int, tuple[object, ...]]:
+    """Non-leaf subtrees whose canonical form occurs more than once across ``trees``."""
+    keys: dict[int, object] = {}
+    count: dict[object, int] = {}
+    for t in trees:
+        for m in t.walk():
+            if m.kind == "leaf":
+                continue
+            k = _canonical(m)[0]
+            keys[m.id] = k
+            count[k] = count.get(k, 0) + 1
+    return {nid: (k,) for nid, k in keys.items() if count[k] > 1}
 
 
 @dataclass
