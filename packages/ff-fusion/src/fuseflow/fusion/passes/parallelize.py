@@ -44,12 +44,14 @@ class Parallelize:
                 raise CompileError(f"--par {self.index}:{self.factor}: {self.index} is not an output index of "
                                    f"kernel {b.name} (output indices: {', '.join(known) or 'none'})")
             return  # index absent from this kernel: nothing to do
-        for w in writers:
-            self._parallelize(b, w)
+        done: set[Out] = set()
+        for w in writers:  # outputs sharing the loop of the index are parallelized once
+            if w.inputs["crd"] not in done:
+                done.add(w.inputs["crd"])
+                self._parallelize(b, w)
 
     def _parallelize(self, b: GraphBuilder, writer: BNode) -> None:
         crd_v = writer.inputs["crd"]
-        tensor = writer.attrs.tensor
         level = writer.attrs.level or 0
         aligned = _aligned_streams(b, crd_v)
         producers = {o.node for o in aligned} | {
@@ -89,7 +91,7 @@ class Parallelize:
                     if r in region:
                         continue
                     rn = b.nodes[r]
-                    if rn.kind not in (NodeKind.LEVEL_WRITE, NodeKind.VAL_WRITE) or rn.attrs.tensor != tensor:
+                    if rn.kind not in (NodeKind.LEVEL_WRITE, NodeKind.VAL_WRITE):
                         raise CompileError(f"--par {self.index}:{self.factor}: the region of {self.index} feeds "
                                            f"{rn.kind.value}#{r} outside it")
                     exits.setdefault(o, []).append((r, port))
