@@ -145,7 +145,7 @@ def test_fork_join_round_trip_through_scanners():
     fork = Node(0, K.FORK, Attrs(arity=2))
     s0 = Node(1, K.LEVEL_SCAN, Attrs(tensor="T", level=0, index="j"))
     s1 = Node(2, K.LEVEL_SCAN, Attrs(tensor="T", level=0, index="j"))
-    join = Node(3, K.JOIN, Attrs(arity=2))
+    join = Node(3, K.JOIN, Attrs(arity=2, level=1))  # the scanned stream lies one level below the fork
     r = run_nodes([(fork, {"in": "0 1 2 3 S0 D"}), (s0, {}), (s1, {}), (join, {})],
                   links=[(0, "out0", 1, "ref"), (0, "out1", 2, "ref"), (1, "crd", 3, "in0"), (2, "crd", 3, "in1")],
                   stored=st)
