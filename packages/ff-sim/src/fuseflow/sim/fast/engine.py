@@ -17,6 +17,9 @@ kernel runner (as are bounded channels and traces): see docs/fast-engine.md.
 from __future__ import annotations
 
 import heapq
+import os
+import sys
+import time
 from typing import Any
 
 from fuseflow.ir.data import TensorData
@@ -33,15 +36,18 @@ from fuseflow.sim.inputs import prepare_inputs
 from fuseflow.sim.kernel import KernelContext, KernelRun, collect_outputs, run_kernel
 from fuseflow.sim.result import KernelResult, SimResult
 
+PROFILE = bool(os.environ.get("FUSEFLOW_FAST_PROFILE"))  # per-primitive wall time on stderr
 MEMORY_KINDS = (NodeKind.LEVEL_SCAN, NodeKind.VAL_ARRAY, NodeKind.LEVEL_WRITE, NodeKind.VAL_WRITE)
 
 
 class _Run:
     """What a fast primitive sees: its clock, counters, memory and stream kinds."""
 
-    __slots__ = ("node", "ctx", "t", "counters", "mem", "kinds", "out_names")
+    __slots__ = ("node", "ctx", "t", "counters", "mem", "access", "kinds", "out_names")
 
-    def __init__(self, node: Any, ctx: KernelContext, mem: Any, kinds: dict[str, Any]) -> None:
+    def __init__(self, node: Any, ctx: KernelContext, mem: Any, kinds: dict[str, Any],
+                 access: Any = None) -> None:
+        self.access = access  # FastMemory.access when the memory model is on (words > 0 only)
         self.node = node
         self.ctx = ctx
         self.t = 0
@@ -138,8 +144,9 @@ def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData]
             readers[src] += 1
     for nid in order:
         node = g.nodes[nid]
-        run = _Run(node, ctx, mem, kinds[nid])
+        run = _Run(node, ctx, mem, kinds[nid], fm.access if fm is not None else None)
         node_ins = {port: produced[src][sport] for port, (src, sport) in ins[nid].items()}
+        t0 = time.perf_counter() if PROFILE else 0.0
         try:
             outs = FAST_PRIMS[node.kind](run, node, node_ins)
         except Ended as e:
@@ -153,6 +160,9 @@ def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData]
                 tokens += len(o[0])
         run.counters.tokens += tokens
         runs[nid] = run
+        if PROFILE:
+            print(f"fast: {kernel.name} {node.describe():40s} {time.perf_counter() - t0:8.3f}s {tokens:12d} tokens",
+                  file=sys.stderr, flush=True)
         del node_ins
         for src in {src for src, _ in ins[nid].values()}:
             readers[src] -= 1

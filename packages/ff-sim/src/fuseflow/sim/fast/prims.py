@@ -1,3 +1,4 @@
+# ruff: noqa: E702  (a token and its stamp are appended side by side, on one line)
 """Whole-stream primitives: each takes its complete input streams and returns complete outputs.
 
 A stream is a pair of parallel lists ``(tokens, stamps)``. Every function reproduces the
@@ -78,6 +79,8 @@ def level_scan(run, node, ins):
         t += cfg.startup_delay
     dense = fmt is LevelFormat.DENSE
     compressed = fmt is LevelFormat.COMPRESSED
+    crds = list(range(dim)) if dense else None
+    ref_cache: dict[int, list[int]] = {}  # one int object per position, shared by repeats
     delay = cfg.initial_delay + cfg.miss_latency
     swr = mcfg.seg_words_per_ref
     batch = max(1, mcfg.crd_batch)
@@ -111,8 +114,11 @@ def level_scan(run, node, ins):
         t += delay
         if dense:
             base = r * dim
-            oc.extend(range(dim))
-            orf.extend(range(base, base + dim))
+            oc.extend(crds)
+            refs = ref_cache.get(base)
+            if refs is None:
+                refs = ref_cache[base] = list(range(base, base + dim))
+            orf.extend(refs)
             if seq > 0:
                 ocs.extend(range(t + L, t + L + seq * dim, seq))
             else:
@@ -190,6 +196,33 @@ def val_array(run, node, ins):
     reads = 0
     n = len(it)
     i = 0
+    access = run.access
+    if access is not None and not tiled:
+        # the hot case (scalar values, memory on): ints are refs; one request per new batch
+        while i < n:
+            tok = it[i]
+            s = ist[i]
+            i += 1
+            if s > t:
+                t = s
+            if type(tok) is int:
+                ln = tok // batch
+                if ln != line:
+                    line = ln
+                    w = nv - ln * batch
+                    done = access(t, batch if batch < w else w)
+                    if done > t:
+                        t = done
+                oa(vl[tok]); osa(t + L)
+                reads += 1
+                t += 1
+                continue
+            if type(tok) is _STOP:
+                oa(tok); osa(t + 1)
+                t += 1
+                continue
+            i -= 1  # N, D or anything else: the general loop (re-reading is idempotent)
+            break
     while True:
         if i >= n:
             raise Ended("ref")
@@ -395,6 +428,10 @@ def _binary(run, node, ins, op, matmul, tile=None):
     f = ops.BINARY[op]
     at_, ast = ins["a"]
     bt, bst = ins["b"]
+    if tile is None and not matmul:
+        res = _binary_vec(run, at_, ast, bt, bst, f, ii, L)
+        if res is not None:
+            return res
     out, os_ = [], array('q')
     oa, osa = out.append, os_.append
     t = 0
@@ -425,7 +462,7 @@ def _binary(run, node, ins, op, matmul, tile=None):
                     v = as_value(np.matmul(x, y)) if matmul else f(x, y)
                 elif px and y is EMPTY:
                     yy = zero_like(x)
-                    v = (as_value(np.matmul(x, yy)) if matmul else f(x, yy)) 
+                    v = (as_value(np.matmul(x, yy)) if matmul else f(x, yy))
                     if type(v) is not F32 and not matmul:
                         v = as_value(v)
                     v = v + ZERO
@@ -440,7 +477,9 @@ def _binary(run, node, ins, op, matmul, tile=None):
                 if type(v) is not F32:
                     v = as_value(v)
                 nops += 1
-                if matmul and px and py and isinstance(x, np.ndarray):
+                if type(v) is F32:
+                    flops += 1
+                elif matmul and px and py and isinstance(x, np.ndarray):
                     flops += 2 * x.shape[0] * x.shape[1] * y.shape[1]
                 else:
                     flops += _flops(v)
@@ -459,6 +498,49 @@ def _binary(run, node, ins, op, matmul, tile=None):
                 raise run.fail(f"operands out of step: {x} and {y}", t)
             t += ii
     raise Ended("a/b")
+
+
+def _binary_vec(run, at_, ast, bt, bst, f, ii, L):
+    """Scalar streams whose payloads line up (no N against a value): numpy, same float32 results."""
+    try:
+        end = _done_end(at_)
+    except Ended:
+        return None
+    if len(bt) < end or bt[end - 1] is not DONE:
+        return None
+    xs = at_[:end] if end < len(at_) else at_
+    ys = bt[:end] if end < len(bt) else bt
+    pa = np.fromiter((type(x) is F32 for x in xs), dtype=bool, count=end)
+    pb = np.fromiter((type(y) is F32 for y in ys), dtype=bool, count=end)
+    if not np.array_equal(pa, pb):
+        return None  # N against a value, tiles, or anything unusual: the scalar loop
+    del pb
+    for i in np.flatnonzero(~pa).tolist():
+        x, y = xs[i], ys[i]
+        if type(x) is _STOP:
+            if type(y) is not _STOP or x.level != y.level:
+                return None
+        elif not (x is y and (x is EMPTY or i == end - 1)):
+            return None
+    npay = int(np.count_nonzero(pa))
+    with np.errstate(all="ignore"):
+        va = np.fromiter((x for x in xs if type(x) is F32), dtype=F32, count=npay)
+        vb = np.fromiter((y for y in ys if type(y) is F32), dtype=F32, count=npay)
+        vv = f(va, vb)
+        del va, vb
+        if not isinstance(vv, np.ndarray) or vv.dtype != F32:
+            vv = np.asarray(vv).astype(F32)
+    vi = iter(vv)
+    out = [next(vi) if type(x) is F32 else x for x in xs]
+    del vv, vi
+    m = np.maximum(_i64(ast)[:end], _i64(bst)[:end])
+    t = _clock(m, ii)
+    del m
+    run.t = int(t[-1])
+    t += np.where(pa, L, 1)
+    run.counters.alu_ops += npay
+    run.counters.flops += npay
+    return {"val": (out, _to_array(t))}
 
 
 def reduce(run, node, ins):
@@ -572,7 +654,7 @@ def spacc1(run, node, ins):
                 else:
                     acc[i] = ops.as_value(v)
                 cnt.ops += 1
-                cnt.flops += _flops(v)
+                cnt.flops += 1 if type(v) is F32 else _flops(v)
                 ii += 1
             elif ti is _STOP:
                 io += 1
@@ -858,33 +940,144 @@ def union(run, node, ins):
 
 
 # ---------------------------------------------------------------------------------- flow
+def _done_end(toks) -> int:
+    """1 + the index of the first D (by identity: never compare values with ==)."""
+    n = len(toks)
+    if n and toks[-1] is DONE:
+        for i in range(n - 1):  # cheap identity scan only when D is not unique at the end
+            if toks[i] is DONE:
+                return i + 1
+        return n
+    for i in range(n):
+        if toks[i] is DONE:
+            return i + 1
+    raise Ended("D")
+
+
+def _i64(stamps) -> np.ndarray:
+    return np.frombuffer(stamps, dtype=np.int64) if isinstance(stamps, array) else np.asarray(stamps, dtype=np.int64)
+
+
+def _to_array(a: np.ndarray) -> array:
+    out = array('q')
+    out.frombytes(np.ascontiguousarray(a, dtype=np.int64).tobytes())
+    return out
+
+
+def _clock(stamps: np.ndarray, step: int) -> np.ndarray:
+    """Clocks of ``t = max(t, stamp_i); ...; t += step`` at each step (after the max)."""
+    if step == 0:
+        x = np.maximum(stamps, 0)
+        return np.maximum.accumulate(x, out=x)
+    k = np.arange(len(stamps), dtype=np.int64)
+    k *= step
+    x = stamps - k
+    k *= -1
+    np.maximum(x, k, out=x)
+    np.maximum.accumulate(x, out=x)
+    x -= k
+    return x
+
+
 def repeat_sig(run, node, ins):
     it, ist = ins["crd"]
     fiber_n = run.kind("crd") is StreamKind.CRD
-    out, os_ = [], array('q')
     R, S, N = Sig.R, Sig.S, Sig.N
-    t = 0
-    for i in range(len(it)):
-        tok = it[i]
-        s = ist[i]
-        if s > t:
-            t = s
-        if tok is DONE:
-            out.append(DONE); os_.append(t + 1)
-            run.t = t
-            return {"repsig": (out, os_)}
-        if type(tok) is _STOP:
-            out.append(S)
-        elif tok is EMPTY and fiber_n:
-            out.append(N)
-        else:
-            out.append(R)
-        os_.append(t + 1)
-        t += 1
-    raise Ended("crd")
+    end = _done_end(it)
+    toks = it[:end] if end < len(it) else it
+    if fiber_n:
+        out = [S if type(x) is _STOP else (N if x is EMPTY else R) for x in toks]
+    else:
+        out = [S if type(x) is _STOP else R for x in toks]
+    out[-1] = DONE
+    t = _clock(_i64(ist)[:end], 1)
+    run.t = int(t[-1])
+    t += 1
+    return {"repsig": (out, _to_array(t))}
 
 
 def repeat(run, node, ins):
+    res = _repeat_vec(run, ins)
+    if res is not None:
+        return res
+    return _repeat_loop(run, ins)
+
+
+def _repeat_vec(run, ins):
+    """The loop below, by fibers: the input position only moves at S and N signals, so R runs
+    are gathers, and the clock is ``t_k = max(t_(k-1) + 1, stamps read at signal k)``."""
+    it, ist = ins["in"]
+    gt, gst = ins["repsig"]
+    R, S, N = Sig.R, Sig.S, Sig.N
+    try:
+        K = _done_end(gt)
+    except Ended:
+        return None
+    n = len(it)
+    events = [k for k in range(K - 1) if gt[k] is not R]
+    ev_tok = []
+    starts = np.zeros(len(events) + 1, dtype=np.int64)  # input position of each R run
+    extra_k, extra_s = [], []  # stamps of look-ahead peeks, at their signal
+    p = 0
+    for e, k in enumerate(events):
+        if p >= n:
+            return None
+        if gt[k] is S:
+            h = it[p]
+            p += 1
+            if type(h) is _STOP:
+                ev_tok.append(stop(h.level + 1))
+            elif h is DONE:
+                return None
+            else:
+                if p >= n:
+                    return None
+                nxt = it[p]
+                extra_k.append(k)
+                extra_s.append(ist[p])
+                if type(nxt) is _STOP:
+                    p += 1
+                    ev_tok.append(stop(nxt.level + 1))
+                else:
+                    ev_tok.append(stop(0))
+        elif gt[k] is N:
+            p += 1
+            ev_tok.append(EMPTY)
+        else:
+            return None
+        starts[e + 1] = p
+    if p >= n:
+        return None
+    # position read at each signal: runs end at each event (the event reads the old position)
+    ev = np.asarray(events, dtype=np.int64)
+    lens = np.diff(np.concatenate(([0], ev + 1, [K])))
+    pos = np.repeat(starts, lens)
+    sig_s = _i64(gst)[:K]
+    in_s = _i64(ist)
+    x = np.maximum(sig_s, in_s[pos])
+    if extra_k:
+        ek = np.asarray(extra_k, dtype=np.int64)
+        x[ek] = np.maximum(x[ek], np.asarray(extra_s, dtype=np.int64))
+    objs = np.fromiter(it, dtype=object, count=n)  # elements as they are (tiles stay tiles)
+    heads = objs[pos]
+    del objs
+    rmask = np.ones(K, dtype=bool)
+    rmask[ev] = False
+    rmask[K - 1] = False
+    for h in heads[rmask]:
+        if type(h) is _STOP or h is DONE:
+            return None  # let the loop raise the reference's error
+    for e, k in enumerate(events):
+        heads[k] = ev_tok[e]
+    heads[K - 1] = DONE
+    out = heads.tolist()
+    t = _clock(x, 1)
+    run.t = int(t[-1])
+    t += 1
+    return {"out": (out, _to_array(t))}
+
+
+def _repeat_loop(run, ins):
     it, ist = ins["in"]
     gt, gst = ins["repsig"]
     R, S, N = Sig.R, Sig.S, Sig.N
@@ -941,10 +1134,7 @@ def repeat(run, node, ins):
 def broadcast(run, node, ins):
     it, ist = ins["in"]
     # stamps: running max of the input stamps, plus 1; the clock never advances otherwise
-    try:
-        end = it.index(DONE) + 1
-    except ValueError:
-        raise Ended("in") from None
+    end = _done_end(it)
     toks = it[:end] if end < len(it) else it
     src = np.frombuffer(ist, dtype=np.int64) if isinstance(ist, array) else np.asarray(ist, dtype=np.int64)
     arr = np.maximum.accumulate(src[:end])
@@ -982,70 +1172,64 @@ def fork(run, node, ins):
 
 
 def join(run, node, ins):
+    """Mirrors the reference Join (element-wise merge of fork lanes, ``attrs.level`` = delta)."""
     n = node.attrs.arity or 0
-    lanes = [ins[f"in{k}"] for k in range(n)]
-    pos = [0] * n
+    c = _Cur({f"in{k}": ins[f"in{k}"] for k in range(n)})
+    names = [f"in{k}" for k in range(n)]
     out, os_ = [], array('q')
-    parked: list = [None] * n
-    open_fiber = [False] * n
-    pending = None
-    p = 0
-    t = 0
+    delta = int(node.attrs.level or 0)
 
-    def peek(k):
-        nonlocal t
-        toks, stamps = lanes[k]
-        if pos[k] >= len(toks):
-            raise Ended(f"in{k}")
-        s = stamps[pos[k]]
-        if s > t:
-            t = s
-        return toks[pos[k]]
+    def emit(tok):
+        out.append(tok)
+        os_.append(c.t + 1)
 
     while True:
-        if all(x is not None for x in parked):
-            if any(x != parked[0] for x in parked):
-                raise run.fail("lanes end segments out of step: " + " ".join(map(str, parked)), t)
-            for k in range(n):
-                peek(k)
-                pos[k] += 1
-            if parked[0] is DONE:
-                if pending is not None:
-                    out.append(pending); os_.append(t + 1)
-                out.append(DONE); os_.append(t + 1)
-                run.t = t
-                return {"out": (out, os_)}
-            out.append(parked[0]); os_.append(t + 1)
-            pending, parked, p = None, [None] * n, 0
-            t += 1
-            continue
-        if parked[p] is not None:
-            p = (p + 1) % n
-            continue
-        tok = peek(p)
-        if _is_payload(tok) or tok is EMPTY:
-            if pending is not None:
-                out.append(pending); os_.append(t + 1)
-                pending = None
-            out.append(tok); os_.append(t + 1)
-            pos[p] += 1
-            open_fiber[p] = True
-        elif type(tok) is _STOP and tok.level == 0:
-            pos[p] += 1
-            if pending is not None:
-                out.append(pending); os_.append(t + 1)
-            pending = stop(0)
-            open_fiber[p] = False
-            p = (p + 1) % n
-        else:
-            parked[p] = tok
-            if open_fiber[p]:
-                if pending is not None:
-                    out.append(pending); os_.append(t + 1)
-                pending = stop(0)
-                open_fiber[p] = False
-            p = (p + 1) % n
-        t += 1
+        parked: list = [None] * n
+        held = None
+        k = 0
+        while True:
+            p = k % n
+            if parked[p] is not None:
+                break
+            head = c.peek(names[p])
+            if head is DONE or (type(head) is _STOP and head.level >= delta):
+                parked[p] = c.deq(names[p])
+                break
+            if delta == 0:
+                tok = c.deq(names[p])
+                emit(tok)
+                c.t += 1
+                k += 1
+                continue
+            if held is not None:
+                emit(stop(delta - 1))
+            while True:
+                tok = c.deq(names[p])
+                c.t += 1
+                if type(tok) is _STOP and tok.level >= delta - 1:
+                    held = tok
+                    if tok.level >= delta:
+                        parked[p] = tok
+                    break
+                if tok is DONE:
+                    raise run.fail(f"lane {p} ended inside an element", c.t)
+                emit(tok)
+            k += 1
+        for q in range(n):
+            if parked[q] is None:
+                parked[q] = c.deq(names[q])
+        ends = {str(x) for x in parked}
+        if len(ends) != 1:
+            raise run.fail("lanes end a segment out of step: " + " ".join(map(str, parked)), c.t)
+        end = parked[0]
+        if end is DONE:
+            if held is not None:
+                raise run.fail("stream ended without closing its last element", c.t)
+            emit(DONE)
+            run.t = c.t
+            return {"out": (out, os_)}
+        emit(end)
+        c.t += 1
 
 
 class _Cur:
