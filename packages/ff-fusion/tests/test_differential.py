@@ -189,10 +189,6 @@ def test_full_fusion_writes_no_intermediates():
     assert "E" in res.reports[0].recomputed
 
 
-@pytest.mark.xfail(reason="BUG: fully fused A @ (A @ X) with an empty row in A (A CSR 3x3 [[0,1,0],[0,0,0],"
-                   "[1,0,0]], X ones 3x1; order f,i,k0,k1) fails in simulation: 'alu mul: operands out of "
-                   "step: S0 and 0.0' (unfused passes). Also breaks graphsage --fusion full on "
-                   "random:nodes=12..24 graphs with isolated nodes", strict=True, raises=Exception)
 def test_full_fusion_recomputed_spmm_with_empty_row():
     adj = np.array([[0, 1, 0], [0, 0, 0], [1, 0, 0]], np.float32)
     x = np.ones((3, 1), np.float32)

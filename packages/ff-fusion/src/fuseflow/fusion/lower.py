@@ -143,7 +143,7 @@ class Lowering:
             it = self.remaining(set(x.free) | set(x.rd), ctx)
             if it and it[0] not in x.rd:
                 return self.descend(x, ctx, it[0])
-            return self.reduce_stream(self.build(x.children[0], ctx), x)
+            return self.reduce_stream(self.build(x.children[0], ctx), x, ctx)
         rem = self.remaining(x.free, ctx)
         if not rem:
             return Stream([], self.values(x, ctx))
@@ -180,7 +180,7 @@ class Lowering:
         return st.val
 
     # -- reductions ---------------------------------------------------------------
-    def reduce_stream(self, st: Stream, x: Node) -> Stream:
+    def reduce_stream(self, st: Stream, x: Node, ctx: Ctx | None = None) -> Stream:
         levels = list(st.levels)
         val = st.val
         assert val is not None
@@ -191,7 +191,11 @@ class Lowering:
             p = next(i for i, (v, _) in enumerate(levels) if v == r)
             after = levels[p + 1:]
             if not after:
-                red = self.b.add(NodeKind.REDUCE, {"val": val}, op=op, index=r, block=self._shape(val))
+                ins = {"val": val}
+                parent = levels[p - 1][1] if p > 0 else (ctx.crds[-1] if ctx is not None and ctx.crds else None)
+                if parent is not None and not self._full_crd(parent):
+                    ins["crd"] = parent  # the parent level can have empty fibers
+                red = self.b.add(NodeKind.REDUCE, ins, op=op, index=r, block=self._shape(val))
                 val = self._like(self.b.out(red, "val"), val)
                 levels.pop(p)
                 continue
@@ -475,6 +479,16 @@ class Lowering:
         red = self.b.alu(UnaryOp.SCALAR_MUL, val, scalar=1.0, label=f"{kind}:{spec}", block=self._tile(axes))
         return self._named(red, out)
 
+
+    def _full_crd(self, crd: Out) -> bool:
+        """Is this coordinate stream a dense scan (no empty fibers)?"""
+        n = self.b.nodes[crd.node]
+        if n.kind is NodeKind.LEVEL_SCAN:
+            return n.attrs.format is LevelFormat.DENSE
+        if n.kind in (NodeKind.INTERSECT, NodeKind.UNION):
+            full = [self._full_crd(src) for port, src in n.inputs.items() if port.startswith("crd")]
+            return all(full) if n.kind is NodeKind.INTERSECT else any(full)
+        return False
 
     def _shared_build(self, y: Node, ctx: Ctx) -> Stream:
         key = self.shared_keys.get(y.id)

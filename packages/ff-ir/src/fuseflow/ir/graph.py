@@ -133,7 +133,10 @@ def port_specs(kind: NodeKind, attrs: Attrs) -> tuple[list[PortSpec], list[PortS
     if kind is NodeKind.ALU:
         return [_p(chr(ord("a") + i), VAL) for i in range(n)], [_p("val", VAL)]
     if kind is NodeKind.REDUCE:
-        return [_p("val", VAL)], [_p("val", VAL)]
+        # crd (optional): the coordinates of the level above the reduced one; with it an
+        # empty parent fiber (a bare stop) yields no value, which SAM's folded stops
+        # cannot express on the value stream alone
+        return [_p("val", VAL), _p("crd", CRD, optional=True)], [_p("val", VAL)]
     if kind is NodeKind.SPACC1:
         return ([_p("crd_outer", CRD), _p("crd_inner", CRD), _p("val", VAL)],
                 [_p("crd", CRD), _p("val", VAL)])

@@ -549,6 +549,8 @@ def reduce(run, node, ins):
     lat = run.ctx.hw.timing.reduce_latency.at(_block(node))
     L = lat if lat >= 1 else 1
     zero = np.zeros(a.block, dtype=np.float32) if a.block else ZERO
+    if "crd" in ins:
+        return _reduce_with_parent(run, ins, is_max, L, zero)
     it, ist = ins["val"]
     out, os_ = [], array('q')
     acc = None
@@ -586,6 +588,72 @@ def reduce(run, node, ins):
             flops += _flops(x)
             t += 1
     raise Ended("val")
+
+
+def _reduce_with_parent(run, ins, is_max, L, zero):
+    """The reference's Reduce._with_parent: one value per parent coordinate."""
+    it, ist = ins["val"]
+    pt, pst = ins["crd"]
+    out, os_ = [], array("q")
+    t = 0
+    nops = flops = 0
+    i = j = 0
+    while True:
+        p = pt[j]
+        if pst[j] > t:
+            t = pst[j]
+        j += 1
+        if p is DONE:
+            x = it[i]
+            if ist[i] > t:
+                t = ist[i]
+            if x is not DONE:
+                raise run.fail(f"parent stream ended but values go on ({x})", t)
+            out.append(DONE)
+            os_.append(t + 1)
+            run.t = t
+            run.counters.reduce_ops += nops
+            run.counters.flops += flops
+            return {"val": (out, os_)}
+        if type(p) is _STOP:
+            x = it[i]
+            if ist[i] > t:
+                t = ist[i]
+            i += 1
+            if type(x) is not _STOP or x.level != p.level + 1:
+                raise run.fail(f"empty parent fiber {p} but values show {x}", t)
+            out.append(p)
+            os_.append(t + 1)
+            t += 1
+            continue
+        acc = None
+        while True:
+            x = it[i]
+            if ist[i] > t:
+                t = ist[i]
+            i += 1
+            if type(x) is _STOP:
+                out.append(((EMPTY if is_max else zero) if acc is None else acc))
+                os_.append(t + L)
+                if x.level > 0:
+                    q = pt[j]
+                    if pst[j] > t:
+                        t = pst[j]
+                    j += 1
+                    if type(q) is not _STOP or q.level != x.level - 1:
+                        raise run.fail(f"values close {x} but the parent shows {q}", t)
+                    out.append(stop(x.level - 1))
+                    os_.append(t + 1)
+                t += 1
+                break
+            if x is EMPTY:
+                continue
+            if x is DONE:
+                raise run.fail(f"values ended inside a fiber ({x})", t)
+            acc = ops.as_value(x) if acc is None else (np.maximum(acc, x) if is_max else acc + x)
+            nops += 1
+            flops += _flops(x)
+            t += 1
 
 
 class _Acc:

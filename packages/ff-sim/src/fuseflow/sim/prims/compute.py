@@ -107,6 +107,9 @@ class Reduce(Proc):
         lat = self.ctx.hw.timing.reduce_latency.at(_block(self))
         zero = np.zeros(a.block, dtype=np.float32) if a.block else ops.ZERO
         inp, out = self.ins["val"], self.outs["val"]
+        if "crd" in self.ins:
+            yield from self._with_parent(is_max, lat, zero)
+            return
         acc: Any = None
         while True:
             x = yield from self.deq(inp)
@@ -131,6 +134,49 @@ class Reduce(Proc):
             else:
                 yield from self.emit(out, DONE)
                 return
+
+
+
+    def _with_parent(self, is_max: bool, lat: int, zero: Any) -> Wait:
+        """One value per coordinate of the parent crd stream; a parent stop met before any
+        coordinate is an empty parent fiber: its bare stop on the values gives no value."""
+        inp, par, out = self.ins["val"], self.ins["crd"], self.outs["val"]
+        while True:
+            p = yield from self.deq(par)
+            if p is DONE:
+                x = yield from self.deq(inp)
+                if x is not DONE:
+                    raise self.fail(f"parent stream ended but values go on ({x})")
+                yield from self.emit(out, DONE)
+                return
+            if is_stop(p):  # empty parent fiber
+                x = yield from self.deq(inp)
+                if not is_stop(x) or x.level != p.level + 1:
+                    raise self.fail(f"empty parent fiber {p} but values show {x}")
+                yield from self.emit(out, p)
+                self.t += 1
+                continue
+            acc: Any = None
+            while True:
+                x = yield from self.deq(inp)
+                if is_payload(x):
+                    acc = ops.as_value(x) if acc is None else (np.maximum(acc, x) if is_max else acc + x)
+                    self.counters.reduce_ops += 1
+                    self.counters.flops += _flops(x)
+                    self.t += 1
+                elif x is EMPTY:
+                    continue
+                elif is_stop(x):
+                    yield from self.emit(out, (EMPTY if is_max else zero) if acc is None else acc, self.t + lat)
+                    if x.level > 0:
+                        q = yield from self.deq(par)
+                        if not is_stop(q) or q.level != x.level - 1:
+                            raise self.fail(f"values close {x} but the parent shows {q}")
+                        yield from self.emit(out, stop(x.level - 1))
+                    self.t += 1
+                    break
+                else:
+                    raise self.fail(f"values ended inside a fiber ({x})")
 
 
 def _acc(table: dict[Any, Any], key: Any, v: Any, proc: Proc) -> None:
