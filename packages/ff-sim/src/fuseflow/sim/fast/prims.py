@@ -633,7 +633,7 @@ def _reduce_with_parent(run, ins, is_max, L, zero):
                 t = ist[i]
             i += 1
             if type(x) is _STOP:
-                out.append(((EMPTY if is_max else zero) if acc is None else acc))
+                out.append((EMPTY if is_max else zero) if acc is None else acc)
                 os_.append(t + L)
                 if x.level > 0:
                     q = pt[j]
