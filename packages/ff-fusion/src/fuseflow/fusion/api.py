@@ -78,7 +78,7 @@ def format_report(reports: list[GroupReport]) -> str:
     for r in reports:
         lines.append(f"group {r.group}: {len(r.expressions)} expression(s) -> {', '.join(r.outputs)}")
         lines.append(f"  expressions: {', '.join(r.expressions)}")
-        cnt = "?" if r.order_count is None else str(r.order_count)
+        cnt = "not counted here, see --order list:" if r.order_count is None else str(r.order_count)
         lines.append(f"  order: {','.join(r.order)}  ({cnt} valid orders)")
         lines.append("  primitives: " + ", ".join(f"{k}={v}" for k, v in r.counts.items()))
         lines.append(f"  materialized views: {', '.join(r.materialized) or 'none'}")

@@ -20,6 +20,9 @@ from fuseflow.ir.formats import LevelFormat, TensorFormat
 from fuseflow.ir.graph import NodeKind
 from fuseflow.ir.program import FusionGroup, TensorDecl, TensorProgram, TensorRole
 
+#: groups with at most this many index variables get their orders counted in the report
+REPORT_COUNT_VARS = 16
+
 #: how many other valid orders the default tries before giving up
 FALLBACK_ORDERS = 200
 
@@ -334,7 +337,9 @@ def compile_program(prog: Program, orders: dict[str, str] | str | None = None,
             choice = orders if _order_fits(plan, orders) else None
             fitted = fitted or choice is not None
         kernel, rep = compile_group(tp, plan, choice, f"k{gi}_{group.name}", passes, block)
-        rep.order_count = plan.pog.count()
+        # counting is exponential in the variables: the report counts small groups only
+        # (``--order list`` counts any group up to the limit)
+        rep.order_count = plan.pog.count() if len(plan.pog.vars) <= REPORT_COUNT_VARS else None
         kernels.append(kernel)
         reports.append(rep)
     if isinstance(orders, str) and len(tp.groups) > 1 and not fitted:

@@ -8,6 +8,7 @@ broadcast, fork, join, ALU), on its ``arity`` attribute.
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass, field, replace
 
 from fuseflow.ir.errors import VerificationError
@@ -111,6 +112,17 @@ def _p(name: str, kinds: StreamKind | frozenset[StreamKind], optional: bool = Fa
 
 def port_specs(kind: NodeKind, attrs: Attrs) -> tuple[list[PortSpec], list[PortSpec]]:
     """(inputs, outputs) of a node of this kind with these attributes."""
+    ins, outs = _port_specs(kind, attrs.arity or 0)
+    return list(ins), list(outs)
+
+
+@functools.lru_cache(maxsize=4096)
+def _port_specs(kind: NodeKind, arity: int) -> tuple[tuple[PortSpec, ...], tuple[PortSpec, ...]]:
+    ins, outs = _build_port_specs(kind, Attrs(arity=arity))
+    return tuple(ins), tuple(outs)
+
+
+def _build_port_specs(kind: NodeKind, attrs: Attrs) -> tuple[list[PortSpec], list[PortSpec]]:
     n = attrs.arity or 0
     if kind is NodeKind.ROOT:
         return [], [_p("ref", REF)]
