@@ -21,7 +21,7 @@ from fuseflow.ir.graph import NodeKind
 from fuseflow.ir.program import FusionGroup, TensorDecl, TensorProgram, TensorRole
 
 #: groups with at most this many index variables get their orders counted in the report
-REPORT_COUNT_VARS = 16
+REPORT_COUNT_VARS = 12
 
 #: how many other valid orders the default tries before giving up
 FALLBACK_ORDERS = 200

@@ -220,7 +220,7 @@ class Graph:
 
     # -- construction -------------------------------------------------------------
     def add(self, kind: NodeKind, **attrs: object) -> Node:
-        nid = max(self.nodes, default=-1) + 1
+        nid = self._next_id(self.nodes)
         node = Node(nid, kind, Attrs(**attrs))  # type: ignore[arg-type]
         self.nodes[nid] = node
         return node
@@ -231,10 +231,29 @@ class Graph:
         d_id = dst.id if isinstance(dst, Node) else dst
         if kind is None:
             kind = self.infer_kind(PortRef(s_id, src_port))
-        sid = max((s.id for s in self.streams), default=-1) + 1
+        sid = self._next_stream_id()
         st = Stream(sid, kind, PortRef(s_id, src_port), PortRef(d_id, dst_port), name)
         self.streams.append(st)
         return st
+
+    @staticmethod
+    def _next_id(nodes: dict[int, Node]) -> int:
+        """An unused id: one past the last added (``add`` inserts increasing ids)."""
+        if not nodes:
+            return 0
+        cand = next(reversed(nodes)) + 1
+        return cand if cand not in nodes else max(nodes) + 1
+
+    def _next_stream_id(self) -> int:
+        """Stream ids grow by one per ``connect``; the max is recomputed only when the list
+        was changed behind our back."""
+        cache = self.__dict__.get("_sid_cache")
+        if cache is None or cache[0] != len(self.streams):
+            top = max((st.id for st in self.streams), default=-1)
+        else:
+            top = cache[1]
+        self.__dict__["_sid_cache"] = (len(self.streams) + 1, top + 1)
+        return top + 1
 
     def infer_kind(self, out: PortRef) -> StreamKind:
         """The kind of stream an output port produces (polymorphic ports follow an input)."""

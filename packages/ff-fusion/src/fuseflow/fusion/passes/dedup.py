@@ -22,24 +22,22 @@ class MergeEquivalent:
     name: ClassVar[str] = "merge-equivalent"
 
     def apply(self, b: GraphBuilder) -> None:
-        changed = True
-        while changed:
-            changed = False
-            seen: dict[tuple, int] = {}
-            for nid in b._topo():
-                n = b.nodes.get(nid)
-                if n is None or n.kind in SINKS:
-                    continue
-                # index names and labels are documentation: equal inputs give equal streams
-                key = (n.kind, replace(n.attrs, index=None, label=None), tuple(sorted(n.inputs.items())))
-                if key in seen:
-                    keep = seen[key]
-                    for port in _out_ports(b, nid):
-                        b.replace_uses(Out(nid, port.port, port.kind), Out(keep, port.port, port.kind))
-                    b.remove(nid)
-                    changed = True
-                else:
-                    seen[key] = nid
+        # one pass in dependency order: a node's inputs are already canonical when it is
+        # keyed, so chains of equal nodes collapse without repeating the pass
+        seen: dict[tuple, int] = {}
+        canon: dict[Out, Out] = {}
+        for nid in b._topo():
+            n = b.nodes[nid]
+            n.inputs = {port: canon.get(src, src) for port, src in n.inputs.items()}
+            if n.kind in SINKS:
+                continue
+            # index names and labels are documentation: equal inputs give equal streams
+            key = (n.kind, replace(n.attrs, index=None, label=None), tuple(sorted(n.inputs.items())))
+            keep = seen.setdefault(key, nid)
+            if keep != nid:
+                for port in _out_ports(b, nid):
+                    canon[Out(nid, port.port, port.kind)] = Out(keep, port.port, port.kind)
+                b.remove(nid)
 
 
 @dataclass
