@@ -110,10 +110,9 @@ def _p(name: str, kinds: StreamKind | frozenset[StreamKind], optional: bool = Fa
     return PortSpec(name, ks, optional, same_as)
 
 
-def port_specs(kind: NodeKind, attrs: Attrs) -> tuple[list[PortSpec], list[PortSpec]]:
-    """(inputs, outputs) of a node of this kind with these attributes."""
-    ins, outs = _port_specs(kind, attrs.arity or 0)
-    return list(ins), list(outs)
+def port_specs(kind: NodeKind, attrs: Attrs) -> tuple[tuple[PortSpec, ...], tuple[PortSpec, ...]]:
+    """(inputs, outputs) of a node of this kind with these attributes (cached, immutable)."""
+    return _port_specs(kind, attrs.arity or 0)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -176,10 +175,10 @@ class Node:
     kind: NodeKind
     attrs: Attrs = Attrs()
 
-    def inputs(self) -> list[PortSpec]:
+    def inputs(self) -> tuple[PortSpec, ...]:
         return port_specs(self.kind, self.attrs)[0]
 
-    def outputs(self) -> list[PortSpec]:
+    def outputs(self) -> tuple[PortSpec, ...]:
         return port_specs(self.kind, self.attrs)[1]
 
     def describe(self) -> str:

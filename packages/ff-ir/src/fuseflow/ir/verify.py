@@ -11,7 +11,7 @@ when an index is reduced away or an operand's reference is not needed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from fuseflow.ir.dataflow import Program
 from fuseflow.ir.errors import VerificationError
@@ -45,7 +45,7 @@ ARITY_RANGE: dict[NodeKind, tuple[int, int | None]] = {
 DROPPABLE_OUTPUTS = frozenset({NodeKind.LEVEL_SCAN, NodeKind.INTERSECT, NodeKind.UNION, NodeKind.LOCATE})
 
 
-def _specs(node: Node) -> tuple[list[PortSpec], list[PortSpec]]:
+def _specs(node: Node) -> tuple[Sequence[PortSpec], Sequence[PortSpec]]:
     if node.attrs.arity is not None and node.attrs.arity > MAX_ARITY:
         return [], []
     return node.inputs(), node.outputs()
