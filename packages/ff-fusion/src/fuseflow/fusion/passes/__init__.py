@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from fuseflow.fusion.builder import GraphBuilder, from_graph
+from fuseflow.fusion.builder import GraphBuilder
 from fuseflow.ir.errors import CompileError, VerificationError
 from fuseflow.ir.graph import Graph
 
@@ -49,8 +49,7 @@ class PassManager:
         self._verify(graph, [])
         for p in self.passes:
             before = graph.kind_counts()
-            b = from_graph(graph)
-            p.apply(b)
+            p.apply(b)  # passes rewrite the builder form; the IR graph is for verification
             graph = b.to_graph()
             records.append(PassRecord(p.name, _options(p), before, graph.kind_counts()))
             self._verify(graph, [r.name for r in records])
