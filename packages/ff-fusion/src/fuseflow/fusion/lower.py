@@ -125,7 +125,22 @@ class Lowering:
 
     def _finish(self, tree: Node, ctx2: Ctx, v: str, crd: Out) -> Stream:
         rest = self.build(tree, ctx2)
+        key = self._cache_key(tree, ctx2)
+        if key is not None and len(rest.levels) == 1:
+            # an output other outputs also compute (a decoder's result inside the next
+            # LayerNorm): its stream serves them too
+            self.shared.setdefault(key, rest)
+            self.shared_free.setdefault(key, _free_in_key_order(tree))
         return Stream([(v, crd)] + rest.levels, rest.val)
+
+    def _cache_key(self, y: Node, ctx: Ctx) -> tuple[object, ...] | None:
+        key = self.shared_keys.get(y.id)
+        if key is None:
+            return None
+        free = _free_in_key_order(y)
+        rem = [j for j, v in enumerate(free) if v not in ctx.vars]
+        pattern = tuple(sorted(rem, key=lambda j: self.pos[free[j]]))
+        return (key, tuple(v for v in free if v in ctx.vars), pattern, ctx.vars, ctx.crds)
 
     def remaining(self, idx: frozenset[str] | set[str], ctx: Ctx) -> list[str]:
         return sorted((v for v in idx if v not in ctx.vars), key=self.pos.__getitem__)
@@ -267,6 +282,10 @@ class Lowering:
         if y.free <= set(ctx.vars):
             walk.hoisted[y.id] = self._shared_build(y, ctx).val  # type: ignore[assignment]
             return "U"
+        if (y.kind != "leaf" and y.id not in self._building and self.remaining(y.free, ctx) == [v]
+                and self._cache_key(y, ctx) in self.shared):
+            walk.opaque[y.id] = self._shared_build(y, ctx)  # already streamed here: reuse it
+            return ("opq", y)
         if y.kind == "leaf":
             view = self.views[y.id]
             lvl = ctx.next_level[y.id]
@@ -495,9 +514,8 @@ class Lowering:
         if key is None:
             return self.build(y, ctx)
         free = _free_in_key_order(y)
-        rem = [j for j, v in enumerate(free) if v not in ctx.vars]
-        pattern = tuple(sorted(rem, key=lambda j: self.pos[free[j]]))  # order of its own loops
-        full_key = (key, tuple(v for v in free if v in ctx.vars), pattern, ctx.vars, ctx.crds)
+        full_key = self._cache_key(y, ctx)
+        assert full_key is not None
         if full_key not in self.shared:
             self._building.add(y.id)
             try:
