@@ -88,6 +88,7 @@ class Lowering:
         self.shared: dict[tuple[object, ...], Stream] = {}
         self.shared_free: dict[tuple[object, ...], tuple[str, ...]] = {}
         self._building: set[int] = set()
+        self._full_memo: dict[Out, bool] = {}
 
     # -- entry --------------------------------------------------------------------
     def lower(self, tree: Node) -> Stream:
@@ -500,14 +501,19 @@ class Lowering:
 
 
     def _full_crd(self, crd: Out) -> bool:
-        """Is this coordinate stream a dense scan (no empty fibers)?"""
+        """Is this coordinate stream a dense scan (no empty fibers)? (memoized: joiners share inputs)"""
+        if crd in self._full_memo:
+            return self._full_memo[crd]
         n = self.b.nodes[crd.node]
+        full = False
         if n.kind is NodeKind.LEVEL_SCAN:
-            return n.attrs.format is LevelFormat.DENSE
-        if n.kind in (NodeKind.INTERSECT, NodeKind.UNION):
-            full = [self._full_crd(src) for port, src in n.inputs.items() if port.startswith("crd")]
-            return all(full) if n.kind is NodeKind.INTERSECT else any(full)
-        return False
+            full = n.attrs.format is LevelFormat.DENSE
+        elif n.kind in (NodeKind.INTERSECT, NodeKind.UNION):
+            srcs = {src for port, src in n.inputs.items() if port.startswith("crd")}
+            parts = [self._full_crd(src) for src in srcs]
+            full = all(parts) if n.kind is NodeKind.INTERSECT else any(parts)
+        self._full_memo[crd] = full
+        return full
 
     def _shared_build(self, y: Node, ctx: Ctx) -> Stream:
         key = self.shared_keys.get(y.id)
