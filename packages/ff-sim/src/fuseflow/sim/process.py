@@ -40,9 +40,9 @@ class Proc:
         for ch in outs.values():
             ch.writer = self
 
-    # -- to implement ------------------------------------------------------------------
+    # -- each primitive overrides this ---------------------------------------------------
     def run(self) -> Wait:
-        raise NotImplementedError
+        raise SimulationError(f"{self.describe()}: this primitive has no simulation behaviour")
         yield  # pragma: no cover
 
     # -- helpers -----------------------------------------------------------------------
