@@ -275,7 +275,7 @@ class Graph:
         self.nodes[node.id] = node
 
     def set_attrs(self, nid: int, **attrs: object) -> None:
-        self.nodes[nid] = replace(self.nodes[nid], attrs=replace(self.nodes[nid].attrs, **attrs))
+        self.nodes[nid] = replace(self.nodes[nid], attrs=replace(self.nodes[nid].attrs, **attrs))  # type: ignore[arg-type]
 
     # -- queries ------------------------------------------------------------------
     def stream_into(self, port: PortRef) -> Stream | None:
