@@ -20,6 +20,9 @@ from fuseflow.ir.formats import LevelFormat, TensorFormat
 from fuseflow.ir.graph import NodeKind
 from fuseflow.ir.program import FusionGroup, TensorDecl, TensorProgram, TensorRole
 
+#: block sizes the design space tries (None = scalar values)
+BLOCK_SIZES = (None, 16, 32, 64)
+
 #: groups with at most this many index variables get their orders counted in the report
 REPORT_COUNT_VARS = 12
 

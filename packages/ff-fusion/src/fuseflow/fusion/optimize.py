@@ -6,10 +6,12 @@ from fuseflow.fusion.passes import Knob
 
 
 def knobs() -> list[Knob]:
-    from fuseflow.fusion.passes.blocking import Blocking
+    from fuseflow.fusion.compile import BLOCK_SIZES
     from fuseflow.fusion.passes.parallelize import Parallelize
 
-    return [*Parallelize.knobs(), *Blocking.knobs(), Knob("order", (None,), "dataflow order (index or list)")]
+    # blocking is done by the lowering itself (tiles), so its knob is declared beside it
+    return [*Parallelize.knobs(), Knob("block", BLOCK_SIZES, "BxB value tiles for block-structured tensors"),
+            Knob("order", (None,), "dataflow order (index or list)")]
 
 
 def optimization_passes(par: list[tuple[str, int]], block: int | None) -> list[object]:
