@@ -52,7 +52,7 @@ def from_text(text: str, source: str = "<text>") -> Program:
 
 def to_bytes(program: Program) -> bytes:
     """The binary form: header + serialized protobuf (without tensor data)."""
-    payload = protoconv.program_to_pb(program, IR_VERSION).SerializeToString()
+    payload = protoconv.program_to_pb(program, IR_VERSION).SerializeToString(deterministic=True)
     return HEADER.pack(MAGIC, IR_VERSION[0], IR_VERSION[1], len(payload), zlib.crc32(payload)) + payload
 
 

@@ -522,7 +522,7 @@ def program_to_tortilla(p: Program, channel_size: int = DEFAULT_CHANNEL_SIZE) ->
         raise _fail(f"a tortilla file holds one kernel graph; program {p.name!r} has {len(p.kernels)} "
                     "(convert one kernel at a time)")
     k = p.kernels[0]
-    return graph_to_tortilla(k.graph, k.name, channel_size).SerializeToString()
+    return graph_to_tortilla(k.graph, k.name, channel_size).SerializeToString(deterministic=True)
 
 
 def _has_unknown(msg: Message) -> bool:
