@@ -14,7 +14,7 @@ from fuseflow.sim import examples as ex
 from fuseflow.sim import simulate
 from fuseflow.sim.fast.memory import FastMemory
 from fuseflow.sim.hw import MemoryConfig
-from fuseflow.sim.memory import Memory
+from fuseflow.sim.memory import SlotDictMemory
 
 GRAPHS = Path(__file__).parent / "graphs"
 HWS = ("default", "no-hbm")
@@ -108,7 +108,7 @@ def test_memory_model_equivalent():
         rnd = random.Random(seed)
         cfg = MemoryConfig(channels=rnd.choice([1, 3, 8]), latency=rnd.choice([0, 2, 5]),
                            initiation_interval=rnd.choice([1, 2, 3]), startup=rnd.choice([0, 14]))
-        a, b = Memory(cfg), FastMemory(cfg)
+        a, b = SlotDictMemory(cfg), FastMemory(cfg)
         for _ in range(200):
             t, w = rnd.randrange(0, 400), rnd.choice([1, 2, 8, rnd.randrange(1, 40)])
             assert a.access(t, w) == b.access(t, w)

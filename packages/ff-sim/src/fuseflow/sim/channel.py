@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fuseflow.sim.process import Proc
 
+_COMPACT = 1 << 14  # drop consumed elements once this many (and half the queue) are read
+
 
 class Channel:
-    """One stream. ``depth`` None means unbounded; otherwise a full channel stalls its writer."""
+    """One stream. ``depth`` None means unbounded; otherwise a full channel stalls its writer.
 
-    __slots__ = ("name", "q", "depth", "reader", "writer", "pushed", "popped", "pop_times",
-                 "_pop_base", "reader_waiting", "writer_waiting", "log")
+    The queue is columnar: tokens in a list and stamps in an ``array('q')``, read from
+    ``head``. A process runs until its inputs are empty, so whole streams can sit in a
+    channel; this keeps them at about 16 bytes per element (a deque of tuples costs ~100).
+    """
+
+    __slots__ = ("name", "toks", "stamps", "head", "depth", "reader", "writer", "pushed", "popped",
+                 "pop_times", "_pop_base", "reader_waiting", "writer_waiting", "log")
 
     def __init__(self, name: str, depth: int | None = None) -> None:
         self.name = name
-        self.q: deque[tuple[Any, int]] = deque()
+        self.toks: list[Any] = []
+        self.stamps = array("q")
+        self.head = 0  # index of the first element not yet dequeued
         self.depth = depth
         self.reader: Proc | None = None
         self.writer: Proc | None = None
@@ -28,6 +38,9 @@ class Channel:
         self.reader_waiting = False
         self.writer_waiting = False
         self.log: list[tuple[Any, int]] | None = None  # every element pushed, when recording
+
+    def __len__(self) -> int:
+        return len(self.toks) - self.head
 
     def has_space(self) -> bool:
         return self.depth is None or self.pushed - self.popped < self.depth
@@ -45,7 +58,8 @@ class Channel:
         return t + 1
 
     def push(self, tok: Any, stamp: int) -> None:
-        self.q.append((tok, stamp))
+        self.toks.append(tok)
+        self.stamps.append(stamp)
         self.pushed += 1
         if self.log is not None:
             self.log.append((tok, stamp))
@@ -55,7 +69,14 @@ class Channel:
             self.reader.wake()
 
     def pop(self, t: int) -> Any:
-        tok, _ = self.q.popleft()
+        h = self.head
+        tok = self.toks[h]
+        h += 1
+        if h >= _COMPACT and 2 * h >= len(self.toks):
+            del self.toks[:h]
+            del self.stamps[:h]
+            h = 0
+        self.head = h
         self.popped += 1
         if self.depth is not None:
             self.pop_times.append(t)

@@ -51,7 +51,8 @@ def stamped(text: str, start: int = 1) -> Stamped:
 def _load(name: str, items: Stamped) -> Channel:
     ch = Channel(name)
     for tok, st in items:
-        ch.q.append((tok, st))
+        ch.toks.append(tok)
+        ch.stamps.append(st)
         ch.pushed += 1
     return ch
 

@@ -54,19 +54,19 @@ class Proc:
             self._sched.ready.append(self)
 
     def peek(self, ch: Channel) -> Wait:
-        while not ch.q:
+        while ch.head >= len(ch.toks):
             ch.reader_waiting = True
             yield ch
-        tok, stamp = ch.q[0]
+        stamp = ch.stamps[ch.head]
         if stamp > self.t:
             self.t = stamp
-        return tok
+        return ch.toks[ch.head]
 
     def deq(self, ch: Channel) -> Wait:
-        while not ch.q:
+        while ch.head >= len(ch.toks):
             ch.reader_waiting = True
             yield ch
-        stamp = ch.q[0][1]
+        stamp = ch.stamps[ch.head]
         if stamp > self.t:
             self.t = stamp
         return ch.pop(self.t)

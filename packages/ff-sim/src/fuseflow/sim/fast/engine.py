@@ -29,6 +29,8 @@ from fuseflow.ir.formats import LevelFormat
 from fuseflow.ir.graph import NodeKind
 from fuseflow.sim.counters import Counters
 from fuseflow.sim.engine import run_program
+from fuseflow.sim.fast.col import list_in
+from fuseflow.sim.fast.colprims import COL_PRIMS
 from fuseflow.sim.fast.memory import FastMemory
 from fuseflow.sim.fast.prims import FAST_PRIMS, Ended, _nomem
 from fuseflow.sim.hw import HwConfig, load_hw
@@ -37,17 +39,19 @@ from fuseflow.sim.kernel import KernelContext, KernelRun, collect_outputs, run_k
 from fuseflow.sim.result import KernelResult, SimResult
 
 PROFILE = bool(os.environ.get("FUSEFLOW_FAST_PROFILE"))  # per-primitive wall time on stderr
+COLUMNAR = os.environ.get("FUSEFLOW_FAST_COL", "1") != "0"  # 0: the loop primitives only (tests)
 MEMORY_KINDS = (NodeKind.LEVEL_SCAN, NodeKind.VAL_ARRAY, NodeKind.LEVEL_WRITE, NodeKind.VAL_WRITE)
 
 
 class _Run:
     """What a fast primitive sees: its clock, counters, memory and stream kinds."""
 
-    __slots__ = ("node", "ctx", "t", "counters", "mem", "access", "kinds", "out_names")
+    __slots__ = ("node", "ctx", "t", "counters", "mem", "access", "memory", "kinds", "out_names")
 
     def __init__(self, node: Any, ctx: KernelContext, mem: Any, kinds: dict[str, Any],
-                 access: Any = None) -> None:
-        self.access = access  # FastMemory.access when the memory model is on (words > 0 only)
+                 memory: Any = None) -> None:
+        self.memory = memory  # the FastMemory when the memory model is on
+        self.access = memory.access if memory is not None else None  # (words > 0 only)
         self.node = node
         self.ctx = ctx
         self.t = 0
@@ -144,11 +148,15 @@ def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData]
             readers[src] += 1
     for nid in order:
         node = g.nodes[nid]
-        run = _Run(node, ctx, mem, kinds[nid], fm.access if fm is not None else None)
+        run = _Run(node, ctx, mem, kinds[nid], fm)
         node_ins = {port: produced[src][sport] for port, (src, sport) in ins[nid].items()}
         t0 = time.perf_counter() if PROFILE else 0.0
+        col = COL_PRIMS.get(node.kind) if COLUMNAR else None
         try:
-            outs = FAST_PRIMS[node.kind](run, node, node_ins)
+            outs = col(run, node, node_ins) if col is not None else None
+            path = "col" if outs is not None else "loop"
+            if outs is None:
+                outs = FAST_PRIMS[node.kind](run, node, {p: list_in(s) for p, s in node_ins.items()})
         except Ended as e:
             raise SimulationError(f"deadlock: {node.describe()} waiting to read {e} (ended)") from None
         except KeyError as e:
@@ -161,7 +169,8 @@ def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData]
         run.counters.tokens += tokens
         runs[nid] = run
         if PROFILE:
-            print(f"fast: {kernel.name} {node.describe():40s} {time.perf_counter() - t0:8.3f}s {tokens:12d} tokens",
+            print(f"fast: {kernel.name} {node.describe():40s} {path:4s} {time.perf_counter() - t0:8.3f}s "
+                  f"{tokens:12d} tokens",
                   file=sys.stderr, flush=True)
         del node_ins
         for src in {src for src, _ in ins[nid].values()}:

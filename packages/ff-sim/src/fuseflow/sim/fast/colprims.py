@@ -1,0 +1,524 @@
+"""Columnar (numpy) versions of the hot primitives; each mirrors its loop in prims.py exactly.
+
+Each function returns its outputs as :class:`Col` streams, or None when its input is not
+the regular case it handles (then the engine runs the loop version, which gives the same
+result or raises the reference's error). A None return leaves ``run`` untouched.
+
+Clocks: a process's clock follows ``t = max(t, a_m); t += c_m`` over its steps, which
+:func:`maxplus` evaluates in closed form (a cumulative max).
+"""
+
+from __future__ import annotations
+
+from array import array
+
+import numpy as np
+from fuseflow.ir.formats import LevelFormat
+from fuseflow.ir.graph import NodeKind, StreamKind
+from fuseflow.ir.program import BinaryOp
+from fuseflow.sim import ops
+from fuseflow.sim.fast.col import (
+    C_DONE,
+    C_EMPTY,
+    C_N,
+    C_R,
+    C_S,
+    C_VAL,
+    F32,
+    I64,
+    STOP0,
+    Col,
+    col_in,
+    done_end,
+    maxplus,
+)
+
+
+def _plain(c: np.ndarray) -> bool:
+    """Only coordinates/refs, stops and N (a crd or ref stream before its D)."""
+    return bool(np.all((c >= 0) | (c <= STOP0) | (c == C_EMPTY)))
+
+
+# ---------------------------------------------------------------------------------- flow
+def broadcast(run, node, ins):
+    ci = col_in(ins["in"])
+    if ci is None:
+        return None
+    col, st = ci
+    end = done_end(col.codes)
+    if end == 0:
+        return None
+    if end < len(col):
+        col = Col(col.codes[:end], None if col.vals is None else col.vals[:end])
+    arr = np.maximum.accumulate(st[:end])
+    run.t = int(arr[-1])
+    arr += 1
+    return {name: (col, arr) for name in run.out_names}
+
+
+def repeat_sig(run, node, ins):
+    ci = col_in(ins["crd"])
+    if ci is None:
+        return None
+    col, st = ci
+    end = done_end(col.codes)
+    if end == 0:
+        return None
+    c = col.codes[:end]
+    out = np.full(end, C_R, I64)
+    out[c <= STOP0] = C_S
+    if run.kind("crd") is StreamKind.CRD:
+        out[c == C_EMPTY] = C_N
+    out[-1] = C_DONE
+    u = maxplus(st[:end], 1)
+    run.t = int(u[-1])
+    u += 1
+    return {"repsig": (Col(out), u)}
+
+
+def repeat(run, node, ins):
+    """Without N signals each S consumes one *unit* of the input: a payload (or N) with
+    the stop right after it, or a bare stop. R signals re-read the current unit's head."""
+    gi = col_in(ins["repsig"])
+    if gi is None:
+        return None
+    ii = col_in(ins["in"])
+    if ii is None:
+        return None
+    gcol, gs = gi
+    icol, ist = ii
+    K = done_end(gcol.codes)
+    if K == 0:
+        return None
+    g = gcol.codes[:K - 1]
+    ev = g == C_S
+    if not np.all(ev | (g == C_R)):
+        return None  # N signals or stray tokens: the loop
+    ic = icol.codes
+    n = len(ic)
+    is_stop = ic <= STOP0
+    start = np.ones(n, dtype=bool)
+    if n > 1:
+        start[1:] = ~(is_stop[1:] & ~is_stop[:-1] & (ic[:-1] != C_DONE))
+    starts = np.flatnonzero(start)
+    E = int(np.count_nonzero(ev))
+    if E >= len(starts):
+        return None
+    uidx = np.empty(K, I64)
+    np.cumsum(ev, out=uidx[1:])
+    uidx[0] = 0
+    pos = starts[uidx]
+    head = ic[pos]
+    rs = np.flatnonzero(~ev)
+    rs = rs[rs < K - 1]
+    if np.any((head[rs] <= STOP0) | (head[rs] == C_DONE)):
+        return None  # the loop raises the reference's error
+    evk = np.flatnonzero(ev)
+    eh = head[evk]
+    if np.any(eh == C_DONE):
+        return None
+    x = np.maximum(gs[:K], ist[pos])
+    pay = eh > STOP0  # a payload (or N) head looks at the next token
+    pk, pp = evk[pay], pos[evk[pay]] + 1
+    if len(pp) and int(pp[-1]) >= n:
+        return None
+    x[pk] = np.maximum(x[pk], ist[pp])
+    oc = head.copy()
+    oc[evk[~pay]] = eh[~pay] - 1
+    nxt = ic[pp]
+    oc[pk] = np.where(nxt <= STOP0, nxt - 1, STOP0)
+    oc[K - 1] = C_DONE
+    ov = icol.vals[pos] if icol.vals is not None else None
+    u = maxplus(x, 1)
+    run.t = int(u[-1])
+    u += 1
+    return {"out": (Col(oc, ov), u)}
+
+
+# ---------------------------------------------------------------------------------- readers
+def level_scan(run, node, ins):
+    """Dense levels only (no memory traffic): each ref gives ``dim`` coordinates, then the
+    stop that its look-ahead finds (a stop right after a ref is consumed with it)."""
+    a = node.attrs
+    if a.tensor is None:
+        if a.dim is None or a.format is not LevelFormat.DENSE:
+            return None
+        dim = int(a.dim)
+    else:
+        lv = run.ctx.stored(a.tensor).levels[a.level]
+        if lv.format is not LevelFormat.DENSE:
+            return None
+        dim = int(lv.dim)
+    ci = col_in(ins["ref"])
+    if ci is None or ci[0].vals is not None:
+        return None
+    col, st = ci
+    end = done_end(col.codes)
+    if end < 2 or not _plain(col.codes[:end - 1]):
+        return None
+    cfg = run.ctx.hw.scanner
+    lat = cfg.output_latency
+    L = lat if lat >= 1 else 1
+    seq = cfg.sequential_interval
+    delay = cfg.initial_delay + cfg.miss_latency
+    c = col.codes[:end]
+    s = st[:end]
+    pay = c >= 0
+    folded = np.zeros(end, dtype=bool)
+    folded[1:] = (c[1:] <= STOP0) & pay[:-1]
+    kept = np.flatnonzero(~folded)
+    kp = pay[kept]
+    w = 1 + kp.astype(I64)
+    first = np.cumsum(w) - w  # step index of each kept token (a ref has a second, look-ahead step)
+    m = int(first[-1] + w[-1])
+    av = np.empty(m, I64)
+    cv = np.ones(m, I64)
+    av[first] = s[kept]
+    cv[first[kp]] = delay + seq * dim
+    look = first[kp] + 1
+    refs = kept[kp]
+    av[look] = s[refs + 1]
+    u = maxplus(av, cv)
+    run.t = int(u[first[-1]])
+    # outputs: dim + 1 per ref, 1 per other kept token
+    nout = np.where(kp, dim + 1, 1)
+    ostart = np.cumsum(nout) - nout
+    N = int(ostart[-1] + nout[-1])
+    ocode = np.empty(N, I64)
+    oref = np.empty(N, I64)
+    ost = np.empty(N, I64)
+    other = ~kp
+    oo = ostart[other]
+    ocode[oo] = np.where(c[kept[other]] <= STOP0, c[kept[other]] - 1, c[kept[other]])
+    oref[oo] = ocode[oo]
+    ost[oo] = u[first[other]] + 1
+    lo = ostart[kp] + dim  # the look-ahead stop of each ref
+    nx = c[refs + 1]
+    ocode[lo] = np.where(nx <= STOP0, nx - 1, STOP0)
+    oref[lo] = ocode[lo]
+    ost[lo] = u[look] + 1
+    if len(refs):
+        mask = np.ones(N, dtype=bool)
+        mask[oo] = False
+        mask[lo] = False
+        nref = len(refs)
+        rng = np.arange(dim, dtype=I64)
+        ocode[mask] = np.tile(rng, nref)
+        oref[mask] = ((c[refs] * dim)[:, None] + rng).ravel()
+        ost[mask] = ((u[first[kp]] + (delay + L))[:, None] + rng * seq).ravel()
+    return {"crd": (Col(ocode), ost), "ref": (Col(oref), ost)}
+
+
+def val_array(run, node, ins):
+    """Scalar values. With the memory model on, a ref that leaves the loaded batch issues
+    one request; see :func:`_requests` for how those are answered exactly."""
+    a = node.attrs
+    vals = run.ctx.stored(a.tensor).vals
+    if vals.ndim != 1 or vals.dtype != F32:
+        return None
+    ci = col_in(ins["ref"])
+    if ci is None or ci[0].vals is not None:
+        return None
+    col, st = ci
+    end = done_end(col.codes)
+    if end == 0:
+        return None
+    c = col.codes[:end]
+    if not _plain(c[:end - 1]):
+        return None
+    nv = len(vals)
+    pay = c >= 0
+    refs = c[pay]
+    if len(refs) and int(refs.max()) >= nv:
+        return None
+    lat = run.ctx.hw.timing.val_array_latency.at(1)
+    L = lat if lat >= 1 else 1
+    batch = max(1, run.ctx.hw.memory.val_batch)
+    s = st[:end]
+    if run.access is None:
+        u = maxplus(s, 1)
+    else:
+        if run.ctx.hw.memory.latency < 0:
+            return None
+        ppos = np.flatnonzero(pay)
+        lines = refs // batch
+        new = np.ones(len(lines), dtype=bool)
+        new[1:] = lines[1:] != lines[:-1]
+        req = ppos[new]
+        words = np.minimum(batch, nv - lines[new] * batch)
+        u = _requests(run, s, req, words)
+    run.t = int(u[-1])
+    u += np.where(pay, L, 1)
+    oc = np.where(pay | (c == C_EMPTY), C_VAL, c)
+    ov = np.zeros(end, F32)
+    ov[pay] = vals[refs]
+    run.counters.val_reads += len(refs)
+    return {"val": (Col(oc, ov), u)}
+
+
+def _requests(run, s, req, words):
+    """Clocks of a client that steps ``t = max(t, s_j); t += 1`` and, at the tokens ``req``,
+    first waits for a memory request of ``words``: ``t = max(t, access(t, w))``.
+
+    A primitive runs alone here, and its requests never meet its own earlier slots: each
+    one is issued at or after the previous one completed, later than all the slots it
+    took (latency >= 0). So a request's slots depend only on the slots taken before the
+    primitive started: for a full-width request (one word per channel) the answer is a
+    table lookup H[ceil(t/II)]. Other requests go through the model itself. The slots the
+    table answered are marked at the end, for the clients that run later.
+    """
+    mem = run.memory
+    n_req = len(req)
+    g = s - np.arange(len(s), dtype=I64)
+    # W[k]: the clock request k+1 sees from the stamps after request k
+    if n_req > 1:
+        W = (np.maximum.reduceat(g, req + 1)[: n_req - 1] + req[1:]).tolist()
+        d = np.diff(req).tolist()
+    else:
+        W, d = [], []
+    if n_req:
+        x = int(np.max(g[: req[0] + 1])) + int(req[0])
+        x = max(x, int(req[0]))
+    wl = words.tolist()
+    ys = array("q", bytes(8 * n_req))
+    s0s = array("q", bytes(8 * n_req))  # first usable slot of each table-answered request (-1: model)
+    nch, ii, lat = mem.n, mem.ii, mem.lat
+    H = None
+    nH = 0
+    access = mem.access
+    for k in range(n_req):
+        w = wl[k]
+        if w == nch and H is None and None not in mem.ready:
+            H = _slot_table(mem)
+            nH = len(H)
+        if w == nch and H is not None:
+            s0 = -(-x // ii)
+            y = (H[s0] if s0 < nH else s0) * ii + lat
+            if y < x:
+                y = x
+            s0s[k] = s0
+        else:
+            y = access(x, w)
+            if y < x:
+                y = x
+            s0s[k] = -1
+        ys[k] = y
+        if k + 1 < n_req:
+            x = y + d[k]
+            if x < W[k]:
+                x = W[k]
+    del H
+    if n_req:
+        s0a = np.frombuffer(s0s, dtype=I64)
+        _mark(mem, s0a[s0a >= 0])
+        s = s.copy()
+        s[req] = np.frombuffer(ys, dtype=I64)
+    return maxplus(s, 1)
+
+
+def _next_free(mem, c: int, size: int) -> np.ndarray:
+    """next_free[s] = the first free slot >= s of channel c, for s < size."""
+    ba = mem.slots[c]
+    taken = np.zeros(size, dtype=bool)
+    k = min(size, len(ba))
+    taken[:k] = np.frombuffer(bytes(ba[:k]), dtype=np.uint8) != 0
+    idx = np.arange(size, dtype=np.int32 if size < 2**31 - 1 else I64)
+    idx[taken] = size  # beyond the table everything is free
+    return np.minimum.accumulate(idx[::-1])[::-1]
+
+
+def _rslot(mem, c: int) -> int:
+    return -(-mem.ready[c] // mem.ii)
+
+
+def _slot_table(mem) -> array:
+    """H[s]: the latest slot a one-word-per-channel request whose first usable slot is s gets."""
+    size = max(max(len(b) for b in mem.slots), max(_rslot(mem, c) for c in range(mem.n)) + 1) + 1
+    H = None
+    for c in range(mem.n):
+        nf = _next_free(mem, c, size)
+        r = _rslot(mem, c)
+        if r > 0:
+            nf[:r] = nf[r]
+        H = nf if H is None else np.maximum(H, nf, out=H)
+    small = size < 2**31 - 1
+    out = array("i" if small else "q")
+    out.frombytes(H.astype(np.int32 if small else I64).tobytes())
+    return out
+
+
+def _mark(mem, s0: np.ndarray) -> None:
+    """Take the slots that table-answered requests (first usable slot s0) got, per channel."""
+    if not len(s0):
+        return
+    from fuseflow.sim.memory import _B
+
+    for c in range(mem.n):
+        r = _rslot(mem, c)
+        first = np.maximum(s0, r)
+        size = max(len(mem.slots[c]), int(first.max()) + 1) + 1
+        slots = _next_free(mem, c, size)[first]
+        top = int(slots.max())
+        if top // _B + 2 > len(mem.full[c]):
+            mem._grow(c, top // _B + 2)
+        view = np.frombuffer(mem.slots[c], dtype=np.uint8)
+        view[slots] = 1
+        del view
+
+
+# ---------------------------------------------------------------------------------- compute
+def alu(run, node, ins):
+    """Scalar binary ALUs whose operands line up token for token (no N against a value)."""
+    a = node.attrs
+    if (a.arity or 1) == 1 or ops.parse_tile_label(a.label) is not None or a.label == "tile_matmul":
+        return None
+    if not isinstance(a.op, BinaryOp):
+        return None
+    ai = col_in(ins["a"])
+    if ai is None:
+        return None
+    bi = col_in(ins["b"])
+    if bi is None:
+        return None
+    (ac, ast), (bc, bst) = ai, bi
+    end = done_end(ac.codes)
+    if end == 0 or len(bc) < end or ac.vals is None or bc.vals is None:
+        return None
+    ca = ac.codes[:end]
+    if not np.array_equal(ca, bc.codes[:end]) or bc.codes[end - 1] != C_DONE:
+        return None
+    if np.any(ca >= 0) or np.any((ca == C_R) | (ca == C_S) | (ca == C_N)):
+        return None
+    pay = ca == C_VAL
+    tm = run.ctx.hw.timing
+    b = int(max(a.block)) if a.block else 1
+    lat = tm.alu_latency.at(b)
+    ii = tm.alu_ii.at(b)
+    L = lat if lat >= 1 else 1
+    with np.errstate(all="ignore"):
+        vv = ops.BINARY[a.op](ac.vals[:end], bc.vals[:end])
+    if not isinstance(vv, np.ndarray) or vv.dtype != F32:
+        vv = np.asarray(vv).astype(F32)
+    u = maxplus(np.maximum(ast[:end], bst[:end]), ii)
+    run.t = int(u[-1])
+    u += np.where(pay, L, 1)
+    npay = int(np.count_nonzero(pay))
+    run.counters.alu_ops += npay
+    run.counters.flops += npay
+    return {"val": (Col(ca, vv), u)}
+
+
+def spacc1(run, node, ins):
+    """The regular case: every outer coordinate has one inner fiber (closed by a stop), no
+    outer fiber is empty, no N. Steps: one per inner token; at an outer stop, the flush
+    (at the clock after peeking all three heads) and the look-ahead; then D.
+    Sums run in stream order, in float32, as the reference's dict does (from -0.0, so
+    the first value keeps its bits)."""
+    oi = col_in(ins["crd_outer"])
+    if oi is None:
+        return None
+    ii = col_in(ins["crd_inner"])
+    if ii is None:
+        return None
+    vi = col_in(ins["val"])
+    if vi is None:
+        return None
+    (ocol, ost), (icol, ist), (vcol, vst) = oi, ii, vi
+    if ocol.vals is not None or icol.vals is not None:
+        return None
+    NO, Q = done_end(ocol.codes), done_end(icol.codes)
+    if NO < 2 or Q < 2 or len(vcol) < Q:
+        return None
+    o, q = ocol.codes[:NO - 1], icol.codes[:Q - 1]
+    opay, ostop = o >= 0, o <= STOP0
+    if not np.all(opay | ostop) or ostop[0] or not ostop[-1] or np.any(ostop[1:] & ostop[:-1]):
+        return None
+    qpay, qstop = q >= 0, q <= STOP0
+    if not np.all(qpay | qstop) or not qstop[-1]:
+        return None
+    opos = np.flatnonzero(opay)
+    ends = np.flatnonzero(qstop)  # the closing stop of each inner fiber
+    if len(ends) != len(opos):
+        return None
+    vcodes = vcol.codes[:Q - 1]
+    pj = np.flatnonzero(qpay)
+    vp = vcodes[pj]
+    if not np.all((vp == C_VAL) | (vp == C_EMPTY)):
+        return None
+    if len(pj) and vcol.vals is None and np.any(vp == C_VAL):
+        return None
+    # steps
+    fib = np.zeros(Q - 1, I64)  # fiber of each inner token
+    np.cumsum(qstop[:-1], out=fib[1:])
+    op = opos[fib]  # its outer coordinate
+    seg_before = np.cumsum(ostop) - ostop  # outer stops before each outer token
+    g = seg_before[op]  # the flush segment of each inner token
+    spos = np.flatnonzero(ostop)
+    S = len(spos)
+    npb = np.cumsum(opay)[spos]  # outer coordinates before each outer stop (>= 1)
+    iip = ends[npb - 1] + 1  # inner position at each outer stop
+    M = (Q - 1) + 2 * S + 1
+    av = np.empty(M, I64)
+    cv = np.ones(M, I64)
+    k_in = np.arange(Q - 1, dtype=I64) + 2 * g
+    av[k_in] = np.maximum(np.maximum(ost[op], ist[:Q - 1]), vst[:Q - 1])
+    k1 = iip + 2 * np.arange(S, dtype=I64)
+    av[k1] = np.maximum(np.maximum(ost[spos], ist[iip]), vst[iip])
+    cv[k1] = 0
+    av[k1 + 1] = np.maximum(ist[iip], ost[spos + 1])
+    av[M - 1] = max(int(ost[NO - 1]), int(ist[Q - 1]), int(vst[Q - 1]))
+    cv[M - 1] = 0
+    u = maxplus(av, cv)
+    run.t = int(u[M - 1])
+    # sums per (segment, inner coordinate), in stream order
+    crd = q[pj]
+    v = np.zeros(len(pj), F32) if vcol.vals is None else vcol.vals[:Q - 1][pj].copy()
+    v[vp == C_EMPTY] = 0.0
+    K = int(crd.max()) + 1 if len(crd) else 1
+    keys = g[pj] * K + crd
+    if S * K <= max(4 * len(pj), 1 << 22):
+        acc = np.full(S * K, -0.0, F32)
+        np.add.at(acc, keys, v)
+        present = np.zeros(S * K, dtype=bool)
+        present[keys] = True
+        where = np.flatnonzero(present)
+        sums = acc[where]
+    else:
+        where, inv = np.unique(keys, return_inverse=True)
+        sums = np.full(len(where), -0.0, F32)
+        np.add.at(sums, inv, v)
+    eg = where // K
+    ecrd = where - eg * K
+    # layout: each segment's entries in order, then its stop; D last
+    nent = len(where)
+    N = nent + S + 1
+    epos = np.arange(nent, dtype=I64) + eg
+    per = np.bincount(eg, minlength=S) if nent else np.zeros(S, I64)
+    spos_out = np.cumsum(per) + np.arange(S, dtype=I64)
+    cc = np.empty(N, I64)
+    vv = np.zeros(N, F32)
+    cs = np.empty(N, I64)
+    fl = u[k1] + 1  # flush stamp of each segment
+    cc[epos] = ecrd
+    vv[epos] = sums
+    cs[epos] = fl[eg]
+    cc[spos_out] = o[spos]
+    cs[spos_out] = fl
+    cc[N - 1] = C_DONE
+    cs[N - 1] = u[M - 1] + 1
+    cvc = cc.copy()
+    cvc[epos] = C_VAL
+    run.counters.reduce_ops += len(pj)
+    run.counters.flops += len(pj)
+    return {"crd": (Col(cc), cs), "val": (Col(cvc, vv), cs)}
+
+
+COL_PRIMS = {
+    NodeKind.SPACC1: spacc1,
+    NodeKind.BROADCAST: broadcast,
+    NodeKind.REPEAT_SIG: repeat_sig,
+    NodeKind.REPEAT: repeat,
+    NodeKind.LEVEL_SCAN: level_scan,
+    NodeKind.VAL_ARRAY: val_array,
+    NodeKind.ALU: alu,
+}
