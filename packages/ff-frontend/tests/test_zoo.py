@@ -32,10 +32,13 @@ def test_golden(model: str, fusion: str) -> None:
     assert text == path.read_text(), f"{path.name} differs (FF_UPDATE_GOLDEN=1 rewrites it)"
 
 
-@pytest.mark.parametrize("model", ["gcn", "graphsage", "sae", "gpt3-bigbird"])
+EAGER_OPTS = {"gpt3-bigbird": {"seq": "64", "d_model": "32", "heads": "2", "decoders": "2", "block": "16"},
+              "bigbird-attention": {"seq": "256", "d_head": "16", "block": "32"}}
+
+
+@pytest.mark.parametrize("model", ["gcn", "graphsage", "sae", "gpt3-bigbird", "bigbird-attention"])
 def test_interpreter_reproduces_eager(model: str) -> None:
-    opts = {"seq": "64", "d_model": "32", "heads": "2", "decoders": "2", "block": "16"} \
-        if model == "gpt3-bigbird" else {}
+    opts = EAGER_OPTS.get(model, {})
     prog = load_program(model, opts)
     got = evaluate(prog.program, {n: d.to_dense() for n, d in prog.data.items()})
     assert prog.expected

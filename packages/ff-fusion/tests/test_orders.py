@@ -94,3 +94,18 @@ def test_pog_count_and_enumeration_agree():
 def test_order_that_fits_no_group_is_rejected():
     with pytest.raises(CompileError):
         compile_prog(nested_matmul("unfused"), order="nonsense,order")
+
+
+def test_order_prefix_picks_first_valid_order_starting_so():
+    r, s = run(nested_matmul(), order="l,...")
+    assert r.reports[0].order[0] == "l" and s.check == "pass"
+    (ol,) = list_orders(nested_matmul(), n=20)
+    assert r.reports[0].order in ol.first
+
+
+def test_order_prefix_breaking_storage_is_rejected():
+    with pytest.raises(CompileError, match="k1,... breaks fusion") as ei:
+        compile_prog(nested_matmul(), order="k1,...")
+    assert "i must come before k1" in str(ei.value)
+    with pytest.raises(CompileError, match="unknown z"):
+        compile_prog(nested_matmul(), order="z,...")

@@ -12,8 +12,8 @@ def models_command(model: str | None = typer.Argument(None, help="A zoo model to
     if model is None:
         typer.echo("models:")
         for spec in zoo.models().values():
-            typer.echo(f"  {spec.name:<16} {spec.description}")
-        typer.echo("  FILE.py:FACTORY  your own model: FACTORY() returns (module, example_inputs)")
+            typer.echo(f"  {spec.name:<18} {spec.description}")
+        typer.echo("  FILE.py:FACTORY    your own model: FACTORY() returns (module, example_inputs)")
         typer.echo("data sets:")
         for key, info in datasets.CATALOG.items():
             typer.echo(f"  {key:<40} {info.kind:<7} {info.description}")

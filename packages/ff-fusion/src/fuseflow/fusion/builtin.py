@@ -36,7 +36,7 @@ def compile_command(
     dataset: str | None = typer.Option(None, "--dataset", help="Data set NAME[:KEY=VALUE,...]."),  # noqa: UP007
     fusion: str = typer.Option("partial", "--fusion", help="unfused | partial | full | SPEC."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the program here (.ffir/.fftxt)."),  # noqa: UP007
-    order: str | None = typer.Option(None, "--order", help="'list', an order number K, or i,k,j."),  # noqa: UP007
+    order: str | None = typer.Option(None, "--order", help="'list', an order number K, a full order i,k,j, or a prefix i,j,... (the first valid order starting so)."),  # noqa: UP007
     par: list[str] = typer.Option([], "--par", help="Parallelize INDEX:FACTOR (repeatable, nests)."),
     block: int | None = typer.Option(None, "--block", help="Sparsity block size B (BxB tiles)."),  # noqa: UP007
     report: bool = typer.Option(False, "--report", help="Print the per-group compile report."),

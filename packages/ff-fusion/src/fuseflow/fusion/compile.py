@@ -13,7 +13,7 @@ from fuseflow.fusion.passes import PassManager, PassRecord
 from fuseflow.fusion.passes.dead_nodes import DeadNodeRemoval
 from fuseflow.fusion.passes.dedup import DuplicateJoinerInputs, MergeEquivalent
 from fuseflow.fusion.passes.locate import IntersectDenseToLocate
-from fuseflow.fusion.pog import POG, parse_order_choice, resolve_cycles
+from fuseflow.fusion.pog import POG, order_prefix, order_prefix_pog, parse_order_choice, resolve_cycles
 from fuseflow.ir.dataflow import Kernel, Program
 from fuseflow.ir.errors import CompileError
 from fuseflow.ir.formats import LevelFormat, TensorFormat
@@ -58,9 +58,12 @@ class GroupPlan:
     materialized: list[str]
     preferred: list[tuple[str, str]] = field(default_factory=list)  # soft order edges
 
-    def default_order(self) -> list[str]:
-        """The first valid order, honouring as many preference edges as stay acyclic."""
+    def default_order(self, prefix: tuple[str, ...] = ()) -> list[str]:
+        """The first valid order, honouring as many preference edges as stay acyclic;
+        with ``prefix``, the first such order that starts with those indices."""
         pog = POG(list(self.pog.vars), dict(self.pog.edges))
+        if prefix:
+            pog = order_prefix_pog(pog, prefix)
         for e in self.preferred:
             trial = POG(pog.vars, {**pog.edges, e: ["preference"]})
             if trial.first_order() is not None:
@@ -170,8 +173,13 @@ def _declare_view(program: TensorProgram, tensor: str, fmt: TensorFormat) -> str
 def compile_group(program: TensorProgram, plan: GroupPlan, order_choice: str | None,
                   kernel_name: str, passes: list[object] | None = None, block: int | None = None
                   ) -> tuple[Kernel, GroupReport]:
-    order = plan.default_order() if not order_choice else parse_order_choice(order_choice, plan.pog)
-    candidates = _fallback_orders(plan, order) if not order_choice else iter(())
+    prefix = order_prefix(order_choice)
+    if prefix is not None:
+        order = plan.default_order(prefix)
+        candidates = _fallback_orders(plan, order, prefix)
+    else:
+        order = plan.default_order() if not order_choice else parse_order_choice(order_choice, plan.pog)
+        candidates = _fallback_orders(plan, order) if not order_choice else iter(())
     tiles = _tile_extents(program, plan, block) if block else None
     while True:
         views = _views_for(program, plan, order)
@@ -270,11 +278,13 @@ def _lower_group(program: TensorProgram, plan: GroupPlan, order: list[str], view
     raise CompileError(f"{plan.group.name}: could not place union operands")  # pragma: no cover
 
 
-def _fallback_orders(plan: GroupPlan, first: list[str]) -> Iterator[list[str]]:
+def _fallback_orders(plan: GroupPlan, first: list[str], prefix: tuple[str, ...] = ()
+                     ) -> Iterator[list[str]]:
     """Other valid orders to try when the lowering cannot place the preferred one."""
     import itertools
 
-    for o in itertools.islice(plan.pog.orders(), FALLBACK_ORDERS):
+    pog = order_prefix_pog(plan.pog, prefix) if prefix else plan.pog
+    for o in itertools.islice(pog.orders(), FALLBACK_ORDERS):
         if o != first:
             yield o
 

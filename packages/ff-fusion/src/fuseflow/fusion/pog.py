@@ -147,5 +147,33 @@ def parse_order_choice(text: str | None, pog: POG) -> list[str]:
     return order
 
 
+def order_prefix(text: str | None) -> tuple[str, ...] | None:
+    """``"i,j,..."`` -> ``("i", "j")``: an order given by its outermost indices only."""
+    if not text or not text.strip().endswith("..."):
+        return None
+    return tuple(v.strip() for v in text.strip()[:-3].split(",") if v.strip())
+
+
+def order_prefix_pog(pog: POG, prefix: tuple[str, ...]) -> POG:
+    """``pog`` constrained to orders that start with ``prefix`` (a clear error if none does)."""
+    unknown = [v for v in prefix if v not in pog.vars]
+    if unknown or len(set(prefix)) != len(prefix):
+        raise CompileError(f"order prefix {','.join(prefix)},...: each index once, from {', '.join(pog.vars)}"
+                           + (f" (unknown {', '.join(unknown)})" if unknown else ""))
+    edges = {e: list(r) for e, r in pog.edges.items()}
+    chain = list(prefix) + [v for v in pog.vars if v not in prefix]
+    for a, b in zip(prefix, chain[1:], strict=False):
+        edges.setdefault((a, b), []).append("--order prefix")
+    for v in chain[len(prefix):]:
+        if prefix:
+            edges.setdefault((prefix[-1], v), []).append("--order prefix")
+    out = POG(list(pog.vars), edges)
+    if out.first_order() is None:
+        first = pog.first_order() or []
+        bad = pog.violations(list(prefix) + [v for v in first if v not in prefix])
+        raise CompileError(f"order prefix {','.join(prefix)},... breaks fusion: " + "; ".join(bad))
+    return out
+
+
 def first_n(pog: POG, n: int) -> list[list[str]]:
     return list(itertools.islice(pog.orders(), n))

@@ -61,9 +61,9 @@ def _convert(model: str, opt: Option, raw: Any) -> Any:
 
 
 def _specs() -> dict[str, ModelSpec]:
-    from fuseflow.frontend.zoo import gcn, gpt, graphsage, sae
+    from fuseflow.frontend.zoo import attention, gcn, gpt, graphsage, sae
 
-    return {s.name: s for s in (gcn.SPEC, graphsage.SPEC, sae.SPEC, gpt.SPEC)}
+    return {s.name: s for s in (gcn.SPEC, graphsage.SPEC, sae.SPEC, gpt.SPEC, attention.SPEC)}
 
 
 def models() -> dict[str, ModelSpec]:
