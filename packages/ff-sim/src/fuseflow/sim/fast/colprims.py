@@ -366,6 +366,55 @@ def _mark(mem, s0: np.ndarray) -> None:
         del view
 
 
+def locate(run, node, ins):
+    """located = base * dim + crd, token for token; stops and N pass (the aligned case)."""
+    a = node.attrs
+    dim = int(run.ctx.stored(a.tensor).levels[a.level].dim)
+    ci = col_in(ins["crd"])
+    if ci is None or ci[0].vals is not None:
+        return None
+    ccol, cst = ci
+    end = done_end(ccol.codes)
+    if end == 0:
+        return None
+    c = ccol.codes[:end]
+    if not _plain(c[:end - 1]):
+        return None
+    cpay = c >= 0
+    stamp = cst[:end]
+    rcol = None
+    if "ref" in ins:
+        ri = col_in(ins["ref"])
+        if ri is None or len(ri[0]) < end:
+            return None
+        rcol, rst = ri
+        r = rcol.codes[:end]
+        if r[-1] != C_DONE or np.any(r[:-1] == C_DONE) or not np.array_equal(r[~cpay], c[~cpay]):
+            return None
+        stamp = np.maximum(stamp, rst[:end])
+    loc = c.copy()
+    if "base" in ins:
+        bi = col_in(ins["base"])
+        if bi is None or bi[0].vals is not None or len(bi[0]) < end:
+            return None
+        bcol, bst = bi
+        b = bcol.codes[:end]
+        bp = b[cpay]
+        if not np.array_equal(b[~cpay], c[~cpay]) or np.any((bp < 0) & (bp != C_EMPTY)):
+            return None
+        loc[cpay] = np.where(bp == C_EMPTY, C_EMPTY, bp * dim + c[cpay])
+        stamp = np.maximum(stamp, bst[:end])
+    u = maxplus(stamp, 1)
+    run.t = int(u[-1])
+    u += 1
+    ccut = ccol if end == len(ccol) else Col(c)
+    if rcol is None:
+        rout = ccut
+    else:
+        rout = rcol if end == len(rcol) else Col(rcol.codes[:end], None if rcol.vals is None else rcol.vals[:end])
+    return {"crd": (ccut, u), "ref": (rout, u), "located": (Col(loc), u)}
+
+
 # ---------------------------------------------------------------------------------- compute
 def alu(run, node, ins):
     """Scalar binary ALUs whose operands line up token for token (no N against a value)."""
@@ -382,7 +431,7 @@ def alu(run, node, ins):
         return None
     (ac, ast), (bc, bst) = ai, bi
     end = done_end(ac.codes)
-    if end == 0 or len(bc) < end or ac.vals is None or bc.vals is None:
+    if end == 0 or len(bc) < end:
         return None
     ca = ac.codes[:end]
     if not np.array_equal(ca, bc.codes[:end]) or bc.codes[end - 1] != C_DONE:
@@ -390,13 +439,18 @@ def alu(run, node, ins):
     if np.any(ca >= 0) or np.any((ca == C_R) | (ca == C_S) | (ca == C_N)):
         return None
     pay = ca == C_VAL
+    if (ac.vals is None or bc.vals is None) and pay.any():
+        return None
     tm = run.ctx.hw.timing
     b = int(max(a.block)) if a.block else 1
     lat = tm.alu_latency.at(b)
     ii = tm.alu_ii.at(b)
     L = lat if lat >= 1 else 1
-    with np.errstate(all="ignore"):
-        vv = ops.BINARY[a.op](ac.vals[:end], bc.vals[:end])
+    if ac.vals is None or bc.vals is None:
+        vv = np.zeros(end, F32)
+    else:
+        with np.errstate(all="ignore"):
+            vv = ops.BINARY[a.op](ac.vals[:end], bc.vals[:end])
     if not isinstance(vv, np.ndarray) or vv.dtype != F32:
         vv = np.asarray(vv).astype(F32)
     u = maxplus(np.maximum(ast[:end], bst[:end]), ii)
@@ -514,6 +568,7 @@ def spacc1(run, node, ins):
 
 
 COL_PRIMS = {
+    NodeKind.LOCATE: locate,
     NodeKind.SPACC1: spacc1,
     NodeKind.BROADCAST: broadcast,
     NodeKind.REPEAT_SIG: repeat_sig,

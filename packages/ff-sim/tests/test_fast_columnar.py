@@ -1,0 +1,318 @@
+"""The columnar primitives of the fast engine give exactly what their loop versions give:
+same tokens (same types, same float32 bits), same stamps, same final clock, counters and
+memory state, on random streams (regular ones, which take the columnar path, and irregular
+ones, which must fall back without side effects)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from fuseflow.ir.data import Level, StoredTensor
+from fuseflow.ir.formats import LevelFormat
+from fuseflow.ir.graph import Attrs, Node, NodeKind, StreamKind
+from fuseflow.ir.program import BinaryOp
+from fuseflow.sim.fast.col import Col, col_in, decode, encode, list_in
+from fuseflow.sim.fast.colprims import COL_PRIMS
+from fuseflow.sim.fast.engine import _Run
+from fuseflow.sim.fast.memory import FastMemory
+from fuseflow.sim.fast.prims import FAST_PRIMS, _nomem
+from fuseflow.sim.harness import _Ctx
+from fuseflow.sim.hw import load_hw
+from fuseflow.sim.prims.common import DONE, EMPTY, Sig, stop
+
+F32 = np.float32
+
+
+def _key(tok):
+    """Token identity for comparison: type and bits."""
+    if type(tok) is F32:
+        return ("f", tok.tobytes())
+    return (type(tok).__name__, str(tok))
+
+
+def _mem_fn(fm):
+    if fm is None:
+        return _nomem
+
+    def mem(t, words):
+        if words > 0:
+            done = fm.access(t, words)
+            if done > t:
+                return done
+        return t
+    return mem
+
+
+def _prefill(fm, rnd, n):
+    for _ in range(n):
+        fm.access(rnd.randrange(0, 300), rnd.choice([1, 2, 8, rnd.randrange(1, 20)]))
+
+
+def _mem_state(fm):
+    if fm is None:
+        return None
+    slots = [bytes(b).rstrip(b"\0") for b in fm.slots]
+    return slots, list(fm.ready), fm.rr
+
+
+def _both(kind, attrs, ins, hw="no-hbm", stored=None, kinds=None, prefill=0, seed=0, expect_col=True):
+    """Run the loop and the columnar version on the same inputs; compare everything."""
+    cfg = load_hw(hw) if isinstance(hw, str) else hw
+    node = Node(0, kind, Attrs(**attrs))
+    results = []
+    for columnar in (False, True):
+        ctx = _Ctx(cfg, stored or {})
+        fm = FastMemory(cfg.memory) if cfg.memory.enabled else None
+        if fm is not None:
+            _prefill(fm, random.Random(seed), prefill)
+        run = _Run(node, ctx, _mem_fn(fm), kinds or {}, fm)
+        try:
+            if columnar:
+                cins = {}
+                for p, s in ins.items():
+                    ci = col_in(s)
+                    cins[p] = ci if ci is not None else s
+                outs = COL_PRIMS[kind](run, node, cins)
+                if outs is None:
+                    assert run.t == 0 and run.counters.as_dict() == type(run.counters)().as_dict()
+                    assert not expect_col, "the columnar path declined a regular case"
+                    outs = FAST_PRIMS[kind](run, node, {p: list_in(s) for p, s in ins.items()})
+            else:
+                outs = FAST_PRIMS[kind](run, node, {p: list_in(s) for p, s in ins.items()})
+        except AssertionError:
+            raise
+        except Exception as e:  # noqa: BLE001 - both versions must fail the same way
+            results.append(("error", type(e).__name__, str(e)))
+            continue
+        got = {}
+        for port, (toks, stamps) in outs.items():
+            toks = toks.tolist() if isinstance(toks, Col) else toks
+            got[port] = ([_key(t) for t in toks], [int(s) for s in stamps])
+        later = None
+        if fm is not None:  # the memory answers later clients the same
+            r2 = random.Random(seed + 1)
+            later = [fm.access(r2.randrange(0, 2000), r2.choice([1, 3, 8])) for _ in range(50)]
+        results.append((got, run.t, run.counters.as_dict(), _mem_state(fm), later))
+    assert results[0] == results[1]
+    return results[0]
+
+
+def _stamps(rnd, n, mode):
+    if mode == "inc":
+        out, t = [], 0
+        for _ in range(n):
+            t += rnd.choice([0, 1, 1, 2, 5])
+            out.append(t)
+        return out
+    return [rnd.randrange(0, 3 * n + 5) for _ in range(n)]
+
+
+def _stream(toks, rnd, mode):
+    return list(toks), _stamps(rnd, len(toks), mode)
+
+
+def _fibers(rnd, nfib, maxlen, empty_p=0.0, hi=20):
+    """A crd stream of nested fibers (two levels, SAM stop folding), ending with D."""
+    toks = []
+    for f in range(nfib):
+        m = 0 if rnd.random() < empty_p else rnd.randrange(1, maxlen + 1)
+        toks += sorted(rnd.sample(range(hi), min(m, hi)))
+        toks.append(stop(1) if f == nfib - 1 else stop(0))
+    toks.append(DONE)
+    return toks
+
+
+MODES = ("inc", "rand")
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("seed", range(6))
+def test_encode_decode_roundtrip(seed, mode):
+    rnd = random.Random(seed)
+    toks = _fibers(rnd, 5, 4, 0.2) + [EMPTY, Sig.R, Sig.S, Sig.N, F32(-0.0), F32(1.5), stop(40)]
+    col = encode(toks)
+    assert col is not None
+    assert [_key(t) for t in decode(col)] == [_key(t) for t in toks]
+    assert encode([np.ones(2, F32)]) is None  # tiles stay lists
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("seed", range(8))
+def test_broadcast_repeat_sig(seed, mode):
+    rnd = random.Random(seed)
+    toks = _fibers(rnd, rnd.randrange(1, 8), 5, 0.3)
+    if seed % 3 == 0:
+        toks.insert(2, EMPTY)
+    s = _stream(toks, rnd, mode)
+    _both(NodeKind.BROADCAST, {"arity": 2}, {"in": s})
+    for kind in (StreamKind.CRD, StreamKind.REF):
+        _both(NodeKind.REPEAT_SIG, {}, {"crd": s}, kinds={"crd": kind})
+
+
+def _scan_children(parent, rnd, hi=6, empty_p=0.2):
+    """The crd stream a scanner would give for each ref of ``parent`` (its stop rules)."""
+    out = []
+    i = 0
+    while i < len(parent):
+        tok = parent[i]
+        i += 1
+        if tok is DONE:
+            out.append(DONE)
+            break
+        if type(tok) is type(stop(0)):
+            out.append(stop(tok.level + 1))
+            continue
+        if tok is EMPTY:
+            out.append(EMPTY)
+            continue
+        m = 0 if rnd.random() < empty_p else rnd.randrange(1, hi)
+        out += sorted(rnd.sample(range(hi * 2), m))
+        nxt = parent[i]
+        if type(nxt) is type(stop(0)):
+            i += 1
+            out.append(stop(nxt.level + 1))
+        else:
+            out.append(stop(0))
+    return out
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("seed", range(10))
+def test_repeat(seed, mode):
+    rnd = random.Random(seed)
+    parent = _fibers(rnd, rnd.randrange(1, 6), 4, 0.25)
+    child = _scan_children(parent, rnd)
+    sig = [Sig.S if type(t) is type(stop(0)) else (DONE if t is DONE else Sig.R) for t in child]
+    vals = seed % 2 == 1  # a value stream repeated (payloads are float32)
+    pin = [F32(rnd.uniform(-2, 2)) if type(t) is int else t for t in parent] if vals else parent
+    _both(NodeKind.REPEAT, {}, {"in": _stream(pin, rnd, mode), "repsig": _stream(sig, rnd, mode)})
+    # an N signal (a scanner's empty fiber) takes the loop
+    sig_n = list(sig)
+    if Sig.R in sig_n:
+        sig_n[sig_n.index(Sig.R)] = Sig.N
+        _both(NodeKind.REPEAT, {}, {"in": _stream(pin, rnd, mode), "repsig": _stream(sig_n, rnd, mode)},
+              expect_col=False)
+
+
+def _refs(rnd, n, nv, empty=False):
+    toks = []
+    for f in range(n):
+        start = rnd.randrange(0, nv)
+        m = rnd.randrange(0, 12)
+        toks += [min(nv - 1, start + k) for k in range(m)]
+        if empty and rnd.random() < 0.3:
+            toks.append(EMPTY)
+        toks.append(stop(rnd.choice([0, 0, 1])))
+    toks.append(DONE)
+    return toks
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("seed", range(8))
+def test_dense_scan(seed, mode):
+    rnd = random.Random(seed)
+    dim = rnd.randrange(1, 5)
+    hw = load_hw("no-hbm")
+    if seed % 2:
+        hw = replace(hw, scanner=replace(hw.scanner, output_latency=rnd.choice([0, 1, 3]),
+                                         sequential_interval=rnd.choice([0, 1, 2]),
+                                         initial_delay=rnd.choice([0, 2]), miss_latency=rnd.choice([0, 1])))
+    toks = _refs(rnd, rnd.randrange(1, 6), 5, empty=seed % 3 == 0)
+    stored = {"T": StoredTensor(None, (5, dim), [Level(LevelFormat.DENSE, 5), Level(LevelFormat.DENSE, dim)],
+                                np.zeros(5 * dim, F32))}
+    _both(NodeKind.LEVEL_SCAN, {"tensor": "T", "level": 1, "format": LevelFormat.DENSE, "index": "j"},
+          {"ref": _stream(toks, rnd, mode)}, hw=hw, stored=stored)
+    _both(NodeKind.LEVEL_SCAN, {"format": LevelFormat.DENSE, "dim": dim, "index": "j"},
+          {"ref": _stream(toks, rnd, mode)}, hw=hw)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("hwname", ("default", "no-hbm"))
+@pytest.mark.parametrize("seed", range(12))
+def test_val_array(seed, hwname, mode):
+    rnd = random.Random(seed)
+    nv = rnd.choice([16, 21, 40])
+    hw = load_hw(hwname)
+    if hwname == "default" and seed % 3:
+        hw = replace(hw, memory=replace(hw.memory, channels=rnd.choice([1, 3, 8]), val_batch=rnd.choice([3, 8]),
+                                        latency=rnd.choice([0, 2, 5]), initiation_interval=rnd.choice([1, 2, 3]),
+                                        startup=rnd.choice([0, 14])))
+    vals = np.array([rnd.uniform(-1, 1) for _ in range(nv)], F32)
+    stored = {"V": StoredTensor(None, (nv,), [Level(LevelFormat.DENSE, nv)], vals)}
+    toks = _refs(rnd, rnd.randrange(1, 12), nv, empty=seed % 4 == 0)
+    _both(NodeKind.VAL_ARRAY, {"tensor": "V"}, {"ref": _stream(toks, rnd, mode)}, hw=hw, stored=stored,
+          prefill=rnd.choice([0, 5, 40]), seed=seed)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("op", [BinaryOp.ADD, BinaryOp.SUB, BinaryOp.MUL, BinaryOp.DIV, BinaryOp.MAX])
+@pytest.mark.parametrize("seed", range(4))
+def test_binary_alu(seed, op, mode):
+    rnd = random.Random(seed)
+    shape = _fibers(rnd, rnd.randrange(1, 6), 4, 0.2)
+    if seed % 2:
+        shape.insert(1, EMPTY)
+
+    def vals():
+        return [F32(rnd.choice([rnd.uniform(-3, 3), 0.0, -0.0, 1e30])) if type(t) is int else t for t in shape]
+    _both(NodeKind.ALU, {"op": op, "arity": 2}, {"a": _stream(vals(), rnd, mode), "b": _stream(vals(), rnd, mode)})
+    # N against a value takes the loop
+    a, b = vals(), vals()
+    k = next((i for i, t in enumerate(a) if type(t) is F32), None)
+    if k is not None:
+        b[k] = EMPTY
+        _both(NodeKind.ALU, {"op": op, "arity": 2}, {"a": _stream(a, rnd, mode), "b": _stream(b, rnd, mode)},
+              expect_col=False)
+
+
+def _spacc_inputs(rnd, nseg, empty_outer=False, hi=6):
+    outer, inner = [], []
+    for s in range(nseg):
+        m = 0 if empty_outer and rnd.random() < 0.3 else rnd.randrange(1, 5)
+        outer += sorted(rnd.sample(range(10), m))
+        for c in range(m):
+            inner += sorted(rnd.sample(range(hi), rnd.randrange(0, hi)))
+            inner.append(stop(1) if c == m - 1 else stop(0))
+        if m == 0:
+            inner.append(stop(1))
+        outer.append(stop(0))
+    outer[-1] = stop(0)
+    outer.append(DONE)
+    inner.append(DONE)
+    val = [F32(rnd.choice([rnd.uniform(-2, 2), -0.0, 0.0])) if type(t) is int else t for t in inner]
+    return outer, inner, val
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("seed", range(12))
+def test_spacc1(seed, mode):
+    rnd = random.Random(seed)
+    outer, inner, val = _spacc_inputs(rnd, rnd.randrange(1, 5), empty_outer=seed % 4 == 3)
+    regular = seed % 4 != 3
+    _both(NodeKind.SPACC1, {"index": "k"},
+          {"crd_outer": _stream(outer, rnd, mode), "crd_inner": _stream(inner, rnd, mode),
+           "val": _stream(val, rnd, mode)}, expect_col=regular and all(t is not EMPTY for t in inner))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("seed", range(10))
+def test_locate(seed, mode):
+    rnd = random.Random(seed)
+    crd = _fibers(rnd, rnd.randrange(1, 6), 4, 0.2, hi=5)
+    base = [rnd.choice([rnd.randrange(0, 4), EMPTY]) if type(t) is int else t for t in crd]
+    ref = [rnd.randrange(0, 50) if type(t) is int else t for t in crd]
+    stored = {"T": StoredTensor(None, (4, 5), [Level(LevelFormat.DENSE, 4), Level(LevelFormat.DENSE, 5)],
+                                np.zeros(20, F32))}
+    attrs = {"tensor": "T", "level": 1, "index": "k"}
+    ins = {"crd": _stream(crd, rnd, mode), "base": _stream(base, rnd, mode)}
+    _both(NodeKind.LOCATE, attrs, ins, stored=stored)
+    _both(NodeKind.LOCATE, attrs, dict(ins, ref=_stream(ref, rnd, mode)), stored=stored)
+    _both(NodeKind.LOCATE, attrs, {"crd": _stream(crd, rnd, mode)}, stored=stored)
+    bad = list(base)
+    k = next((i for i, t in enumerate(crd) if type(t) is int), None)
+    if k is not None:
+        bad[k] = stop(0)  # out of step: the loop reports it
+        _both(NodeKind.LOCATE, attrs, dict(ins, base=_stream(bad, rnd, mode)), stored=stored, expect_col=False)
