@@ -14,6 +14,7 @@ from fuseflow.fusion.passes.dead_nodes import DeadNodeRemoval
 from fuseflow.fusion.passes.dedup import DuplicateJoinerInputs, MergeEquivalent
 from fuseflow.fusion.passes.locate import IntersectDenseToLocate
 from fuseflow.fusion.pog import POG, order_prefix, order_prefix_pog, parse_order_choice, resolve_cycles
+from fuseflow.fusion.reuse import CompiledGroup, declare_views, group_shape, renamed_kernel, renamer
 from fuseflow.ir.dataflow import Kernel, Program
 from fuseflow.ir.errors import CompileError
 from fuseflow.ir.formats import LevelFormat, TensorFormat
@@ -45,6 +46,7 @@ class GroupReport:
     materialized: list[str]
     recomputed: list[str]
     passes: list[PassRecord] = field(default_factory=list)
+    fitted: bool = False  # an --order choice applied to this group
 
 
 @dataclass
@@ -64,13 +66,30 @@ class GroupPlan:
         pog = POG(list(self.pog.vars), dict(self.pog.edges))
         if prefix:
             pog = order_prefix_pog(pog, prefix)
-        for e in self.preferred:
-            trial = POG(pog.vars, {**pog.edges, e: ["preference"]})
-            if trial.first_order() is not None:
-                pog = trial
+        succ: dict[str, set[str]] = {v: set() for v in pog.vars}
+        for a, b in pog.edges:
+            succ[a].add(b)
+        for a, b in self.preferred:  # keep an edge unless it closes a cycle (b reaches a)
+            if b in succ[a] or _reaches(succ, b, a):
+                continue
+            succ[a].add(b)
+            pog.edges[(a, b)] = ["preference"]
         order = pog.first_order()
         assert order is not None
         return order
+
+
+def _reaches(succ: dict[str, set[str]], src: str, dst: str) -> bool:
+    seen, todo = {src}, [src]
+    while todo:
+        v = todo.pop()
+        if v == dst:
+            return True
+        for w in succ[v]:
+            if w not in seen:
+                seen.add(w)
+                todo.append(w)
+    return False
 
 
 def _leaf_views(program: TensorProgram, leaves: list[Node]) -> dict[int, ViewInfo]:
@@ -335,24 +354,45 @@ class CompileResult:
 
 
 def compile_program(prog: Program, orders: dict[str, str] | str | None = None,
-                    passes: list[object] | None = None, block: int | None = None) -> CompileResult:
-    """Lower every fusion group of ``prog.program`` into a kernel (in group order)."""
+                    passes: list[object] | None = None, block: int | None = None,
+                    reuse: bool = True) -> CompileResult:
+    """Lower every fusion group of ``prog.program`` into a kernel (in group order).
+
+    With ``reuse``, a group equal to an earlier one up to tensor names is not lowered
+    again: the earlier kernel is copied with its tensors renamed (``reuse.py``)."""
     tp = prog.program
     if not tp.groups:
         raise CompileError("the tensor program has no fusion groups")
     kernels, reports = [], []
     fitted = False
+    later_of = _later_reads(tp)
+    seen: dict[tuple[object, ...], CompiledGroup] = {}
+    pass_key = tuple((getattr(p, "name", type(p).__name__), repr(p)) for p in passes or default_passes())
     for gi, group in enumerate(tp.groups):
-        later = reads_of(tp, [n for g in tp.groups[gi + 1:] for n in g.assignments])
-        plan = plan_group(tp, group, later)
+        later = later_of[gi]
+        kname = f"k{gi}_{group.name}"
         choice = orders.get(group.name) if isinstance(orders, dict) else orders
+        shape = group_shape(tp, group, later, (choice, block, pass_key, len(tp.groups) > 1))
+        hit = seen.get(shape.key) if reuse else None
+        if hit is not None and (m := renamer(hit, shape.names, tp, _report_names(hit.report))) is not None:
+            declare_views(tp, hit, m)
+            kernels.append(renamed_kernel(hit.kernel, kname, tuple(group.assignments), m))
+            reports.append(_renamed_report(hit.report, group, m))
+            fitted = fitted or bool(hit.report.fitted)
+            continue
+        before = dict(tp.tensors)
+        plan = plan_group(tp, group, later)
         if isinstance(orders, str) and len(tp.groups) > 1:
             choice = orders if _order_fits(plan, orders) else None
             fitted = fitted or choice is not None
-        kernel, rep = compile_group(tp, plan, choice, f"k{gi}_{group.name}", passes, block)
+        kernel, rep = compile_group(tp, plan, choice, kname, passes, block)
         # counting is exponential in the variables: the report counts small groups only
         # (``--order list`` counts any group up to the limit)
         rep.order_count = plan.pog.count() if len(plan.pog.vars) <= REPORT_COUNT_VARS else None
+        rep.fitted = choice is not None
+        created = [t for t in tp.tensors if t not in before]
+        changed = [t for t, d in before.items() if tp.tensors[t] is not d]
+        seen.setdefault(shape.key, CompiledGroup(shape.names, kernel, rep, created, changed))
         kernels.append(kernel)
         reports.append(rep)
     if isinstance(orders, str) and len(tp.groups) > 1 and not fitted:
@@ -360,6 +400,26 @@ def compile_program(prog: Program, orders: dict[str, str] | str | None = None,
                            "list each group's index variables with --order list")
     out = Program(tp, kernels, prog.data, prog.expected, dict(prog.meta))
     return CompileResult(out, reports)
+
+
+def _later_reads(tp: TensorProgram) -> list[set[str]]:
+    """Per group, the tensors that later groups read."""
+    out: list[set[str]] = []
+    acc: set[str] = set()
+    for g in reversed(tp.groups):
+        out.append(set(acc))
+        acc |= reads_of(tp, list(g.assignments))
+    return out[::-1]
+
+
+def _report_names(rep: GroupReport) -> set[str]:
+    return set(rep.outputs) | set(rep.materialized) | set(rep.recomputed)
+
+
+def _renamed_report(rep: GroupReport, group: FusionGroup, m: dict[str, str]) -> GroupReport:
+    return replace(rep, group=group.name, expressions=list(group.assignments),
+                   outputs=[m[t] for t in rep.outputs], materialized=sorted(m[t] for t in rep.materialized),
+                   recomputed=sorted(m.get(t, t) for t in rep.recomputed), passes=list(rep.passes))
 
 
 def _order_fits(plan: GroupPlan, text: str) -> bool:

@@ -19,6 +19,7 @@ See docs/fusion.md for the full description.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 from fuseflow.fusion.builder import GraphBuilder, Out
@@ -554,9 +555,20 @@ class _JointRoot:
     trees: list[Node]
 
 
-def _canonical(n: Node) -> tuple[object, tuple[str, ...]]:
+_CANONICAL: weakref.WeakKeyDictionary[Node, tuple[tuple[object, tuple[str, ...]], tuple[str, ...]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _canonical(n: Node) -> tuple[tuple[object, tuple[str, ...]], tuple[str, ...]]:
     """A structural key of a subtree with its index variables renamed by first use, and
-    the free indices in that canonical order."""
+    the free indices in that canonical order (memoized: fused trees are never mutated)."""
+    hit = _CANONICAL.get(n)
+    if hit is None:
+        hit = _CANONICAL[n] = _canonical_uncached(n)
+    return hit
+
+
+def _canonical_uncached(n: Node) -> tuple[tuple[object, tuple[str, ...]], tuple[str, ...]]:
     names: dict[str, str] = {}
 
     def name(v: str) -> str:
