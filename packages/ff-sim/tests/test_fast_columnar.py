@@ -14,6 +14,7 @@ from fuseflow.ir.data import Level, StoredTensor
 from fuseflow.ir.formats import LevelFormat
 from fuseflow.ir.graph import Attrs, Node, NodeKind, StreamKind
 from fuseflow.ir.program import BinaryOp
+from fuseflow.sim.fast import colprims
 from fuseflow.sim.fast.col import Col, col_in, decode, encode, list_in
 from fuseflow.sim.fast.colprims import COL_PRIMS
 from fuseflow.sim.fast.engine import _Run
@@ -199,7 +200,7 @@ def test_repeat(seed, mode):
 
 def _refs(rnd, n, nv, empty=False):
     toks = []
-    for f in range(n):
+    for _ in range(n):
         start = rnd.randrange(0, nv)
         m = rnd.randrange(0, 12)
         toks += [min(nv - 1, start + k) for k in range(m)]
@@ -229,10 +230,12 @@ def test_dense_scan(seed, mode):
           {"ref": _stream(toks, rnd, mode)}, hw=hw)
 
 
+@pytest.mark.parametrize("table", (True, False))
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("hwname", ("default", "no-hbm"))
 @pytest.mark.parametrize("seed", range(12))
-def test_val_array(seed, hwname, mode):
+def test_val_array(seed, hwname, mode, table, monkeypatch):
+    monkeypatch.setattr(colprims, "TABLE_COST", 1 << 30 if table else 0)
     rnd = random.Random(seed)
     nv = rnd.choice([16, 21, 40])
     hw = load_hw(hwname)
@@ -270,7 +273,7 @@ def test_binary_alu(seed, op, mode):
 
 def _spacc_inputs(rnd, nseg, empty_outer=False, hi=6):
     outer, inner = [], []
-    for s in range(nseg):
+    for _ in range(nseg):
         m = 0 if empty_outer and rnd.random() < 0.3 else rnd.randrange(1, 5)
         outer += sorted(rnd.sample(range(10), m))
         for c in range(m):
@@ -287,14 +290,29 @@ def _spacc_inputs(rnd, nseg, empty_outer=False, hi=6):
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(16))
 def test_spacc1(seed, mode):
     rnd = random.Random(seed)
-    outer, inner, val = _spacc_inputs(rnd, rnd.randrange(1, 5), empty_outer=seed % 4 == 3)
-    regular = seed % 4 != 3
-    _both(NodeKind.SPACC1, {"index": "k"},
-          {"crd_outer": _stream(outer, rnd, mode), "crd_inner": _stream(inner, rnd, mode),
-           "val": _stream(val, rnd, mode)}, expect_col=regular and all(t is not EMPTY for t in inner))
+    outer, inner, val = _spacc_inputs(rnd, rnd.randrange(1, 6), empty_outer=seed % 2 == 1)
+    if seed % 4 == 1 and rnd.random() < 0.7:
+        outer.insert(0, stop(0))  # an empty first fiber
+        inner.insert(0, stop(1))
+        val.insert(0, stop(1))
+
+    def ins(o, i, v):
+        return {"crd_outer": _stream(o, rnd, mode), "crd_inner": _stream(i, rnd, mode), "val": _stream(v, rnd, mode)}
+    _both(NodeKind.SPACC1, {"index": "k"}, ins(outer, inner, val))
+    # a bare inner stop at the wrong level, or N: the loop
+    bare = [k for k in range(len(inner) - 1) if inner[k] == stop(1) and (k == 0 or type(inner[k - 1]) is not int)]
+    if bare:
+        bad = list(inner)
+        bad[bare[0]] = stop(2)
+        _both(NodeKind.SPACC1, {"index": "k"}, ins(outer, bad, val), expect_col=False)
+    k = next((k for k, t in enumerate(inner) if type(t) is int), None)
+    if k is not None:
+        bad = list(inner)
+        bad[k] = EMPTY
+        _both(NodeKind.SPACC1, {"index": "k"}, ins(outer, bad, val), expect_col=False)
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -12,7 +12,10 @@ negative codes. A stream holding anything else (tiles, other number types) stays
 
 from __future__ import annotations
 
+import ctypes
+import sys
 from array import array
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -152,23 +155,58 @@ def done_end(codes: np.ndarray) -> int:
     return int(first[0]) + 1 if len(first) else 0
 
 
-def maxplus(a: np.ndarray, c: np.ndarray | int, t0: int = 0) -> np.ndarray:
+_RAMP = np.arange(0, dtype=I64)
+
+
+def ramp(n: int) -> np.ndarray:
+    """0, 1, ..., n-1 (a read-only view of a cached array)."""
+    global _RAMP
+    if len(_RAMP) < n:
+        _RAMP = np.arange(max(n, 2 * len(_RAMP)), dtype=I64)
+        _RAMP.flags.writeable = False
+    return _RAMP[:n]
+
+
+def maxplus(a: np.ndarray, c: np.ndarray | int, t0: int = 0, inplace: bool = False) -> np.ndarray:
     """Clocks U_m of ``t = max(t, a_m)`` (this is U_m) then ``t += c_m``, from ``t = t0``.
 
     Closed form: U_m = P_m + max(t0, max_{j<=m} (a_j - P_j)), P_m = sum of c before m.
+    ``inplace``: ``a`` may be overwritten with the result.
     """
     n = len(a)
     if isinstance(c, (int, np.integer)):
-        p = np.arange(n, dtype=I64)
-        p *= int(c)
+        c = int(c)
+        p = ramp(n) if c == 1 else ramp(n) * c
     else:
         p = np.empty(n, I64)
         if n:
             p[0] = 0
             np.cumsum(c[:-1], out=p[1:])
-    x = a - p
+    x = np.subtract(a, p, out=a if inplace and a.dtype == I64 else None)
     if n:
         x[0] = max(int(x[0]), t0)
     np.maximum.accumulate(x, out=x)
     x += p
     return x
+
+
+@contextmanager
+def keep_heap():
+    """Keep freed big buffers in the process heap while the engine runs (glibc): streams
+    are hundreds of MB and come and go; reusing their pages avoids faulting in fresh
+    ones each time, which dominates on some machines. Restored (and trimmed) after."""
+    libc = None
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+            libc.mallopt(-4, 0)  # M_MMAP_MAX: big blocks from the heap, not fresh mappings
+            libc.mallopt(-1, 1 << 40)  # M_TRIM_THRESHOLD: keep freed memory
+        except (OSError, AttributeError):
+            libc = None
+    try:
+        yield
+    finally:
+        if libc is not None:
+            libc.mallopt(-4, 65536)
+            libc.mallopt(-1, 128 * 1024)
+            libc.malloc_trim(0)

@@ -104,15 +104,20 @@ def repeat(run, node, ins):
     E = int(np.count_nonzero(ev))
     if E >= len(starts):
         return None
-    uidx = np.empty(K, I64)
+    idt = np.int32 if len(starts) < 2**31 - 1 else I64
+    uidx = np.empty(K, idt)
     np.cumsum(ev, out=uidx[1:])
     uidx[0] = 0
-    pos = starts[uidx]
+    pos = starts.astype(idt, copy=False)[uidx]
+    del uidx
     head = ic[pos]
-    rs = np.flatnonzero(~ev)
-    rs = rs[rs < K - 1]
-    if np.any((head[rs] <= STOP0) | (head[rs] == C_DONE)):
+    bad = head <= STOP0
+    bad |= head == C_DONE
+    bad[:K - 1] &= ~ev
+    bad[K - 1] = False
+    if bad.any():
         return None  # the loop raises the reference's error
+    del bad
     evk = np.flatnonzero(ev)
     eh = head[evk]
     if np.any(eh == C_DONE):
@@ -123,13 +128,13 @@ def repeat(run, node, ins):
     if len(pp) and int(pp[-1]) >= n:
         return None
     x[pk] = np.maximum(x[pk], ist[pp])
-    oc = head.copy()
+    oc = head  # a fresh gather: ours to change
     oc[evk[~pay]] = eh[~pay] - 1
     nxt = ic[pp]
     oc[pk] = np.where(nxt <= STOP0, nxt - 1, STOP0)
     oc[K - 1] = C_DONE
     ov = icol.vals[pos] if icol.vals is not None else None
-    u = maxplus(x, 1)
+    u = maxplus(x, 1, inplace=True)
     run.t = int(u[-1])
     u += 1
     return {"out": (Col(oc, ov), u)}
@@ -178,7 +183,7 @@ def level_scan(run, node, ins):
     look = first[kp] + 1
     refs = kept[kp]
     av[look] = s[refs + 1]
-    u = maxplus(av, cv)
+    u = maxplus(av, cv, inplace=True)
     run.t = int(u[first[-1]])
     # outputs: dim + 1 per ref, 1 per other kept token
     nout = np.where(kp, dim + 1, 1)
@@ -256,6 +261,9 @@ def val_array(run, node, ins):
     return {"val": (Col(oc, ov), u)}
 
 
+TABLE_COST = 16  # a slot of the table costs about 1/16 of a request answered by the model
+
+
 def _requests(run, s, req, words):
     """Clocks of a client that steps ``t = max(t, s_j); t += 1`` and, at the tokens ``req``,
     first waits for a memory request of ``words``: ``t = max(t, access(t, w))``.
@@ -283,17 +291,21 @@ def _requests(run, s, req, words):
     ys = array("q", bytes(8 * n_req))
     s0s = array("q", bytes(8 * n_req))  # first usable slot of each table-answered request (-1: model)
     nch, ii, lat = mem.n, mem.ii, mem.lat
-    H = None
-    nH = 0
+    nfull = int(np.count_nonzero(words == nch))
+    H = None  # the slot table, from slot lo on; False: not worth building
+    lo = nH = 0
+    table = False
     access = mem.access
     for k in range(n_req):
         w = wl[k]
         if w == nch and H is None and None not in mem.ready:
-            H = _slot_table(mem)
-            nH = len(H)
-        if w == nch and H is not None:
+            lo = -(-x // ii)  # no later request starts earlier
+            H = _slot_table(mem, lo, nfull)
+            table = H is not False
+            nH = len(H) if table else 0
+        if w == nch and table:
             s0 = -(-x // ii)
-            y = (H[s0] if s0 < nH else s0) * ii + lat
+            y = (H[s0 - lo] if s0 - lo < nH else s0) * ii + lat
             if y < x:
                 y = x
             s0s[k] = s0
@@ -313,16 +325,18 @@ def _requests(run, s, req, words):
         _mark(mem, s0a[s0a >= 0])
         s = s.copy()
         s[req] = np.frombuffer(ys, dtype=I64)
-    return maxplus(s, 1)
+    return maxplus(s, 1, inplace=bool(n_req))  # s is a copy once requests were placed
 
 
-def _next_free(mem, c: int, size: int) -> np.ndarray:
-    """next_free[s] = the first free slot >= s of channel c, for s < size."""
+def _next_free(mem, c: int, size: int, lo: int = 0) -> np.ndarray:
+    """nf[s - lo] = the first free slot >= s of channel c, for lo <= s < size."""
     ba = mem.slots[c]
-    taken = np.zeros(size, dtype=bool)
+    big = size >= 2**31 - 1
+    taken = np.zeros(size - lo, dtype=bool)
     k = min(size, len(ba))
-    taken[:k] = np.frombuffer(bytes(ba[:k]), dtype=np.uint8) != 0
-    idx = np.arange(size, dtype=np.int32 if size < 2**31 - 1 else I64)
+    if k > lo:
+        taken[:k - lo] = np.frombuffer(bytes(ba[lo:k]), dtype=np.uint8) != 0
+    idx = np.arange(lo, size, dtype=I64 if big else np.int32)
     idx[taken] = size  # beyond the table everything is free
     return np.minimum.accumulate(idx[::-1])[::-1]
 
@@ -331,15 +345,20 @@ def _rslot(mem, c: int) -> int:
     return -(-mem.ready[c] // mem.ii)
 
 
-def _slot_table(mem) -> array:
-    """H[s]: the latest slot a one-word-per-channel request whose first usable slot is s gets."""
+def _slot_table(mem, lo: int, uses: int) -> array | bool:
+    """H[s - lo]: the latest slot a one-word-per-channel request whose first usable slot is
+    s gets. False when the table would cost more than the requests it answers."""
     size = max(max(len(b) for b in mem.slots), max(_rslot(mem, c) for c in range(mem.n)) + 1) + 1
+    if size <= lo:
+        return array("i")
+    if uses * TABLE_COST < size - lo:
+        return False
     H = None
     for c in range(mem.n):
-        nf = _next_free(mem, c, size)
+        nf = _next_free(mem, c, size, lo)
         r = _rslot(mem, c)
-        if r > 0:
-            nf[:r] = nf[r]
+        if r > lo:
+            nf[:r - lo] = nf[r - lo]
         H = nf if H is None else np.maximum(H, nf, out=H)
     small = size < 2**31 - 1
     out = array("i" if small else "q")
@@ -357,7 +376,8 @@ def _mark(mem, s0: np.ndarray) -> None:
         r = _rslot(mem, c)
         first = np.maximum(s0, r)
         size = max(len(mem.slots[c]), int(first.max()) + 1) + 1
-        slots = _next_free(mem, c, size)[first]
+        lo = int(first.min())
+        slots = _next_free(mem, c, size, lo)[first - lo]
         top = int(slots.max())
         if top // _B + 2 > len(mem.full[c]):
             mem._grow(c, top // _B + 2)
@@ -382,6 +402,7 @@ def locate(run, node, ins):
         return None
     cpay = c >= 0
     stamp = cst[:end]
+    owned = False  # stamp is an input's array until a maximum makes a new one
     rcol = None
     if "ref" in ins:
         ri = col_in(ins["ref"])
@@ -392,6 +413,7 @@ def locate(run, node, ins):
         if r[-1] != C_DONE or np.any(r[:-1] == C_DONE) or not np.array_equal(r[~cpay], c[~cpay]):
             return None
         stamp = np.maximum(stamp, rst[:end])
+        owned = True
     loc = c.copy()
     if "base" in ins:
         bi = col_in(ins["base"])
@@ -404,7 +426,8 @@ def locate(run, node, ins):
             return None
         loc[cpay] = np.where(bp == C_EMPTY, C_EMPTY, bp * dim + c[cpay])
         stamp = np.maximum(stamp, bst[:end])
-    u = maxplus(stamp, 1)
+        owned = True
+    u = maxplus(stamp, 1, inplace=owned)
     run.t = int(u[-1])
     u += 1
     ccut = ccol if end == len(ccol) else Col(c)
@@ -453,7 +476,7 @@ def alu(run, node, ins):
             vv = ops.BINARY[a.op](ac.vals[:end], bc.vals[:end])
     if not isinstance(vv, np.ndarray) or vv.dtype != F32:
         vv = np.asarray(vv).astype(F32)
-    u = maxplus(np.maximum(ast[:end], bst[:end]), ii)
+    u = maxplus(np.maximum(ast[:end], bst[:end]), ii, inplace=True)
     run.t = int(u[-1])
     u += np.where(pay, L, 1)
     npay = int(np.count_nonzero(pay))
@@ -463,11 +486,13 @@ def alu(run, node, ins):
 
 
 def spacc1(run, node, ins):
-    """The regular case: every outer coordinate has one inner fiber (closed by a stop), no
-    outer fiber is empty, no N. Steps: one per inner token; at an outer stop, the flush
-    (at the clock after peeking all three heads) and the look-ahead; then D.
-    Sums run in stream order, in float32, as the reference's dict does (from -0.0, so
-    the first value keeps its bits)."""
+    """The case the compiler emits: the inner stream has one *item* per outer coordinate
+    (its fiber, closed by a stop) and one per empty outer fiber (a bare stop one level
+    up, which the reference consumes at that outer stop or by the look-ahead of the stop
+    before it); no N. Steps: one per inner token of a fiber; at each outer stop the flush
+    (at the clock after peeking the three heads) and the look-ahead; then D.
+    Sums run in stream order, in float32, as the reference's dict does (from -0.0, so a
+    first value keeps its bits)."""
     oi = col_in(ins["crd_outer"])
     if oi is None:
         return None
@@ -480,56 +505,82 @@ def spacc1(run, node, ins):
     (ocol, ost), (icol, ist), (vcol, vst) = oi, ii, vi
     if ocol.vals is not None or icol.vals is not None:
         return None
-    NO, Q = done_end(ocol.codes), done_end(icol.codes)
-    if NO < 2 or Q < 2 or len(vcol) < Q:
+    no, nq = done_end(ocol.codes), done_end(icol.codes)
+    if no < 2 or nq < 2 or len(vcol) < nq:
         return None
-    o, q = ocol.codes[:NO - 1], icol.codes[:Q - 1]
+    o, q = ocol.codes[:no - 1], icol.codes[:nq - 1]
     opay, ostop = o >= 0, o <= STOP0
-    if not np.all(opay | ostop) or ostop[0] or not ostop[-1] or np.any(ostop[1:] & ostop[:-1]):
+    if not np.all(opay | ostop) or not ostop[-1]:
         return None
     qpay, qstop = q >= 0, q <= STOP0
     if not np.all(qpay | qstop) or not qstop[-1]:
         return None
-    opos = np.flatnonzero(opay)
-    ends = np.flatnonzero(qstop)  # the closing stop of each inner fiber
-    if len(ends) != len(opos):
+    empty = ostop.copy()  # outer stops that close an empty fiber
+    empty[1:] &= ostop[:-1]
+    item = opay | empty
+    item_at = np.flatnonzero(item)  # the outer token of each inner item
+    ends = np.flatnonzero(qstop)  # the closing stop of each inner item
+    if len(ends) != len(item_at):
         return None
-    vcodes = vcol.codes[:Q - 1]
+    starts = np.empty(len(ends), I64)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    ei = np.flatnonzero(empty[item_at])  # items of empty outer fibers: a bare stop one level up
+    if np.any(starts[ei] != ends[ei]) or np.any(q[ends[ei]] != o[item_at[ei]] - 1):
+        return None
+    vcodes = vcol.codes[:nq - 1]
     pj = np.flatnonzero(qpay)
     vp = vcodes[pj]
     if not np.all((vp == C_VAL) | (vp == C_EMPTY)):
         return None
     if len(pj) and vcol.vals is None and np.any(vp == C_VAL):
         return None
-    # steps
-    fib = np.zeros(Q - 1, I64)  # fiber of each inner token
-    np.cumsum(qstop[:-1], out=fib[1:])
-    op = opos[fib]  # its outer coordinate
-    seg_before = np.cumsum(ostop) - ostop  # outer stops before each outer token
-    g = seg_before[op]  # the flush segment of each inner token
-    spos = np.flatnonzero(ostop)
-    S = len(spos)
-    npb = np.cumsum(opay)[spos]  # outer coordinates before each outer stop (>= 1)
-    iip = ends[npb - 1] + 1  # inner position at each outer stop
-    M = (Q - 1) + 2 * S + 1
+    # steps, per outer token: a coordinate has one per token of its fiber, a stop two
+    m_of = np.cumsum(item) - 1  # item of (or last item before) each outer token
+    nsteps = np.full(len(o), 2, I64)
+    pm = m_of[opay]
+    nsteps[opay] = ends[pm] - starts[pm] + 1
+    first = np.cumsum(nsteps) - nsteps
+    M = int(first[-1] + nsteps[-1]) + 1
     av = np.empty(M, I64)
     cv = np.ones(M, I64)
-    k_in = np.arange(Q - 1, dtype=I64) + 2 * g
-    av[k_in] = np.maximum(np.maximum(ost[op], ist[:Q - 1]), vst[:Q - 1])
-    k1 = iip + 2 * np.arange(S, dtype=I64)
-    av[k1] = np.maximum(np.maximum(ost[spos], ist[iip]), vst[iip])
+    # inner tokens of fibers
+    itm = np.zeros(nq - 1, I64)  # item of each inner token
+    np.cumsum(qstop[:-1], out=itm[1:])
+    infib = opay[item_at[itm]]
+    j = np.flatnonzero(infib)
+    pj_outer = item_at[itm[j]]
+    kj = first[pj_outer] + (j - starts[itm[j]])
+    av[kj] = np.maximum(np.maximum(ost[pj_outer], ist[j]), vst[j])
+    # outer stops: flush step, then look-ahead step
+    sp = np.flatnonzero(ostop)
+    S = len(sp)
+    done_items = m_of[sp] + 1  # items consumed once this stop's look-ahead starts
+    ii2 = np.where(done_items > 0, ends[np.maximum(done_items - 1, 0)] + 1, 0)
+    ii1 = ii2.copy()
+    if empty[0]:
+        ii1[0] = 0  # a first, empty fiber: its bare stop is taken at the stop itself
+    k1 = first[sp]
+    av[k1] = np.maximum(np.maximum(ost[sp], ist[ii1]), vst[ii1])
     cv[k1] = 0
-    av[k1 + 1] = np.maximum(ist[iip], ost[spos + 1])
-    av[M - 1] = max(int(ost[NO - 1]), int(ist[Q - 1]), int(vst[Q - 1]))
+    nxt_stop = np.zeros(S, dtype=bool)  # the look-ahead takes the next empty fiber's stop
+    inner_sp = sp + 1 < len(o)
+    nxt_stop[inner_sp] = ostop[sp[inner_sp] + 1]
+    a2 = np.maximum(ist[ii2], ost[sp + 1])
+    a2[nxt_stop] = np.maximum(a2[nxt_stop], vst[ii2[nxt_stop]])
+    av[k1 + 1] = a2
+    av[M - 1] = max(int(ost[no - 1]), int(ist[nq - 1]), int(vst[nq - 1]))
     cv[M - 1] = 0
-    u = maxplus(av, cv)
+    u = maxplus(av, cv, inplace=True)
     run.t = int(u[M - 1])
     # sums per (segment, inner coordinate), in stream order
+    seg_before = np.cumsum(ostop) - ostop
+    g = seg_before[pj_outer[qpay[j]]]
     crd = q[pj]
-    v = np.zeros(len(pj), F32) if vcol.vals is None else vcol.vals[:Q - 1][pj].copy()
+    v = np.zeros(len(pj), F32) if vcol.vals is None else vcol.vals[:nq - 1][pj].copy()
     v[vp == C_EMPTY] = 0.0
     K = int(crd.max()) + 1 if len(crd) else 1
-    keys = g[pj] * K + crd
+    keys = g * K + crd
     if S * K <= max(4 * len(pj), 1 << 22):
         acc = np.full(S * K, -0.0, F32)
         np.add.at(acc, keys, v)
@@ -556,7 +607,7 @@ def spacc1(run, node, ins):
     cc[epos] = ecrd
     vv[epos] = sums
     cs[epos] = fl[eg]
-    cc[spos_out] = o[spos]
+    cc[spos_out] = o[sp]
     cs[spos_out] = fl
     cc[N - 1] = C_DONE
     cs[N - 1] = u[M - 1] + 1

@@ -29,7 +29,7 @@ from fuseflow.ir.formats import LevelFormat
 from fuseflow.ir.graph import NodeKind
 from fuseflow.sim.counters import Counters
 from fuseflow.sim.engine import run_program
-from fuseflow.sim.fast.col import list_in
+from fuseflow.sim.fast.col import keep_heap, list_in
 from fuseflow.sim.fast.colprims import COL_PRIMS
 from fuseflow.sim.fast.memory import FastMemory
 from fuseflow.sim.fast.prims import FAST_PRIMS, Ended, _nomem
@@ -210,7 +210,8 @@ class FastEngine:
         outputs: dict[str, TensorData] = {}
         cycles = 0
         for k in program.kernels:
-            run = run_kernel_fast(program, k, env, cfg)
+            with keep_heap():
+                run = run_kernel_fast(program, k, env, cfg)
             env.update(run.outputs)
             outputs.update(run.outputs)
             kernels.append(KernelResult(k.name, run.cycles, run.counters.flops, run.counters.bytes_moved(word),
