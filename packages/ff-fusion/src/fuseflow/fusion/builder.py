@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from fuseflow.ir.errors import CompileError
-from fuseflow.ir.graph import Attrs, Graph, NodeKind, StreamKind, port_specs
+from fuseflow.ir.graph import Attrs, Graph, NodeKind, StreamKind, port_spec_maps, port_specs
 
 
 @dataclass(frozen=True)
@@ -44,14 +44,13 @@ class GraphBuilder:
         return node
 
     def out(self, node: BNode, port: str) -> Out:
-        ins, outs = port_specs(node.kind, node.attrs)
-        spec = next((p for p in outs if p.name == port), None)
+        spec = port_spec_maps(node.kind, node.attrs)[1].get(port)
         if spec is None:
             raise CompileError(f"internal: {node.kind.value} has no output port {port!r}")
         if len(spec.kinds) == 1:
             return Out(node.id, port, next(iter(spec.kinds)))
         # polymorphic port: follows the kind of the input that names it
-        for ip in ins:
+        for ip in port_specs(node.kind, node.attrs)[0]:
             if ip.same_as in (port, "*") and ip.name in node.inputs:
                 return Out(node.id, port, node.inputs[ip.name].kind)
         raise CompileError(f"internal: cannot infer kind of {node.kind.value}.{port}")

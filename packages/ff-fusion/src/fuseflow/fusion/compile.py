@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -360,6 +362,25 @@ def compile_program(prog: Program, orders: dict[str, str] | str | None = None,
 
     With ``reuse``, a group equal to an earlier one up to tensor names is not lowered
     again: the earlier kernel is copied with its tensors renamed (``reuse.py``)."""
+    with _no_cyclic_gc():
+        return _compile_program(prog, orders, passes, block, reuse)
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Lowering makes many short-lived objects; the cyclic collector scanning them (and
+    the captured model) costs a quarter of the compile time. Refcounting still frees them."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _compile_program(prog: Program, orders: dict[str, str] | str | None, passes: list[object] | None,
+                     block: int | None, reuse: bool) -> CompileResult:
     tp = prog.program
     if not tp.groups:
         raise CompileError("the tensor program has no fusion groups")

@@ -19,6 +19,7 @@ See docs/fusion.md for the full description.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from dataclasses import dataclass, field
 
@@ -63,6 +64,10 @@ class Ctx:
     parent: Ctx | None = None
     ctx_ref: Out | None = None  # a ref stream with one token per context point
 
+    @functools.cached_property
+    def varset(self) -> frozenset[str]:
+        return frozenset(self.vars)  # ``vars`` is never reassigned
+
 
 @dataclass
 class ViewInfo:
@@ -99,6 +104,7 @@ class Lowering:
         """Lower a group's outputs. Subtrees occurring more than once (up to renaming of
         their indices) are computed once per context and shared. Outputs whose outermost
         index is the same dense index share that loop, so they can share work below it."""
+        _forget_structures_if_large()
         self.shared_keys = shared_subtrees(trees)
         ctx = Ctx()
         for tree in trees:
@@ -140,12 +146,12 @@ class Lowering:
         if key is None:
             return None
         free = _free_in_key_order(y)
-        rem = [j for j, v in enumerate(free) if v not in ctx.vars]
+        rem = [j for j, v in enumerate(free) if v not in ctx.varset]
         pattern = tuple(sorted(rem, key=lambda j: self.pos[free[j]]))
-        return (key, tuple(v for v in free if v in ctx.vars), pattern, ctx.vars, ctx.crds)
+        return (key, tuple(v for v in free if v in ctx.varset), pattern, ctx.vars, ctx.crds)
 
     def remaining(self, idx: frozenset[str] | set[str], ctx: Ctx) -> list[str]:
-        return sorted((v for v in idx if v not in ctx.vars), key=self.pos.__getitem__)
+        return sorted(idx - ctx.varset, key=self.pos.__getitem__)
 
     # -- recursive construction ---------------------------------------------------
     def build(self, x: Node, ctx: Ctx) -> Stream:
@@ -281,7 +287,7 @@ class Lowering:
                                    f"stream of {y.text()} along {v}; choose another order")
             walk.opaque[y.id] = st
             return ("opq", y)
-        if y.free <= set(ctx.vars):
+        if y.free <= ctx.varset:
             walk.hoisted[y.id] = self._shared_build(y, ctx).val  # type: ignore[assignment]
             return "U"
         if (y.kind != "leaf" and y.id not in self._building and self.remaining(y.free, ctx) == [v]
@@ -555,36 +561,46 @@ class _JointRoot:
     trees: list[Node]
 
 
-_CANONICAL: weakref.WeakKeyDictionary[Node, tuple[tuple[object, tuple[str, ...]], tuple[str, ...]]] = \
-    weakref.WeakKeyDictionary()
+#: per fused-tree node: (interned structure id, its variables in first-use order)
+_CANONICAL: weakref.WeakKeyDictionary[Node, tuple[int, tuple[str, ...]]] = weakref.WeakKeyDictionary()
+_STRUCTURES: dict[tuple[object, ...], int] = {}
 
 
-def _canonical(n: Node) -> tuple[tuple[object, tuple[str, ...]], tuple[str, ...]]:
-    """A structural key of a subtree with its index variables renamed by first use, and
-    the free indices in that canonical order (memoized: fused trees are never mutated)."""
-    hit = _CANONICAL.get(n)
-    if hit is None:
-        hit = _CANONICAL[n] = _canonical_uncached(n)
+def _structure(m: Node) -> tuple[int, tuple[str, ...]]:
+    """Built from the children's (memoized: fused trees are never mutated): the structure
+    with variables numbered by first use in a pre-order walk, and that order."""
+    hit = _CANONICAL.get(m)
+    if hit is not None:
+        return hit
+    if m.kind == "leaf":
+        order = tuple(dict.fromkeys(m.indices))
+        pos = {v: i for i, v in enumerate(order)}
+        key: tuple[object, ...] = ("leaf", m.tensor, tuple(pos[v] for v in m.indices))
+    else:
+        kids = [_structure(c) for c in m.children]
+        head = m.rd if m.kind == "reduce" else ()
+        order = tuple(dict.fromkeys(head + tuple(v for _, o in kids for v in o)))
+        pos = {v: i for i, v in enumerate(order)}
+        key = (m.kind, m.op, m.scalar, tuple(pos[v] for v in head),
+               tuple((sid, tuple(pos[v] for v in o)) for sid, o in kids))
+    hit = _CANONICAL[m] = (_STRUCTURES.setdefault(key, len(_STRUCTURES)), order)
     return hit
 
 
-def _canonical_uncached(n: Node) -> tuple[tuple[object, tuple[str, ...]], tuple[str, ...]]:
-    names: dict[str, str] = {}
+def _forget_structures_if_large() -> None:
+    """Between lowerings only (ids are compared within one): bound a long process's table."""
+    if len(_STRUCTURES) > 1_000_000:
+        _STRUCTURES.clear()
+        _CANONICAL.clear()
 
-    def name(v: str) -> str:
-        return names.setdefault(v, f"#{len(names)}")
 
-    def walk(m: Node) -> object:
-        if m.kind == "leaf":
-            return ("leaf", m.tensor, tuple(name(v) for v in m.indices))
-        if m.kind == "reduce":
-            rd = tuple(name(v) for v in m.rd)
-            return ("reduce", m.op, rd, walk(m.children[0]))
-        return (m.kind, m.op, m.scalar, tuple(walk(c) for c in m.children))
-
-    key = walk(n)
-    free = tuple(sorted(n.free, key=lambda v: names[v]))
-    return (key, tuple(names[v] for v in free)), free
+def _canonical(n: Node) -> tuple[tuple[object, tuple[int, ...]], tuple[str, ...]]:
+    """A structural key of a subtree with its index variables renamed by first use, and
+    the free indices in that canonical order."""
+    sid, order = _structure(n)
+    pos = {v: i for i, v in enumerate(order)}
+    free = tuple(sorted(n.free, key=pos.__getitem__))
+    return (sid, tuple(pos[v] for v in free)), free
 
 
 def _free_in_key_order(n: Node) -> tuple[str, ...]:
@@ -593,15 +609,36 @@ def _free_in_key_order(n: Node) -> tuple[str, ...]:
 
 def shared_subtrees(trees: list[Node]) -> dict[int, tuple[object, ...]]:
     """Non-leaf subtrees whose canonical form occurs more than once across ``trees``."""
+    # a cheap key that ignores index names first: equal canonical forms have equal cheap
+    # keys, so only subtrees whose cheap key repeats need the canonical form
+    interned: dict[tuple[object, ...], int] = {}
+    cheap: dict[int, int] = {}
+
+    def cheap_key(m: Node) -> int:
+        k = cheap.get(m.id)
+        if k is None:
+            if m.kind == "leaf":
+                t: tuple[object, ...] = ("leaf", m.tensor, len(m.indices))
+            elif m.kind == "reduce":
+                t = ("reduce", m.op, len(m.rd), cheap_key(m.children[0]))
+            else:
+                t = (m.kind, m.op, m.scalar, tuple(cheap_key(c) for c in m.children))
+            k = cheap[m.id] = interned.setdefault(t, len(interned))
+        return k
+
+    cheap_count: dict[int, int] = {}
+    inner = [m for t in trees for m in t.walk() if m.kind != "leaf"]
+    for m in inner:
+        c = cheap_key(m)
+        cheap_count[c] = cheap_count.get(c, 0) + 1
     keys: dict[int, object] = {}
     count: dict[object, int] = {}
-    for t in trees:
-        for m in t.walk():
-            if m.kind == "leaf":
-                continue
-            k = _canonical(m)[0]
-            keys[m.id] = k
-            count[k] = count.get(k, 0) + 1
+    for m in inner:
+        if cheap_count[cheap[m.id]] < 2:
+            continue
+        k = _canonical(m)[0]
+        keys[m.id] = k
+        count[k] = count.get(k, 0) + 1
     return {nid: (k,) for nid, k in keys.items() if count[k] > 1}
 
 

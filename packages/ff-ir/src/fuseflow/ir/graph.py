@@ -110,9 +110,28 @@ def _p(name: str, kinds: StreamKind | frozenset[StreamKind], optional: bool = Fa
     return PortSpec(name, ks, optional, same_as)
 
 
+# caches keyed by the kind's value: enum members hash in Python, strings in C
+_SPECS: dict[tuple[str, int], tuple[tuple[PortSpec, ...], tuple[PortSpec, ...]]] = {}
+_SPEC_MAPS: dict[tuple[str, int], tuple[dict[str, PortSpec], dict[str, PortSpec]]] = {}
+
+
 def port_specs(kind: NodeKind, attrs: Attrs) -> tuple[tuple[PortSpec, ...], tuple[PortSpec, ...]]:
     """(inputs, outputs) of a node of this kind with these attributes (cached, immutable)."""
-    return _port_specs(kind, attrs.arity or 0)
+    key = (kind._value_, attrs.arity or 0)
+    hit = _SPECS.get(key)
+    if hit is None:
+        hit = _SPECS[key] = _port_specs(kind, attrs.arity or 0)
+    return hit
+
+
+def port_spec_maps(kind: NodeKind, attrs: Attrs) -> tuple[dict[str, PortSpec], dict[str, PortSpec]]:
+    """(inputs, outputs) by port name (cached; do not mutate)."""
+    key = (kind._value_, attrs.arity or 0)
+    hit = _SPEC_MAPS.get(key)
+    if hit is None:
+        ins, outs = port_specs(kind, attrs)
+        hit = _SPEC_MAPS[key] = ({p.name: p for p in ins}, {p.name: p for p in outs})
+    return hit
 
 
 @functools.lru_cache(maxsize=4096)

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from fuseflow.ir.dataflow import Program
 from fuseflow.ir.errors import VerificationError
-from fuseflow.ir.graph import REQUIRED_ATTRS, Graph, Node, NodeKind, PortRef, PortSpec, Stream
+from fuseflow.ir.graph import REQUIRED_ATTRS, Graph, Node, NodeKind, PortRef, PortSpec, Stream, port_spec_maps
 from fuseflow.ir.program import (
     Access,
     Binary,
@@ -90,9 +90,12 @@ def _port(g: Graph, end: PortRef, output: bool, sid: int) -> tuple[Node, PortSpe
     node = g.nodes.get(end.node)
     if node is None:
         return f"stream {sid}: {side} node {end.node} does not exist"
-    specs = _specs(node)[1 if output else 0]
-    spec = next((p for p in specs if p.name == end.port), None)
+    if node.attrs.arity is not None and node.attrs.arity > MAX_ARITY:
+        spec = None
+    else:
+        spec = port_spec_maps(node.kind, node.attrs)[1 if output else 0].get(end.port)
     if spec is None:
+        specs = _specs(node)[1 if output else 0]
         names = ", ".join(p.name for p in specs) or "none"
         return f"stream {sid}: {node.describe()} has no {'output' if output else 'input'} port {end.port!r} ({names})"
     return node, spec
