@@ -236,6 +236,7 @@ def test_dense_scan(seed, mode):
 @pytest.mark.parametrize("seed", range(12))
 def test_val_array(seed, hwname, mode, table, monkeypatch):
     monkeypatch.setattr(colprims, "TABLE_COST", 1 << 30 if table else 0)
+    monkeypatch.setattr(colprims, "MARK_STEPS", 1 if seed % 2 else 64)
     rnd = random.Random(seed)
     nv = rnd.choice([16, 21, 40])
     hw = load_hw(hwname)
@@ -271,13 +272,13 @@ def test_binary_alu(seed, op, mode):
               expect_col=False)
 
 
-def _spacc_inputs(rnd, nseg, empty_outer=False, hi=6):
+def _spacc_inputs(rnd, nseg, empty_outer=False, hi=6, dense=False):
     outer, inner = [], []
     for _ in range(nseg):
         m = 0 if empty_outer and rnd.random() < 0.3 else rnd.randrange(1, 5)
         outer += sorted(rnd.sample(range(10), m))
         for c in range(m):
-            inner += sorted(rnd.sample(range(hi), rnd.randrange(0, hi)))
+            inner += list(range(hi)) if dense else sorted(rnd.sample(range(hi), rnd.randrange(0, hi)))
             inner.append(stop(1) if c == m - 1 else stop(0))
         if m == 0:
             inner.append(stop(1))
@@ -293,7 +294,7 @@ def _spacc_inputs(rnd, nseg, empty_outer=False, hi=6):
 @pytest.mark.parametrize("seed", range(16))
 def test_spacc1(seed, mode):
     rnd = random.Random(seed)
-    outer, inner, val = _spacc_inputs(rnd, rnd.randrange(1, 6), empty_outer=seed % 2 == 1)
+    outer, inner, val = _spacc_inputs(rnd, rnd.randrange(1, 6), empty_outer=seed % 2 == 1, dense=seed % 3 == 0)
     if seed % 4 == 1 and rnd.random() < 0.7:
         outer.insert(0, stop(0))  # an empty first fiber
         inner.insert(0, stop(1))

@@ -31,6 +31,7 @@ from fuseflow.sim.fast.col import (
     col_in,
     done_end,
     maxplus,
+    ramp,
 )
 
 
@@ -262,6 +263,7 @@ def val_array(run, node, ins):
 
 
 TABLE_COST = 16  # a slot of the table costs about 1/16 of a request answered by the model
+MARK_STEPS = 64  # taken slots stepped over one by one before the next-free array is built
 
 
 def _requests(run, s, req, words):
@@ -277,55 +279,88 @@ def _requests(run, s, req, words):
     """
     mem = run.memory
     n_req = len(req)
-    g = s - np.arange(len(s), dtype=I64)
-    # W[k]: the clock request k+1 sees from the stamps after request k
-    if n_req > 1:
-        W = (np.maximum.reduceat(g, req + 1)[: n_req - 1] + req[1:]).tolist()
-        d = np.diff(req).tolist()
-    else:
-        W, d = [], []
-    if n_req:
-        x = int(np.max(g[: req[0] + 1])) + int(req[0])
-        x = max(x, int(req[0]))
-    wl = words.tolist()
-    ys = array("q", bytes(8 * n_req))
-    s0s = array("q", bytes(8 * n_req))  # first usable slot of each table-answered request (-1: model)
+    if not n_req:
+        return maxplus(s, 1)
+    g = s - ramp(len(s))
+    # x_(k+1) = max(y_k + d_k, W_k): W_k is the clock the stamps after request k give
+    W = np.maximum.reduceat(g, req + 1)[: n_req - 1] + req[1:]
+    d = np.diff(req)
+    x = x0 = max(int(np.max(g[: req[0] + 1])), 0) + int(req[0])
     nch, ii, lat = mem.n, mem.ii, mem.lat
-    nfull = int(np.count_nonzero(words == nch))
-    H = None  # the slot table, from slot lo on; False: not worth building
-    lo = nH = 0
-    table = False
+    full = words == nch
+    ys: list[int] = []
+    ap = ys.append
+    wl = words.tolist()
+    dl = d.tolist()
+    w2l = (W - d).tolist()  # x = max(y, W_k - d_k) + d_k
     access = mem.access
-    for k in range(n_req):
+    k = 0
+    table: array | bool = False
+    lo = 0
+    # the model answers until a full-width request finds every channel started
+    while k < n_req:
         w = wl[k]
-        if w == nch and H is None and None not in mem.ready:
+        if w == nch and None not in mem.ready:
             lo = -(-x // ii)  # no later request starts earlier
-            H = _slot_table(mem, lo, nfull)
-            table = H is not False
-            nH = len(H) if table else 0
-        if w == nch and table:
-            s0 = -(-x // ii)
-            y = (H[s0 - lo] if s0 - lo < nH else s0) * ii + lat
-            if y < x:
-                y = x
-            s0s[k] = s0
-        else:
-            y = access(x, w)
-            if y < x:
-                y = x
-            s0s[k] = -1
-        ys[k] = y
+            table = _slot_table(mem, lo, int(np.count_nonzero(full[k:])))
+            break
+        y = access(x, w)
+        if y < x:
+            y = x
+        ap(y)
         if k + 1 < n_req:
-            x = y + d[k]
-            if x < W[k]:
-                x = W[k]
-    del H
-    if n_req:
-        s0a = np.frombuffer(s0s, dtype=I64)
-        _mark(mem, s0a[s0a >= 0])
-        s = s.copy()
-        s[req] = np.frombuffer(ys, dtype=I64)
-    return maxplus(s, 1, inplace=bool(n_req))  # s is a copy once requests were placed
+            w2 = w2l[k]
+            x = (y if y > w2 else w2) + dl[k]
+        k += 1
+    k_table = k
+    if table is False:
+        for k in range(k_table, n_req):
+            y = access(x, wl[k])
+            if y < x:
+                y = x
+            ap(y)
+            if k < n_req - 1:
+                w2 = w2l[k]
+                x = (y if y > w2 else w2) + dl[k]
+    else:
+        Hy = table  # Hy[s - lo]: completion of a full-width request whose first slot is s
+        nH = len(Hy)
+        last = n_req - 1
+        if bool(full[k:].all()):
+            # table answers are >= x (H[s] >= s, s*II >= x, latency >= 0)
+            for dk, w2 in zip(dl[k:], w2l[k:], strict=True):
+                j = (x + ii - 1) // ii - lo
+                y = Hy[j] if j < nH else (j + lo) * ii + lat
+                ap(y)
+                x = (y if y > w2 else w2) + dk
+            j = (x + ii - 1) // ii - lo
+            ap(Hy[j] if j < nH else (j + lo) * ii + lat)
+        else:
+            for k in range(k_table, n_req):
+                if wl[k] == nch:
+                    j = (x + ii - 1) // ii - lo
+                    y = Hy[j] if j < nH else (j + lo) * ii + lat
+                else:
+                    y = access(x, wl[k])
+                    if y < x:
+                        y = x
+                ap(y)
+                if k < last:
+                    w2 = w2l[k]
+                    x = (y if y > w2 else w2) + dl[k]
+        del table, Hy
+        # the slots the table answered, from each request's clock
+        ya = np.asarray(ys, dtype=I64)
+        xa = np.empty(n_req, I64)
+        xa[0] = x0
+        np.maximum(ya[:-1], W - d, out=xa[1:])
+        xa[1:] += d
+        sel = full.copy()
+        sel[:k_table] = False
+        _mark(mem, (xa[sel] + ii - 1) // ii)
+    s = s.copy()
+    s[req] = ys
+    return maxplus(s, 1, inplace=True)
 
 
 def _next_free(mem, c: int, size: int, lo: int = 0) -> np.ndarray:
@@ -346,8 +381,9 @@ def _rslot(mem, c: int) -> int:
 
 
 def _slot_table(mem, lo: int, uses: int) -> array | bool:
-    """H[s - lo]: the latest slot a one-word-per-channel request whose first usable slot is
-    s gets. False when the table would cost more than the requests it answers."""
+    """H[s - lo]: when a one-word-per-channel request whose first usable slot is s completes
+    (its latest slot * II + latency). False when the table would cost more than the
+    requests it answers."""
     size = max(max(len(b) for b in mem.slots), max(_rslot(mem, c) for c in range(mem.n)) + 1) + 1
     if size <= lo:
         return array("i")
@@ -360,30 +396,48 @@ def _slot_table(mem, lo: int, uses: int) -> array | bool:
         if r > lo:
             nf[:r - lo] = nf[r - lo]
         H = nf if H is None else np.maximum(H, nf, out=H)
-    small = size < 2**31 - 1
+    H = H.astype(I64)
+    H *= mem.ii
+    H += mem.lat
+    small = int(H[-1]) < 2**31 - 1
     out = array("i" if small else "q")
     out.frombytes(H.astype(np.int32 if small else I64).tobytes())
     return out
 
 
 def _mark(mem, s0: np.ndarray) -> None:
-    """Take the slots that table-answered requests (first usable slot s0) got, per channel."""
+    """Take the slots that table-answered requests (first usable slot s0) got, per channel:
+    the first free slot from there, found by stepping over taken ones (a long run of taken
+    slots is left to the next-free array)."""
     if not len(s0):
         return
     from fuseflow.sim.memory import _B
 
     for c in range(mem.n):
-        r = _rslot(mem, c)
-        first = np.maximum(s0, r)
-        size = max(len(mem.slots[c]), int(first.max()) + 1) + 1
-        lo = int(first.min())
-        slots = _next_free(mem, c, size, lo)[first - lo]
-        top = int(slots.max())
+        cand = np.maximum(s0, _rslot(mem, c))
+        view = np.frombuffer(bytes(mem.slots[c]), dtype=np.uint8)
+        n = len(view)
+        todo = np.arange(len(cand), dtype=I64)
+        for _ in range(MARK_STEPS):
+            sub = cand[todo]
+            inside = sub < n
+            taken = np.zeros(len(todo), dtype=bool)
+            taken[inside] = view[sub[inside]] != 0
+            todo = todo[taken]
+            if not len(todo):
+                break
+            cand[todo] += 1
+        if len(todo):
+            lo = int(cand[todo].min())
+            size = max(n, int(cand[todo].max()) + 1) + 1
+            cand[todo] = _next_free(mem, c, size, lo)[cand[todo] - lo]
+        del view
+        top = int(cand.max())
         if top // _B + 2 > len(mem.full[c]):
             mem._grow(c, top // _B + 2)
-        view = np.frombuffer(mem.slots[c], dtype=np.uint8)
-        view[slots] = 1
-        del view
+        out = np.frombuffer(mem.slots[c], dtype=np.uint8)
+        out[cand] = 1
+        del out
 
 
 def locate(run, node, ins):
@@ -529,11 +583,10 @@ def spacc1(run, node, ins):
     if np.any(starts[ei] != ends[ei]) or np.any(q[ends[ei]] != o[item_at[ei]] - 1):
         return None
     vcodes = vcol.codes[:nq - 1]
-    pj = np.flatnonzero(qpay)
-    vp = vcodes[pj]
-    if not np.all((vp == C_VAL) | (vp == C_EMPTY)):
+    if np.any(qpay & (vcodes != C_VAL) & (vcodes != C_EMPTY)):
         return None
-    if len(pj) and vcol.vals is None and np.any(vp == C_VAL):
+    npay = int(np.count_nonzero(qpay))
+    if npay and vcol.vals is None and np.any(qpay & (vcodes == C_VAL)):
         return None
     # steps, per outer token: a coordinate has one per token of its fiber, a stop two
     m_of = np.cumsum(item) - 1  # item of (or last item before) each outer token
@@ -542,16 +595,23 @@ def spacc1(run, node, ins):
     nsteps[opay] = ends[pm] - starts[pm] + 1
     first = np.cumsum(nsteps) - nsteps
     M = int(first[-1] + nsteps[-1]) + 1
-    av = np.empty(M, I64)
+    av = np.empty(M + 1, I64)  # av[M]: where the bare stops' tokens go (no step of their own)
     cv = np.ones(M, I64)
-    # inner tokens of fibers
-    itm = np.zeros(nq - 1, I64)  # item of each inner token
+    # inner tokens of fibers: step = first step of the fiber's coordinate + offset in the fiber
+    idt = np.int32 if len(ends) < 2**31 - 1 else I64
+    itm = np.zeros(nq - 1, idt)  # item of each inner token
     np.cumsum(qstop[:-1], out=itm[1:])
-    infib = opay[item_at[itm]]
-    j = np.flatnonzero(infib)
-    pj_outer = item_at[itm[j]]
-    kj = first[pj_outer] + (j - starts[itm[j]])
-    av[kj] = np.maximum(np.maximum(ost[pj_outer], ist[j]), vst[j])
+    off = first[item_at] - starts  # per item
+    fib = opay[item_at]
+    kj = off[itm]
+    kj += ramp(nq - 1)
+    if len(ei):
+        kj[~fib[itm]] = M
+    a_j = ost[item_at][itm]
+    np.maximum(a_j, ist[:nq - 1], out=a_j)
+    np.maximum(a_j, vst[:nq - 1], out=a_j)
+    av[kj] = a_j
+    del kj, a_j
     # outer stops: flush step, then look-ahead step
     sp = np.flatnonzero(ostop)
     S = len(sp)
@@ -571,27 +631,32 @@ def spacc1(run, node, ins):
     av[k1 + 1] = a2
     av[M - 1] = max(int(ost[no - 1]), int(ist[nq - 1]), int(vst[nq - 1]))
     cv[M - 1] = 0
-    u = maxplus(av, cv, inplace=True)
+    u = maxplus(av[:M], cv, inplace=True)
+    del cv
     run.t = int(u[M - 1])
     # sums per (segment, inner coordinate), in stream order
-    seg_before = np.cumsum(ostop) - ostop
-    g = seg_before[pj_outer[qpay[j]]]
-    crd = q[pj]
-    v = np.zeros(len(pj), F32) if vcol.vals is None else vcol.vals[:nq - 1][pj].copy()
-    v[vp == C_EMPTY] = 0.0
-    K = int(crd.max()) + 1 if len(crd) else 1
-    keys = g * K + crd
-    if S * K <= max(4 * len(pj), 1 << 22):
-        acc = np.full(S * K, -0.0, F32)
-        np.add.at(acc, keys, v)
-        present = np.zeros(S * K, dtype=bool)
-        present[keys] = True
-        where = np.flatnonzero(present)
-        sums = acc[where]
+    g_item = (np.cumsum(ostop) - ostop)[item_at]  # flush segment of each item
+    crd = q[qpay]
+    v = np.zeros(npay, F32) if vcol.vals is None else vcol.vals[:nq - 1][qpay]
+    if npay and np.any(qpay & (vcodes == C_EMPTY)):
+        v[vcodes[qpay] == C_EMPTY] = 0.0
+    K = int(crd.max()) + 1 if npay else 1
+    where_sums = _dense_fiber_sums(g_item[fib], ends[fib] - starts[fib], crd, v, K)
+    if where_sums is not None:
+        where, sums = where_sums
     else:
-        where, inv = np.unique(keys, return_inverse=True)
-        sums = np.full(len(where), -0.0, F32)
-        np.add.at(sums, inv, v)
+        keys = g_item[itm[qpay]] * K + crd
+        if S * K <= max(4 * npay, 1 << 22):
+            acc = np.full(S * K, -0.0, F32)
+            np.add.at(acc, keys, v)
+            present = np.zeros(S * K, dtype=bool)
+            present[keys] = True
+            where = np.flatnonzero(present)
+            sums = acc[where]
+        else:
+            where, inv = np.unique(keys, return_inverse=True)
+            sums = np.full(len(where), -0.0, F32)
+            np.add.at(sums, inv, v)
     eg = where // K
     ecrd = where - eg * K
     # layout: each segment's entries in order, then its stop; D last
@@ -613,9 +678,32 @@ def spacc1(run, node, ins):
     cs[N - 1] = u[M - 1] + 1
     cvc = cc.copy()
     cvc[epos] = C_VAL
-    run.counters.reduce_ops += len(pj)
-    run.counters.flops += len(pj)
+    run.counters.reduce_ops += npay
+    run.counters.flops += npay
     return {"crd": (Col(cc), cs), "val": (Col(cvc, vv), cs)}
+
+
+def _dense_fiber_sums(gf, lens, crd, v, K):
+    """Sums when every fiber is exactly 0..K-1 (a dense inner level): the r-th fibers of
+    all segments are added at once, r = 0, 1, ..., so each sum still runs in stream order.
+    ``gf``: the segment of each fiber (fibers of a segment are consecutive), ``lens``: its
+    payload count. None when the fibers are not all dense."""
+    nf = len(gf)
+    if nf == 0 or len(crd) != nf * K or np.any(lens != K):
+        return None
+    if not np.all(crd.reshape(nf, K) == ramp(K)):
+        return None
+    V = v.reshape(nf, K)
+    segs, first, cnt = np.unique(gf, return_index=True, return_counts=True)
+    acc = np.full((len(segs), K), -0.0, F32)
+    order = np.argsort(-cnt, kind="stable")  # segments by fiber count, most first
+    neg, fs = -cnt[order], first[order]
+    for r in range(int(-neg[0])):
+        m = int(np.searchsorted(neg, -r, side="left"))  # the segments with more than r fibers
+        act = order[:m]
+        acc[act] += V[fs[:m] + r]
+    where = (segs[:, None] * K + ramp(K)).ravel()
+    return where, acc.ravel()
 
 
 COL_PRIMS = {

@@ -169,8 +169,10 @@ def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData]
         run.counters.tokens += tokens
         runs[nid] = run
         if PROFILE:
+            import resource
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
             print(f"fast: {kernel.name} {node.describe():40s} {path:4s} {time.perf_counter() - t0:8.3f}s "
-                  f"{tokens:12d} tokens",
+                  f"{tokens:12d} tokens, peak {peak} MB",
                   file=sys.stderr, flush=True)
         del node_ins
         for src in {src for src, _ in ins[nid].values()}:
