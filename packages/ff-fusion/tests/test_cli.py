@@ -32,7 +32,7 @@ def test_compile_report_and_output(gcn_partial):
     assert "wrote" in text and "(2 kernels)" in text
     assert text.count("group ") == 2
     for key in ("expressions:", "order:", "valid orders", "primitives:", "materialized views:", "recomputed:",
-                "pass merge-equivalent", "pass dead-nodes"):
+                "merge-equivalent", "dedup-joiner-inputs", "pass dead-nodes"):
         assert key in text, key
 
 

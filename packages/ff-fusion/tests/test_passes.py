@@ -81,11 +81,28 @@ def test_duplicate_joiner_inputs_alone_needs_equal_streams():
 def test_pass_records_show_deltas():
     res, _ = _compile(square(), default_passes())
     recs = {r.name: r for r in res.reports[0].passes}
-    assert list(recs) == ["merge-equivalent", "dedup-joiner-inputs", "intersect-dense-to-locate", "dead-nodes"]
-    assert recs["merge-equivalent"].before["level_scan"] == 2
-    assert recs["merge-equivalent"].after["level_scan"] == 1
-    assert recs["dedup-joiner-inputs"].before["intersect"] == 1
-    assert "intersect" not in recs["dedup-joiner-inputs"].after
+    merge = "fixpoint(merge-equivalent, dedup-joiner-inputs)"
+    assert list(recs) == [merge, "intersect-dense-to-locate", "dead-nodes"]
+    assert recs[merge].before["level_scan"] == 2 and recs[merge].before["intersect"] == 1
+    assert recs[merge].after["level_scan"] == 1 and "intersect" not in recs[merge].after
+
+
+def test_fixpoint_merges_what_dedup_uncovers():
+    """x*x + x*x: the second product's joiner only equals the first once both joiners lost
+    their duplicate inputs, so one round of merging leaves two multiplications."""
+    from fuseflow.fusion.passes.fixpoint import Fixpoint
+
+    x = np.arange(1, 7, dtype=np.float32).reshape(2, 3)
+    p = ProgramBuilder("sq2")
+    p.inp("X", x, "CSR")
+    p.let("Y", "ij", (2, 3), add(mul(A("X", "ij"), A("X", "ij")), mul(A("X", "ij"), A("X", "ij"))))
+    prog = p.build(["Y"], "full", {"Y": 2 * x * x})
+    once, _ = _compile(prog, [MergeEquivalent(), DuplicateJoinerInputs()])
+    fixed, _ = _compile(prog, [Fixpoint((MergeEquivalent(), DuplicateJoinerInputs()))])
+    c1, c2 = counts_of(once.program.kernels[0].graph), counts_of(fixed.program.kernels[0].graph)
+    assert c1["alu"] == 3 and c1["intersect"] == 2  # two x*x products, each with its joiner
+    assert c2["alu"] == 2 and "intersect" not in c2 and "union" not in c2  # one x*x, added to itself
+    assert simulate(fixed.program, hw="no-hbm", check=True).check == "pass"
 
 
 # -- intersect{compressed, dense} -> locate ------------------------------------------

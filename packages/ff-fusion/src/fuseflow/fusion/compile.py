@@ -14,6 +14,7 @@ from fuseflow.fusion.lower import Lowering, NeedDense, Stream, UnsupportedOrder,
 from fuseflow.fusion.passes import PassManager, PassRecord
 from fuseflow.fusion.passes.dead_nodes import DeadNodeRemoval
 from fuseflow.fusion.passes.dedup import DuplicateJoinerInputs, MergeEquivalent
+from fuseflow.fusion.passes.fixpoint import Fixpoint
 from fuseflow.fusion.passes.locate import IntersectDenseToLocate
 from fuseflow.fusion.pog import POG, order_prefix, order_prefix_pog, parse_order_choice, resolve_cycles
 from fuseflow.fusion.reuse import CompiledGroup, declare_views, group_shape, renamed_kernel, renamer
@@ -34,7 +35,7 @@ FALLBACK_ORDERS = 200
 
 
 def default_passes() -> list[object]:
-    return [MergeEquivalent(), DuplicateJoinerInputs(), IntersectDenseToLocate(), DeadNodeRemoval()]
+    return [Fixpoint((MergeEquivalent(), DuplicateJoinerInputs())), IntersectDenseToLocate(), DeadNodeRemoval()]
 
 
 @dataclass

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from fuseflow.fusion.builder import GraphBuilder, Out
+from fuseflow.ir.formats import LevelFormat
 from fuseflow.ir.graph import NodeKind
 
 SINKS = (NodeKind.LEVEL_WRITE, NodeKind.VAL_WRITE)
@@ -32,7 +33,11 @@ class MergeEquivalent:
             if n.kind in SINKS:
                 continue
             # index names and labels are documentation: equal inputs give equal streams
-            key = (n.kind, replace(n.attrs, index=None, label=None), tuple(sorted(n.inputs.items())))
+            attrs = replace(n.attrs, index=None, label=None)
+            if n.kind is NodeKind.LEVEL_SCAN and n.attrs.format is LevelFormat.DENSE and n.attrs.dim is not None:
+                # a dense level streams 0..dim-1 and r*dim+c whatever tensor it belongs to
+                attrs = replace(attrs, tensor=None, level=None)
+            key = (n.kind, attrs, tuple(sorted(n.inputs.items())))
             keep = seen.setdefault(key, nid)
             if keep != nid:
                 for port in _out_ports(b, nid):
