@@ -35,6 +35,16 @@ from fuseflow.sim.fast.col import (
 )
 
 
+def _val_codes(c: np.ndarray, val: np.ndarray) -> np.ndarray:
+    """Codes of a value stream: C_VAL where ``val``, else ``c`` (stops, N, D); one byte
+    each when the stops allow (a value stream has no payload codes >= 0)."""
+    rest = c[~val]
+    small = not len(rest) or int(rest.min()) > -100
+    out = np.full(len(c), C_VAL, np.int8 if small else I64)
+    out[~val] = rest
+    return out
+
+
 def _plain(c: np.ndarray) -> bool:
     """Only coordinates/refs, stops and N (a crd or ref stream before its D)."""
     return bool(np.all((c >= 0) | (c <= STOP0) | (c == C_EMPTY)))
@@ -66,7 +76,7 @@ def repeat_sig(run, node, ins):
     if end == 0:
         return None
     c = col.codes[:end]
-    out = np.full(end, C_R, I64)
+    out = np.full(end, C_R, np.int8)  # signals and D: one byte each
     out[c <= STOP0] = C_S
     if run.kind("crd") is StreamKind.CRD:
         out[c == C_EMPTY] = C_N
@@ -156,7 +166,7 @@ def level_scan(run, node, ins):
             return None
         dim = int(lv.dim)
     ci = col_in(ins["ref"])
-    if ci is None or ci[0].vals is not None:
+    if ci is None or ci[0].vals is not None or ci[0].codes.dtype != I64:
         return None
     col, st = ci
     end = done_end(col.codes)
@@ -223,7 +233,7 @@ def val_array(run, node, ins):
     if vals.ndim != 1 or vals.dtype != F32:
         return None
     ci = col_in(ins["ref"])
-    if ci is None or ci[0].vals is not None:
+    if ci is None or ci[0].vals is not None or ci[0].codes.dtype != I64:
         return None
     col, st = ci
     end = done_end(col.codes)
@@ -254,8 +264,10 @@ def val_array(run, node, ins):
         words = np.minimum(batch, nv - lines[new] * batch)
         u = _requests(run, s, req, words)
     run.t = int(u[-1])
-    u += np.where(pay, L, 1)
-    oc = np.where(pay | (c == C_EMPTY), C_VAL, c)
+    u += 1
+    if L != 1:
+        u[pay] += L - 1
+    oc = _val_codes(c, pay | (c == C_EMPTY))
     ov = np.zeros(end, F32)
     ov[pay] = vals[refs]
     run.counters.val_reads += len(refs)
@@ -327,27 +339,35 @@ def _requests(run, s, req, words):
         nH = len(Hy)
         last = n_req - 1
         if bool(full[k:].all()):
-            # table answers are >= x (H[s] >= s, s*II >= x, latency >= 0)
-            for dk, w2 in zip(dl[k:], w2l[k:], strict=True):
+            # table answers are >= x (H[s] >= s, s*II >= x, latency >= 0); past the table
+            # (IndexError) the loop below takes over
+            c1 = ii - 1 - lo * ii
+            dl2, w2l2 = dl[k:], w2l[k:]
+            try:
+                if ii == 1:
+                    for dk, w2 in zip(dl2, w2l2, strict=True):
+                        y = Hy[x + c1]
+                        ap(y)
+                        x = (y if y > w2 else w2) + dk
+                else:
+                    for dk, w2 in zip(dl2, w2l2, strict=True):
+                        y = Hy[(x + c1) // ii]
+                        ap(y)
+                        x = (y if y > w2 else w2) + dk
+            except IndexError:
+                pass
+        for k in range(len(ys), n_req):
+            if wl[k] == nch:
                 j = (x + ii - 1) // ii - lo
                 y = Hy[j] if j < nH else (j + lo) * ii + lat
-                ap(y)
-                x = (y if y > w2 else w2) + dk
-            j = (x + ii - 1) // ii - lo
-            ap(Hy[j] if j < nH else (j + lo) * ii + lat)
-        else:
-            for k in range(k_table, n_req):
-                if wl[k] == nch:
-                    j = (x + ii - 1) // ii - lo
-                    y = Hy[j] if j < nH else (j + lo) * ii + lat
-                else:
-                    y = access(x, wl[k])
-                    if y < x:
-                        y = x
-                ap(y)
-                if k < last:
-                    w2 = w2l[k]
-                    x = (y if y > w2 else w2) + dl[k]
+            else:
+                y = access(x, wl[k])
+                if y < x:
+                    y = x
+            ap(y)
+            if k < last:
+                w2 = w2l[k]
+                x = (y if y > w2 else w2) + dl[k]
         del table, Hy
         # the slots the table answered, from each request's clock
         ya = np.asarray(ys, dtype=I64)
@@ -445,7 +465,7 @@ def locate(run, node, ins):
     a = node.attrs
     dim = int(run.ctx.stored(a.tensor).levels[a.level].dim)
     ci = col_in(ins["crd"])
-    if ci is None or ci[0].vals is not None:
+    if ci is None or ci[0].vals is not None or ci[0].codes.dtype != I64:
         return None
     ccol, cst = ci
     end = done_end(ccol.codes)
@@ -474,6 +494,8 @@ def locate(run, node, ins):
         if bi is None or bi[0].vals is not None or len(bi[0]) < end:
             return None
         bcol, bst = bi
+        if bcol.codes.dtype != I64:
+            return None
         b = bcol.codes[:end]
         bp = b[cpay]
         if not np.array_equal(b[~cpay], c[~cpay]) or np.any((bp < 0) & (bp != C_EMPTY)):
@@ -557,7 +579,7 @@ def spacc1(run, node, ins):
     if vi is None:
         return None
     (ocol, ost), (icol, ist), (vcol, vst) = oi, ii, vi
-    if ocol.vals is not None or icol.vals is not None:
+    if ocol.vals is not None or icol.vals is not None or ocol.codes.dtype != I64 or icol.codes.dtype != I64:
         return None
     no, nq = done_end(ocol.codes), done_end(icol.codes)
     if no < 2 or nq < 2 or len(vcol) < nq:
@@ -676,8 +698,7 @@ def spacc1(run, node, ins):
     cs[spos_out] = fl
     cc[N - 1] = C_DONE
     cs[N - 1] = u[M - 1] + 1
-    cvc = cc.copy()
-    cvc[epos] = C_VAL
+    cvc = _val_codes(cc, cc >= 0)
     run.counters.reduce_ops += npay
     run.counters.flops += npay
     return {"crd": (Col(cc), cs), "val": (Col(cvc, vv), cs)}
