@@ -105,3 +105,12 @@ def test_gcn_parallel_speedup_grows():
     _, r2 = sim("gcn", (), KARATE, "partial", "no-hbm", (("i", 2),))
     _, r4 = sim("gcn", (), KARATE, "partial", "no-hbm", (("i", 4),))
     assert r4.cycles < r2.cycles
+
+
+@pytest.mark.parametrize("fusion", ["unfused", "partial", "full"])
+def test_gpt_one_head(fusion):
+    """heads=1: the head axis has size 1 and the attention does not depend on it, so it is
+    not stored (it used to leave an output index missing from the expression)."""
+    opts = {**dict(GPT[1]), "decoders": "1", "heads": "1"}
+    res = compile_model("gpt3-bigbird", opts, None, fusion)
+    assert simulate(res.program, hw="no-hbm", engine="fast", check=True).check == "pass"

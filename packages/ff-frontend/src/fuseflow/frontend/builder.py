@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from fuseflow.ir.errors import FrontendError
-from fuseflow.ir.formats import TensorFormat, dense
-from fuseflow.ir.program import Access, Assignment, Expr, TensorDecl, TensorProgram, TensorRole
+from fuseflow.ir.formats import LevelFormat, TensorFormat, dense
+from fuseflow.ir.program import Access, Assignment, Expr, TensorDecl, TensorProgram, TensorRole, index_vars
 
 LETTERS = "ijklmnopqrstuvwxyzabcdefgh"
 
@@ -135,11 +135,37 @@ class OpEmitter:
             return next(letters)
 
         value = build(out_idx, fresh)
-        tname = self.b.declare(self.tensor_base + (f"_{part}" if part and not final else ""), shape, fmt)
+        # a size-1 mode the value does not depend on (a head axis when heads=1) is not
+        # stored: the result is a broadcast along it, as an unsqueezed tensor would be
+        used = set(index_vars(value))
+        keep = [m for m, n in enumerate(shape) if not (n == 1 and out_idx[m] not in used)]
+        if not keep:
+            keep = list(range(len(shape)))
+        if fmt is not None:
+            for m in sorted(set(range(len(shape))) - set(keep), reverse=True):
+                smaller = _without_mode(fmt, m)
+                if smaller is None:
+                    keep = list(range(len(shape)))
+                    break
+                fmt = smaller
+        stored = tuple(shape[m] for m in keep)
+        tname = self.b.declare(self.tensor_base + (f"_{part}" if part and not final else ""), stored, fmt)
         aname = self.op.name + (f".{part}" if part else "")
-        self.b.assignments.append(Assignment(aname, Access(tname, tuple(out_idx)), value, self.op.source))
+        out = Access(tname, tuple(out_idx[m] for m in keep))
+        self.b.assignments.append(Assignment(aname, out, value, self.op.source))
         self.op.assignments.append(aname)
-        return Sym(tname, tuple(range(len(shape))), tuple(shape))
+        dims = tuple(keep.index(m) if m in keep else None for m in range(len(shape)))
+        return Sym(tname, dims, tuple(shape))
+
+
+def _without_mode(fmt: TensorFormat, m: int) -> TensorFormat | None:
+    """``fmt`` without mode ``m`` when that mode is a dense level (else None)."""
+    p = fmt.mode_order.index(m)
+    if fmt.levels[p] is not LevelFormat.DENSE:
+        return None
+    order = tuple(o - (o > m) for o in fmt.mode_order if o != m)
+    block = None if fmt.block is None else tuple(b for i, b in enumerate(fmt.block) if i != m)
+    return TensorFormat(fmt.levels[:p] + fmt.levels[p + 1:], order, block)
 
 
 def access(sym: Sym, idx: Sequence[str | None]) -> Access:
