@@ -152,6 +152,9 @@ def repeat(run, node, ins):
 
 
 # ---------------------------------------------------------------------------------- readers
+SCAN_RUNS = 4096  # up to this many runs of refs, a dense scan writes its output run by run
+
+
 def level_scan(run, node, ins):
     """Dense levels only (no memory traffic): each ref gives ``dim`` coordinates, then the
     stop that its look-ahead finds (a stop right after a ref is consumed with it)."""
@@ -208,20 +211,42 @@ def level_scan(run, node, ins):
     ocode[oo] = np.where(c[kept[other]] <= STOP0, c[kept[other]] - 1, c[kept[other]])
     oref[oo] = ocode[oo]
     ost[oo] = u[first[other]] + 1
-    lo = ostart[kp] + dim  # the look-ahead stop of each ref
+    nref = len(refs)
+    if not nref:
+        return {"crd": (Col(ocode), ost), "ref": (Col(oref), ost)}
     nx = c[refs + 1]
-    ocode[lo] = np.where(nx <= STOP0, nx - 1, STOP0)
-    oref[lo] = ocode[lo]
-    ost[lo] = u[look] + 1
-    if len(refs):
+    look_code = np.where(nx <= STOP0, nx - 1, STOP0)
+    base = c[refs] * dim
+    t0 = u[first[kp]] + (delay + L)
+    t1 = u[look] + 1
+    rng = ramp(dim)
+    step = rng * seq
+    # runs of consecutive refs among the kept tokens write contiguous (refs, dim + 1) blocks
+    rk = np.flatnonzero(kp)
+    cut = np.flatnonzero(np.diff(rk) != 1) + 1
+    if len(cut) <= SCAN_RUNS:
+        bounds = np.concatenate(([0], cut, [nref])).tolist()
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            at = int(ostart[rk[a]])
+            end = at + (b - a) * (dim + 1)
+            for arr, body, tail in ((ocode, None, look_code), (oref, base, look_code), (ost, t0, t1)):
+                blk = arr[at:end].reshape(b - a, dim + 1)
+                if body is None:
+                    blk[:, :dim] = rng
+                else:
+                    np.add(body[a:b, None], rng if arr is oref else step, out=blk[:, :dim])
+                blk[:, dim] = tail[a:b]
+    else:
+        lo = ostart[kp] + dim  # the look-ahead stop of each ref
+        ocode[lo] = look_code
+        oref[lo] = look_code
+        ost[lo] = t1
         mask = np.ones(N, dtype=bool)
         mask[oo] = False
         mask[lo] = False
-        nref = len(refs)
-        rng = np.arange(dim, dtype=I64)
         ocode[mask] = np.tile(rng, nref)
-        oref[mask] = ((c[refs] * dim)[:, None] + rng).ravel()
-        ost[mask] = ((u[first[kp]] + (delay + L))[:, None] + rng * seq).ravel()
+        oref[mask] = (base[:, None] + rng).ravel()
+        ost[mask] = (t0[:, None] + step).ravel()
     return {"crd": (Col(ocode), ost), "ref": (Col(oref), ost)}
 
 
@@ -250,27 +275,30 @@ def val_array(run, node, ins):
     lat = run.ctx.hw.timing.val_array_latency.at(1)
     L = lat if lat >= 1 else 1
     batch = max(1, run.ctx.hw.memory.val_batch)
+    if run.access is not None and run.ctx.hw.memory.latency < 0:
+        return None
+    nref = len(refs)
+    ov = np.zeros(end, F32)
+    ov[pay] = vals[refs]
+    oc = _val_codes(c, pay | (c == C_EMPTY))
     s = st[:end]
     if run.access is None:
+        del refs
         u = maxplus(s, 1)
     else:
-        if run.ctx.hw.memory.latency < 0:
-            return None
-        ppos = np.flatnonzero(pay)
-        lines = refs // batch
-        new = np.ones(len(lines), dtype=bool)
+        lines = refs
+        lines //= batch  # refs are a copy: reuse them
+        new = np.ones(nref, dtype=bool)
         new[1:] = lines[1:] != lines[:-1]
-        req = ppos[new]
+        req = np.flatnonzero(pay)[new]
         words = np.minimum(batch, nv - lines[new] * batch)
+        del lines, refs
         u = _requests(run, s, req, words)
     run.t = int(u[-1])
     u += 1
     if L != 1:
         u[pay] += L - 1
-    oc = _val_codes(c, pay | (c == C_EMPTY))
-    ov = np.zeros(end, F32)
-    ov[pay] = vals[refs]
-    run.counters.val_reads += len(refs)
+    run.counters.val_reads += nref
     return {"val": (Col(oc, ov), u)}
 
 
@@ -298,6 +326,9 @@ def _requests(run, s, req, words):
     W = np.maximum.reduceat(g, req + 1)[: n_req - 1] + req[1:]
     d = np.diff(req)
     x = x0 = max(int(np.max(g[: req[0] + 1])), 0) + int(req[0])
+    g += ramp(len(s))  # back to the stamps: the copy the answers go into
+    s = g
+    del g
     nch, ii, lat = mem.n, mem.ii, mem.lat
     full = words == nch
     ys: list[int] = []
@@ -378,7 +409,6 @@ def _requests(run, s, req, words):
         sel = full.copy()
         sel[:k_table] = False
         _mark(mem, (xa[sel] + ii - 1) // ii)
-    s = s.copy()
     s[req] = ys
     return maxplus(s, 1, inplace=True)
 
