@@ -216,8 +216,12 @@ class Lowering:
             if not after:
                 ins = {"val": val}
                 parent = levels[p - 1][1] if p > 0 else (ctx.crds[-1] if ctx is not None and ctx.crds else None)
-                if parent is not None and not self._full_crd(parent):
-                    ins["crd"] = parent  # the parent level can have empty fibers
+                above = [c for _, c in levels[:p]] + list(ctx.crds if ctx is not None else ())
+                if parent is not None and not all(self._full_crd(c) for c in above):
+                    # an empty fiber at the parent level or any level above it reaches the
+                    # reducer as a bare stop, like an empty fiber of its own: the parent's
+                    # coordinates tell the two apart
+                    ins["crd"] = parent
                 red = self.b.add(NodeKind.REDUCE, ins, op=op, index=r, block=self._shape(val))
                 val = self._like(self.b.out(red, "val"), val)
                 levels.pop(p)
