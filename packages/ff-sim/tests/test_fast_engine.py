@@ -66,6 +66,16 @@ def test_examples(name, density, hw):
     _same(EXAMPLES[name](), hw, random_inputs=3, density=density)
 
 
+@pytest.mark.parametrize("hw", HWS)
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_examples_loop_primitives(name, hw, monkeypatch):
+    """The loop versions alone (the columnar ones fall back to them) stay exact too."""
+    from fuseflow.sim.fast import engine
+
+    monkeypatch.setattr(engine, "COLUMNAR", False)
+    _same(EXAMPLES[name](), hw, random_inputs=3, density=0.6)
+
+
 @functools.cache
 def _zoo(model, options, dataset, fusion):
     from fuseflow.fusion.api import compile_model
@@ -101,6 +111,14 @@ def test_zoo(model, options, dataset, fusion, hw):
     except Exception as e:  # noqa: BLE001 - a model the compiler cannot build is not ours to test
         pytest.skip(f"compile failed: {e}")
     _same(prog, hw, random_inputs=None if prog.data else 1)
+
+
+@pytest.mark.parametrize("hw", HWS)
+def test_zoo_loop_primitives(hw, monkeypatch):
+    from fuseflow.sim.fast import engine
+
+    monkeypatch.setattr(engine, "COLUMNAR", False)
+    _same(_zoo("gcn", (), "karate", "partial"), hw)
 
 
 def test_memory_model_equivalent():

@@ -169,7 +169,8 @@ def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData]
         run.counters.tokens += tokens
         runs[nid] = run
         if PROFILE:
-            import resource
+            import resource  # Unix only: imported when profiling
+
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
             print(f"fast: {kernel.name} {node.describe():40s} {path:4s} {time.perf_counter() - t0:8.3f}s "
                   f"{tokens:12d} tokens, peak {peak} MB",
