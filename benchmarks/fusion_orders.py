@@ -1,7 +1,7 @@
 """Cycles of the nested matmul (A B) C over the karate adjacency in every valid dataflow
 order (capped), with the best/worst spread; and the order counts of fused GCN and GraphSAGE.
 
-    python benchmarks/fusion_orders.py [--cap 200] [--hw no-hbm]
+    python benchmarks/fusion_orders.py [--cap 200] [--hw no-hbm] [--inner 8] [--out 4]
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import networkx as nx
 import numpy as np
 
 
-def nested_matmul():
+def nested_matmul(inner: int = 8, out: int = 4):
     from fuseflow.ir.data import TensorData
     from fuseflow.ir.dataflow import Program
     from fuseflow.ir.formats import dense, named_format
@@ -34,14 +34,14 @@ def nested_matmul():
 
     adj = nx.to_numpy_array(nx.karate_club_graph(), weight=None).astype(np.float32)
     rng = np.random.default_rng(0)
-    b = rng.standard_normal((34, 8)).astype(np.float32)
-    c = rng.standard_normal((8, 4)).astype(np.float32)
+    b = rng.standard_normal((34, inner)).astype(np.float32)
+    c = rng.standard_normal((inner, out)).astype(np.float32)
     tp = TensorProgram(name="abc")
     tp.tensors["A"] = TensorDecl("A", (34, 34), named_format("CSR"), TensorRole.INPUT)
-    tp.tensors["B"] = TensorDecl("B", (34, 8), dense(2), TensorRole.INPUT)
-    tp.tensors["C"] = TensorDecl("C", (8, 4), dense(2), TensorRole.INPUT)
-    tp.tensors["T"] = TensorDecl("T", (34, 8), dense(2), TensorRole.INTERMEDIATE)
-    tp.tensors["Y"] = TensorDecl("Y", (34, 4), dense(2), TensorRole.OUTPUT)
+    tp.tensors["B"] = TensorDecl("B", (34, inner), dense(2), TensorRole.INPUT)
+    tp.tensors["C"] = TensorDecl("C", (inner, out), dense(2), TensorRole.INPUT)
+    tp.tensors["T"] = TensorDecl("T", (34, inner), dense(2), TensorRole.INTERMEDIATE)
+    tp.tensors["Y"] = TensorDecl("Y", (34, out), dense(2), TensorRole.OUTPUT)
     mul = BinaryOp.MUL
     tp.assignments += [
         Assignment("T", Access("T", ("i", "j")),
@@ -59,12 +59,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cap", type=int, default=200)
     ap.add_argument("--hw", default="no-hbm")
+    ap.add_argument("--inner", type=int, default=8, help="columns of B (rows of C)")
+    ap.add_argument("--out", type=int, default=4, help="columns of C")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     from fuseflow.fusion.api import capture, compile_captured, list_orders
     from fuseflow.sim import simulate
 
-    prog = nested_matmul()
+    prog = nested_matmul(args.inner, args.out)
     (ol,) = list_orders(prog, n=1)
     print(f"(A B) C over karate, fused: {ol.count} valid orders over {','.join(ol.vars)} (cap {args.cap}), "
           f"hw={args.hw}")
@@ -72,7 +74,7 @@ def main() -> None:
     t0 = time.perf_counter()
     for k in itertools.islice(itertools.count(), min(args.cap, ol.count or args.cap)):
         try:
-            res = compile_captured(nested_matmul(), order=str(k))
+            res = compile_captured(nested_matmul(args.inner, args.out), order=str(k))
             r = simulate(res.program, hw=args.hw, check=True)
             rows.append((k, ",".join(res.reports[0].order), r.cycles, r.check))
         except Exception as e:  # noqa: BLE001
