@@ -290,7 +290,10 @@ def val_array(run, node, ins):
         lines //= batch  # refs are a copy: reuse them
         new = np.ones(nref, dtype=bool)
         new[1:] = lines[1:] != lines[:-1]
-        req = np.flatnonzero(pay)[new]
+        at = np.zeros(end, dtype=bool)
+        at[pay] = new
+        req = np.flatnonzero(at)
+        del at
         words = np.minimum(batch, nv - lines[new] * batch)
         del lines, refs
         u = _requests(run, s, req, words)
@@ -331,7 +334,7 @@ def _requests(run, s, req, words):
     del g
     nch, ii, lat = mem.n, mem.ii, mem.lat
     full = words == nch
-    ys: list[int] = []
+    ys = array("q")  # completion of each request
     ap = ys.append
     wl = words.tolist()
     dl = d.tolist()
@@ -401,7 +404,7 @@ def _requests(run, s, req, words):
                 x = (y if y > w2 else w2) + dl[k]
         del table, Hy
         # the slots the table answered, from each request's clock
-        ya = np.asarray(ys, dtype=I64)
+        ya = np.frombuffer(ys, dtype=I64)
         xa = np.empty(n_req, I64)
         xa[0] = x0
         np.maximum(ya[:-1], W - d, out=xa[1:])
@@ -409,7 +412,7 @@ def _requests(run, s, req, words):
         sel = full.copy()
         sel[:k_table] = False
         _mark(mem, (xa[sel] + ii - 1) // ii)
-    s[req] = ys
+    s[req] = np.frombuffer(ys, dtype=I64)
     return maxplus(s, 1, inplace=True)
 
 
