@@ -30,7 +30,7 @@ def images(side: int, count: int, density: float = 0.1, seed: int = 1) -> str:
 
 
 SMALL_GRAPH = random_graph(48, 0.08)
-GPT3_SMALL = (("decoders", "1"), ("seq", "32"), ("d_model", "16"), ("heads", "2"), ("block", "8"))
+GPT3_SMALL = (("decoders", "2"), ("seq", "32"), ("d_model", "16"), ("heads", "2"), ("block", "8"))
 
 #: ``ff demo``: all four zoo models, small enough for < 5 minutes on 2 cores with the reference
 #: engine (measured: the fully fused GCN/GraphSAGE runs dominate; gpt3 block is the BigBird
