@@ -35,3 +35,13 @@ def test_gcn_karate_fusion_sweep_end_to_end(tmp_path: Path) -> None:
         assert all(x.check for x in s.results)
         md = write_report(st, tmp_path / "rep")
         assert "Cost model error" in md.read_text()
+
+
+def test_fast_evaluator_gives_the_reference_figures() -> None:
+    from fuseflow.dse.evaluate import evaluate, evaluate_fast, resolve
+
+    assert resolve("fast", evaluate) is evaluate_fast
+    cfg = Config("gcn", "karate", fusion="partial")
+    ref, fast = evaluate(cfg), evaluate_fast(cfg)
+    assert ref.ok and fast.ok and fast.check is True
+    assert (fast.cycles, fast.flops, fast.bytes_moved) == (ref.cycles, ref.flops, ref.bytes_moved)

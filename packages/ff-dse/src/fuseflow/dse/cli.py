@@ -29,7 +29,8 @@ dse_app.add_typer(study_app, name="study")
 EXECUTOR = typer.Option("local", "--executor", help="local (process pool) or ray (pip install 'ff-dse[ray]').")
 ADDRESS = typer.Option(None, "--address", help="Ray cluster address (default: start a local instance).")
 WORKERS = typer.Option(None, "--workers", "-j", help="Parallel evaluations (default: CPUs).")
-EVALUATOR = typer.Option(None, "--evaluator", help="module:function evaluator, or `synthetic` (dry run).")
+EVALUATOR = typer.Option(None, "--evaluator",
+                         help="module:function evaluator, `fast` (fast simulation engine) or `synthetic` (dry run).")
 
 
 def _evaluators(name: str | None) -> tuple[Any, Any]:

@@ -61,8 +61,8 @@ def failure(cfg: Config, exc: BaseException | str, wall: float = 0.0) -> Result:
     return Result(cfg, cfg.key(), Status.FAILED, wall_time=wall, error=text)
 
 
-def evaluate(cfg: Config) -> Result:
-    """Compile and simulate ``cfg`` with the reference engine and ``check=True``."""
+def evaluate(cfg: Config, engine: str = "reference") -> Result:
+    """Compile and simulate ``cfg`` with ``engine`` (the reference by default) and ``check=True``."""
     t0 = time.perf_counter()
     try:
         from fuseflow.sim import simulate  # type: ignore[attr-defined]
@@ -75,7 +75,7 @@ def evaluate(cfg: Config) -> Result:
             est = analytic(program)
         except Exception as e:  # noqa: BLE001 - the estimate is optional, its failure is recorded
             note = f"cost model: {type(e).__name__}: {e}"
-        sim = simulate(program, hw=cfg.hw, check=True)
+        sim = simulate(program, hw=cfg.hw, engine=engine, check=True)
     except Exception as e:  # noqa: BLE001 - every failure becomes a recorded result
         return failure(cfg, e, time.perf_counter() - t0)
     check = _check_flag(getattr(sim, "check", None))
@@ -107,6 +107,11 @@ def _check_flag(value: Any) -> bool | None:
     return str(value).lower() in ("pass", "ok", "true")
 
 
+def evaluate_fast(cfg: Config) -> Result:
+    """:func:`evaluate` with the fast engine: the same figures, sooner (``--evaluator fast``)."""
+    return evaluate(cfg, engine="fast")
+
+
 def estimate_config(cfg: Config) -> Estimate:
     """Analytic estimate of a config: compile (cheap), then the cost model; no simulation."""
     from fuseflow.dse.costmodel import estimate as analytic
@@ -115,13 +120,15 @@ def estimate_config(cfg: Config) -> Estimate:
 
 
 def resolve(name: str | None, default: Callable[..., Any]) -> Callable[..., Any]:
-    """An evaluator/estimator by ``module:function`` (or ``synthetic``) name."""
+    """An evaluator/estimator by ``module:function`` (or ``synthetic``, ``fast``) name."""
     if not name:
         return default
     if name == "synthetic":
         from fuseflow.dse import synthetic
 
         return synthetic.evaluate if default is evaluate else synthetic.estimate
+    if name == "fast":  # the fast simulation engine: same results, so same store keys
+        return evaluate_fast if default is evaluate else default
     import importlib
 
     mod, _, fn = name.partition(":")
