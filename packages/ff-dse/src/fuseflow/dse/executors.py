@@ -12,7 +12,7 @@ import atexit
 import importlib.util
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -45,14 +45,30 @@ def default_workers() -> int:
 
 def local_map(fn: Callable[[Any], Any], items: Iterable[Any], *, workers: int | None = None,
               address: str | None = None) -> Iterator[Outcome]:
-    """A ``spawn`` process pool of ``workers`` processes; at most 2 x workers tasks in flight."""
+    """A ``spawn`` process pool of ``workers`` processes; at most 2 x workers tasks in flight.
+
+    A worker that dies (killed, out of memory) breaks the whole pool. The items that were in
+    flight are then run again one at a time, each in a fresh process: the one that kills
+    its process again fails, and the others complete. The rest go to a new pool.
+    """
     del address
     workers = workers or default_workers()
     todo = iter(items)
     ctx = multiprocessing.get_context("spawn")
+    while True:
+        suspects = yield from _pool_session(fn, todo, workers, ctx)
+        if not suspects:
+            return
+        for item in suspects:
+            yield _alone(fn, item, ctx)
+
+
+def _pool_session(fn: Callable[[Any], Any], todo: Iterator[Any], workers: int,
+                  ctx: Any) -> Generator[Outcome, None, list[Any]]:
+    """Run items from ``todo`` until it is exhausted (returns []) or the pool breaks
+    (returns the items that were in flight)."""
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         running: dict[Future[Any], Any] = {}
-        broken = ""
 
         def submit_more() -> None:
             while len(running) < 2 * workers:
@@ -65,20 +81,29 @@ def local_map(fn: Callable[[Any], Any], items: Iterable[Any], *, workers: int | 
         submit_more()
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
+            suspects: list[Any] = []
             for fut in done:
                 item = running.pop(fut)
                 try:
                     yield Outcome(item, fut.result())
-                except BrokenProcessPool as e:
-                    broken = f"worker process died: {e}"
-                    yield Outcome(item, error=broken)
+                except BrokenProcessPool:
+                    suspects.append(item)
                 except Exception as e:  # noqa: BLE001 - reported, not swallowed
                     yield Outcome(item, error=f"{type(e).__name__}: {e}")
-            if broken:
-                for item in list(running.values()) + list(todo):
-                    yield Outcome(item, error=broken)
-                return
+            if suspects:
+                return suspects + list(running.values())
             submit_more()
+    return []
+
+
+def _alone(fn: Callable[[Any], Any], item: Any, ctx: Any) -> Outcome:
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        try:
+            return Outcome(item, pool.submit(fn, item).result())
+        except BrokenProcessPool as e:
+            return Outcome(item, error=f"worker process died (killed or out of memory): {e}")
+        except Exception as e:  # noqa: BLE001 - reported, not swallowed
+            return Outcome(item, error=f"{type(e).__name__}: {e}")
 
 
 def ray_map(fn: Callable[[Any], Any], items: Iterable[Any], *, workers: int | None = None,
