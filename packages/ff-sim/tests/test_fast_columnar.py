@@ -336,3 +336,30 @@ def test_locate(seed, mode):
     if k is not None:
         bad[k] = stop(0)  # out of step: the loop reports it
         _both(NodeKind.LOCATE, attrs, dict(ins, base=_stream(bad, rnd, mode)), stored=stored, expect_col=False)
+
+
+def _reduce_stream(rnd, nfib, maxlen, empty_p, n_p):
+    toks = []
+    for f in range(nfib):
+        m = 0 if rnd.random() < empty_p else rnd.randrange(1, maxlen + 1)
+        for _ in range(m):
+            if rnd.random() < n_p:
+                toks.append(EMPTY)
+            toks.append(F32(rnd.choice([-0.0, 0.0, 1.0, -2.5, 1e-8, 3e7, rnd.uniform(-4, 4)])))
+        toks.append(stop(rnd.choice([0, 0, 1, 2]) if f < nfib - 1 else 2))
+    return toks + [DONE]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("op", ["sum", "max"])
+@pytest.mark.parametrize("seed", range(10))
+def test_reduce(seed, op, mode):
+    from fuseflow.ir.program import ReduceOp
+
+    rnd = random.Random(seed)
+    toks = _reduce_stream(rnd, rnd.randrange(1, 12), rnd.choice([1, 3, 40]), 0.3, 0.2 if seed % 2 else 0.0)
+    attrs = {"op": ReduceOp.SUM if op == "sum" else ReduceOp.MAX, "index": "k"}
+    _both(NodeKind.REDUCE, attrs, {"val": _stream(toks, rnd, mode)})
+    # values after the last stop are dropped at D; no D at all falls back to the loop
+    _both(NodeKind.REDUCE, attrs, {"val": _stream(toks[:-1] + [F32(1.0), DONE], rnd, mode)})
+    _both(NodeKind.REDUCE, attrs, {"val": _stream(toks[:-1], rnd, mode)}, expect_col=False)

@@ -15,7 +15,7 @@ from array import array
 import numpy as np
 from fuseflow.ir.formats import LevelFormat
 from fuseflow.ir.graph import NodeKind, StreamKind
-from fuseflow.ir.program import BinaryOp
+from fuseflow.ir.program import BinaryOp, ReduceOp
 from fuseflow.sim import ops
 from fuseflow.sim.fast.col import (
     C_DONE,
@@ -760,7 +760,90 @@ def _dense_fiber_sums(gf, lens, crd, v, K):
     return where, acc.ravel()
 
 
+def reduce(run, node, ins):
+    """Scalar reduce without a parent crd: the sum (or max) of each fiber, in stream order.
+
+    The clock is ``t = max(t, stamp)`` per token and ``t += 1`` except on N. Sums are
+    built position by position across all fibers at once, so each fiber adds its values
+    in stream order (float32, as the loop does), starting from its first value.
+    """
+    a = node.attrs
+    if "crd" in ins or a.block or a.op not in (ReduceOp.SUM, ReduceOp.MAX):
+        return None
+    ci = col_in(ins["val"])
+    if ci is None:
+        return None
+    c, st = ci
+    end = done_end(c.codes)
+    if end == 0:
+        return None
+    codes = c.codes[:end]
+    if np.any(codes >= 0) or np.any((codes == C_R) | (codes == C_S) | (codes == C_N)):
+        return None
+    isval = codes == C_VAL
+    nvals = int(np.count_nonzero(isval))
+    if nvals and c.vals is None:
+        return None
+    is_max = a.op is ReduceOp.MAX
+    lat = run.ctx.hw.timing.reduce_latency.at(1)
+    L = lat if lat >= 1 else 1
+    u = maxplus(st[:end].copy(), (codes != C_EMPTY).astype(I64), inplace=True)
+    isstop = codes <= STOP0
+    stops = np.flatnonzero(isstop)
+    nseg = len(stops)
+    # fiber of each value: how many stops precede it (values after the last stop are dropped
+    # at D, as in the loop)
+    vidx = np.flatnonzero(isval)
+    sid = np.cumsum(isstop)[vidx] if nvals else np.zeros(0, I64)
+    keep = sid < nseg
+    vidx, sid = vidx[keep], sid[keep]
+    counts = np.bincount(sid, minlength=nseg) if nseg else np.zeros(0, I64)
+    acc = np.zeros(nseg, F32)
+    if len(vidx):
+        v = c.vals[vidx]
+        starts = np.cumsum(counts) - counts
+        pos = np.arange(len(vidx), dtype=I64) - starts[sid]
+        maxlen = int(counts.max())
+        if maxlen > 1 << 15:
+            return None
+        order = np.argsort(pos.astype(np.int16), kind="stable")  # radix sort, stream order kept
+        bounds = np.concatenate(([0], np.cumsum(np.bincount(pos, minlength=maxlen))))
+        with np.errstate(all="ignore"):
+            first = order[: bounds[1]]
+            acc[sid[first]] = v[first]
+            for p in range(1, maxlen):
+                sel = order[bounds[p]: bounds[p + 1]]
+                g = sid[sel]
+                acc[g] = np.maximum(acc[g], v[sel]) if is_max else acc[g] + v[sel]
+    # outputs: per stop its value (N for the max of an empty fiber), then S(k-1) if k > 0
+    scode = codes[stops]
+    inner = scode < STOP0  # k > 0
+    n_out = nseg + int(np.count_nonzero(inner)) + 1
+    before = np.cumsum(inner) - inner
+    at = np.arange(nseg, dtype=I64) + before
+    oc = np.empty(n_out, I64)
+    ov = np.zeros(n_out, F32)
+    os_ = np.empty(n_out, I64)
+    val_code = np.full(nseg, C_VAL, I64)
+    if is_max:
+        val_code[counts == 0] = C_EMPTY
+    oc[at] = val_code
+    ov[at] = acc
+    us = u[stops]
+    os_[at] = us + L
+    k = at[inner] + 1
+    oc[k] = scode[inner] + 1
+    os_[k] = us[inner] + 1
+    oc[-1] = C_DONE
+    os_[-1] = u[end - 1] + 1
+    run.t = int(u[end - 1])
+    run.counters.reduce_ops += nvals
+    run.counters.flops += nvals
+    return {"val": (Col(oc, ov), os_)}
+
+
 COL_PRIMS = {
+    NodeKind.REDUCE: reduce,
     NodeKind.LOCATE: locate,
     NodeKind.SPACC1: spacc1,
     NodeKind.BROADCAST: broadcast,
