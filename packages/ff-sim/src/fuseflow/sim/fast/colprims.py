@@ -50,6 +50,18 @@ def _plain(c: np.ndarray) -> bool:
     return bool(np.all((c >= 0) | (c <= STOP0) | (c == C_EMPTY)))
 
 
+def _crd_in(stream) -> tuple[Col, np.ndarray, int] | None:
+    """A crd or ref stream as (Col, stamps, end): integer codes, plain up to its D at end-1."""
+    ci = col_in(stream)
+    if ci is None or ci[0].vals is not None or ci[0].codes.dtype != I64:
+        return None
+    col, st = ci
+    end = done_end(col.codes)
+    if end == 0 or not _plain(col.codes[:end - 1]):
+        return None
+    return col, st, end
+
+
 # ---------------------------------------------------------------------------------- flow
 def broadcast(run, node, ins):
     ci = col_in(ins["in"])
@@ -168,13 +180,10 @@ def level_scan(run, node, ins):
         if lv.format is not LevelFormat.DENSE:
             return None
         dim = int(lv.dim)
-    ci = col_in(ins["ref"])
-    if ci is None or ci[0].vals is not None or ci[0].codes.dtype != I64:
+    cin = _crd_in(ins["ref"])
+    if cin is None or cin[2] < 2:
         return None
-    col, st = ci
-    end = done_end(col.codes)
-    if end < 2 or not _plain(col.codes[:end - 1]):
-        return None
+    col, st, end = cin
     cfg = run.ctx.hw.scanner
     lat = cfg.output_latency
     L = lat if lat >= 1 else 1
@@ -257,16 +266,11 @@ def val_array(run, node, ins):
     vals = run.ctx.stored(a.tensor).vals
     if vals.ndim != 1 or vals.dtype != F32:
         return None
-    ci = col_in(ins["ref"])
-    if ci is None or ci[0].vals is not None or ci[0].codes.dtype != I64:
+    cin = _crd_in(ins["ref"])
+    if cin is None:
         return None
-    col, st = ci
-    end = done_end(col.codes)
-    if end == 0:
-        return None
+    col, st, end = cin
     c = col.codes[:end]
-    if not _plain(c[:end - 1]):
-        return None
     nv = len(vals)
     pay = c >= 0
     refs = c[pay]
@@ -497,16 +501,11 @@ def locate(run, node, ins):
     """located = base * dim + crd, token for token; stops and N pass (the aligned case)."""
     a = node.attrs
     dim = int(run.ctx.stored(a.tensor).levels[a.level].dim)
-    ci = col_in(ins["crd"])
-    if ci is None or ci[0].vals is not None or ci[0].codes.dtype != I64:
+    cin = _crd_in(ins["crd"])
+    if cin is None:
         return None
-    ccol, cst = ci
-    end = done_end(ccol.codes)
-    if end == 0:
-        return None
+    ccol, cst, end = cin
     c = ccol.codes[:end]
-    if not _plain(c[:end - 1]):
-        return None
     cpay = c >= 0
     stamp = cst[:end]
     owned = False  # stamp is an input's array until a maximum makes a new one
