@@ -441,7 +441,7 @@ def _report_names(rep: GroupReport) -> set[str]:
 def _renamed_report(rep: GroupReport, group: FusionGroup, m: dict[str, str]) -> GroupReport:
     return replace(rep, group=group.name, expressions=list(group.assignments),
                    outputs=[m[t] for t in rep.outputs], materialized=sorted(m[t] for t in rep.materialized),
-                   recomputed=sorted(m.get(t, t) for t in rep.recomputed), passes=list(rep.passes))
+                   recomputed=sorted(m[t] for t in rep.recomputed), passes=list(rep.passes))
 
 
 def _order_fits(plan: GroupPlan, text: str) -> bool:

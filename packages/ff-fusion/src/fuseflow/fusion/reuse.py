@@ -21,11 +21,13 @@ class GroupShape:
 
 
 def group_shape(tp: TensorProgram, group: FusionGroup, later: set[str], extra: tuple[Any, ...]) -> GroupShape:
+    names: list[str] = []  # tensors in first-appearance order
     index: dict[str, int] = {}
 
     def canon(t: str) -> int:
         if t not in index:
-            index[t] = len(index)
+            index[t] = len(names)
+            names.append(t)
         return index[t]
 
     def ex(e: Expr) -> tuple[Any, ...]:
@@ -45,14 +47,12 @@ def group_shape(tp: TensorProgram, group: FusionGroup, later: set[str], extra: t
     body = tuple((ex(by_name[n].output), ex(by_name[n].value)) for n in group.assignments)
     decls = []
     i = 0
-    while i < len(index):  # view bases join the numbering as they are met
-        name = next(n for n, k in index.items() if k == i)
-        d = tp.tensors[name]
+    while i < len(names):  # view bases join the numbering as they are met
+        d = tp.tensors[names[i]]
         # roles are left out: the lowering never reads them (index names are copied into views)
         decls.append((d.shape, d.format, d.dtype, d.index_names,
-                      canon(d.view_of) if d.view_of else None, name in later, name in tp.outputs))
+                      canon(d.view_of) if d.view_of else None, names[i] in later, names[i] in tp.outputs))
         i += 1
-    names = sorted(index, key=index.__getitem__)
     return GroupShape((body, tuple(decls), extra), names)
 
 

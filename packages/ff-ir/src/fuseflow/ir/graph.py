@@ -8,7 +8,6 @@ broadcast, fork, join, ALU), on its ``arity`` attribute.
 from __future__ import annotations
 
 import enum
-import functools
 from dataclasses import dataclass, field, replace
 
 from fuseflow.ir.errors import VerificationError
@@ -120,7 +119,8 @@ def port_specs(kind: NodeKind, attrs: Attrs) -> tuple[tuple[PortSpec, ...], tupl
     key = (kind._value_, attrs.arity or 0)
     hit = _SPECS.get(key)
     if hit is None:
-        hit = _SPECS[key] = _port_specs(kind, attrs.arity or 0)
+        ins, outs = _build_port_specs(kind, Attrs(arity=attrs.arity or 0))
+        hit = _SPECS[key] = (tuple(ins), tuple(outs))
     return hit
 
 
@@ -132,12 +132,6 @@ def port_spec_maps(kind: NodeKind, attrs: Attrs) -> tuple[dict[str, PortSpec], d
         ins, outs = port_specs(kind, attrs)
         hit = _SPEC_MAPS[key] = ({p.name: p for p in ins}, {p.name: p for p in outs})
     return hit
-
-
-@functools.lru_cache(maxsize=4096)
-def _port_specs(kind: NodeKind, arity: int) -> tuple[tuple[PortSpec, ...], tuple[PortSpec, ...]]:
-    ins, outs = _build_port_specs(kind, Attrs(arity=arity))
-    return tuple(ins), tuple(outs)
 
 
 def _build_port_specs(kind: NodeKind, attrs: Attrs) -> tuple[list[PortSpec], list[PortSpec]]:
