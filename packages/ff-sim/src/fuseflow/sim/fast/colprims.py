@@ -50,27 +50,33 @@ def _plain(c: np.ndarray) -> bool:
     return bool(np.all((c >= 0) | (c <= STOP0) | (c == C_EMPTY)))
 
 
-def _crd_in(stream) -> tuple[Col, np.ndarray, int] | None:
-    """A crd or ref stream as (Col, stamps, end): integer codes, plain up to its D at end-1."""
+def _to_done(stream) -> tuple[Col, np.ndarray, int] | None:
+    """A stream as (Col, stamps, end) with its D at end-1; None if not columnar or no D."""
     ci = col_in(stream)
-    if ci is None or ci[0].vals is not None or ci[0].codes.dtype != I64:
-        return None
-    col, st = ci
-    end = done_end(col.codes)
-    if end == 0 or not _plain(col.codes[:end - 1]):
-        return None
-    return col, st, end
-
-
-# ---------------------------------------------------------------------------------- flow
-def broadcast(run, node, ins):
-    ci = col_in(ins["in"])
     if ci is None:
         return None
     col, st = ci
     end = done_end(col.codes)
-    if end == 0:
+    return (col, st, end) if end else None
+
+
+def _crd_in(stream) -> tuple[Col, np.ndarray, int] | None:
+    """A crd or ref stream as (Col, stamps, end): integer codes, plain up to its D at end-1."""
+    cin = _to_done(stream)
+    if cin is None:
         return None
+    col, _, end = cin
+    if col.vals is not None or col.codes.dtype != I64 or not _plain(col.codes[:end - 1]):
+        return None
+    return cin
+
+
+# ---------------------------------------------------------------------------------- flow
+def broadcast(run, node, ins):
+    cin = _to_done(ins["in"])
+    if cin is None:
+        return None
+    col, st, end = cin
     if end < len(col):
         col = Col(col.codes[:end], None if col.vals is None else col.vals[:end])
     arr = np.maximum.accumulate(st[:end])
@@ -80,13 +86,10 @@ def broadcast(run, node, ins):
 
 
 def repeat_sig(run, node, ins):
-    ci = col_in(ins["crd"])
-    if ci is None:
+    cin = _to_done(ins["crd"])
+    if cin is None:
         return None
-    col, st = ci
-    end = done_end(col.codes)
-    if end == 0:
-        return None
+    col, st, end = cin
     c = col.codes[:end]
     out = np.full(end, C_R, np.int8)  # signals and D: one byte each
     out[c <= STOP0] = C_S
@@ -769,13 +772,10 @@ def reduce(run, node, ins):
     a = node.attrs
     if "crd" in ins or a.block or a.op not in (ReduceOp.SUM, ReduceOp.MAX):
         return None
-    ci = col_in(ins["val"])
-    if ci is None:
+    cin = _to_done(ins["val"])
+    if cin is None:
         return None
-    c, st = ci
-    end = done_end(c.codes)
-    if end == 0:
-        return None
+    c, st, end = cin
     codes = c.codes[:end]
     if np.any(codes >= 0) or np.any((codes == C_R) | (codes == C_S) | (codes == C_N)):
         return None
