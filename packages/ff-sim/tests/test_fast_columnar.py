@@ -231,13 +231,12 @@ def test_dense_scan(seed, mode, monkeypatch):
           {"ref": _stream(toks, rnd, mode)}, hw=hw)
 
 
-@pytest.mark.parametrize("table", (True, False))
+@pytest.mark.parametrize("far", (0, 5000))
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("hwname", ("default", "no-hbm"))
 @pytest.mark.parametrize("seed", range(12))
-def test_val_array(seed, hwname, mode, table, monkeypatch):
-    monkeypatch.setattr(colprims, "TABLE_COST", 1 << 30 if table else 0)
-    monkeypatch.setattr(colprims, "MARK_STEPS", 1 if seed % 2 else 64)
+def test_val_array(seed, hwname, mode, far):
+    """``far``: stamps that late make the memory model's bitmaps grow during the walk."""
     rnd = random.Random(seed)
     nv = rnd.choice([16, 21, 40])
     hw = load_hw(hwname)
@@ -248,7 +247,9 @@ def test_val_array(seed, hwname, mode, table, monkeypatch):
     vals = np.array([rnd.uniform(-1, 1) for _ in range(nv)], F32)
     stored = {"V": StoredTensor(None, (nv,), [Level(LevelFormat.DENSE, nv)], vals)}
     toks = _refs(rnd, rnd.randrange(1, 12), nv, empty=seed % 4 == 0)
-    _both(NodeKind.VAL_ARRAY, {"tensor": "V"}, {"ref": _stream(toks, rnd, mode)}, hw=hw, stored=stored,
+    toks, stamps = _stream(toks, rnd, mode)
+    stamps = [s + far for s in stamps]
+    _both(NodeKind.VAL_ARRAY, {"tensor": "V"}, {"ref": (toks, stamps)}, hw=hw, stored=stored,
           prefill=rnd.choice([0, 5, 40]), seed=seed)
 
 

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+from fuseflow.sim.fast.jit import maxplus_const, maxplus_var
 from fuseflow.sim.prims.common import DONE, EMPTY, Sig, Stop, stop
 
 F32 = np.float32
@@ -170,24 +171,12 @@ def ramp(n: int) -> np.ndarray:
 def maxplus(a: np.ndarray, c: np.ndarray | int, t0: int = 0, inplace: bool = False) -> np.ndarray:
     """Clocks U_m of ``t = max(t, a_m)`` (this is U_m) then ``t += c_m``, from ``t = t0``.
 
-    Closed form: U_m = P_m + max(t0, max_{j<=m} (a_j - P_j)), P_m = sum of c before m.
     ``inplace``: ``a`` may be overwritten with the result.
     """
-    n = len(a)
+    out = a if inplace and a.dtype == I64 and a.flags.writeable else np.empty(len(a), I64)
     if isinstance(c, (int, np.integer)):
-        c = int(c)
-        p = ramp(n) if c == 1 else ramp(n) * c
-    else:
-        p = np.empty(n, I64)
-        if n:
-            p[0] = 0
-            np.cumsum(c[:-1], out=p[1:])
-    x = np.subtract(a, p, out=a if inplace and a.dtype == I64 else None)
-    if n:
-        x[0] = max(int(x[0]), t0)
-    np.maximum.accumulate(x, out=x)
-    x += p
-    return x
+        return maxplus_const(a, int(c), int(t0), out)
+    return maxplus_var(a, np.asarray(c, I64), int(t0), out)
 
 
 @contextmanager

@@ -10,8 +10,6 @@ Clocks: a process's clock follows ``t = max(t, a_m); t += c_m`` over its steps, 
 
 from __future__ import annotations
 
-from array import array
-
 import numpy as np
 from fuseflow.ir.formats import LevelFormat
 from fuseflow.ir.graph import NodeKind, StreamKind
@@ -32,6 +30,14 @@ from fuseflow.sim.fast.col import (
     done_end,
     maxplus,
     ramp,
+)
+from fuseflow.sim.fast.jit import (
+    client_walk,
+    cummax_plus1,
+    repeat_run,
+    repeat_sig_run,
+    spacc1_run,
+    val_gather,
 )
 
 
@@ -79,9 +85,8 @@ def broadcast(run, node, ins):
     col, st, end = cin
     if end < len(col):
         col = Col(col.codes[:end], None if col.vals is None else col.vals[:end])
-    arr = np.maximum.accumulate(st[:end])
-    run.t = int(arr[-1])
-    arr += 1
+    arr = cummax_plus1(st[:end], np.empty(end, I64))
+    run.t = int(arr[-1]) - 1
     return {name: (col, arr) for name in run.out_names}
 
 
@@ -90,15 +95,9 @@ def repeat_sig(run, node, ins):
     if cin is None:
         return None
     col, st, end = cin
-    c = col.codes[:end]
-    out = np.full(end, C_R, np.int8)  # signals and D: one byte each
-    out[c <= STOP0] = C_S
-    if run.kind("crd") is StreamKind.CRD:
-        out[c == C_EMPTY] = C_N
-    out[-1] = C_DONE
-    u = maxplus(st[:end], 1)
-    run.t = int(u[-1])
-    u += 1
+    out = np.empty(end, np.int8)  # signals and D: one byte each
+    u = np.empty(end, I64)
+    run.t = int(repeat_sig_run(col.codes, st, run.kind("crd") is StreamKind.CRD, out, u))
     return {"repsig": (Col(out), u)}
 
 
@@ -116,54 +115,17 @@ def repeat(run, node, ins):
     K = done_end(gcol.codes)
     if K == 0:
         return None
-    g = gcol.codes[:K - 1]
-    ev = g == C_S
-    if not np.all(ev | (g == C_R)):
-        return None  # N signals or stray tokens: the loop
     ic = icol.codes
-    n = len(ic)
-    is_stop = ic <= STOP0
-    start = np.ones(n, dtype=bool)
-    if n > 1:
-        start[1:] = ~(is_stop[1:] & ~is_stop[:-1] & (ic[:-1] != C_DONE))
-    starts = np.flatnonzero(start)
-    E = int(np.count_nonzero(ev))
-    if E >= len(starts):
-        return None
-    idt = np.int32 if len(starts) < 2**31 - 1 else I64
-    uidx = np.empty(K, idt)
-    np.cumsum(ev, out=uidx[1:])
-    uidx[0] = 0
-    pos = starts.astype(idt, copy=False)[uidx]
-    del uidx
-    head = ic[pos]
-    bad = head <= STOP0
-    bad |= head == C_DONE
-    bad[:K - 1] &= ~ev
-    bad[K - 1] = False
-    if bad.any():
-        return None  # the loop raises the reference's error
-    del bad
-    evk = np.flatnonzero(ev)
-    eh = head[evk]
-    if np.any(eh == C_DONE):
-        return None
-    x = np.maximum(gs[:K], ist[pos])
-    pay = eh > STOP0  # a payload (or N) head looks at the next token
-    pk, pp = evk[pay], pos[evk[pay]] + 1
-    if len(pp) and int(pp[-1]) >= n:
-        return None
-    x[pk] = np.maximum(x[pk], ist[pp])
-    oc = head  # a fresh gather: ours to change
-    oc[evk[~pay]] = eh[~pay] - 1
-    nxt = ic[pp]
-    oc[pk] = np.where(nxt <= STOP0, nxt - 1, STOP0)
-    oc[K - 1] = C_DONE
-    ov = icol.vals[pos] if icol.vals is not None else None
-    u = maxplus(x, 1, inplace=True)
-    run.t = int(u[-1])
-    u += 1
-    return {"out": (Col(oc, ov), u)}
+    oc = np.empty(K, ic.dtype)
+    has_vals = icol.vals is not None
+    ov = np.empty(K if has_vals else 0, F32)
+    u = np.empty(K, I64)
+    t = repeat_run(gcol.codes[:K], gs, ic, ist, icol.vals if has_vals else ov, has_vals, oc, ov, u)
+    if t < 0:
+        return None  # N signals or an irregular input: the loop (which raises the reference's error)
+    run.t = int(t)
+    return {"out": (Col(oc, ov if has_vals else None), u)}
+
 
 
 # ---------------------------------------------------------------------------------- readers
@@ -274,230 +236,58 @@ def val_array(run, node, ins):
         return None
     col, st, end = cin
     c = col.codes[:end]
-    nv = len(vals)
-    pay = c >= 0
-    refs = c[pay]
-    if len(refs) and int(refs.max()) >= nv:
-        return None
     lat = run.ctx.hw.timing.val_array_latency.at(1)
     L = lat if lat >= 1 else 1
     batch = max(1, run.ctx.hw.memory.val_batch)
     if run.access is not None and run.ctx.hw.memory.latency < 0:
         return None
-    nref = len(refs)
-    ov = np.zeros(end, F32)
-    ov[pay] = vals[refs]
-    oc = _val_codes(c, pay | (c == C_EMPTY))
+    ov = np.empty(end, F32)
+    oc = np.empty(end, np.int8 if int(c.min()) > -100 else I64)
+    req = np.empty(end, I64)
+    words = np.empty(end, I64)
+    n_req, nref = val_gather(c, vals, batch, ov, oc, req, words)
+    if n_req < 0:
+        return None  # a ref out of range: the loop raises the reference's error
     s = st[:end]
     if run.access is None:
-        del refs
+        del req, words
         u = maxplus(s, 1)
+        run.t = int(u[-1])
+        u += 1
     else:
-        lines = refs
-        lines //= batch  # refs are a copy: reuse them
-        new = np.ones(nref, dtype=bool)
-        new[1:] = lines[1:] != lines[:-1]
-        at = np.zeros(end, dtype=bool)
-        at[pay] = new
-        req = np.flatnonzero(at)
-        del at
-        words = np.minimum(batch, nv - lines[new] * batch)
-        del lines, refs
+        req, words = req[:n_req].copy(), words[:n_req].copy()
         u = _requests(run, s, req, words)
-    run.t = int(u[-1])
-    u += 1
+        run.t = int(u[-1]) - 1
     if L != 1:
-        u[pay] += L - 1
+        u[c >= 0] += L - 1
     run.counters.val_reads += nref
     return {"val": (Col(oc, ov), u)}
 
 
-TABLE_COST = 16  # a slot of the table costs about 1/16 of a request answered by the model
-MARK_STEPS = 64  # taken slots stepped over one by one before the next-free array is built
-
-
 def _requests(run, s, req, words):
-    """Clocks of a client that steps ``t = max(t, s_j); t += 1`` and, at the tokens ``req``,
-    first waits for a memory request of ``words``: ``t = max(t, access(t, w))``.
-
-    A primitive runs alone here, and its requests never meet its own earlier slots: each
-    one is issued at or after the previous one completed, later than all the slots it
-    took (latency >= 0). So a request's slots depend only on the slots taken before the
-    primitive started: for a full-width request (one word per channel) the answer is a
-    table lookup H[ceil(t/II)]. Other requests go through the model itself. The slots the
-    table answered are marked at the end, for the clients that run later.
-    """
+    """Clocks plus one of a memory client that steps ``t = max(t, s_j); t += 1`` and, at
+    the tokens ``req``, first waits for a request of ``words``: ``t = max(t, access(t, w))``.
+    The model's state (slot bitmaps, channel start-up, round robin) is updated in place, as
+    ``Memory.access`` does; a channel that must grow is grown here and the walk resumes."""
     mem = run.memory
-    n_req = len(req)
-    if not n_req:
-        return maxplus(s, 1)
-    g = s - ramp(len(s))
-    # x_(k+1) = max(y_k + d_k, W_k): W_k is the clock the stamps after request k give
-    W = np.maximum.reduceat(g, req + 1)[: n_req - 1] + req[1:]
-    d = np.diff(req)
-    x = x0 = max(int(np.max(g[: req[0] + 1])), 0) + int(req[0])
-    g += ramp(len(s))  # back to the stamps: the copy the answers go into
-    s = g
-    del g
-    nch, ii, lat = mem.n, mem.ii, mem.lat
-    full = words == nch
-    ys = array("q")  # completion of each request
-    ap = ys.append
-    wl = words.tolist()
-    dl = d.tolist()
-    w2l = (W - d).tolist()  # x = max(y, W_k - d_k) + d_k
-    access = mem.access
-    k = 0
-    table: array | bool = False
-    lo = 0
-    # the model answers until a full-width request finds every channel started
-    while k < n_req:
-        w = wl[k]
-        if w == nch and None not in mem.ready:
-            lo = -(-x // ii)  # no later request starts earlier
-            table = _slot_table(mem, lo, int(np.count_nonzero(full[k:])))
+    u = np.empty(len(s), I64)
+    ready = np.array([-1 if r is None else r for r in mem.ready], I64)
+    per_channel = -(-int(words.max()) // mem.n) if len(words) else 1
+    buf = np.empty((mem.n, max(1, per_channel)), I64)
+    m = t = k = 0
+    rr = mem.rr
+    while True:
+        slots = tuple(np.frombuffer(b, np.uint8) for b in mem.slots)
+        fulls = tuple(np.frombuffer(b, np.uint8) for b in mem.full)
+        m, t, k, rr, c, blocks = client_walk(s, req, words, m, t, k, u, slots, fulls, ready, rr,
+                                             mem.ii, mem.lat, mem.startup, buf)
+        del slots, fulls  # the bitmaps can only grow without views on them
+        if c < 0:
             break
-        y = access(x, w)
-        if y < x:
-            y = x
-        ap(y)
-        if k + 1 < n_req:
-            w2 = w2l[k]
-            x = (y if y > w2 else w2) + dl[k]
-        k += 1
-    k_table = k
-    if table is False:
-        for k in range(k_table, n_req):
-            y = access(x, wl[k])
-            if y < x:
-                y = x
-            ap(y)
-            if k < n_req - 1:
-                w2 = w2l[k]
-                x = (y if y > w2 else w2) + dl[k]
-    else:
-        Hy = table  # Hy[s - lo]: completion of a full-width request whose first slot is s
-        nH = len(Hy)
-        last = n_req - 1
-        if bool(full[k:].all()):
-            # table answers are >= x (H[s] >= s, s*II >= x, latency >= 0); past the table
-            # (IndexError) the loop below takes over
-            c1 = ii - 1 - lo * ii
-            dl2, w2l2 = dl[k:], w2l[k:]
-            try:
-                if ii == 1:
-                    for dk, w2 in zip(dl2, w2l2, strict=True):
-                        y = Hy[x + c1]
-                        ap(y)
-                        x = (y if y > w2 else w2) + dk
-                else:
-                    for dk, w2 in zip(dl2, w2l2, strict=True):
-                        y = Hy[(x + c1) // ii]
-                        ap(y)
-                        x = (y if y > w2 else w2) + dk
-            except IndexError:
-                pass
-        for k in range(len(ys), n_req):
-            if wl[k] == nch:
-                j = (x + ii - 1) // ii - lo
-                y = Hy[j] if j < nH else (j + lo) * ii + lat
-            else:
-                y = access(x, wl[k])
-                if y < x:
-                    y = x
-            ap(y)
-            if k < last:
-                w2 = w2l[k]
-                x = (y if y > w2 else w2) + dl[k]
-        del table, Hy
-        # the slots the table answered, from each request's clock
-        ya = np.frombuffer(ys, dtype=I64)
-        xa = np.empty(n_req, I64)
-        xa[0] = x0
-        np.maximum(ya[:-1], W - d, out=xa[1:])
-        xa[1:] += d
-        sel = full.copy()
-        sel[:k_table] = False
-        _mark(mem, (xa[sel] + ii - 1) // ii)
-    s[req] = np.frombuffer(ys, dtype=I64)
-    return maxplus(s, 1, inplace=True)
-
-
-def _next_free(mem, c: int, size: int, lo: int = 0) -> np.ndarray:
-    """nf[s - lo] = the first free slot >= s of channel c, for lo <= s < size."""
-    ba = mem.slots[c]
-    big = size >= 2**31 - 1
-    taken = np.zeros(size - lo, dtype=bool)
-    k = min(size, len(ba))
-    if k > lo:
-        taken[:k - lo] = np.frombuffer(bytes(ba[lo:k]), dtype=np.uint8) != 0
-    idx = np.arange(lo, size, dtype=I64 if big else np.int32)
-    idx[taken] = size  # beyond the table everything is free
-    return np.minimum.accumulate(idx[::-1])[::-1]
-
-
-def _rslot(mem, c: int) -> int:
-    return -(-mem.ready[c] // mem.ii)
-
-
-def _slot_table(mem, lo: int, uses: int) -> array | bool:
-    """H[s - lo]: when a one-word-per-channel request whose first usable slot is s completes
-    (its latest slot * II + latency). False when the table would cost more than the
-    requests it answers."""
-    size = max(max(len(b) for b in mem.slots), max(_rslot(mem, c) for c in range(mem.n)) + 1) + 1
-    if size <= lo:
-        return array("i")
-    if uses * TABLE_COST < size - lo:
-        return False
-    H = None
-    for c in range(mem.n):
-        nf = _next_free(mem, c, size, lo)
-        r = _rslot(mem, c)
-        if r > lo:
-            nf[:r - lo] = nf[r - lo]
-        H = nf if H is None else np.maximum(H, nf, out=H)
-    H = H.astype(I64)
-    H *= mem.ii
-    H += mem.lat
-    small = int(H[-1]) < 2**31 - 1
-    out = array("i" if small else "q")
-    out.frombytes(H.astype(np.int32 if small else I64).tobytes())
-    return out
-
-
-def _mark(mem, s0: np.ndarray) -> None:
-    """Take the slots that table-answered requests (first usable slot s0) got, per channel:
-    the first free slot from there, found by stepping over taken ones (a long run of taken
-    slots is left to the next-free array)."""
-    if not len(s0):
-        return
-    from fuseflow.sim.memory import _B
-
-    for c in range(mem.n):
-        cand = np.maximum(s0, _rslot(mem, c))
-        view = np.frombuffer(bytes(mem.slots[c]), dtype=np.uint8)
-        n = len(view)
-        todo = np.arange(len(cand), dtype=I64)
-        for _ in range(MARK_STEPS):
-            sub = cand[todo]
-            inside = sub < n
-            taken = np.zeros(len(todo), dtype=bool)
-            taken[inside] = view[sub[inside]] != 0
-            todo = todo[taken]
-            if not len(todo):
-                break
-            cand[todo] += 1
-        if len(todo):
-            lo = int(cand[todo].min())
-            size = max(n, int(cand[todo].max()) + 1) + 1
-            cand[todo] = _next_free(mem, c, size, lo)[cand[todo] - lo]
-        del view
-        top = int(cand.max())
-        if top // _B + 2 > len(mem.full[c]):
-            mem._grow(c, top // _B + 2)
-        out = np.frombuffer(mem.slots[c], dtype=np.uint8)
-        out[cand] = 1
-        del out
+        mem._grow(c, blocks)
+    mem.rr = int(rr)
+    mem.ready[:] = [None if r < 0 else int(r) for r in ready.tolist()]
+    return u
 
 
 def locate(run, node, ins):
@@ -597,13 +387,7 @@ def alu(run, node, ins):
 
 
 def spacc1(run, node, ins):
-    """The case the compiler emits: the inner stream has one *item* per outer coordinate
-    (its fiber, closed by a stop) and one per empty outer fiber (a bare stop one level
-    up, which the reference consumes at that outer stop or by the look-ahead of the stop
-    before it); no N. Steps: one per inner token of a fiber; at each outer stop the flush
-    (at the clock after peeking the three heads) and the look-ahead; then D.
-    Sums run in stream order, in float32, as the reference's dict does (from -0.0, so a
-    first value keeps its bits)."""
+    """Scalar values and plain crd streams (compiled loop, see :func:`jit.spacc1_run`)."""
     oi = col_in(ins["crd_outer"])
     if oi is None:
         return None
@@ -614,152 +398,24 @@ def spacc1(run, node, ins):
     if vi is None:
         return None
     (ocol, ost), (icol, ist), (vcol, vst) = oi, ii, vi
-    if ocol.vals is not None or icol.vals is not None or ocol.codes.dtype != I64 or icol.codes.dtype != I64:
+    if ocol.vals is not None or icol.vals is not None or len(vcol) != len(icol):
         return None
-    no, nq = done_end(ocol.codes), done_end(icol.codes)
-    if no < 2 or nq < 2 or len(vcol) < nq:
+    q = icol.codes
+    K = int(q.max()) + 1 if len(q) else 1
+    if K < 1 or K > 4 * len(q) + (1 << 16):
+        return None  # coordinates too sparse for a dense accumulator: the loop's dict
+    vv = vcol.vals if vcol.vals is not None else np.zeros(len(vcol), F32)
+    n_out = len(q) + len(ocol) + 1
+    cc, cv, cs = np.empty(n_out, I64), np.empty(n_out, F32), np.empty(n_out, I64)
+    nout, t, adds = spacc1_run(ocol.codes, ost, q, ist, vcol.codes, vv, vst, np.zeros(K, F32),
+                               np.zeros(K, np.uint8), np.empty(K, I64), cc, cv, cs)
+    if nout < 0:
         return None
-    o, q = ocol.codes[:no - 1], icol.codes[:nq - 1]
-    opay, ostop = o >= 0, o <= STOP0
-    if not np.all(opay | ostop) or not ostop[-1]:
-        return None
-    qpay, qstop = q >= 0, q <= STOP0
-    if not np.all(qpay | qstop) or not qstop[-1]:
-        return None
-    empty = ostop.copy()  # outer stops that close an empty fiber
-    empty[1:] &= ostop[:-1]
-    item = opay | empty
-    item_at = np.flatnonzero(item)  # the outer token of each inner item
-    ends = np.flatnonzero(qstop)  # the closing stop of each inner item
-    if len(ends) != len(item_at):
-        return None
-    starts = np.empty(len(ends), I64)
-    starts[0] = 0
-    starts[1:] = ends[:-1] + 1
-    ei = np.flatnonzero(empty[item_at])  # items of empty outer fibers: a bare stop one level up
-    if np.any(starts[ei] != ends[ei]) or np.any(q[ends[ei]] != o[item_at[ei]] - 1):
-        return None
-    vcodes = vcol.codes[:nq - 1]
-    if np.any(qpay & (vcodes != C_VAL) & (vcodes != C_EMPTY)):
-        return None
-    npay = int(np.count_nonzero(qpay))
-    if npay and vcol.vals is None and np.any(qpay & (vcodes == C_VAL)):
-        return None
-    # steps, per outer token: a coordinate has one per token of its fiber, a stop two
-    m_of = np.cumsum(item) - 1  # item of (or last item before) each outer token
-    nsteps = np.full(len(o), 2, I64)
-    pm = m_of[opay]
-    nsteps[opay] = ends[pm] - starts[pm] + 1
-    first = np.cumsum(nsteps) - nsteps
-    M = int(first[-1] + nsteps[-1]) + 1
-    av = np.empty(M + 1, I64)  # av[M]: where the bare stops' tokens go (no step of their own)
-    cv = np.ones(M, I64)
-    # inner tokens of fibers: step = first step of the fiber's coordinate + offset in the fiber
-    idt = np.int32 if len(ends) < 2**31 - 1 else I64
-    itm = np.zeros(nq - 1, idt)  # item of each inner token
-    np.cumsum(qstop[:-1], out=itm[1:])
-    off = first[item_at] - starts  # per item
-    fib = opay[item_at]
-    kj = off[itm]
-    kj += ramp(nq - 1)
-    if len(ei):
-        kj[~fib[itm]] = M
-    a_j = ost[item_at][itm]
-    np.maximum(a_j, ist[:nq - 1], out=a_j)
-    np.maximum(a_j, vst[:nq - 1], out=a_j)
-    av[kj] = a_j
-    del kj, a_j
-    # outer stops: flush step, then look-ahead step
-    sp = np.flatnonzero(ostop)
-    S = len(sp)
-    done_items = m_of[sp] + 1  # items consumed once this stop's look-ahead starts
-    ii2 = np.where(done_items > 0, ends[np.maximum(done_items - 1, 0)] + 1, 0)
-    ii1 = ii2.copy()
-    if empty[0]:
-        ii1[0] = 0  # a first, empty fiber: its bare stop is taken at the stop itself
-    k1 = first[sp]
-    av[k1] = np.maximum(np.maximum(ost[sp], ist[ii1]), vst[ii1])
-    cv[k1] = 0
-    nxt_stop = np.zeros(S, dtype=bool)  # the look-ahead takes the next empty fiber's stop
-    inner_sp = sp + 1 < len(o)
-    nxt_stop[inner_sp] = ostop[sp[inner_sp] + 1]
-    a2 = np.maximum(ist[ii2], ost[sp + 1])
-    a2[nxt_stop] = np.maximum(a2[nxt_stop], vst[ii2[nxt_stop]])
-    av[k1 + 1] = a2
-    av[M - 1] = max(int(ost[no - 1]), int(ist[nq - 1]), int(vst[nq - 1]))
-    cv[M - 1] = 0
-    u = maxplus(av[:M], cv, inplace=True)
-    del cv
-    run.t = int(u[M - 1])
-    # sums per (segment, inner coordinate), in stream order
-    g_item = (np.cumsum(ostop) - ostop)[item_at]  # flush segment of each item
-    crd = q[qpay]
-    v = np.zeros(npay, F32) if vcol.vals is None else vcol.vals[:nq - 1][qpay]
-    if npay and np.any(qpay & (vcodes == C_EMPTY)):
-        v[vcodes[qpay] == C_EMPTY] = 0.0
-    K = int(crd.max()) + 1 if npay else 1
-    where_sums = _dense_fiber_sums(g_item[fib], ends[fib] - starts[fib], crd, v, K)
-    if where_sums is not None:
-        where, sums = where_sums
-    else:
-        keys = g_item[itm[qpay]] * K + crd
-        if S * K <= max(4 * npay, 1 << 22):
-            acc = np.full(S * K, -0.0, F32)
-            np.add.at(acc, keys, v)
-            present = np.zeros(S * K, dtype=bool)
-            present[keys] = True
-            where = np.flatnonzero(present)
-            sums = acc[where]
-        else:
-            where, inv = np.unique(keys, return_inverse=True)
-            sums = np.full(len(where), -0.0, F32)
-            np.add.at(sums, inv, v)
-    eg = where // K
-    ecrd = where - eg * K
-    # layout: each segment's entries in order, then its stop; D last
-    nent = len(where)
-    N = nent + S + 1
-    epos = np.arange(nent, dtype=I64) + eg
-    per = np.bincount(eg, minlength=S) if nent else np.zeros(S, I64)
-    spos_out = np.cumsum(per) + np.arange(S, dtype=I64)
-    cc = np.empty(N, I64)
-    vv = np.zeros(N, F32)
-    cs = np.empty(N, I64)
-    fl = u[k1] + 1  # flush stamp of each segment
-    cc[epos] = ecrd
-    vv[epos] = sums
-    cs[epos] = fl[eg]
-    cc[spos_out] = o[sp]
-    cs[spos_out] = fl
-    cc[N - 1] = C_DONE
-    cs[N - 1] = u[M - 1] + 1
-    cvc = _val_codes(cc, cc >= 0)
-    run.counters.reduce_ops += npay
-    run.counters.flops += npay
-    return {"crd": (Col(cc), cs), "val": (Col(cvc, vv), cs)}
-
-
-def _dense_fiber_sums(gf, lens, crd, v, K):
-    """Sums when every fiber is exactly 0..K-1 (a dense inner level): the r-th fibers of
-    all segments are added at once, r = 0, 1, ..., so each sum still runs in stream order.
-    ``gf``: the segment of each fiber (fibers of a segment are consecutive), ``lens``: its
-    payload count. None when the fibers are not all dense."""
-    nf = len(gf)
-    if nf == 0 or len(crd) != nf * K or np.any(lens != K):
-        return None
-    if not np.all(crd.reshape(nf, K) == ramp(K)):
-        return None
-    V = v.reshape(nf, K)
-    segs, first, cnt = np.unique(gf, return_index=True, return_counts=True)
-    acc = np.full((len(segs), K), -0.0, F32)
-    order = np.argsort(-cnt, kind="stable")  # segments by fiber count, most first
-    neg, fs = -cnt[order], first[order]
-    for r in range(int(-neg[0])):
-        m = int(np.searchsorted(neg, -r, side="left"))  # the segments with more than r fibers
-        act = order[:m]
-        acc[act] += V[fs[:m] + r]
-    where = (segs[:, None] * K + ramp(K)).ravel()
-    return where, acc.ravel()
+    cc, cv, cs = cc[:nout], cv[:nout], cs[:nout]
+    run.t = int(t)
+    run.counters.reduce_ops += adds
+    run.counters.flops += adds
+    return {"crd": (Col(cc), cs), "val": (Col(_val_codes(cc, cc >= 0), cv), cs)}
 
 
 def reduce(run, node, ins):

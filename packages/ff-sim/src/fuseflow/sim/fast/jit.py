@@ -1,0 +1,397 @@
+"""Compiled loops (numba) for the recurrences numpy can only do in several passes or not at all.
+
+Each function here is the plain sequential form of a clock recurrence; numba compiles it to
+one pass over the stream. Without numba (an unusual install) the same functions run as
+Python, correct but slow, so results never depend on whether the compiler is there.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+try:  # pragma: no branch - numba is a declared dependency of ff-sim
+    if os.environ.get("FUSEFLOW_NO_JIT"):
+        raise ImportError
+    from numba import njit as _njit
+
+    def jit(fn):
+        return _njit(cache=True, nogil=True)(fn)
+
+    HAVE_JIT = True
+except ImportError:  # pragma: no cover
+    def jit(fn):
+        return fn
+
+    HAVE_JIT = False
+
+
+@jit
+def maxplus_const(a, c, t0, out):
+    """out[m] = t after ``t = max(t, a[m])``, then ``t += c``; from t = t0."""
+    t = t0
+    for m in range(len(a)):
+        x = a[m]
+        if x > t:
+            t = x
+        out[m] = t
+        t += c
+    return out
+
+
+@jit
+def maxplus_var(a, c, t0, out):
+    """As :func:`maxplus_const` with a cost per step."""
+    t = t0
+    for m in range(len(a)):
+        x = a[m]
+        if x > t:
+            t = x
+        out[m] = t
+        t += c[m]
+    return out
+
+
+_B = 64  # slots per summary block (fuseflow.sim.memory)
+
+
+@jit
+def _first_free(ba, fl, s):
+    """The memory model's first free slot >= s of one channel (read only, but for marking
+    blocks found full), or -1 when the channel must grow first."""
+    b = s // _B
+    if b + 2 > len(fl):
+        return -1
+    for j in range(s, (b + 1) * _B):
+        if ba[j] == 0:
+            return j
+    full = True
+    for j in range(b * _B, s):
+        if ba[j] == 0:
+            full = False
+            break
+    if full:
+        fl[b] = 1
+    nb = b + 1
+    while True:
+        while nb < len(fl) and fl[nb] != 0:
+            nb += 1
+        if nb + 2 > len(fl):
+            return -1
+        for j in range(nb * _B, (nb + 1) * _B):
+            if ba[j] == 0:
+                return j
+        fl[nb] = 1
+        nb += 1
+
+
+@jit
+def client_walk(s, req, words, m, t, k, u, slots, fulls, ready, rr, ii, lat, startup, buf):
+    """A memory client's clocks from token m (clock t, next request k): per token
+    ``t = max(t, s[m])``; at a request the clock waits for the memory model's answer
+    (``Memory.access`` exactly: words round-robin over channels, first free slots);
+    ``u[m] = t + 1``; ``t += 1``.
+
+    Returns (m, t, k, rr, c, blocks): c = -1 at the end, else channel c must first grow
+    to ``blocks`` summary blocks; request k is then retried from token m (a request only
+    changes the model once all its slots are found)."""
+    n = len(s)
+    nreq = len(req)
+    nch = len(ready)
+    nxt = req[k] if k < nreq else n
+    while m < n:
+        x = s[m]
+        if x > t:
+            t = x
+        if m == nxt:
+            w = words[k]
+            base = w // nch
+            extra = w - base * nch
+            kmax = w if w < nch else nch
+            for i in range(kmax):  # find every slot first
+                c = rr + i
+                if c >= nch:
+                    c -= nch
+                r = ready[c]
+                if r < 0:
+                    r = t + startup
+                e = t if t > r else r
+                sl = (e + ii - 1) // ii
+                kk = base + 1 if i < extra else base
+                fl = fulls[c]
+                if (sl + kk) // _B + 2 > len(fl):
+                    return m, t, k, rr, c, (sl + kk) // _B + 2
+                ba = slots[c]
+                for q in range(kk):
+                    j = _first_free(ba, fl, sl)
+                    if j < 0:
+                        return m, t, k, rr, c, len(fl) + 2
+                    buf[i, q] = j
+                    sl = j + 1
+            done = t
+            for i in range(kmax):  # then take them
+                c = rr + i
+                if c >= nch:
+                    c -= nch
+                if ready[c] < 0:
+                    ready[c] = t + startup
+                kk = base + 1 if i < extra else base
+                ba = slots[c]
+                for q in range(kk):
+                    ba[buf[i, q]] = 1
+                if kk:
+                    fin = buf[i, kk - 1] * ii + lat
+                    if fin > done:
+                        done = fin
+            rr = (rr + w) % nch
+            if done > t:
+                t = done
+            k += 1
+            nxt = req[k] if k < nreq else n
+        u[m] = t + 1
+        t += 1
+        m += 1
+    return m, t, k, rr, -1, 0
+
+
+# codes (see col.py)
+_C_DONE = -1
+_C_EMPTY = -2
+_C_R = -3
+_C_S = -4
+_C_N = -5
+_C_VAL = -6
+_STOP0 = -8
+
+
+@jit
+def cummax_plus1(st, out):
+    """out = running max of ``st``, plus one (a broadcast's output stamps)."""
+    t = st[0] if len(st) else 0
+    for m in range(len(st)):
+        x = st[m]
+        if x > t:
+            t = x
+        out[m] = t + 1
+    return out
+
+
+@jit
+def repeat_sig_run(c, st, n_signals, out, u):
+    """A repeat signal per crd token: S for a stop, N for an N (when ``n_signals``),
+    else R; D last. Clock: one step per token."""
+    t = 0
+    K = len(out)
+    for m in range(K):
+        x = c[m]
+        if x <= _STOP0:
+            out[m] = _C_S
+        elif n_signals and x == _C_EMPTY:
+            out[m] = _C_N
+        else:
+            out[m] = _C_R
+        s = st[m]
+        if s > t:
+            t = s
+        u[m] = t + 1
+        t += 1
+    out[K - 1] = _C_DONE
+    return t - 1
+
+
+@jit
+def repeat_run(g, gs, ic, ist, iv, has_vals, oc, ov, ou):
+    """Repeat without N signals: an R re-emits the current unit's head, an S ends the unit
+    (a payload and the stop after it, or a bare stop) and emits the stop one level up;
+    D last. Returns the final clock, or -1 when the input is not this regular case."""
+    K = len(g)
+    n = len(ic)
+    p = 0
+    t = 0
+    for m in range(K):
+        if p >= n:
+            return -1
+        h = ic[p]
+        x = gs[m]
+        a = ist[p]
+        if a > x:
+            x = a
+        nextp = p
+        if m == K - 1:
+            code = _C_DONE
+        else:
+            sg = g[m]
+            if sg == _C_R:
+                if h <= _STOP0 or h == _C_DONE:
+                    return -1
+                code = h
+            elif sg == _C_S:
+                if h == _C_DONE:
+                    return -1
+                if h <= _STOP0:
+                    code = h - 1
+                    nextp = p + 1
+                else:
+                    pp = p + 1
+                    if pp >= n:
+                        return -1
+                    a = ist[pp]
+                    if a > x:
+                        x = a
+                    nx = ic[pp]
+                    if nx <= _STOP0:
+                        code = nx - 1
+                        nextp = p + 2
+                    else:
+                        code = _STOP0
+                        nextp = p + 1
+            else:
+                return -1
+        oc[m] = code
+        if has_vals:
+            ov[m] = iv[p]
+        if x > t:
+            t = x
+        ou[m] = t + 1
+        t += 1
+        p = nextp
+    return t - 1
+
+
+@jit
+def val_gather(c, vals, batch, ov, oc, req, words):
+    """A value array's pass over its refs: the value of each ref (N and stops pass, as
+    codes), and the memory requests: one at each ref whose line of ``batch`` values is
+    not the previous ref's. Returns (requests, refs), or (-1, 0) for a ref out of range."""
+    nv = len(vals)
+    nreq = 0
+    nref = 0
+    last = -1
+    for m in range(len(c)):
+        x = c[m]
+        if x >= 0:
+            if x >= nv:
+                return -1, 0
+            ov[m] = vals[x]
+            oc[m] = _C_VAL
+            line = x // batch
+            if line != last:
+                req[nreq] = m
+                w = nv - line * batch
+                words[nreq] = batch if batch < w else w
+                nreq += 1
+                last = line
+            nref += 1
+        else:
+            ov[m] = 0.0
+            oc[m] = _C_VAL if x == _C_EMPTY else x
+    return nreq, nref
+
+
+@jit
+def spacc1_run(oc, ost, ic, ist, vc, vv, vst, acc, present, touched, cc, cv, cs):
+    """The sparse accumulator of order 1, token by token as the loop version: sums per
+    inner coordinate in stream order (float32; a first value keeps its bits), flushed in
+    coordinate order at each outer stop. Returns (outputs, clock, adds), or (-1, 0, 0)
+    when the input is not the regular scalar case (the loop then reports it)."""
+    no = len(oc)
+    ni = len(ic)
+    io = 0
+    ii = 0
+    nout = 0
+    ntouch = 0
+    adds = 0
+    outer_empty = True
+    pre = False
+    t = 0
+    while True:
+        if io >= no or ii >= ni:
+            return -1, 0, 0
+        o = oc[io]
+        s = ost[io]
+        if s > t:
+            t = s
+        i = ic[ii]
+        s = ist[ii]
+        if s > t:
+            t = s
+        s = vst[ii]
+        if s > t:
+            t = s
+        if o >= 0:
+            outer_empty = False
+            if i >= 0:
+                v = vc[ii]
+                if v == _C_VAL:
+                    x = vv[ii]
+                elif v == _C_EMPTY:
+                    x = np.float32(0.0)
+                else:
+                    return -1, 0, 0
+                if present[i]:
+                    acc[i] += x
+                else:
+                    acc[i] = x
+                    present[i] = 1
+                    touched[ntouch] = i
+                    ntouch += 1
+                adds += 1
+                ii += 1
+            elif i <= _STOP0:
+                io += 1
+                ii += 1
+            elif i == _C_EMPTY:
+                ii += 1
+                if ii >= ni:
+                    return -1, 0, 0
+                s = ist[ii]
+                if s > t:
+                    t = s
+                if ic[ii] > _STOP0:
+                    io += 1
+            else:
+                return -1, 0, 0
+        elif o <= _STOP0:
+            if outer_empty and not pre and i <= _STOP0 and i == o - 1:
+                ii += 1
+            pre = False
+            for c in np.sort(touched[:ntouch]):
+                cc[nout] = c
+                cv[nout] = acc[c]
+                cs[nout] = t + 1
+                present[c] = 0
+                nout += 1
+            ntouch = 0
+            cc[nout] = o
+            cv[nout] = 0.0
+            cs[nout] = t + 1
+            nout += 1
+            io += 1
+            outer_empty = True
+            if ii >= ni or io >= no:
+                return -1, 0, 0
+            s = ist[ii]
+            if s > t:
+                t = s
+            s = ost[io]
+            if s > t:
+                t = s
+            i2 = ic[ii]
+            o2 = oc[io]
+            if i2 <= _STOP0 and o2 <= _STOP0 and i2 == o2 - 1:
+                s = vst[ii]
+                if s > t:
+                    t = s
+                ii += 1
+                pre = True
+        elif o == _C_DONE:
+            if i == _C_DONE:
+                cc[nout] = _C_DONE
+                cv[nout] = 0.0
+                cs[nout] = t + 1
+                return nout + 1, t, adds
+            ii += 1
+        else:
+            return -1, 0, 0
+        t += 1
