@@ -231,6 +231,40 @@ def test_dense_scan(seed, mode, monkeypatch):
           {"ref": _stream(toks, rnd, mode)}, hw=hw)
 
 
+@pytest.mark.parametrize("fmt", (LevelFormat.COMPRESSED, LevelFormat.SINGLETON))
+@pytest.mark.parametrize("far", (0, 5000))
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("hwname", ("default", "no-hbm"))
+@pytest.mark.parametrize("seed", range(8))
+def test_sparse_scan(seed, hwname, mode, far, fmt):
+    """Compressed and singleton scanners, with the memory model on (random channel
+    settings, a prefilled model, bitmaps that grow mid-scan) and off."""
+    rnd = random.Random(seed)
+    rows = rnd.randrange(1, 7)
+    lens = [rnd.choice([0, 1, 3, 9, 17]) for _ in range(rows)]
+    seg = np.cumsum([0] + lens).astype(np.int64)
+    crd = np.array([c for n in lens for c in sorted(rnd.sample(range(40), n))], np.int64)
+    hw = load_hw(hwname)
+    if hwname == "default" and seed % 2:
+        hw = replace(hw, memory=replace(hw.memory, channels=rnd.choice([1, 3, 8]), crd_batch=rnd.choice([1, 3, 8]),
+                                        seg_words_per_ref=rnd.choice([0, 2, 5]), latency=rnd.choice([0, 2, 5]),
+                                        initiation_interval=rnd.choice([1, 2, 3]), startup=rnd.choice([0, 14])))
+    if seed % 4 == 3:
+        hw = replace(hw, scanner=replace(hw.scanner, startup_delay=3, data_load_factor=0.5, initial_delay=2,
+                                         output_latency=rnd.choice([0, 2]), sequential_interval=rnd.choice([0, 2])))
+    if fmt is LevelFormat.COMPRESSED:
+        level, nref = Level(fmt, 40, seg, crd), rows
+    else:
+        crd = crd if len(crd) else np.array([5], np.int64)
+        level, nref = Level(fmt, 40, None, crd), len(crd)
+    stored = {"T": StoredTensor(None, (rows, 40), [Level(LevelFormat.DENSE, rows), level],
+                                np.zeros(max(1, len(crd)), F32))}
+    toks, stamps = _stream(_refs(rnd, rnd.randrange(1, 8), nref, empty=seed % 3 == 0), rnd, mode)
+    _both(NodeKind.LEVEL_SCAN, {"tensor": "T", "level": 1, "format": fmt, "index": "j"},
+          {"ref": (toks, [x + far for x in stamps])}, hw=hw, stored=stored, prefill=rnd.choice([0, 5, 40]),
+          seed=seed)
+
+
 @pytest.mark.parametrize("far", (0, 5000))
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("hwname", ("default", "no-hbm"))

@@ -10,6 +10,8 @@ Clocks: a process's clock follows ``t = max(t, a_m); t += c_m`` over its steps, 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from fuseflow.ir.formats import LevelFormat
 from fuseflow.ir.graph import NodeKind, StreamKind
@@ -37,6 +39,7 @@ from fuseflow.sim.fast.jit import (
     repeat_run,
     repeat_sig_run,
     spacc1_run,
+    sparse_scan_run,
     val_gather,
 )
 
@@ -133,8 +136,9 @@ SCAN_RUNS = 4096  # up to this many runs of refs, a dense scan writes its output
 
 
 def level_scan(run, node, ins):
-    """Dense levels only (no memory traffic): each ref gives ``dim`` coordinates, then the
-    stop that its look-ahead finds (a stop right after a ref is consumed with it)."""
+    """Dense levels (no memory traffic): each ref gives ``dim`` coordinates, then the
+    stop that its look-ahead finds (a stop right after a ref is consumed with it).
+    Compressed and singleton levels: :func:`_sparse_scan`."""
     a = node.attrs
     if a.tensor is None:
         if a.dim is None or a.format is not LevelFormat.DENSE:
@@ -143,7 +147,7 @@ def level_scan(run, node, ins):
     else:
         lv = run.ctx.stored(a.tensor).levels[a.level]
         if lv.format is not LevelFormat.DENSE:
-            return None
+            return _sparse_scan(run, lv, ins)
         dim = int(lv.dim)
     cin = _crd_in(ins["ref"])
     if cin is None or cin[2] < 2:
@@ -222,6 +226,73 @@ def level_scan(run, node, ins):
         oref[mask] = (base[:, None] + rng).ravel()
         ost[mask] = (t0[:, None] + step).ravel()
     return {"crd": (Col(ocode), ost), "ref": (Col(oref), ost)}
+
+
+def _sparse_scan(run, lv, ins):
+    """A compressed or singleton level, token by token (compiled), memory model on or off."""
+    cin = _crd_in(ins["ref"])
+    if cin is None or lv.crd is None:
+        return None
+    col, st, end = cin
+    c = col.codes[:end]
+    compressed = lv.format is LevelFormat.COMPRESSED
+    seg = np.asarray(lv.seg if compressed else np.zeros(0), I64)
+    crd = np.asarray(lv.crd, I64)
+    refs = c[c >= 0]
+    if compressed:
+        if len(refs) and int(refs.max()) + 1 >= len(seg):
+            return None
+        if len(seg) and (np.any(np.diff(seg) < 0) or int(seg[-1]) > len(crd)):
+            return None
+        size = int(np.sum(seg[refs + 1] - seg[refs])) if len(refs) else 0
+    else:
+        if len(refs) and int(refs.max()) >= len(crd):
+            return None
+        size = len(refs)
+    cfg, mcfg = run.ctx.hw.scanner, run.ctx.hw.memory
+    t = 0
+    if compressed and cfg.data_load_factor:
+        f = cfg.data_load_factor
+        t += math.ceil(len(seg) * f) + math.ceil(len(crd) * f)
+    t += cfg.startup_delay
+    lat = cfg.output_latency
+    n_out = size + end
+    oc, orf, ocs = np.empty(n_out, I64), np.empty(n_out, I64), np.empty(n_out, I64)
+    mem = run.memory
+    use_mem = run.access is not None
+    nch = mem.n if use_mem else 1
+    ready = np.array([-1 if r is None else r for r in mem.ready], I64) if use_mem else np.zeros(1, I64)
+    batch = max(1, mcfg.crd_batch)
+    buf = np.empty((nch, max(1, -(-max(batch, mcfg.seg_words_per_ref) // nch))), I64)
+    state = np.zeros(13, I64)
+    state[1] = t
+    state[8] = mem.rr if use_mem else 0
+    while True:
+        slots = tuple(np.frombuffer(b, np.uint8) for b in mem.slots) if use_mem else _NO_SLOTS
+        fulls = tuple(np.frombuffer(b, np.uint8) for b in mem.full) if use_mem else _NO_SLOTS
+        code = sparse_scan_run(c, st, seg, crd, compressed, use_mem, lat if lat >= 1 else 1,
+                               cfg.sequential_interval, cfg.initial_delay + cfg.miss_latency,
+                               mcfg.seg_words_per_ref, batch, slots, fulls, ready,
+                               mem.ii if use_mem else 1, mem.lat if use_mem else 0,
+                               mem.startup if use_mem else 0, buf, state, oc, orf, ocs)
+        del slots, fulls  # the bitmaps can only grow without views on them
+        if code != 1:
+            break
+        mem._grow(int(state[11]), int(state[12]))
+    if use_mem:
+        mem.rr = int(state[8])
+        mem.ready[:] = [None if r < 0 else int(r) for r in ready.tolist()]
+    if code != 0:
+        raise AssertionError(f"sparse scan stopped early ({code}) on a checked input")
+    no = int(state[2])
+    run.t = int(state[1])
+    run.counters.seg_reads += int(state[9])
+    run.counters.crd_reads += int(state[10])
+    ocs = ocs[:no]
+    return {"crd": (Col(oc[:no]), ocs), "ref": (Col(orf[:no]), ocs)}
+
+
+_NO_SLOTS = (np.zeros(0, np.uint8),)
 
 
 def val_array(run, node, ins):

@@ -87,64 +87,71 @@ def _first_free(ba, fl, s):
 
 
 @jit
+def mem_access(slots, fulls, ready, rr, ii, lat, startup, t, w, buf):
+    """``Memory.access(t, w)`` on the model's bitmaps: returns (completion, round robin,
+    -1, 0), or (t, rr, c, blocks) untouched when channel c must first grow to ``blocks``
+    summary blocks (all slots are found before any is taken)."""
+    nch = len(ready)
+    base = w // nch
+    extra = w - base * nch
+    kmax = w if w < nch else nch
+    for i in range(kmax):  # find every slot first
+        c = rr + i
+        if c >= nch:
+            c -= nch
+        r = ready[c]
+        if r < 0:
+            r = t + startup
+        e = t if t > r else r
+        sl = (e + ii - 1) // ii
+        kk = base + 1 if i < extra else base
+        fl = fulls[c]
+        if (sl + kk) // _B + 2 > len(fl):
+            return t, rr, c, (sl + kk) // _B + 2
+        ba = slots[c]
+        for q in range(kk):
+            j = _first_free(ba, fl, sl)
+            if j < 0:
+                return t, rr, c, len(fl) + 2
+            buf[i, q] = j
+            sl = j + 1
+    done = t
+    for i in range(kmax):  # then take them
+        c = rr + i
+        if c >= nch:
+            c -= nch
+        if ready[c] < 0:
+            ready[c] = t + startup
+        kk = base + 1 if i < extra else base
+        ba = slots[c]
+        for q in range(kk):
+            ba[buf[i, q]] = 1
+        if kk:
+            fin = buf[i, kk - 1] * ii + lat
+            if fin > done:
+                done = fin
+    return done, (rr + w) % nch, -1, 0
+
+
+@jit
 def client_walk(s, req, words, m, t, k, u, slots, fulls, ready, rr, ii, lat, startup, buf):
     """A memory client's clocks from token m (clock t, next request k): per token
-    ``t = max(t, s[m])``; at a request the clock waits for the memory model's answer
-    (``Memory.access`` exactly: words round-robin over channels, first free slots);
+    ``t = max(t, s[m])``; at a request the clock waits for the memory model's answer;
     ``u[m] = t + 1``; ``t += 1``.
 
     Returns (m, t, k, rr, c, blocks): c = -1 at the end, else channel c must first grow
-    to ``blocks`` summary blocks; request k is then retried from token m (a request only
-    changes the model once all its slots are found)."""
+    to ``blocks`` summary blocks; request k is then retried from token m."""
     n = len(s)
     nreq = len(req)
-    nch = len(ready)
     nxt = req[k] if k < nreq else n
     while m < n:
         x = s[m]
         if x > t:
             t = x
         if m == nxt:
-            w = words[k]
-            base = w // nch
-            extra = w - base * nch
-            kmax = w if w < nch else nch
-            for i in range(kmax):  # find every slot first
-                c = rr + i
-                if c >= nch:
-                    c -= nch
-                r = ready[c]
-                if r < 0:
-                    r = t + startup
-                e = t if t > r else r
-                sl = (e + ii - 1) // ii
-                kk = base + 1 if i < extra else base
-                fl = fulls[c]
-                if (sl + kk) // _B + 2 > len(fl):
-                    return m, t, k, rr, c, (sl + kk) // _B + 2
-                ba = slots[c]
-                for q in range(kk):
-                    j = _first_free(ba, fl, sl)
-                    if j < 0:
-                        return m, t, k, rr, c, len(fl) + 2
-                    buf[i, q] = j
-                    sl = j + 1
-            done = t
-            for i in range(kmax):  # then take them
-                c = rr + i
-                if c >= nch:
-                    c -= nch
-                if ready[c] < 0:
-                    ready[c] = t + startup
-                kk = base + 1 if i < extra else base
-                ba = slots[c]
-                for q in range(kk):
-                    ba[buf[i, q]] = 1
-                if kk:
-                    fin = buf[i, kk - 1] * ii + lat
-                    if fin > done:
-                        done = fin
-            rr = (rr + w) % nch
+            done, rr, c, blocks = mem_access(slots, fulls, ready, rr, ii, lat, startup, t, words[k], buf)
+            if c >= 0:
+                return m, t, k, rr, c, blocks
             if done > t:
                 t = done
             k += 1
@@ -153,6 +160,137 @@ def client_walk(s, req, words, m, t, k, u, slots, fulls, ready, rr, ii, lat, sta
         t += 1
         m += 1
     return m, t, k, rr, -1, 0
+
+
+@jit
+def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, batch,
+                    slots, fulls, ready, ii, lat, startup, buf, state, oc, orf, ocs):
+    """A compressed (or singleton) level scanner, token by token as the loop version.
+    ``state`` = [input pos, clock, outputs, in a row, crd pos, row lo, row hi, seg read,
+    round robin, seg reads, crd reads] is kept between calls: returns 0 at D, 1 when a
+    memory channel must grow (``state[11:13]`` = channel, blocks; call again after), -1
+    when the input ends before D, -2 for an input the loop must handle."""
+    i, t, no, active, p, lo, hi, segdone, rr = (state[0], state[1], state[2], state[3], state[4],
+                                                state[5], state[6], state[7], state[8])
+    n = len(ic)
+    nseg = len(seg)
+    ncrd = len(crd)
+    code = 0
+    while True:
+        if not active:
+            if i >= n:
+                code = -1
+                break
+            tok = ic[i]
+            x = ist[i]
+            if x > t:
+                t = x
+            if tok <= _STOP0 or tok == _C_EMPTY or tok == _C_DONE:
+                i += 1
+                o = tok - 1 if tok <= _STOP0 else tok
+                oc[no] = o
+                orf[no] = o
+                ocs[no] = t + 1
+                no += 1
+                if tok == _C_DONE:
+                    code = 0
+                    break
+                t += 1
+                continue
+            if tok < 0:
+                code = -2
+                break
+            if compressed:
+                if tok + 1 >= nseg:
+                    code = -2
+                    break
+                lo = seg[tok]
+                hi = seg[tok + 1]
+                state[9] += swr
+            else:
+                lo = tok
+                hi = tok + 1
+            if hi > ncrd or lo > hi:
+                code = -2
+                break
+            i += 1
+            t += delay
+            active = 1
+            p = lo
+            segdone = 0
+        if compressed and not segdone:
+            if use_mem and swr > 0:
+                done, rr, c, blocks = mem_access(slots, fulls, ready, rr, ii, lat, startup, t, swr, buf)
+                if c >= 0:
+                    state[11] = c
+                    state[12] = blocks
+                    code = 1
+                    break
+                if done > t:
+                    t = done
+            segdone = 1
+        if use_mem:
+            grow = False
+            while p < hi:
+                if (p - lo) % batch == 0:
+                    nn = hi - p
+                    if nn > batch:
+                        nn = batch
+                    done, rr, c, blocks = mem_access(slots, fulls, ready, rr, ii, lat, startup, t, nn, buf)
+                    if c >= 0:
+                        state[11] = c
+                        state[12] = blocks
+                        grow = True
+                        break
+                    state[10] += nn
+                    if done > t:
+                        t = done
+                oc[no] = crd[p]
+                orf[no] = p
+                ocs[no] = t + L
+                no += 1
+                t += seq
+                p += 1
+            if grow:
+                code = 1
+                break
+        else:
+            state[10] += hi - lo
+            for q in range(lo, hi):
+                oc[no] = crd[q]
+                orf[no] = q
+                ocs[no] = t + L + seq * (q - lo)
+                no += 1
+            t += seq * (hi - lo)
+            p = hi
+        if i >= n:
+            code = -1
+            break
+        nx = ic[i]
+        x = ist[i]
+        if x > t:
+            t = x
+        if nx <= _STOP0:
+            i += 1
+            sk = nx - 1
+        else:
+            sk = _STOP0
+        oc[no] = sk
+        orf[no] = sk
+        ocs[no] = t + 1
+        no += 1
+        t += 1
+        active = 0
+    state[0] = i
+    state[1] = t
+    state[2] = no
+    state[3] = active
+    state[4] = p
+    state[5] = lo
+    state[6] = hi
+    state[7] = segdone
+    state[8] = rr
+    return code
 
 
 # codes (see col.py)
