@@ -96,7 +96,9 @@ def _both(kind, attrs, ins, hw="no-hbm", stored=None, kinds=None, prefill=0, see
         if fm is not None:  # the memory answers later clients the same
             r2 = random.Random(seed + 1)
             later = [fm.access(r2.randrange(0, 2000), r2.choice([1, 3, 8])) for _ in range(50)]
-        results.append((got, run.t, run.counters.as_dict(), _mem_state(fm), later))
+        records = ({t: {lv: [_key(x) for x in r] for lv, r in lvs.items()} for t, lvs in ctx.levels.items()},
+                   {t: [_key(x) for x in r] for t, r in ctx.values.items()})
+        results.append((got, run.t, run.counters.as_dict(), _mem_state(fm), later, records))
     assert results[0] == results[1]
     return results[0]
 
@@ -229,6 +231,34 @@ def test_dense_scan(seed, mode, monkeypatch):
           {"ref": _stream(toks, rnd, mode)}, hw=hw, stored=stored)
     _both(NodeKind.LEVEL_SCAN, {"format": LevelFormat.DENSE, "dim": dim, "index": "j"},
           {"ref": _stream(toks, rnd, mode)}, hw=hw)
+
+
+@pytest.mark.parametrize("far", (0, 5000))
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("hwname", ("default", "no-hbm"))
+@pytest.mark.parametrize("seed", range(8))
+def test_writers(seed, hwname, mode, far):
+    """Level and value writers: clocks, counters, memory state and the recorded tokens."""
+    rnd = random.Random(seed)
+    hw = load_hw(hwname)
+    if hwname == "default" and seed % 2:
+        hw = replace(hw, memory=replace(hw.memory, channels=rnd.choice([1, 3, 8]), write_batch=rnd.choice([1, 3, 8]),
+                                        latency=rnd.choice([0, 2, 5]), initiation_interval=rnd.choice([1, 2, 3]),
+                                        startup=rnd.choice([0, 14])))
+    crd = _fibers(rnd, rnd.randrange(1, 6), 5, 0.25)
+    if seed % 3 == 0:
+        crd.insert(rnd.randrange(0, len(crd)), EMPTY)
+    vals = [F32(rnd.uniform(-2, 2)) if type(t) is int else t for t in crd]
+
+    def late(toks):
+        toks, stamps = _stream(toks, rnd, mode)
+        return toks, [x + far for x in stamps]
+    _both(NodeKind.LEVEL_WRITE, {"tensor": "O", "level": 1, "index": "j"}, {"crd": late(crd)}, hw=hw,
+          prefill=rnd.choice([0, 5, 40]), seed=seed)
+    _both(NodeKind.VAL_WRITE, {"tensor": "O"}, {"val": late(vals)}, hw=hw, prefill=rnd.choice([0, 5, 40]), seed=seed)
+    # a stream without its D: both report the same error
+    _both(NodeKind.LEVEL_WRITE, {"tensor": "O", "level": 1, "index": "j"}, {"crd": late(crd[:-1])}, hw=hw,
+          expect_col=False)
 
 
 @pytest.mark.parametrize("fmt", (LevelFormat.COMPRESSED, LevelFormat.SINGLETON))

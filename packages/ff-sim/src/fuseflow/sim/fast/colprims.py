@@ -17,6 +17,7 @@ from fuseflow.ir.formats import LevelFormat
 from fuseflow.ir.graph import NodeKind, StreamKind
 from fuseflow.ir.program import BinaryOp, ReduceOp
 from fuseflow.sim import ops
+from fuseflow.sim.fast import colwriters
 from fuseflow.sim.fast.col import (
     C_DONE,
     C_EMPTY,
@@ -42,6 +43,7 @@ from fuseflow.sim.fast.jit import (
     sparse_scan_run,
     val_gather,
 )
+from fuseflow.sim.fast.membridge import drive
 
 
 def _val_codes(c: np.ndarray, val: np.ndarray) -> np.ndarray:
@@ -255,33 +257,22 @@ def _sparse_scan(run, lv, ins):
         f = cfg.data_load_factor
         t += math.ceil(len(seg) * f) + math.ceil(len(crd) * f)
     t += cfg.startup_delay
-    lat = cfg.output_latency
+    lat_out = max(1, cfg.output_latency)
     n_out = size + end
     oc, orf, ocs = np.empty(n_out, I64), np.empty(n_out, I64), np.empty(n_out, I64)
-    mem = run.memory
     use_mem = run.access is not None
-    nch = mem.n if use_mem else 1
-    ready = np.array([-1 if r is None else r for r in mem.ready], I64) if use_mem else np.zeros(1, I64)
     batch = max(1, mcfg.crd_batch)
-    buf = np.empty((nch, max(1, -(-max(batch, mcfg.seg_words_per_ref) // nch))), I64)
     state = np.zeros(13, I64)
     state[1] = t
-    state[8] = mem.rr if use_mem else 0
-    while True:
-        slots = tuple(np.frombuffer(b, np.uint8) for b in mem.slots) if use_mem else _NO_SLOTS
-        fulls = tuple(np.frombuffer(b, np.uint8) for b in mem.full) if use_mem else _NO_SLOTS
-        code = sparse_scan_run(c, st, seg, crd, compressed, use_mem, lat if lat >= 1 else 1,
-                               cfg.sequential_interval, cfg.initial_delay + cfg.miss_latency,
-                               mcfg.seg_words_per_ref, batch, slots, fulls, ready,
-                               mem.ii if use_mem else 1, mem.lat if use_mem else 0,
-                               mem.startup if use_mem else 0, buf, state, oc, orf, ocs)
-        del slots, fulls  # the bitmaps can only grow without views on them
-        if code != 1:
-            break
-        mem._grow(int(state[11]), int(state[12]))
-    if use_mem:
-        mem.rr = int(state[8])
-        mem.ready[:] = [None if r < 0 else int(r) for r in ready.tolist()]
+
+    def step(slots, fulls, ready, rr, ii, lat, startup, buf):
+        state[8] = rr
+        code = sparse_scan_run(c, st, seg, crd, compressed, use_mem, lat_out, cfg.sequential_interval,
+                               cfg.initial_delay + cfg.miss_latency, mcfg.seg_words_per_ref, batch,
+                               slots, fulls, ready, ii, lat, startup, buf, state, oc, orf, ocs)
+        return code, state[11], state[12], state[8]
+
+    code = drive(run, step, max(batch, mcfg.seg_words_per_ref))
     if code != 0:
         raise AssertionError(f"sparse scan stopped early ({code}) on a checked input")
     no = int(state[2])
@@ -291,8 +282,6 @@ def _sparse_scan(run, lv, ins):
     ocs = ocs[:no]
     return {"crd": (Col(oc[:no]), ocs), "ref": (Col(orf[:no]), ocs)}
 
-
-_NO_SLOTS = (np.zeros(0, np.uint8),)
 
 
 def val_array(run, node, ins):
@@ -337,27 +326,18 @@ def val_array(run, node, ins):
 
 def _requests(run, s, req, words):
     """Clocks plus one of a memory client that steps ``t = max(t, s_j); t += 1`` and, at
-    the tokens ``req``, first waits for a request of ``words``: ``t = max(t, access(t, w))``.
-    The model's state (slot bitmaps, channel start-up, round robin) is updated in place, as
-    ``Memory.access`` does; a channel that must grow is grown here and the walk resumes."""
-    mem = run.memory
+    the tokens ``req``, first waits for a request of ``words``: ``t = max(t, access(t, w))``,
+    the model's answer (its state is updated in place, as ``Memory.access`` does)."""
     u = np.empty(len(s), I64)
-    ready = np.array([-1 if r is None else r for r in mem.ready], I64)
-    per_channel = -(-int(words.max()) // mem.n) if len(words) else 1
-    buf = np.empty((mem.n, max(1, per_channel)), I64)
-    m = t = k = 0
-    rr = mem.rr
-    while True:
-        slots = tuple(np.frombuffer(b, np.uint8) for b in mem.slots)
-        fulls = tuple(np.frombuffer(b, np.uint8) for b in mem.full)
-        m, t, k, rr, c, blocks = client_walk(s, req, words, m, t, k, u, slots, fulls, ready, rr,
-                                             mem.ii, mem.lat, mem.startup, buf)
-        del slots, fulls  # the bitmaps can only grow without views on them
-        if c < 0:
-            break
-        mem._grow(c, blocks)
-    mem.rr = int(rr)
-    mem.ready[:] = [None if r < 0 else int(r) for r in ready.tolist()]
+    pos = [0, 0, 0]  # token, clock, request: where a walk that had to stop resumes
+
+    def step(slots, fulls, ready, rr, ii, lat, startup, buf):
+        m, t, k, rr, c, blocks = client_walk(s, req, words, pos[0], pos[1], pos[2], u, slots, fulls, ready, rr,
+                                             ii, lat, startup, buf)
+        pos[:] = m, t, k
+        return (1 if c >= 0 else 0), c, blocks, rr
+
+    drive(run, step, int(words.max()) if len(words) else 1)
     return u
 
 
@@ -569,6 +549,8 @@ def reduce(run, node, ins):
 
 
 COL_PRIMS = {
+    NodeKind.LEVEL_WRITE: colwriters.level_write,
+    NodeKind.VAL_WRITE: colwriters.val_write,
     NodeKind.REDUCE: reduce,
     NodeKind.LOCATE: locate,
     NodeKind.SPACC1: spacc1,

@@ -533,3 +533,108 @@ def spacc1_run(oc, ost, ic, ist, vc, vv, vst, acc, present, touched, cc, cv, cs)
         else:
             return -1, 0, 0
         t += 1
+
+
+@jit
+def level_write_run(c, st, batch, use_mem, slots, fulls, ready, ii, lat, startup, buf, state):
+    """A level writer's clock, as the loop version: crd and stop tokens are buffered and
+    written ``batch`` at a time (a flush waits for memory, then the step); N is recorded
+    without a step. ``state`` = [pos, clock, buffered, pending flush, crd writes, seg writes,
+    round robin, grow channel, grow blocks]. Returns 0 at D, 1 when a channel must grow
+    first (call again), -1 when the stream ends before D."""
+    i, t, nbuf, pending, cw, sw, rr = state[0], state[1], state[2], state[3], state[4], state[5], state[6]
+    n = len(c)
+    code = -1
+    while True:
+        if pending:
+            if use_mem:
+                done, rr, g, blocks = mem_access(slots, fulls, ready, rr, ii, lat, startup, t, nbuf, buf)
+                if g >= 0:
+                    state[7] = g
+                    state[8] = blocks
+                    code = 1
+                    break
+                if done > t:
+                    t = done
+            nbuf = 0
+            pending = 0
+            t += 1
+            i += 1
+        if i >= n:
+            code = -1
+            break
+        tok = c[i]
+        x = st[i]
+        if x > t:
+            t = x
+        if tok == _C_DONE:
+            if nbuf and use_mem:
+                done, rr, g, blocks = mem_access(slots, fulls, ready, rr, ii, lat, startup, t, nbuf, buf)
+                if g >= 0:
+                    state[7] = g
+                    state[8] = blocks
+                    code = 1
+                    break
+                if done > t:
+                    t = done
+            code = 0
+            break
+        if tok <= _STOP0:
+            sw += 1
+        elif tok == _C_EMPTY:
+            i += 1
+            continue
+        else:
+            cw += 1
+        nbuf += 1
+        if nbuf >= batch:
+            pending = 1
+            continue
+        t += 1
+        i += 1
+    state[0] = i
+    state[1] = t
+    state[2] = nbuf
+    state[3] = pending
+    state[4] = cw
+    state[5] = sw
+    state[6] = rr
+    return code
+
+
+@jit
+def val_write_run(c, st, use_mem, slots, fulls, ready, ii, lat, startup, buf, state):
+    """A scalar value writer's clock: each value (or N) is one blocking memory write;
+    stops only move the clock to their stamp. ``state`` = [pos, clock, writes, round
+    robin, grow channel, grow blocks]; returns as :func:`level_write_run`."""
+    i, t, vw, rr = state[0], state[1], state[2], state[3]
+    n = len(c)
+    code = -1
+    while i < n:
+        tok = c[i]
+        x = st[i]
+        if x > t:
+            t = x
+        if tok == _C_DONE:
+            code = 0
+            break
+        if tok <= _STOP0:
+            i += 1
+            continue
+        if use_mem:
+            done, rr, g, blocks = mem_access(slots, fulls, ready, rr, ii, lat, startup, t, 1, buf)
+            if g >= 0:
+                state[4] = g
+                state[5] = blocks
+                code = 1
+                break
+            if done > t:
+                t = done
+        vw += 1
+        t += 1
+        i += 1
+    state[0] = i
+    state[1] = t
+    state[2] = vw
+    state[3] = rr
+    return code

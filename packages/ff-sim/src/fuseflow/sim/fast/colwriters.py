@@ -1,0 +1,66 @@
+"""Columnar level and value writers: the clock in a compiled loop (jit.py), the tokens
+recorded for the output tensor exactly as the loop versions record them."""
+
+from __future__ import annotations
+
+import numpy as np
+from fuseflow.sim.fast.col import C_DONE, I64, STOP0, col_in, done_end
+from fuseflow.sim.fast.jit import level_write_run, val_write_run
+from fuseflow.sim.fast.membridge import drive
+
+
+def level_write(run, node, ins):
+    ci = col_in(ins["crd"])
+    if ci is None:
+        return None
+    col, st = ci
+    end = done_end(col.codes)
+    if not end or col.vals is not None:
+        return None
+    c = col.codes[:end]
+    batch = max(1, run.ctx.hw.memory.write_batch)
+    use_mem = run.access is not None
+    state = np.zeros(9, I64)
+
+    def step(slots, fulls, ready, rr, ii, lat, startup, buf):
+        state[6] = rr
+        code = level_write_run(c, st, batch, use_mem, slots, fulls, ready, ii, lat, startup, buf, state)
+        return code, state[7], state[8], state[6]
+
+    if drive(run, step, batch) != 0:
+        raise AssertionError("level writer stopped before its D")
+    a = node.attrs
+    run.ctx.level_record(a.tensor, a.level).extend(col.tolist()[:end - 1])
+    run.t = int(state[1])
+    run.counters.crd_writes += int(state[4])
+    run.counters.seg_writes += int(state[5])
+    return {}
+
+
+def val_write(run, node, ins):
+    ci = col_in(ins["val"])
+    if ci is None:
+        return None
+    col, st = ci
+    end = done_end(col.codes)
+    if not end:
+        return None
+    c = col.codes[:end]
+    if np.any(c >= 0) or (col.vals is None and np.any(c[:-1] > STOP0)):
+        return None  # payload coordinates or values without a value column: the loop
+    use_mem = run.access is not None
+    state = np.zeros(6, I64)
+
+    def step(slots, fulls, ready, rr, ii, lat, startup, buf):
+        state[3] = rr
+        code = val_write_run(c, st, use_mem, slots, fulls, ready, ii, lat, startup, buf, state)
+        return code, state[4], state[5], state[3]
+
+    if drive(run, step, 1) != 0:
+        raise AssertionError("value writer stopped before its D")
+    toks = col.tolist()
+    keep = np.flatnonzero((c > STOP0) & (c != C_DONE))
+    run.ctx.value_record(node.attrs.tensor).extend([toks[i] for i in keep.tolist()])
+    run.t = int(state[1]) + 1
+    run.counters.val_writes += int(state[2])
+    return {}

@@ -1,0 +1,43 @@
+"""Running a compiled memory client against the shared HBM model.
+
+The compiled loops (jit.py) read and take slots in the model's own bitmaps through numpy
+views; they cannot grow a bitmap, so they stop and say which channel must grow first,
+and :func:`drive` grows it and calls again (each loop keeps its state between calls).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+I64 = np.int64
+_NO_SLOTS = (np.zeros(0, np.uint8),)
+_NO_READY = np.zeros(1, I64)
+
+# step(slots, fulls, ready, rr, ii, lat, startup, buf) -> (code, channel, blocks, rr);
+# code 1: grow ``channel`` to ``blocks`` summary blocks, then call again
+Step = Callable[..., tuple[int, int, int, int]]
+
+
+def drive(run: Any, step: Step, max_words: int) -> int:
+    """Call ``step`` until it is done; returns its last code. Without the memory model it
+    gets empty bitmaps and must not touch them."""
+    mem = run.memory
+    if mem is None:
+        return step(_NO_SLOTS, _NO_SLOTS, _NO_READY, 0, 1, 0, 0, np.zeros((1, 1), I64))[0]
+    ready = np.array([-1 if r is None else r for r in mem.ready], I64)
+    buf = np.empty((mem.n, max(1, -(-max_words // mem.n))), I64)
+    rr = mem.rr
+    while True:
+        slots = tuple(np.frombuffer(b, np.uint8) for b in mem.slots)
+        fulls = tuple(np.frombuffer(b, np.uint8) for b in mem.full)
+        code, c, blocks, rr = step(slots, fulls, ready, rr, mem.ii, mem.lat, mem.startup, buf)
+        del slots, fulls  # a bitmap can only grow without views on it
+        if code != 1:
+            break
+        mem._grow(int(c), int(blocks))
+    mem.rr = int(rr)
+    mem.ready[:] = [None if r < 0 else int(r) for r in ready.tolist()]
+    return int(code)
