@@ -37,6 +37,8 @@ from fuseflow.sim.fast.col import (
 from fuseflow.sim.fast.jit import (
     client_walk,
     cummax_plus1,
+    locate_run,
+    reduce_run,
     repeat_run,
     repeat_sig_run,
     spacc1_run,
@@ -350,44 +352,34 @@ def locate(run, node, ins):
         return None
     ccol, cst, end = cin
     c = ccol.codes[:end]
-    cpay = c >= 0
-    stamp = cst[:end]
-    owned = False  # stamp is an input's array until a maximum makes a new one
+    r = rs = b = bs = _NONE
     rcol = None
     if "ref" in ins:
         ri = col_in(ins["ref"])
         if ri is None or len(ri[0]) < end:
             return None
-        rcol, rst = ri
-        r = rcol.codes[:end]
-        if r[-1] != C_DONE or np.any(r[:-1] == C_DONE) or not np.array_equal(r[~cpay], c[~cpay]):
-            return None
-        stamp = np.maximum(stamp, rst[:end])
-        owned = True
-    loc = c.copy()
+        rcol, rs = ri
+        r = rcol.codes
     if "base" in ins:
         bi = col_in(ins["base"])
-        if bi is None or bi[0].vals is not None or len(bi[0]) < end:
+        if bi is None or bi[0].vals is not None or len(bi[0]) < end or bi[0].codes.dtype != I64:
             return None
-        bcol, bst = bi
-        if bcol.codes.dtype != I64:
-            return None
-        b = bcol.codes[:end]
-        bp = b[cpay]
-        if not np.array_equal(b[~cpay], c[~cpay]) or np.any((bp < 0) & (bp != C_EMPTY)):
-            return None
-        loc[cpay] = np.where(bp == C_EMPTY, C_EMPTY, bp * dim + c[cpay])
-        stamp = np.maximum(stamp, bst[:end])
-        owned = True
-    u = maxplus(stamp, 1, inplace=owned)
-    run.t = int(u[-1])
-    u += 1
+        b, bs = bi[0].codes, bi[1]
+    loc = np.empty(end, I64)
+    u = np.empty(end, I64)
+    t = locate_run(c, cst, rcol is not None, r, rs, "base" in ins, b, bs, dim, loc, u)
+    if t < 0:
+        return None
+    run.t = int(t)
     ccut = ccol if end == len(ccol) else Col(c)
     if rcol is None:
         rout = ccut
     else:
         rout = rcol if end == len(rcol) else Col(rcol.codes[:end], None if rcol.vals is None else rcol.vals[:end])
     return {"crd": (ccut, u), "ref": (rout, u), "located": (Col(loc), u)}
+
+
+_NONE = np.zeros(0, I64)
 
 
 # ---------------------------------------------------------------------------------- compute
@@ -470,12 +462,7 @@ def spacc1(run, node, ins):
 
 
 def reduce(run, node, ins):
-    """Scalar reduce without a parent crd: the sum (or max) of each fiber, in stream order.
-
-    The clock is ``t = max(t, stamp)`` per token and ``t += 1`` except on N. Sums are
-    built position by position across all fibers at once, so each fiber adds its values
-    in stream order (float32, as the loop does), starting from its first value.
-    """
+    """Scalar reduce without a parent crd (compiled, see :func:`jit.reduce_run`)."""
     a = node.attrs
     if "crd" in ins or a.block or a.op not in (ReduceOp.SUM, ReduceOp.MAX):
         return None
@@ -484,68 +471,19 @@ def reduce(run, node, ins):
         return None
     c, st, end = cin
     codes = c.codes[:end]
-    if np.any(codes >= 0) or np.any((codes == C_R) | (codes == C_S) | (codes == C_N)):
+    if c.vals is None and np.any(codes == C_VAL):
         return None
-    isval = codes == C_VAL
-    nvals = int(np.count_nonzero(isval))
-    if nvals and c.vals is None:
-        return None
-    is_max = a.op is ReduceOp.MAX
     lat = run.ctx.hw.timing.reduce_latency.at(1)
-    L = lat if lat >= 1 else 1
-    u = maxplus(st[:end].copy(), (codes != C_EMPTY).astype(I64), inplace=True)
-    isstop = codes <= STOP0
-    stops = np.flatnonzero(isstop)
-    nseg = len(stops)
-    # fiber of each value: how many stops precede it (values after the last stop are dropped
-    # at D, as in the loop)
-    vidx = np.flatnonzero(isval)
-    sid = np.cumsum(isstop)[vidx] if nvals else np.zeros(0, I64)
-    keep = sid < nseg
-    vidx, sid = vidx[keep], sid[keep]
-    counts = np.bincount(sid, minlength=nseg) if nseg else np.zeros(0, I64)
-    acc = np.zeros(nseg, F32)
-    if len(vidx):
-        v = c.vals[vidx]
-        starts = np.cumsum(counts) - counts
-        pos = np.arange(len(vidx), dtype=I64) - starts[sid]
-        maxlen = int(counts.max())
-        if maxlen > 1 << 15:
-            return None
-        order = np.argsort(pos.astype(np.int16), kind="stable")  # radix sort, stream order kept
-        bounds = np.concatenate(([0], np.cumsum(np.bincount(pos, minlength=maxlen))))
-        with np.errstate(all="ignore"):
-            first = order[: bounds[1]]
-            acc[sid[first]] = v[first]
-            for p in range(1, maxlen):
-                sel = order[bounds[p]: bounds[p + 1]]
-                g = sid[sel]
-                acc[g] = np.maximum(acc[g], v[sel]) if is_max else acc[g] + v[sel]
-    # outputs: per stop its value (N for the max of an empty fiber), then S(k-1) if k > 0
-    scode = codes[stops]
-    inner = scode < STOP0  # k > 0
-    n_out = nseg + int(np.count_nonzero(inner)) + 1
-    before = np.cumsum(inner) - inner
-    at = np.arange(nseg, dtype=I64) + before
-    oc = np.empty(n_out, I64)
-    ov = np.zeros(n_out, F32)
-    os_ = np.empty(n_out, I64)
-    val_code = np.full(nseg, C_VAL, I64)
-    if is_max:
-        val_code[counts == 0] = C_EMPTY
-    oc[at] = val_code
-    ov[at] = acc
-    us = u[stops]
-    os_[at] = us + L
-    k = at[inner] + 1
-    oc[k] = scode[inner] + 1
-    os_[k] = us[inner] + 1
-    oc[-1] = C_DONE
-    os_[-1] = u[end - 1] + 1
-    run.t = int(u[end - 1])
+    n_out = 2 * int(np.count_nonzero(codes <= STOP0)) + 1
+    oc, ov, os_ = np.empty(n_out, I64), np.empty(n_out, F32), np.empty(n_out, I64)
+    vals = c.vals if c.vals is not None else np.zeros(end, F32)
+    no, t, nvals = reduce_run(codes, vals, st, a.op is ReduceOp.MAX, lat if lat >= 1 else 1, oc, ov, os_)
+    if no < 0:
+        return None
+    run.t = int(t)
     run.counters.reduce_ops += nvals
     run.counters.flops += nvals
-    return {"val": (Col(oc, ov), os_)}
+    return {"val": (Col(oc[:no], ov[:no]), os_[:no])}
 
 
 COL_PRIMS = {

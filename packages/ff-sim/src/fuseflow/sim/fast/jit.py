@@ -638,3 +638,91 @@ def val_write_run(c, st, use_mem, slots, fulls, ready, ii, lat, startup, buf, st
     state[2] = vw
     state[3] = rr
     return code
+
+
+@jit
+def locate_run(c, cs, has_ref, r, rs, has_base, b, bs, dim, loc, u):
+    """located = base * dim + crd, token for token (N where the base is N; stops, N and D
+    pass), at one step per token after all three inputs arrived. Returns the final
+    clock, or -1 when the inputs do not line up (the loop reports it)."""
+    t = 0
+    for m in range(len(loc)):
+        x = c[m]
+        s = cs[m]
+        if has_ref:
+            y = r[m]
+            if (x < 0 and y != x) or (x >= 0 and y == _C_DONE):
+                return -1
+            if rs[m] > s:
+                s = rs[m]
+        out = x
+        if has_base:
+            z = b[m]
+            if x < 0:
+                if z != x:
+                    return -1
+            elif z == _C_EMPTY:
+                out = _C_EMPTY
+            elif z < 0:
+                return -1
+            else:
+                out = z * dim + x
+            if bs[m] > s:
+                s = bs[m]
+        loc[m] = out
+        if s > t:
+            t = s
+        u[m] = t + 1
+        t += 1
+    return t - 1
+
+
+@jit
+def reduce_run(codes, vals, st, is_max, L, oc, ov, os_):
+    """A scalar reduce without a parent crd: per fiber the sum (or max) of its values in
+    stream order (float32, from its first value), out at its stop (+L), then the stop one
+    level down for an inner stop; N costs no step. Returns (outputs, clock, values), or
+    (-1, 0, 0) for a token this case does not take."""
+    t = 0
+    acc = np.float32(0.0)
+    cnt = 0
+    no = 0
+    nvals = 0
+    for m in range(len(codes)):
+        x = codes[m]
+        s = st[m]
+        if s > t:
+            t = s
+        if x == _C_VAL:
+            v = vals[m]
+            if cnt == 0:
+                acc = v
+            elif is_max:
+                acc = np.maximum(acc, v)
+            else:
+                acc = acc + v
+            cnt += 1
+            nvals += 1
+        elif x <= _STOP0:
+            oc[no] = _C_EMPTY if (is_max and cnt == 0) else _C_VAL
+            ov[no] = acc if cnt else np.float32(0.0)
+            os_[no] = t + L
+            no += 1
+            if x < _STOP0:
+                oc[no] = x + 1
+                ov[no] = 0.0
+                os_[no] = t + 1
+                no += 1
+            acc = np.float32(0.0)
+            cnt = 0
+        elif x == _C_DONE:
+            oc[no] = _C_DONE
+            ov[no] = 0.0
+            os_[no] = t + 1
+            return no + 1, t, nvals
+        elif x == _C_EMPTY:
+            continue
+        else:
+            return -1, 0, 0
+        t += 1
+    return -1, 0, 0
