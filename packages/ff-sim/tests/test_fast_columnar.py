@@ -20,6 +20,7 @@ from fuseflow.sim.fast.colprims import COL_PRIMS
 from fuseflow.sim.fast.engine import _Run
 from fuseflow.sim.fast.memory import FastMemory
 from fuseflow.sim.fast.prims import FAST_PRIMS, _nomem
+from fuseflow.sim.fast.rebuild import _values
 from fuseflow.sim.harness import _Ctx
 from fuseflow.sim.hw import load_hw
 from fuseflow.sim.prims.common import DONE, EMPTY, Sig, stop
@@ -59,6 +60,17 @@ def _mem_state(fm):
     return slots, list(fm.ready), fm.rr
 
 
+def _records(ctx):
+    """What the writers recorded, as token keys (columnar records decoded)."""
+    levels = {t: {lv: [_key(x) for x in r] for lv, r in lvs.items()} for t, lvs in ctx.levels.items()}
+    for t, lvs in ctx.level_cols.items():
+        for lv, c in lvs.items():
+            levels.setdefault(t, {})[lv] = [_key(x) for x in decode(c)]
+    values = {t: [_key(x) for x in r] for t, r in ctx.values.items()}
+    values.update({t: [_key(x) for x in _values(c)] for t, c in ctx.value_cols.items()})
+    return levels, values
+
+
 def _both(kind, attrs, ins, hw="no-hbm", stored=None, kinds=None, prefill=0, seed=0, expect_col=True):
     """Run the loop and the columnar version on the same inputs; compare everything."""
     cfg = load_hw(hw) if isinstance(hw, str) else hw
@@ -96,9 +108,7 @@ def _both(kind, attrs, ins, hw="no-hbm", stored=None, kinds=None, prefill=0, see
         if fm is not None:  # the memory answers later clients the same
             r2 = random.Random(seed + 1)
             later = [fm.access(r2.randrange(0, 2000), r2.choice([1, 3, 8])) for _ in range(50)]
-        records = ({t: {lv: [_key(x) for x in r] for lv, r in lvs.items()} for t, lvs in ctx.levels.items()},
-                   {t: [_key(x) for x in r] for t, r in ctx.values.items()})
-        results.append((got, run.t, run.counters.as_dict(), _mem_state(fm), later, records))
+        results.append((got, run.t, run.counters.as_dict(), _mem_state(fm), later, _records(ctx)))
     assert results[0] == results[1]
     return results[0]
 

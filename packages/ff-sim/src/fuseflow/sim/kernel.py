@@ -50,6 +50,9 @@ class KernelContext:
         self._stored: dict[str, StoredTensor] = {}
         self.levels: dict[str, dict[int, list[Any]]] = {}
         self.values: dict[str, list[Any]] = {}
+        # the fast engine's writers record whole columns here instead (see fast/rebuild.py)
+        self.level_cols: dict[str, dict[int, Any]] = {}
+        self.value_cols: dict[str, Any] = {}
         self.kinds: dict[tuple[int, str], StreamKind] = {}
 
     def stored(self, name: str) -> StoredTensor:
@@ -133,12 +136,16 @@ def run_kernel(program: Program, kernel: Kernel, env: dict[str, TensorData], hw:
     return KernelRun(kernel.name, cycles, total, per, outputs, busy, procs)
 
 
-def collect_outputs(program: Program, kernel: Kernel, ctx: KernelContext) -> dict[str, TensorData]:
+def collect_outputs(program: Program, kernel: Kernel, ctx: KernelContext,
+                    prebuilt: dict[str, TensorData] | None = None) -> dict[str, TensorData]:
     written = {n.attrs.tensor for n in kernel.graph.nodes.values() if n.kind in WRITERS}
     names = list(kernel.outputs) + sorted(t for t in written if t not in kernel.outputs)
     out: dict[str, TensorData] = {}
     for name in names:
         if name is None or name not in written:
+            continue
+        if prebuilt and name in prebuilt:
+            out[name] = prebuilt[name]
             continue
         decl = program.program.tensor(name)
         out[name] = rebuild(decl, ctx.levels.get(name, {}), ctx.values.get(name, []))

@@ -4,9 +4,10 @@ recorded for the output tensor exactly as the loop versions record them."""
 from __future__ import annotations
 
 import numpy as np
-from fuseflow.sim.fast.col import C_DONE, I64, STOP0, col_in, done_end
+from fuseflow.sim.fast.col import I64, STOP0, Col, col_in, done_end
 from fuseflow.sim.fast.jit import level_write_run, val_write_run
 from fuseflow.sim.fast.membridge import drive
+from fuseflow.sim.fast.rebuild import record_level, record_values
 
 
 def level_write(run, node, ins):
@@ -30,7 +31,7 @@ def level_write(run, node, ins):
     if drive(run, step, batch) != 0:
         raise AssertionError("level writer stopped before its D")
     a = node.attrs
-    run.ctx.level_record(a.tensor, a.level).extend(col.tolist()[:end - 1])
+    record_level(run.ctx, a.tensor, a.level, Col(c[:end - 1]))
     run.t = int(state[1])
     run.counters.crd_writes += int(state[4])
     run.counters.seg_writes += int(state[5])
@@ -58,9 +59,7 @@ def val_write(run, node, ins):
 
     if drive(run, step, 1) != 0:
         raise AssertionError("value writer stopped before its D")
-    toks = col.tolist()
-    keep = np.flatnonzero((c > STOP0) & (c != C_DONE))
-    run.ctx.value_record(node.attrs.tensor).extend([toks[i] for i in keep.tolist()])
+    record_values(run.ctx, node.attrs.tensor, Col(c[:end - 1], None if col.vals is None else col.vals[:end - 1]))
     run.t = int(state[1]) + 1
     run.counters.val_writes += int(state[2])
     return {}

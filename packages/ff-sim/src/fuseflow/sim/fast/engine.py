@@ -33,9 +33,10 @@ from fuseflow.sim.fast.col import keep_heap, list_in
 from fuseflow.sim.fast.colprims import COL_PRIMS
 from fuseflow.sim.fast.memory import FastMemory
 from fuseflow.sim.fast.prims import FAST_PRIMS, Ended, _nomem
+from fuseflow.sim.fast.rebuild import collect_outputs_fast
 from fuseflow.sim.hw import HwConfig, load_hw
 from fuseflow.sim.inputs import prepare_inputs
-from fuseflow.sim.kernel import KernelContext, KernelRun, collect_outputs, run_kernel
+from fuseflow.sim.kernel import KernelContext, KernelRun, run_kernel
 from fuseflow.sim.result import KernelResult, SimResult
 
 PROFILE = bool(os.environ.get("FUSEFLOW_FAST_PROFILE"))  # per-primitive wall time on stderr
@@ -189,7 +190,7 @@ def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData]
         r = runs[nid]
         per[r.node.describe()] = r.counters
         total.add(r.counters)
-    outputs = collect_outputs(program, kernel, ctx)
+    outputs = collect_outputs_fast(program, kernel, ctx)
     cycles = max((r.t for r in runs.values()), default=0)
     return KernelRun(kernel.name, cycles, total, per, outputs)
 
