@@ -1,0 +1,96 @@
+"""Compile and simulate one model under several fusions, end to end, the way a user runs them.
+
+    python benchmarks/fusions_end_to_end.py                      # GCN on cora: unfused, partial, full
+    python benchmarks/fusions_end_to_end.py --dataset karate
+    python benchmarks/fusions_end_to_end.py --fusions unfused,partial --max-gib 8
+
+Each fusion runs ``ff compile`` then ``ff sim --engine ENGINE --json`` as child processes;
+the script reports their wall times, cycles, tokens and the child's peak memory, and the
+total. A child whose resident memory passes ``--max-gib`` is stopped and reported as such
+(the fast engine holds whole streams: fully fused GCN on cora needs far more than 8 GiB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _rss_gib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return 0.0
+
+
+def _run(cmd: list[str], max_gib: float, timeout: float) -> tuple[float, float, str, str | None]:
+    """(wall s, peak GiB, stdout, None or why it was stopped)."""
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err)
+        peak, why = 0.0, None
+        while p.poll() is None:
+            peak = max(peak, _rss_gib(p.pid))
+            if peak > max_gib:
+                why = f"stopped at {peak:.1f} GiB (over --max-gib {max_gib:g})"
+            elif time.perf_counter() - t0 > timeout:
+                why = f"stopped after {timeout:g} s (--timeout)"
+            if why:
+                p.kill()
+                p.wait()
+                break
+            time.sleep(0.2)
+        wall = time.perf_counter() - t0
+        out.seek(0)
+        err.seek(0)
+        text = out.read().decode()
+        if why is None and p.returncode != 0:
+            why = f"exit {p.returncode}: {err.read().decode().strip().splitlines()[-1:]}"
+    return wall, peak, text, why
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="gcn")
+    ap.add_argument("--dataset", default="cora")
+    ap.add_argument("--fusions", default="unfused,partial,full")
+    ap.add_argument("--engine", default="fast")
+    ap.add_argument("--hw", default="default")
+    ap.add_argument("--max-gib", type=float, default=8.0, help="stop a child above this resident memory")
+    ap.add_argument("--timeout", type=float, default=1800.0, help="stop a child after this many seconds")
+    args = ap.parse_args()
+    ff = [sys.executable, "-c", "from fuseflow.ir.cli import main; main()"]
+    total = 0.0
+    print(f"{args.model}/{args.dataset}, engine {args.engine}, hw {args.hw}", flush=True)
+    print(f"{'fusion':10s} {'compile':>8s} {'simulate':>9s} {'cycles':>14s} {'tokens':>15s} {'peak':>9s}")
+    with tempfile.TemporaryDirectory() as d:
+        for fusion in args.fusions.split(","):
+            prog = str(Path(d) / f"{fusion}.ffir")
+            tc, _, _, why = _run(ff + ["compile", args.model, "--dataset", args.dataset, "--fusion", fusion,
+                                       "-o", prog], args.max_gib, args.timeout)
+            total += tc
+            if why:
+                print(f"{fusion:10s} compile {why}", flush=True)
+                continue
+            ts, peak, text, why = _run(ff + ["sim", prog, "--engine", args.engine, "--hw", args.hw, "--json"],
+                                       args.max_gib, args.timeout)
+            total += ts
+            if why:
+                print(f"{fusion:10s} {tc:7.1f}s {ts:8.1f}s  {why}", flush=True)
+                continue
+            res = json.loads(text)
+            print(f"{fusion:10s} {tc:7.1f}s {ts:8.1f}s {res['cycles']:14,} {res['tokens_moved']:15,} "
+                  f"{peak:7.2f}GiB", flush=True)
+    print(f"total {total:.1f}s")
+
+
+if __name__ == "__main__":
+    main()
