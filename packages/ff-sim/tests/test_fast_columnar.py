@@ -243,6 +243,43 @@ def test_dense_scan(seed, mode, monkeypatch):
           {"ref": _stream(toks, rnd, mode)}, hw=hw)
 
 
+def _joined_pair(rnd, nfib, n_before_stop):
+    """Two crd streams of the same fibers (two levels); ``n_before_stop``: input 0 has an
+    N before the closing S1 where input 1 has none."""
+    a, b = [], []
+    for f in range(nfib):
+        for toks in (a, b):
+            toks += sorted(rnd.sample(range(12), rnd.randrange(0, 6)))
+        last = f == nfib - 1
+        if last and n_before_stop:
+            a.append(EMPTY)
+        a.append(stop(1) if last else stop(0))
+        b.append(stop(1) if last else stop(0))
+    return a + [DONE], b + [DONE]
+
+
+def _refs_for(rnd, crd, values):
+    return [(F32(rnd.uniform(-2, 2)) if values else rnd.randrange(0, 50)) if type(t) is int else t for t in crd]
+
+
+@pytest.mark.parametrize("kind", (NodeKind.INTERSECT, NodeKind.UNION))
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("seed", range(10))
+def test_joiners(seed, mode, kind):
+    rnd = random.Random(seed)
+    c0, c1 = _joined_pair(rnd, rnd.randrange(1, 5), seed % 3 == 0)
+    if seed % 2:
+        c0, c1 = c1, c0
+    r0, r1 = _refs_for(rnd, c0, seed % 4 == 1), _refs_for(rnd, c1, seed % 4 == 2)
+    ins = {"crd0": _stream(c0, rnd, mode), "ref0": _stream(r0, rnd, mode),
+           "crd1": _stream(c1, rnd, mode), "ref1": _stream(r1, rnd, mode)}
+    _both(kind, {"arity": 2, "index": "j"}, ins)
+    # heads out of step (different stop levels) or a stream cut short: the loop reports it
+    bad = [stop(0) if t == stop(1) else t for t in c1]
+    _both(kind, {"arity": 2, "index": "j"}, dict(ins, crd1=_stream(bad, rnd, mode)), expect_col=False)
+    _both(kind, {"arity": 2, "index": "j"}, dict(ins, ref0=_stream(r0[:-2], rnd, mode)), expect_col=False)
+
+
 @pytest.mark.parametrize("far", (0, 5000))
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("hwname", ("default", "no-hbm"))

@@ -37,6 +37,7 @@ from fuseflow.sim.fast.col import (
 from fuseflow.sim.fast.jit import (
     client_walk,
     cummax_plus1,
+    join2_run,
     locate_run,
     reduce_run,
     repeat_run,
@@ -56,6 +57,16 @@ def _val_codes(c: np.ndarray, val: np.ndarray) -> np.ndarray:
     out = np.full(len(c), C_VAL, np.int8 if small else I64)
     out[~val] = rest
     return out
+
+
+def _int_dtype(lo: int, hi: int) -> np.dtype:
+    """The narrowest signed integer type holding lo..hi: coordinate and ref columns are
+    mostly small numbers, and every byte of a 100 M-token column is memory traffic."""
+    for t in (np.int8, np.int16, np.int32):
+        info = np.iinfo(t)
+        if info.min <= lo and hi <= info.max:
+            return np.dtype(t)
+    return np.dtype(I64)
 
 
 def _plain(c: np.ndarray) -> bool:
@@ -79,7 +90,7 @@ def _crd_in(stream) -> tuple[Col, np.ndarray, int] | None:
     if cin is None:
         return None
     col, _, end = cin
-    if col.vals is not None or col.codes.dtype != I64 or not _plain(col.codes[:end - 1]):
+    if col.vals is not None or col.codes.dtype.kind != "i" or not _plain(col.codes[:end - 1]):
         return None
     return cin
 
@@ -185,8 +196,10 @@ def level_scan(run, node, ins):
     nout = np.where(kp, dim + 1, 1)
     ostart = np.cumsum(nout) - nout
     N = int(ostart[-1] + nout[-1])
-    ocode = np.empty(N, I64)
-    oref = np.empty(N, I64)
+    low = min(int(c.min()) - 1, STOP0)
+    ocode = np.empty(N, _int_dtype(low, dim - 1))
+    top = int(c[pay].max()) * dim + dim - 1 if pay.any() else 0
+    oref = np.empty(N, _int_dtype(low, top))
     ost = np.empty(N, I64)
     other = ~kp
     oo = ostart[other]
@@ -198,7 +211,7 @@ def level_scan(run, node, ins):
         return {"crd": (Col(ocode), ost), "ref": (Col(oref), ost)}
     nx = c[refs + 1]
     look_code = np.where(nx <= STOP0, nx - 1, STOP0)
-    base = c[refs] * dim
+    base = c[refs].astype(I64) * dim
     t0 = u[first[kp]] + (delay + L)
     t1 = u[look] + 1
     rng = ramp(dim)
@@ -362,7 +375,7 @@ def locate(run, node, ins):
         r = rcol.codes
     if "base" in ins:
         bi = col_in(ins["base"])
-        if bi is None or bi[0].vals is not None or len(bi[0]) < end or bi[0].codes.dtype != I64:
+        if bi is None or bi[0].vals is not None or len(bi[0]) < end or bi[0].codes.dtype.kind != "i":
             return None
         b, bs = bi[0].codes, bi[1]
     loc = np.empty(end, I64)
@@ -380,6 +393,44 @@ def locate(run, node, ins):
 
 
 _NONE = np.zeros(0, I64)
+
+
+def _joiner(run, node, ins, union):
+    """Two-input intersect/union (compiled, see :func:`jit.join2_run`)."""
+    if (node.attrs.arity or 0) != 2:
+        return None
+    got = []
+    for k in range(2):
+        ci, ri = col_in(ins[f"crd{k}"]), col_in(ins[f"ref{k}"])
+        if ci is None or ri is None or ci[0].vals is not None or ci[0].codes.dtype.kind != "i":
+            return None
+        got.append((ci, ri))
+    (c0, r0), (c1, r1) = got
+    n_out = len(c0[0]) + len(c1[0])
+    oc, ocs = np.empty(n_out, np.result_type(c0[0].codes, c1[0].codes)), np.empty(n_out, I64)
+    refs = []
+    for rcol, _ in (r0, r1):
+        vals = rcol.vals if rcol.vals is not None else np.zeros(len(rcol), F32)
+        refs.append((rcol, vals, np.empty(n_out, np.result_type(rcol.codes, np.int8)), np.empty(n_out, F32)))
+    (a0, va0, o0, ov0), (a1, va1, o1, ov1) = refs
+    no, t = join2_run(union, c0[0].codes, c0[1], a0.codes, r0[1], va0, c1[0].codes, c1[1], a1.codes, r1[1], va1,
+                      oc, ocs, o0, ov0, o1, ov1)
+    if no < 0:
+        return None
+    run.t = int(t)
+    ocs = ocs[:no]
+    out = {"crd": (Col(oc[:no]), ocs)}
+    for k, (rcol, _, o, ov) in enumerate(refs):
+        out[f"ref{k}"] = (Col(o[:no], ov[:no] if rcol.vals is not None else None), ocs)
+    return out
+
+
+def intersect(run, node, ins):
+    return _joiner(run, node, ins, False)
+
+
+def union(run, node, ins):
+    return _joiner(run, node, ins, True)
 
 
 # ---------------------------------------------------------------------------------- compute
@@ -487,6 +538,8 @@ def reduce(run, node, ins):
 
 
 COL_PRIMS = {
+    NodeKind.INTERSECT: intersect,
+    NodeKind.UNION: union,
     NodeKind.LEVEL_WRITE: colwriters.level_write,
     NodeKind.VAL_WRITE: colwriters.val_write,
     NodeKind.REDUCE: reduce,

@@ -726,3 +726,119 @@ def reduce_run(codes, vals, st, is_max, L, oc, ov, os_):
             return -1, 0, 0
         t += 1
     return -1, 0, 0
+
+
+@jit
+def _past_stop(c, cs, rs, p, s, t):
+    """A joiner input after a stop ``s`` went out: its head is taken; an N head before an
+    inner stop takes that stop too (which must be ``s``). Returns (position, clock), or
+    (-1, t) when the stream ends or the stop differs."""
+    h = c[p]
+    p += 1
+    if h == _C_EMPTY and s < _STOP0:
+        if p >= len(c):
+            return -1, t
+        if cs[p] > t:
+            t = cs[p]
+        if c[p] != s or p >= len(rs):
+            return -1, t
+        if rs[p] > t:
+            t = rs[p]
+        p += 1
+    return p, t
+
+
+@jit
+def join2_run(union, c0, cs0, r0, rs0, v0, c1, cs1, r1, rs1, v1, oc, ocs, o0, ov0, o1, ov1):
+    """A two-input intersect (or union), token by token as the loop version: equal heads
+    pass together; otherwise the smaller coordinate is taken (a union also emits it, with
+    N for the input that lacks it); stops of one level pass once, an N before an inner
+    stop is dropped with it. Refs (or values, ``v0``/``v1``) travel with their crd.
+    Returns (outputs, clock), (-1, 0) when an input ends early or the heads are out of
+    step (the loop reports it)."""
+    n0 = len(c0)
+    n1 = len(c1)
+    p0 = 0
+    p1 = 0
+    no = 0
+    t = 0
+    while True:
+        if p0 >= n0 or p1 >= n1 or p0 >= len(r0) or p1 >= len(r1):
+            return -1, 0
+        h0 = c0[p0]
+        h1 = c1[p1]
+        if cs0[p0] > t:
+            t = cs0[p0]
+        if cs1[p1] > t:
+            t = cs1[p1]
+        if rs0[p0] > t:
+            t = rs0[p0]
+        if rs1[p1] > t:
+            t = rs1[p1]
+        pay0 = h0 >= 0
+        pay1 = h1 >= 0
+        t1 = t + 1
+        if h0 == h1:
+            oc[no] = h0
+            ocs[no] = t1
+            o0[no] = r0[p0]
+            ov0[no] = v0[p0]
+            o1[no] = r1[p1]
+            ov1[no] = v1[p1]
+            no += 1
+            p0 += 1
+            p1 += 1
+            if h0 == _C_DONE:
+                return no, t
+        elif pay0 or pay1:
+            if pay0 and pay1:
+                m = h0 if h0 < h1 else h1
+            else:
+                m = h0 if pay0 else h1
+            take0 = pay0 and h0 == m
+            take1 = pay1 and h1 == m
+            if union:
+                oc[no] = m
+                ocs[no] = t1
+                if take0:
+                    o0[no] = r0[p0]
+                    ov0[no] = v0[p0]
+                else:
+                    o0[no] = _C_EMPTY
+                    ov0[no] = 0.0
+                if take1:
+                    o1[no] = r1[p1]
+                    ov1[no] = v1[p1]
+                else:
+                    o1[no] = _C_EMPTY
+                    ov1[no] = 0.0
+                no += 1
+            if take0:
+                p0 += 1
+            if take1:
+                p1 += 1
+        else:
+            if h0 == _C_DONE or h1 == _C_DONE:
+                return -1, 0
+            if h0 <= _STOP0 and h1 <= _STOP0:
+                return -1, 0  # two different stop levels
+            if h0 <= _STOP0:
+                s = h0
+            elif h1 <= _STOP0:
+                s = h1
+            else:
+                return -1, 0  # no stop among the heads
+            oc[no] = s
+            ocs[no] = t1
+            o0[no] = s
+            ov0[no] = 0.0
+            o1[no] = s
+            ov1[no] = 0.0
+            no += 1
+            p0, t = _past_stop(c0, cs0, rs0, p0, s, t)
+            if p0 < 0:
+                return -1, 0
+            p1, t = _past_stop(c1, cs1, rs1, p1, s, t)
+            if p1 < 0:
+                return -1, 0
+        t += 1
