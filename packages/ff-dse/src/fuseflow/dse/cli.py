@@ -30,7 +30,7 @@ EXECUTOR = typer.Option("local", "--executor", help="local (process pool) or ray
 ADDRESS = typer.Option(None, "--address", help="Ray cluster address (default: start a local instance).")
 WORKERS = typer.Option(None, "--workers", "-j", help="Parallel evaluations (default: CPUs).")
 EVALUATOR = typer.Option(None, "--evaluator",
-                         help="module:function evaluator, `fast` (fast simulation engine) or `synthetic` (dry run).")
+                         help="module:function evaluator, `fast` (the default engine), `reference` (the reference engine) or `synthetic` (dry run).")
 
 
 def _evaluators(name: str | None) -> tuple[Any, Any]:

@@ -61,8 +61,8 @@ def failure(cfg: Config, exc: BaseException | str, wall: float = 0.0) -> Result:
     return Result(cfg, cfg.key(), Status.FAILED, wall_time=wall, error=text)
 
 
-def evaluate(cfg: Config, engine: str = "reference") -> Result:
-    """Compile and simulate ``cfg`` with ``engine`` (the reference by default) and ``check=True``."""
+def evaluate(cfg: Config, engine: str = "fast") -> Result:
+    """Compile and simulate ``cfg`` with ``engine`` (the fast one by default) and ``check=True``."""
     t0 = time.perf_counter()
     try:
         from fuseflow.sim import simulate  # type: ignore[attr-defined]
@@ -108,8 +108,13 @@ def _check_flag(value: Any) -> bool | None:
 
 
 def evaluate_fast(cfg: Config) -> Result:
-    """:func:`evaluate` with the fast engine: the same figures, sooner (``--evaluator fast``)."""
+    """:func:`evaluate` with the fast engine (the default; ``--evaluator fast``)."""
     return evaluate(cfg, engine="fast")
+
+
+def evaluate_reference(cfg: Config) -> Result:
+    """:func:`evaluate` with the reference engine: the same figures, later (``--evaluator reference``)."""
+    return evaluate(cfg, engine="reference")
 
 
 def estimate_config(cfg: Config) -> Estimate:
@@ -120,15 +125,17 @@ def estimate_config(cfg: Config) -> Estimate:
 
 
 def resolve(name: str | None, default: Callable[..., Any]) -> Callable[..., Any]:
-    """An evaluator/estimator by ``module:function`` (or ``synthetic``, ``fast``) name."""
+    """An evaluator/estimator by ``module:function`` (or ``synthetic``, ``fast``, ``reference``) name."""
     if not name:
         return default
     if name == "synthetic":
         from fuseflow.dse import synthetic
 
         return synthetic.evaluate if default is evaluate else synthetic.estimate
-    if name == "fast":  # the fast simulation engine: same results, so same store keys
-        return evaluate_fast if default is evaluate else default
+    if name in ("fast", "reference"):  # either engine: same results, so same store keys
+        if default is not evaluate:
+            return default
+        return evaluate_fast if name == "fast" else evaluate_reference
     import importlib
 
     mod, _, fn = name.partition(":")

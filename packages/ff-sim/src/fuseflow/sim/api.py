@@ -15,7 +15,7 @@ from fuseflow.sim.result import SimResult
 from fuseflow.sim.trace import write_trace
 
 
-def simulate(program: Program, hw: str | Path | HwConfig = "default", engine: str = "reference",
+def simulate(program: Program, hw: str | Path | HwConfig = "default", engine: str = "fast",
              check: bool = False, trace_path: str | Path | None = None, random_inputs: int | None = None,
              **options: Any) -> SimResult:
     """Simulate every kernel of ``program`` in order on hardware ``hw`` (a preset name,

@@ -13,7 +13,7 @@ from fuseflow.ir.errors import CheckError, DataError
 def sim_command(
     program: Path = typer.Argument(..., help="Compiled program (.ffir, .fftxt, ...)."),
     hw: str = typer.Option("default", "--hw", help="Hardware preset (default, no-hbm) or a TOML file."),
-    engine: str = typer.Option("reference", "--engine", help="Simulator engine."),
+    engine: str = typer.Option("fast", "--engine", help="Simulator engine: fast (default) or reference."),
     check: bool = typer.Option(False, "--check", help="Compare outputs with PyTorch; fail on a mismatch."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     trace: Path | None = typer.Option(None, "--trace", help="Write a Chrome trace-event file."),  # noqa: UP007
