@@ -56,7 +56,7 @@ def _prefill(fm, rnd, n):
 def _mem_state(fm):
     if fm is None:
         return None
-    slots = [bytes(b).rstrip(b"\0") for b in fm.slots]
+    slots = [fm.channel(c).rstrip(b"\0") for c in range(fm.n)]
     return slots, list(fm.ready), fm.rr
 
 

@@ -64,9 +64,12 @@ _B = 64  # slots per summary block
 class Memory:
     """The model used by both engines: one byte per slot per channel plus a "block full"
     byte per 64 slots; the first free slot is found with ``bytearray.find`` (a C scan).
-    First-fit only depends on the set of taken slots, so it answers as the slot dict does."""
+    First-fit only depends on the set of taken slots, so it answers as the slot dict does.
 
-    __slots__ = ("n", "ii", "lat", "startup", "ready", "slots", "full", "rr", "cfg")
+    All channels share one buffer, ``cap`` slots per channel (channel c at ``c * cap``),
+    so compiled code sees the bitmaps as one 2-D array (see ``fast/membridge.py``)."""
+
+    __slots__ = ("n", "ii", "lat", "startup", "ready", "cap", "slots", "full", "rr", "cfg")
 
     def __init__(self, cfg: MemoryConfig) -> None:
         self.cfg = cfg
@@ -75,38 +78,58 @@ class Memory:
         self.lat = cfg.latency
         self.startup = cfg.startup
         self.ready: list[int | None] = [None] * self.n
-        self.slots: list[bytearray] = [bytearray(_B * 16) for _ in range(self.n)]
-        self.full: list[bytearray] = [bytearray(16) for _ in range(self.n)]
+        self.cap = _B * 16
+        self.slots = bytearray(self.n * self.cap)
+        self.full = bytearray(self.n * (self.cap // _B))
         self.rr = 0
 
+    @property
+    def blocks(self) -> int:
+        """Summary blocks per channel."""
+        return self.cap // _B
+
+    def channel(self, c: int) -> bytes:
+        """Channel c's slot bitmap (a copy)."""
+        return bytes(self.slots[c * self.cap:(c + 1) * self.cap])
+
     def _grow(self, c: int, blocks: int) -> None:
-        full = self.full[c]
-        add = max(blocks - len(full), len(full))  # geometric: amortised O(1) per slot
-        full.extend(bytes(add))
-        self.slots[c].extend(bytes(add * _B))
+        """At least ``blocks`` summary blocks per channel (every channel grows together)."""
+        nb = self.blocks
+        if blocks <= nb:
+            return
+        new_nb = max(blocks, 2 * nb)  # geometric: amortised O(1) per slot
+        new_cap = new_nb * _B
+        slots, full = bytearray(self.n * new_cap), bytearray(self.n * new_nb)
+        for ch in range(self.n):
+            slots[ch * new_cap:ch * new_cap + self.cap] = self.slots[ch * self.cap:(ch + 1) * self.cap]
+            full[ch * new_nb:ch * new_nb + nb] = self.full[ch * nb:(ch + 1) * nb]
+        self.slots, self.full, self.cap = slots, full, new_cap
 
     def _next_free(self, c: int, s: int) -> int:
-        """First free slot after the (taken) rest of s's block; marks full blocks lazily."""
+        """First free slot (of channel c) after the (taken) rest of s's block; marks full
+        blocks lazily."""
         b = s // _B
-        if b + 2 > len(self.full[c]):
+        if b + 2 > self.blocks:
             self._grow(c, b + 2)
-        ba, full = self.slots[c], self.full[c]
-        j = ba.find(0, s, (b + 1) * _B)
+        base, nb = c * self.cap, self.blocks
+        ba, full = self.slots, self.full
+        j = ba.find(0, base + s, base + (b + 1) * _B)
         if j >= 0:
-            return j
-        if ba.find(0, b * _B, s) < 0:
-            full[b] = 1
+            return j - base
+        if ba.find(0, base + b * _B, base + s) < 0:
+            full[c * nb + b] = 1
         while True:
-            nb = full.find(0, b + 1)
-            if nb < 0 or nb + 2 > len(full):
-                self._grow(c, len(full) + 2)
-                ba, full = self.slots[c], self.full[c]
+            found = full.find(0, c * nb + b + 1, (c + 1) * nb)
+            if found < 0 or found - c * nb + 2 > nb:
+                self._grow(c, nb + 2)
+                base, nb = c * self.cap, self.blocks
+                ba, full = self.slots, self.full
                 continue
-            b = nb
-            j = ba.find(0, b * _B, (b + 1) * _B)
+            b = found - c * nb
+            j = ba.find(0, base + b * _B, base + (b + 1) * _B)
             if j >= 0:
-                return j
-            full[b] = 1  # found full on the way: never scanned again
+                return j - base
+            full[c * nb + b] = 1  # found full on the way: never scanned again
 
     def access(self, t: int, words: int) -> int:
         """Issue ``words`` word requests at cycle ``t``; the cycle the last one completes."""
@@ -115,7 +138,7 @@ class Memory:
         ready = self.ready
         rr = self.rr
         done = t
-        base, extra = divmod(words, n)
+        base_k, extra = divmod(words, n)
         for i in range(words if words < n else n):
             c = rr + i
             if c >= n:
@@ -125,17 +148,14 @@ class Memory:
                 r = ready[c] = t + self.startup
             e = t if t > r else r
             s = -(-e // ii)
-            ba = self.slots[c]
-            k = base + 1 if i < extra else base
-            if (s + k) // _B + 2 > len(self.full[c]):
+            k = base_k + 1 if i < extra else base_k
+            if (s + k) // _B + 2 > self.blocks:
                 self._grow(c, (s + k) // _B + 2)
-                ba = self.slots[c]
             for _ in range(k):
-                j = ba.find(0, s, s - s % _B + _B)
-                if j < 0:
-                    j = self._next_free(c, s)
-                    ba = self.slots[c]
-                ba[j] = 1
+                base = c * self.cap
+                j = self.slots.find(0, base + s, base + s - s % _B + _B)
+                j = j - base if j >= 0 else self._next_free(c, s)
+                self.slots[c * self.cap + j] = 1
                 s = j + 1
             fin = (s - 1) * ii + self.lat
             if fin > done:

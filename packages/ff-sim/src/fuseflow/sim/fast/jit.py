@@ -57,41 +57,45 @@ _B = 64  # slots per summary block (fuseflow.sim.memory)
 
 
 @jit
-def _first_free(ba, fl, s):
-    """The memory model's first free slot >= s of one channel (read only, but for marking
-    blocks found full), or -1 when the channel must grow first."""
+def _first_free(S, F, c, s):
+    """The memory model's first free slot >= s of channel c (read only, but for marking
+    blocks found full), or -1 when the bitmaps must grow first. ``S``: slots (channels x
+    cap), ``F``: "block full" bytes (channels x cap/64)."""
+    nb = F.shape[1]
     b = s // _B
-    if b + 2 > len(fl):
+    if b + 2 > nb:
         return -1
     for j in range(s, (b + 1) * _B):
-        if ba[j] == 0:
+        if S[c, j] == 0:
             return j
     full = True
     for j in range(b * _B, s):
-        if ba[j] == 0:
+        if S[c, j] == 0:
             full = False
             break
     if full:
-        fl[b] = 1
-    nb = b + 1
+        F[c, b] = 1
+    k = b + 1
     while True:
-        while nb < len(fl) and fl[nb] != 0:
-            nb += 1
-        if nb + 2 > len(fl):
+        while k < nb and F[c, k] != 0:
+            k += 1
+        if k + 2 > nb:
             return -1
-        for j in range(nb * _B, (nb + 1) * _B):
-            if ba[j] == 0:
+        for j in range(k * _B, (k + 1) * _B):
+            if S[c, j] == 0:
                 return j
-        fl[nb] = 1
-        nb += 1
+        F[c, k] = 1
+        k += 1
 
 
 @jit
 def mem_access(slots, fulls, ready, rr, ii, lat, startup, t, w, buf):
-    """``Memory.access(t, w)`` on the model's bitmaps: returns (completion, round robin,
-    -1, 0), or (t, rr, c, blocks) untouched when channel c must first grow to ``blocks``
-    summary blocks (all slots are found before any is taken)."""
+    """``Memory.access(t, w)`` on the model's bitmaps (2-D views: channels x slots, and
+    channels x blocks): returns (completion, round robin, -1, 0), or (t, rr, c, blocks)
+    untouched when the bitmaps must first grow to ``blocks`` summary blocks per channel
+    (all slots are found before any is taken)."""
     nch = len(ready)
+    nb = fulls.shape[1]
     base = w // nch
     extra = w - base * nch
     kmax = w if w < nch else nch
@@ -105,14 +109,12 @@ def mem_access(slots, fulls, ready, rr, ii, lat, startup, t, w, buf):
         e = t if t > r else r
         sl = (e + ii - 1) // ii
         kk = base + 1 if i < extra else base
-        fl = fulls[c]
-        if (sl + kk) // _B + 2 > len(fl):
+        if (sl + kk) // _B + 2 > nb:
             return t, rr, c, (sl + kk) // _B + 2
-        ba = slots[c]
         for q in range(kk):
-            j = _first_free(ba, fl, sl)
+            j = _first_free(slots, fulls, c, sl)
             if j < 0:
-                return t, rr, c, len(fl) + 2
+                return t, rr, c, nb + 2
             buf[i, q] = j
             sl = j + 1
     done = t
@@ -123,9 +125,8 @@ def mem_access(slots, fulls, ready, rr, ii, lat, startup, t, w, buf):
         if ready[c] < 0:
             ready[c] = t + startup
         kk = base + 1 if i < extra else base
-        ba = slots[c]
         for q in range(kk):
-            ba[buf[i, q]] = 1
+            slots[c, buf[i, q]] = 1
         if kk:
             fin = buf[i, kk - 1] * ii + lat
             if fin > done:

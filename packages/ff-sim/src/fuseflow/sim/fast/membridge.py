@@ -1,8 +1,9 @@
 """Running a compiled memory client against the shared HBM model.
 
 The compiled loops (jit.py) read and take slots in the model's own bitmaps through numpy
-views; they cannot grow a bitmap, so they stop and say which channel must grow first,
-and :func:`drive` grows it and calls again (each loop keeps its state between calls).
+views (channels x slots); they cannot grow them, so they stop and say how many blocks
+are needed, and :func:`drive` grows the model and calls again (each loop keeps its state
+between calls).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 
 I64 = np.int64
-_NO_SLOTS = (np.zeros(0, np.uint8),)
+_NO_SLOTS = np.zeros((1, 0), np.uint8)
 _NO_READY = np.zeros(1, I64)
 
 # step(slots, fulls, ready, rr, ii, lat, startup, buf) -> (code, channel, blocks, rr);
@@ -31,8 +32,8 @@ def drive(run: Any, step: Step, max_words: int) -> int:
     buf = np.empty((mem.n, max(1, -(-max_words // mem.n))), I64)
     rr = mem.rr
     while True:
-        slots = tuple(np.frombuffer(b, np.uint8) for b in mem.slots)
-        fulls = tuple(np.frombuffer(b, np.uint8) for b in mem.full)
+        slots = np.frombuffer(mem.slots, np.uint8).reshape(mem.n, mem.cap)
+        fulls = np.frombuffer(mem.full, np.uint8).reshape(mem.n, mem.blocks)
         code, c, blocks, rr = step(slots, fulls, ready, rr, mem.ii, mem.lat, mem.startup, buf)
         del slots, fulls  # a bitmap can only grow without views on it
         if code != 1:
