@@ -364,6 +364,25 @@ def test_val_array(seed, hwname, mode, far):
           prefill=rnd.choice([0, 5, 40]), seed=seed)
 
 
+@pytest.mark.parametrize("block", (2, 4))
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("hwname", ("default", "no-hbm"))
+@pytest.mark.parametrize("seed", range(6))
+def test_tile_val_array(seed, hwname, mode, block):
+    """Tiles: one request of B^2 words per ref, N gives a zero tile."""
+    rnd = random.Random(seed)
+    nv = rnd.choice([5, 9])
+    hw = load_hw(hwname)
+    if hwname == "default" and seed % 2:
+        hw = replace(hw, memory=replace(hw.memory, channels=rnd.choice([1, 3, 8]), latency=rnd.choice([0, 2, 5]),
+                                        initiation_interval=rnd.choice([1, 2, 3]), startup=rnd.choice([0, 14])))
+    vals = np.array([[[rnd.uniform(-1, 1) for _ in range(block)] for _ in range(block)] for _ in range(nv)], F32)
+    stored = {"V": StoredTensor(None, (nv * block, block), [Level(LevelFormat.DENSE, nv)], vals)}
+    toks = _refs(rnd, rnd.randrange(1, 8), nv, empty=seed % 3 == 0)
+    _both(NodeKind.VAL_ARRAY, {"tensor": "V"}, {"ref": _stream(toks, rnd, mode)}, hw=hw, stored=stored,
+          prefill=rnd.choice([0, 5, 40]), seed=seed)
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("op", [BinaryOp.ADD, BinaryOp.SUB, BinaryOp.MUL, BinaryOp.DIV, BinaryOp.MAX])
 @pytest.mark.parametrize("seed", range(4))

@@ -30,6 +30,7 @@ from fuseflow.sim.fast.col import (
     STOP0,
     Col,
     col_in,
+    decode,
     done_end,
     maxplus,
     ramp,
@@ -304,11 +305,13 @@ def val_array(run, node, ins):
     one request; see :func:`_requests` for how those are answered exactly."""
     a = node.attrs
     vals = run.ctx.stored(a.tensor).vals
-    if vals.ndim != 1 or vals.dtype != F32:
+    if vals.dtype != F32:
         return None
     cin = _crd_in(ins["ref"])
     if cin is None:
         return None
+    if vals.ndim > 1:
+        return _tile_val_array(run, vals, cin)
     col, st, end = cin
     c = col.codes[:end]
     lat = run.ctx.hw.timing.val_array_latency.at(1)
@@ -337,6 +340,44 @@ def val_array(run, node, ins):
         u[c >= 0] += L - 1
     run.counters.val_reads += nref
     return {"val": (Col(oc, ov), u)}
+
+
+def _tile_val_array(run, vals, cin):
+    """Tiles (B x B values per ref): every ref is one request of B^2 words (no batching);
+    N gives a zero tile. The clock runs compiled; the tokens are the tiles themselves (a
+    list stream, as the loop version makes)."""
+    col, st, end = cin
+    c = col.codes[:end]
+    pay = c >= 0
+    nv = len(vals)
+    refs = c[pay]
+    if len(refs) and int(refs.max()) >= nv:
+        return None
+    words = int(np.prod(vals.shape[1:]))
+    lat = run.ctx.hw.timing.val_array_latency.at(vals.shape[1])
+    L = lat if lat >= 1 else 1
+    s = st[:end]
+    if run.access is None:
+        u = maxplus(s, 1)
+        run.t = int(u[-1])
+        u += 1
+    else:
+        req = np.flatnonzero(pay)
+        u = _requests(run, s, req, np.full(len(req), words, I64))
+        run.t = int(u[-1]) - 1
+    if L != 1:
+        u[pay] += L - 1
+    toks = decode(Col(c))
+    vl = list(vals)  # tile views, as vals[r] gives
+    for i, r in zip(np.flatnonzero(pay).tolist(), refs.tolist(), strict=True):
+        toks[i] = vl[r]
+    empty = np.flatnonzero(c == C_EMPTY).tolist()
+    if empty:
+        zero = np.zeros(vals.shape[1:], dtype=np.float32)
+        for i in empty:
+            toks[i] = zero
+    run.counters.val_reads += len(refs) * words
+    return {"val": (toks, u)}
 
 
 def _requests(run, s, req, words):
