@@ -71,6 +71,17 @@ def _records(ctx):
     return levels, values
 
 
+def _random_memory(rnd, hwname, seed, **batches):
+    """The preset, or for odd seeds under ``default`` random channels, latency, II and
+    start-up (and batch sizes, e.g. ``val_batch=[3, 8]``)."""
+    hw = load_hw(hwname)
+    if hwname == "default" and seed % 2:
+        hw = replace(hw, memory=replace(hw.memory, channels=rnd.choice([1, 3, 8]), latency=rnd.choice([0, 2, 5]),
+                                        initiation_interval=rnd.choice([1, 2, 3]), startup=rnd.choice([0, 14]),
+                                        **{k: rnd.choice(v) for k, v in batches.items()}))
+    return hw
+
+
 def _both(kind, attrs, ins, hw="no-hbm", stored=None, kinds=None, prefill=0, seed=0, expect_col=True):
     """Run the loop and the columnar version on the same inputs; compare everything."""
     cfg = load_hw(hw) if isinstance(hw, str) else hw
@@ -287,11 +298,7 @@ def test_joiners(seed, mode, kind):
 def test_writers(seed, hwname, mode, far):
     """Level and value writers: clocks, counters, memory state and the recorded tokens."""
     rnd = random.Random(seed)
-    hw = load_hw(hwname)
-    if hwname == "default" and seed % 2:
-        hw = replace(hw, memory=replace(hw.memory, channels=rnd.choice([1, 3, 8]), write_batch=rnd.choice([1, 3, 8]),
-                                        latency=rnd.choice([0, 2, 5]), initiation_interval=rnd.choice([1, 2, 3]),
-                                        startup=rnd.choice([0, 14])))
+    hw = _random_memory(rnd, hwname, seed, write_batch=[1, 3, 8])
     crd = _fibers(rnd, rnd.randrange(1, 6), 5, 0.25)
     if seed % 3 == 0:
         crd.insert(rnd.randrange(0, len(crd)), EMPTY)
@@ -321,11 +328,7 @@ def test_sparse_scan(seed, hwname, mode, far, fmt):
     lens = [rnd.choice([0, 1, 3, 9, 17]) for _ in range(rows)]
     seg = np.cumsum([0] + lens).astype(np.int64)
     crd = np.array([c for n in lens for c in sorted(rnd.sample(range(40), n))], np.int64)
-    hw = load_hw(hwname)
-    if hwname == "default" and seed % 2:
-        hw = replace(hw, memory=replace(hw.memory, channels=rnd.choice([1, 3, 8]), crd_batch=rnd.choice([1, 3, 8]),
-                                        seg_words_per_ref=rnd.choice([0, 2, 5]), latency=rnd.choice([0, 2, 5]),
-                                        initiation_interval=rnd.choice([1, 2, 3]), startup=rnd.choice([0, 14])))
+    hw = _random_memory(rnd, hwname, seed, crd_batch=[1, 3, 8], seg_words_per_ref=[0, 2, 5])
     if seed % 4 == 3:
         hw = replace(hw, scanner=replace(hw.scanner, startup_delay=3, data_load_factor=0.5, initial_delay=2,
                                          output_latency=rnd.choice([0, 2]), sequential_interval=rnd.choice([0, 2])))
@@ -372,10 +375,7 @@ def test_tile_val_array(seed, hwname, mode, block):
     """Tiles: one request of B^2 words per ref, N gives a zero tile."""
     rnd = random.Random(seed)
     nv = rnd.choice([5, 9])
-    hw = load_hw(hwname)
-    if hwname == "default" and seed % 2:
-        hw = replace(hw, memory=replace(hw.memory, channels=rnd.choice([1, 3, 8]), latency=rnd.choice([0, 2, 5]),
-                                        initiation_interval=rnd.choice([1, 2, 3]), startup=rnd.choice([0, 14])))
+    hw = _random_memory(rnd, hwname, seed)
     vals = np.array([[[rnd.uniform(-1, 1) for _ in range(block)] for _ in range(block)] for _ in range(nv)], F32)
     stored = {"V": StoredTensor(None, (nv * block, block), [Level(LevelFormat.DENSE, nv)], vals)}
     toks = _refs(rnd, rnd.randrange(1, 8), nv, empty=seed % 3 == 0)

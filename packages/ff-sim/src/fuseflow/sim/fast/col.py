@@ -19,19 +19,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_N, C_R, C_S, C_VAL, STOP0
 from fuseflow.sim.fast.jit import maxplus_const, maxplus_var
 from fuseflow.sim.prims.common import DONE, EMPTY, Sig, Stop, stop
 
 F32 = np.float32
 I64 = np.int64
-
-C_DONE = -1
-C_EMPTY = -2
-C_R = -3
-C_S = -4
-C_N = -5
-C_VAL = -6
-STOP0 = -8  # Sk is STOP0 - k; every code <= STOP0 is a stop
+__all__ = ["C_DONE", "C_EMPTY", "C_N", "C_R", "C_S", "C_VAL", "F32", "I64", "STOP0", "Col", "col_in", "decode",
+           "done_end", "encode", "keep_heap", "list_in", "maxplus", "ramp", "stamps_i64", "token"]
 
 _SIGS = {Sig.R: C_R, Sig.S: C_S, Sig.N: C_N}
 _OBJ = {C_DONE: DONE, C_EMPTY: EMPTY, C_R: Sig.R, C_S: Sig.S, C_N: Sig.N}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_N, C_R, C_S, C_VAL, STOP0
 
 try:  # pragma: no branch - numba is a declared dependency of ff-sim
     if os.environ.get("FUSEFLOW_NO_JIT"):
@@ -186,14 +187,14 @@ def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, 
             x = ist[i]
             if x > t:
                 t = x
-            if tok <= _STOP0 or tok == _C_EMPTY or tok == _C_DONE:
+            if tok <= STOP0 or tok == C_EMPTY or tok == C_DONE:
                 i += 1
-                o = tok - 1 if tok <= _STOP0 else tok
+                o = tok - 1 if tok <= STOP0 else tok
                 oc[no] = o
                 orf[no] = o
                 ocs[no] = t + 1
                 no += 1
-                if tok == _C_DONE:
+                if tok == C_DONE:
                     code = 0
                     break
                 t += 1
@@ -271,11 +272,11 @@ def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, 
         x = ist[i]
         if x > t:
             t = x
-        if nx <= _STOP0:
+        if nx <= STOP0:
             i += 1
             sk = nx - 1
         else:
-            sk = _STOP0
+            sk = STOP0
         oc[no] = sk
         orf[no] = sk
         ocs[no] = t + 1
@@ -293,15 +294,6 @@ def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, 
     state[8] = rr
     return code
 
-
-# codes (see col.py)
-_C_DONE = -1
-_C_EMPTY = -2
-_C_R = -3
-_C_S = -4
-_C_N = -5
-_C_VAL = -6
-_STOP0 = -8
 
 
 @jit
@@ -324,18 +316,18 @@ def repeat_sig_run(c, st, n_signals, out, u):
     K = len(out)
     for m in range(K):
         x = c[m]
-        if x <= _STOP0:
-            out[m] = _C_S
-        elif n_signals and x == _C_EMPTY:
-            out[m] = _C_N
+        if x <= STOP0:
+            out[m] = C_S
+        elif n_signals and x == C_EMPTY:
+            out[m] = C_N
         else:
-            out[m] = _C_R
+            out[m] = C_R
         s = st[m]
         if s > t:
             t = s
         u[m] = t + 1
         t += 1
-    out[K - 1] = _C_DONE
+    out[K - 1] = C_DONE
     return t - 1
 
 
@@ -358,17 +350,17 @@ def repeat_run(g, gs, ic, ist, iv, has_vals, oc, ov, ou):
             x = a
         nextp = p
         if m == K - 1:
-            code = _C_DONE
+            code = C_DONE
         else:
             sg = g[m]
-            if sg == _C_R:
-                if h <= _STOP0 or h == _C_DONE:
+            if sg == C_R:
+                if h <= STOP0 or h == C_DONE:
                     return -1
                 code = h
-            elif sg == _C_S:
-                if h == _C_DONE:
+            elif sg == C_S:
+                if h == C_DONE:
                     return -1
-                if h <= _STOP0:
+                if h <= STOP0:
                     code = h - 1
                     nextp = p + 1
                 else:
@@ -379,11 +371,11 @@ def repeat_run(g, gs, ic, ist, iv, has_vals, oc, ov, ou):
                     if a > x:
                         x = a
                     nx = ic[pp]
-                    if nx <= _STOP0:
+                    if nx <= STOP0:
                         code = nx - 1
                         nextp = p + 2
                     else:
-                        code = _STOP0
+                        code = STOP0
                         nextp = p + 1
             else:
                 return -1
@@ -413,7 +405,7 @@ def val_gather(c, vals, batch, ov, oc, req, words):
             if x >= nv:
                 return -1, 0
             ov[m] = vals[x]
-            oc[m] = _C_VAL
+            oc[m] = C_VAL
             line = x // batch
             if line != last:
                 req[nreq] = m
@@ -424,7 +416,7 @@ def val_gather(c, vals, batch, ov, oc, req, words):
             nref += 1
         else:
             ov[m] = 0.0
-            oc[m] = _C_VAL if x == _C_EMPTY else x
+            oc[m] = C_VAL if x == C_EMPTY else x
     return nreq, nref
 
 
@@ -462,9 +454,9 @@ def spacc1_run(oc, ost, ic, ist, vc, vv, vst, acc, present, touched, cc, cv, cs)
             outer_empty = False
             if i >= 0:
                 v = vc[ii]
-                if v == _C_VAL:
+                if v == C_VAL:
                     x = vv[ii]
-                elif v == _C_EMPTY:
+                elif v == C_EMPTY:
                     x = np.float32(0.0)
                 else:
                     return -1, 0, 0
@@ -477,22 +469,22 @@ def spacc1_run(oc, ost, ic, ist, vc, vv, vst, acc, present, touched, cc, cv, cs)
                     ntouch += 1
                 adds += 1
                 ii += 1
-            elif i <= _STOP0:
+            elif i <= STOP0:
                 io += 1
                 ii += 1
-            elif i == _C_EMPTY:
+            elif i == C_EMPTY:
                 ii += 1
                 if ii >= ni:
                     return -1, 0, 0
                 s = ist[ii]
                 if s > t:
                     t = s
-                if ic[ii] > _STOP0:
+                if ic[ii] > STOP0:
                     io += 1
             else:
                 return -1, 0, 0
-        elif o <= _STOP0:
-            if outer_empty and not pre and i <= _STOP0 and i == o - 1:
+        elif o <= STOP0:
+            if outer_empty and not pre and i <= STOP0 and i == o - 1:
                 ii += 1
             pre = False
             for c in np.sort(touched[:ntouch]):
@@ -518,15 +510,15 @@ def spacc1_run(oc, ost, ic, ist, vc, vv, vst, acc, present, touched, cc, cv, cs)
                 t = s
             i2 = ic[ii]
             o2 = oc[io]
-            if i2 <= _STOP0 and o2 <= _STOP0 and i2 == o2 - 1:
+            if i2 <= STOP0 and o2 <= STOP0 and i2 == o2 - 1:
                 s = vst[ii]
                 if s > t:
                     t = s
                 ii += 1
                 pre = True
-        elif o == _C_DONE:
-            if i == _C_DONE:
-                cc[nout] = _C_DONE
+        elif o == C_DONE:
+            if i == C_DONE:
+                cc[nout] = C_DONE
                 cv[nout] = 0.0
                 cs[nout] = t + 1
                 return nout + 1, t, adds
@@ -568,7 +560,7 @@ def level_write_run(c, st, batch, use_mem, slots, fulls, ready, ii, lat, startup
         x = st[i]
         if x > t:
             t = x
-        if tok == _C_DONE:
+        if tok == C_DONE:
             if nbuf and use_mem:
                 done, rr, g, blocks = mem_access(slots, fulls, ready, rr, ii, lat, startup, t, nbuf, buf)
                 if g >= 0:
@@ -580,9 +572,9 @@ def level_write_run(c, st, batch, use_mem, slots, fulls, ready, ii, lat, startup
                     t = done
             code = 0
             break
-        if tok <= _STOP0:
+        if tok <= STOP0:
             sw += 1
-        elif tok == _C_EMPTY:
+        elif tok == C_EMPTY:
             i += 1
             continue
         else:
@@ -616,10 +608,10 @@ def val_write_run(c, st, use_mem, slots, fulls, ready, ii, lat, startup, buf, st
         x = st[i]
         if x > t:
             t = x
-        if tok == _C_DONE:
+        if tok == C_DONE:
             code = 0
             break
-        if tok <= _STOP0:
+        if tok <= STOP0:
             i += 1
             continue
         if use_mem:
@@ -652,7 +644,7 @@ def locate_run(c, cs, has_ref, r, rs, has_base, b, bs, dim, loc, u):
         s = cs[m]
         if has_ref:
             y = r[m]
-            if (x < 0 and y != x) or (x >= 0 and y == _C_DONE):
+            if (x < 0 and y != x) or (x >= 0 and y == C_DONE):
                 return -1
             if rs[m] > s:
                 s = rs[m]
@@ -662,8 +654,8 @@ def locate_run(c, cs, has_ref, r, rs, has_base, b, bs, dim, loc, u):
             if x < 0:
                 if z != x:
                     return -1
-            elif z == _C_EMPTY:
-                out = _C_EMPTY
+            elif z == C_EMPTY:
+                out = C_EMPTY
             elif z < 0:
                 return -1
             else:
@@ -694,7 +686,7 @@ def reduce_run(codes, vals, st, is_max, L, oc, ov, os_):
         s = st[m]
         if s > t:
             t = s
-        if x == _C_VAL:
+        if x == C_VAL:
             v = vals[m]
             if cnt == 0:
                 acc = v
@@ -704,24 +696,24 @@ def reduce_run(codes, vals, st, is_max, L, oc, ov, os_):
                 acc = acc + v
             cnt += 1
             nvals += 1
-        elif x <= _STOP0:
-            oc[no] = _C_EMPTY if (is_max and cnt == 0) else _C_VAL
+        elif x <= STOP0:
+            oc[no] = C_EMPTY if (is_max and cnt == 0) else C_VAL
             ov[no] = acc if cnt else np.float32(0.0)
             os_[no] = t + L
             no += 1
-            if x < _STOP0:
+            if x < STOP0:
                 oc[no] = x + 1
                 ov[no] = 0.0
                 os_[no] = t + 1
                 no += 1
             acc = np.float32(0.0)
             cnt = 0
-        elif x == _C_DONE:
-            oc[no] = _C_DONE
+        elif x == C_DONE:
+            oc[no] = C_DONE
             ov[no] = 0.0
             os_[no] = t + 1
             return no + 1, t, nvals
-        elif x == _C_EMPTY:
+        elif x == C_EMPTY:
             continue
         else:
             return -1, 0, 0
@@ -736,7 +728,7 @@ def _past_stop(c, cs, rs, p, s, t):
     (-1, t) when the stream ends or the stop differs."""
     h = c[p]
     p += 1
-    if h == _C_EMPTY and s < _STOP0:
+    if h == C_EMPTY and s < STOP0:
         if p >= len(c):
             return -1, t
         if cs[p] > t:
@@ -789,7 +781,7 @@ def join2_run(union, c0, cs0, r0, rs0, v0, c1, cs1, r1, rs1, v1, oc, ocs, o0, ov
             no += 1
             p0 += 1
             p1 += 1
-            if h0 == _C_DONE:
+            if h0 == C_DONE:
                 return no, t
         elif pay0 or pay1:
             if pay0 and pay1:
@@ -805,13 +797,13 @@ def join2_run(union, c0, cs0, r0, rs0, v0, c1, cs1, r1, rs1, v1, oc, ocs, o0, ov
                     o0[no] = r0[p0]
                     ov0[no] = v0[p0]
                 else:
-                    o0[no] = _C_EMPTY
+                    o0[no] = C_EMPTY
                     ov0[no] = 0.0
                 if take1:
                     o1[no] = r1[p1]
                     ov1[no] = v1[p1]
                 else:
-                    o1[no] = _C_EMPTY
+                    o1[no] = C_EMPTY
                     ov1[no] = 0.0
                 no += 1
             if take0:
@@ -819,13 +811,13 @@ def join2_run(union, c0, cs0, r0, rs0, v0, c1, cs1, r1, rs1, v1, oc, ocs, o0, ov
             if take1:
                 p1 += 1
         else:
-            if h0 == _C_DONE or h1 == _C_DONE:
+            if h0 == C_DONE or h1 == C_DONE:
                 return -1, 0
-            if h0 <= _STOP0 and h1 <= _STOP0:
+            if h0 <= STOP0 and h1 <= STOP0:
                 return -1, 0  # two different stop levels
-            if h0 <= _STOP0:
+            if h0 <= STOP0:
                 s = h0
-            elif h1 <= _STOP0:
+            elif h1 <= STOP0:
                 s = h1
             else:
                 return -1, 0  # no stop among the heads
