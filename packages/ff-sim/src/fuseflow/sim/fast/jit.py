@@ -421,6 +421,46 @@ def val_gather(c, vals, batch, ov, oc, req, words):
 
 
 @jit
+def _flush_sorted(touched, ntouch, present, acc, cc, cv, cs, nout, stamp):
+    """Out go the accumulated coordinates in increasing order, each at ``stamp``; their
+    slots are cleared. Few coordinates: insertion sort; many: a scan of their range."""
+    if ntouch == 0:
+        return nout
+    lo = touched[0]
+    hi = touched[0]
+    for q in range(1, ntouch):
+        x = touched[q]
+        if x < lo:
+            lo = x
+        if x > hi:
+            hi = x
+    if ntouch * ntouch > hi - lo + 1:
+        for c in range(lo, hi + 1):
+            if present[c]:
+                cc[nout] = c
+                cv[nout] = acc[c]
+                cs[nout] = stamp
+                present[c] = 0
+                nout += 1
+        return nout
+    for q in range(1, ntouch):
+        x = touched[q]
+        r = q - 1
+        while r >= 0 and touched[r] > x:
+            touched[r + 1] = touched[r]
+            r -= 1
+        touched[r + 1] = x
+    for q in range(ntouch):
+        c = touched[q]
+        cc[nout] = c
+        cv[nout] = acc[c]
+        cs[nout] = stamp
+        present[c] = 0
+        nout += 1
+    return nout
+
+
+@jit
 def spacc1_run(oc, ost, ic, ist, vc, vv, vst, acc, present, touched, cc, cv, cs):
     """The sparse accumulator of order 1, token by token as the loop version: sums per
     inner coordinate in stream order (float32; a first value keeps its bits), flushed in
@@ -487,12 +527,7 @@ def spacc1_run(oc, ost, ic, ist, vc, vv, vst, acc, present, touched, cc, cv, cs)
             if outer_empty and not pre and i <= STOP0 and i == o - 1:
                 ii += 1
             pre = False
-            for c in np.sort(touched[:ntouch]):
-                cc[nout] = c
-                cv[nout] = acc[c]
-                cs[nout] = t + 1
-                present[c] = 0
-                nout += 1
+            nout = _flush_sorted(touched, ntouch, present, acc, cc, cv, cs, nout, t + 1)
             ntouch = 0
             cc[nout] = o
             cv[nout] = 0.0
