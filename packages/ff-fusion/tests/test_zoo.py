@@ -107,6 +107,20 @@ def test_gcn_parallel_speedup_grows():
     assert r4.cycles < r2.cycles
 
 
+@pytest.mark.parametrize("par", [2, 3])
+def test_parallel_lanes_with_empty_last_fibers(par):
+    """Order i,k0,j puts a sparse accumulator below i: an empty row of A is an empty fiber,
+    and a lane whose last fiber is empty shows only the segment's stop. The join counts
+    i's coordinates to tell that from a lane with no fiber (it used to drop the fiber)."""
+    data = "random:nodes=6,density=0.3,seed=21,features=4"
+    res = compile_model("gcn", {"hidden": "4"}, data, "unfused", order="1", par=[("i", par)])
+    assert any(k.graph.kind_counts().get("join") for k in res.program.kernels)
+    fast = simulate(res.program, hw="default", engine="fast", check=True)
+    ref = simulate(res.program, hw="default", engine="reference", check=True)
+    assert fast.check == ref.check == "pass"
+    assert fast.cycles == ref.cycles
+
+
 @pytest.mark.parametrize("fusion", ["unfused", "partial", "full"])
 def test_gpt_one_head(fusion):
     """heads=1: the head axis has size 1 and the attention does not depend on it, so it is

@@ -139,3 +139,19 @@ def test_export_refuses_what_tortilla_cannot_hold(spmv, all_kinds):
     g.connect(r, "ref", s, "nonsense")
     with pytest.raises(IRFormatError, match="does not join ports"):
         tortilla.graph_to_tortilla(g)
+
+
+def test_join_count_round_trips():
+    """A join's optional ``count`` input (the forked coordinates) travels in the ff extension."""
+    from fuseflow.ir.graph import Attrs, Node, PortRef, Stream, StreamKind
+
+    nodes = {0: Node(0, NodeKind.ROOT), 1: Node(1, NodeKind.BROADCAST, Attrs(arity=3)),
+             2: Node(2, NodeKind.JOIN, Attrs(arity=2, index="i", level=1))}
+    ends = [("ref", "in"), ("out0", "in0"), ("out1", "in1"), ("out2", "count")]
+    streams = [Stream(k, StreamKind.CRD if dst == "count" else StreamKind.REF,
+                      PortRef(0 if k == 0 else 1, src), PortRef(1 if k == 0 else 2, dst))
+               for k, (src, dst) in enumerate(ends)]
+    g = Graph("j", nodes, streams)
+    back = _round_trip(g)
+    assert sorted(s.dst.port for s in back.streams) == sorted(s.dst.port for s in g.streams)
+    assert {(s.src.port, s.dst.port) for s in back.streams} == {(s.src.port, s.dst.port) for s in g.streams}

@@ -178,7 +178,9 @@ def _build_port_specs(kind: NodeKind, attrs: Attrs) -> tuple[list[PortSpec], lis
     if kind is NodeKind.FORK:
         return [_p("in", ANY, same_as="*")], [_p(f"out{i}", ANY) for i in range(n)]
     if kind is NodeKind.JOIN:
-        return [_p(f"in{i}", ANY, same_as="out") for i in range(n)], [_p("out", ANY)]
+        # count: the forked coordinate stream, to tell a lane's empty last fiber from none
+        return ([_p(f"in{i}", ANY, same_as="out") for i in range(n)] + [_p("count", CRD, optional=True)],
+                [_p("out", ANY)])
     raise VerificationError(f"unknown node kind {kind!r}")
 
 

@@ -233,6 +233,9 @@ def _export_node(n: Node, ports: _Ports, op: tp.Operation) -> None:  # noqa: C90
             _put(bundle.output, out("out"))
             for p in many:
                 _put(bundle.inputs.add(), inp(p))
+            count = inp("count")
+            if count is not None:
+                _put(op.ff.join_count, count)
         else:
             _put(bundle.input, inp("in"))
             for p in many:
@@ -397,6 +400,8 @@ def _decode(op: tp.Operation, strict: bool = True) -> tuple[NodeKind, dict[str, 
             if bundle:
                 ends = _ends(("out", True, bundle.output))
             ends += [_End(f"in{i}", False, s) for i, s in enumerate(many)]
+            if op.ff.HasField("join_count"):
+                ends += _ends(("count", False, op.ff.join_count))
         else:
             many = list(bundle.outputs) if bundle else []
             if bundle:

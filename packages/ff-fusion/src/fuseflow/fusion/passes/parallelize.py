@@ -5,7 +5,8 @@ The region of index ``v`` is everything downstream of the streams aligned with v
 coordinate stream (v's scanner or joiner outputs, locates on it, repeats signalled by
 it) up to the output writers. FORK sends the n-th coordinate of each v-fiber to lane
 n mod P and stops/done to all lanes; JOIN (``level`` = depth of its stream below v)
-drains lanes in the same order, restoring the stop levels of one stream.
+drains lanes in the same order, restoring the stop levels of one stream; below v it also
+reads v's coordinates, to know how many fibers each segment has.
 """
 
 from __future__ import annotations
@@ -116,8 +117,10 @@ class Parallelize:
             for r, port in rs:
                 rn = b.nodes[r]
                 depth = _depth_below(b, rn, level)
-                j = b.add(NodeKind.JOIN, {f"in{lane}": Out(clones[lane][o.node], o.port, o.kind) for lane in range(p)},
-                          arity=p, index=self.index, level=depth)
+                lanes = {f"in{lane}": Out(clones[lane][o.node], o.port, o.kind) for lane in range(p)}
+                if depth > 0:  # fibers below v: the join counts v's coordinates (empty last fibers)
+                    lanes["count"] = crd_v
+                j = b.add(NodeKind.JOIN, lanes, arity=p, index=self.index, level=depth)
                 rn.inputs[port] = b.out(j, "out")
         for nid in region:
             b.remove(nid)

@@ -130,7 +130,7 @@ class Operation(_message.Message):
     def __init__(self, name: _Optional[str] = ..., id: _Optional[int] = ..., root: _Optional[_Union[Generator, _Mapping]] = ..., joiner: _Optional[_Union[Joiner, _Mapping]] = ..., fiber_lookup: _Optional[_Union[FiberLookup, _Mapping]] = ..., fiber_write: _Optional[_Union[FiberWrite, _Mapping]] = ..., repeat: _Optional[_Union[Repeat, _Mapping]] = ..., repeatsig: _Optional[_Union[RepeatSig, _Mapping]] = ..., alu: _Optional[_Union[ALU, _Mapping]] = ..., reduce: _Optional[_Union[Reduce, _Mapping]] = ..., coord_hold: _Optional[_Union[CoordHold, _Mapping]] = ..., coord_mask: _Optional[_Union[CoordMask, _Mapping]] = ..., coord_drop: _Optional[_Union[CoordDrop, _Mapping]] = ..., array: _Optional[_Union[ArrayVals, _Mapping]] = ..., spacc: _Optional[_Union[SparseAccumulator, _Mapping]] = ..., val_write: _Optional[_Union[ValWrite, _Mapping]] = ..., func: _Optional[_Union[Intrinsic, _Mapping]] = ..., broadcast: _Optional[_Union[Broadcast, _Mapping]] = ..., fork: _Optional[_Union[Fork, _Mapping]] = ..., join: _Optional[_Union[Join, _Mapping]] = ..., gen_ref: _Optional[_Union[GenRef, _Mapping]] = ..., locate: _Optional[_Union[Locate, _Mapping]] = ..., ff: _Optional[_Union[FuseFlowAttrs, _Mapping]] = ...) -> None: ...
 
 class FuseFlowAttrs(_message.Message):
-    __slots__ = ("index", "tensor", "level", "format", "dim", "arity", "op", "scalar", "has_block", "block", "label", "unset", "locate_base")
+    __slots__ = ("index", "tensor", "level", "format", "dim", "arity", "op", "scalar", "has_block", "block", "label", "unset", "locate_base", "join_count")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     TENSOR_FIELD_NUMBER: _ClassVar[int]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
@@ -144,6 +144,7 @@ class FuseFlowAttrs(_message.Message):
     LABEL_FIELD_NUMBER: _ClassVar[int]
     UNSET_FIELD_NUMBER: _ClassVar[int]
     LOCATE_BASE_FIELD_NUMBER: _ClassVar[int]
+    JOIN_COUNT_FIELD_NUMBER: _ClassVar[int]
     index: str
     tensor: str
     level: int
@@ -157,7 +158,8 @@ class FuseFlowAttrs(_message.Message):
     label: str
     unset: _containers.RepeatedScalarFieldContainer[str]
     locate_base: RefStream
-    def __init__(self, index: _Optional[str] = ..., tensor: _Optional[str] = ..., level: _Optional[int] = ..., format: _Optional[str] = ..., dim: _Optional[int] = ..., arity: _Optional[int] = ..., op: _Optional[str] = ..., scalar: _Optional[float] = ..., has_block: _Optional[bool] = ..., block: _Optional[_Iterable[int]] = ..., label: _Optional[str] = ..., unset: _Optional[_Iterable[str]] = ..., locate_base: _Optional[_Union[RefStream, _Mapping]] = ...) -> None: ...
+    join_count: CrdStream
+    def __init__(self, index: _Optional[str] = ..., tensor: _Optional[str] = ..., level: _Optional[int] = ..., format: _Optional[str] = ..., dim: _Optional[int] = ..., arity: _Optional[int] = ..., op: _Optional[str] = ..., scalar: _Optional[float] = ..., has_block: _Optional[bool] = ..., block: _Optional[_Iterable[int]] = ..., label: _Optional[str] = ..., unset: _Optional[_Iterable[str]] = ..., locate_base: _Optional[_Union[RefStream, _Mapping]] = ..., join_count: _Optional[_Union[CrdStream, _Mapping]] = ...) -> None: ...
 
 class Generator(_message.Message):
     __slots__ = ("label", "tensor", "output_ref")

@@ -1240,10 +1240,12 @@ def fork(run, node, ins):
 
 
 def join(run, node, ins):
-    """Mirrors the reference Join (element-wise merge of fork lanes, ``attrs.level`` = delta)."""
+    """Mirrors the reference Join (element-wise merge of fork lanes, ``attrs.level`` = delta;
+    the optional ``count`` input tells an empty last element from no element)."""
     n = node.attrs.arity or 0
-    c = _Cur({f"in{k}": ins[f"in{k}"] for k in range(n)})
     names = [f"in{k}" for k in range(n)]
+    c = _Cur({name: ins[name] for name in names} | ({"count": ins["count"]} if "count" in ins else {}))
+    has_count = "count" in ins
     out, os_ = [], array('q')
     delta = int(node.attrs.level or 0)
 
@@ -1251,9 +1253,13 @@ def join(run, node, ins):
         out.append(tok)
         os_.append(c.t + 1)
 
+    def counted(tok):
+        return _is_payload(tok) or tok is EMPTY
+
     while True:
         parked: list = [None] * n
         held = None
+        seen = 0
         k = 0
         while True:
             p = k % n
@@ -1261,8 +1267,21 @@ def join(run, node, ins):
                 break
             head = c.peek(names[p])
             if head is DONE or (type(head) is _STOP and head.level >= delta):
+                empty_last = False
+                if has_count and head is not DONE and delta > 0:
+                    while seen <= k and counted(c.peek("count")):
+                        c.deq("count")
+                        seen += 1
+                    empty_last = seen > k
                 parked[p] = c.deq(names[p])
-                break
+                if not empty_last:
+                    break
+                if held is not None:
+                    emit(stop(delta - 1))
+                held = parked[p]
+                c.t += 1
+                k += 1
+                continue
             if delta == 0:
                 tok = c.deq(names[p])
                 emit(tok)
@@ -1290,6 +1309,9 @@ def join(run, node, ins):
         if len(ends) != 1:
             raise run.fail("lanes end a segment out of step: " + " ".join(map(str, parked)), c.t)
         end = parked[0]
+        if has_count:
+            while counted(c.deq("count")):
+                pass
         if end is DONE:
             if held is not None:
                 raise run.fail("stream ended without closing its last element", c.t)

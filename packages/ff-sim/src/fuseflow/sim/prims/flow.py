@@ -116,16 +116,23 @@ class Join(Proc):
     level >= delta-1 (delta >= 1); a closing stop of level >= delta also ends the lane's
     segment, and a lane with no element in a segment shows a bare stop of that level.
     Stops are restored: S(delta-1) between elements, the segment's stop after the last.
+
+    A lane whose last element in a segment is an empty fiber also shows just the segment
+    stop. The optional ``count`` input (the forked coordinate stream) tells the two apart:
+    element k exists when the segment has more than k coordinates. Its tokens are read
+    only when that question comes up, and drained at the segment's end.
     """
 
     def run(self) -> Wait:
         lanes = _lanes(self, "in", self.ins)
         out = self.outs["out"]
+        count = self.ins.get("count")
         delta = int(self.node.attrs.level or 0)  # type: ignore[union-attr]
         n = len(lanes)
         while True:
             parked: list[Any] = [None] * n  # the stop that ended each lane's segment
             held: Any = None  # closing stop of the last element, not yet emitted
+            seen = 0  # coordinates of this segment read from ``count``
             k = 0
             while True:
                 p = k % n
@@ -133,9 +140,25 @@ class Join(Proc):
                     break
                 head = yield from self.peek(lanes[p])
                 if head is DONE or (is_stop(head) and head.level >= delta):
-                    # no element for this lane: a bare segment stop (or the end)
+                    # a bare segment stop: no element k, unless count says element k is empty
+                    empty_last = False
+                    if count is not None and head is not DONE and delta > 0:
+                        while seen <= k:
+                            c = yield from self.peek(count)
+                            if not (is_payload(c) or c is EMPTY):
+                                break
+                            yield from self.deq(count)
+                            seen += 1
+                        empty_last = seen > k
                     parked[p] = yield from self.deq(lanes[p])
-                    break
+                    if not empty_last:
+                        break
+                    if held is not None:
+                        yield from self.emit(out, stop(delta - 1))
+                    held = parked[p]
+                    self.t += 1
+                    k += 1
+                    continue
                 if delta == 0:
                     tok = yield from self.deq(lanes[p])
                     yield from self.emit(out, tok)
@@ -164,6 +187,11 @@ class Join(Proc):
             if len(ends) != 1:
                 raise self.fail("lanes end a segment out of step: " + " ".join(map(str, parked)))
             end = parked[0]
+            if count is not None:  # the rest of this segment's coordinates, and its stop (or D)
+                while True:
+                    c = yield from self.deq(count)
+                    if not (is_payload(c) or c is EMPTY):
+                        break
             if end is DONE:
                 if held is not None:
                     raise self.fail("stream ended without closing its last element")
