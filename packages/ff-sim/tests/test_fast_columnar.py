@@ -315,6 +315,26 @@ def test_writers(seed, hwname, mode, far):
           expect_col=False)
 
 
+@pytest.mark.parametrize("dtype", (np.int8, np.int16))
+def test_sparse_scan_narrow_refs(dtype):
+    """Refs in narrow code columns (a dense scan's output): arithmetic on them must not wrap
+    (refs up to 127 + 1 in int8)."""
+    rnd = random.Random(3)
+    rows = int(np.iinfo(dtype).max) + 1 if dtype is np.int8 else 300
+    lens = [rnd.choice([0, 1, 2]) for _ in range(rows)]
+    seg = np.cumsum([0] + lens).astype(np.int64)
+    crd = np.array([c for n in lens for c in sorted(rnd.sample(range(9), n))], np.int64)
+    stored = {"T": StoredTensor(None, (rows, 9), [Level(LevelFormat.DENSE, rows), Level(LevelFormat.COMPRESSED, 9, seg, crd)],
+                                np.zeros(len(crd), F32))}
+    toks = [r for r in range(rows) if r % 3] + [stop(0), DONE]
+    codes = Col(np.array([t if type(t) is int else (-8 if t == stop(0) else -1) for t in toks], dtype))
+    assert codes.tolist()[-2:] == [stop(0), DONE]
+    stamps = np.arange(1, len(toks) + 1, dtype=np.int64)
+    for hw in ("default", "no-hbm"):
+        _both(NodeKind.LEVEL_SCAN, {"tensor": "T", "level": 1, "format": LevelFormat.COMPRESSED, "index": "j"},
+              {"ref": (codes, stamps)}, hw=hw, stored=stored)
+
+
 @pytest.mark.parametrize("fmt", (LevelFormat.COMPRESSED, LevelFormat.SINGLETON))
 @pytest.mark.parametrize("far", (0, 5000))
 @pytest.mark.parametrize("mode", MODES)

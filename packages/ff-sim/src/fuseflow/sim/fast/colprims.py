@@ -256,7 +256,7 @@ def _sparse_scan(run, lv, ins):
     compressed = lv.format is LevelFormat.COMPRESSED
     seg = np.asarray(lv.seg if compressed else np.zeros(0), I64)
     crd = np.asarray(lv.crd, I64)
-    refs = c[c >= 0]
+    refs = c[c >= 0].astype(I64)  # codes may be narrow: refs + 1 must not wrap
     if compressed:
         if len(refs) and int(refs.max()) + 1 >= len(seg):
             return None

@@ -154,7 +154,11 @@ def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData]
         t0 = time.perf_counter() if PROFILE else 0.0
         col = COL_PRIMS.get(node.kind) if COLUMNAR else None
         try:
-            outs = col(run, node, node_ins) if col is not None else None
+            try:
+                outs = col(run, node, node_ins) if col is not None else None
+            except IndexError as e:  # compiled loops check their bounds: a bug of ours, not the input's
+                raise SimulationError(f"{node.describe()}: the fast engine's compiled loop went out of bounds "
+                                      f"({e}); please report it; --engine reference gives the same figures") from e
             path = "col" if outs is not None else "loop"
             if outs is None:
                 outs = FAST_PRIMS[node.kind](run, node, {p: list_in(s) for p, s in node_ins.items()})

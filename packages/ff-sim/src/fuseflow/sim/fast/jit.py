@@ -18,7 +18,8 @@ try:  # pragma: no branch - numba is a declared dependency of ff-sim
     from numba import njit as _njit
 
     def jit(fn):
-        return _njit(cache=True, nogil=True)(fn)
+        # bounds checked: an indexing bug raises instead of corrupting memory (cost not measurable)
+        return _njit(cache=True, nogil=True, boundscheck=True)(fn)
 
     HAVE_JIT = True
 except ImportError:  # pragma: no cover
