@@ -36,7 +36,6 @@ from fuseflow.sim.fast.col import (
     ramp,
 )
 from fuseflow.sim.fast.jit import (
-    client_walk,
     cummax_plus1,
     join2_run,
     locate_run,
@@ -44,9 +43,9 @@ from fuseflow.sim.fast.jit import (
     repeat_run,
     repeat_sig_run,
     spacc1_run,
-    sparse_scan_run,
     val_gather,
 )
+from fuseflow.sim.fast.jitmem import client_walk, sparse_scan_run
 from fuseflow.sim.fast.membridge import drive
 
 

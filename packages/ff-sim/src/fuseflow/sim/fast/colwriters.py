@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from fuseflow.sim.fast.col import I64, STOP0, Col, col_in, done_end
-from fuseflow.sim.fast.jit import level_write_run, val_write_run
+from fuseflow.sim.fast.jitmem import level_write_run, val_write_run
 from fuseflow.sim.fast.membridge import drive
 from fuseflow.sim.fast.rebuild import record_level, record_values
 

@@ -1,0 +1,358 @@
+"""Compiled memory clients: the HBM model's ``Memory.access`` on its bitmaps, and the
+primitives that wait for it (value arrays, compressed/singleton scanners, writers).
+
+The bitmaps are numpy views (channels x slots) of the model's own buffers. A compiled
+loop cannot grow them: ``mem_access`` finds all the slots of a request before taking any,
+and a client that needs more room saves its state and returns, so that
+``membridge.drive`` grows the model and calls again.
+"""
+
+from __future__ import annotations
+
+from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, STOP0
+from fuseflow.sim.fast.jit import jit
+
+_B = 64  # slots per summary block (fuseflow.sim.memory)
+
+
+@jit
+def _first_free(S, F, c, s):
+    """The memory model's first free slot >= s of channel c (read only, but for marking
+    blocks found full), or -1 when the bitmaps must grow first. ``S``: slots (channels x
+    cap), ``F``: "block full" bytes (channels x cap/64)."""
+    nb = F.shape[1]
+    b = s // _B
+    if b + 2 > nb:
+        return -1
+    for j in range(s, (b + 1) * _B):
+        if S[c, j] == 0:
+            return j
+    full = True
+    for j in range(b * _B, s):
+        if S[c, j] == 0:
+            full = False
+            break
+    if full:
+        F[c, b] = 1
+    k = b + 1
+    while True:
+        while k < nb and F[c, k] != 0:
+            k += 1
+        if k + 2 > nb:
+            return -1
+        for j in range(k * _B, (k + 1) * _B):
+            if S[c, j] == 0:
+                return j
+        F[c, k] = 1
+        k += 1
+
+
+@jit
+def mem_access(slots, fulls, ready, rr, ii, lat, startup, t, w, buf):
+    """``Memory.access(t, w)`` on the model's bitmaps (2-D views: channels x slots, and
+    channels x blocks): returns (completion, round robin, -1, 0), or (t, rr, c, blocks)
+    untouched when the bitmaps must first grow to ``blocks`` summary blocks per channel
+    (all slots are found before any is taken)."""
+    nch = len(ready)
+    nb = fulls.shape[1]
+    base = w // nch
+    extra = w - base * nch
+    kmax = w if w < nch else nch
+    for i in range(kmax):  # find every slot first
+        c = rr + i
+        if c >= nch:
+            c -= nch
+        r = ready[c]
+        if r < 0:
+            r = t + startup
+        e = t if t > r else r
+        sl = (e + ii - 1) // ii
+        kk = base + 1 if i < extra else base
+        if (sl + kk) // _B + 2 > nb:
+            return t, rr, c, (sl + kk) // _B + 2
+        for q in range(kk):
+            j = _first_free(slots, fulls, c, sl)
+            if j < 0:
+                return t, rr, c, nb + 2
+            buf[i, q] = j
+            sl = j + 1
+    done = t
+    for i in range(kmax):  # then take them
+        c = rr + i
+        if c >= nch:
+            c -= nch
+        if ready[c] < 0:
+            ready[c] = t + startup
+        kk = base + 1 if i < extra else base
+        for q in range(kk):
+            slots[c, buf[i, q]] = 1
+        if kk:
+            fin = buf[i, kk - 1] * ii + lat
+            if fin > done:
+                done = fin
+    return done, (rr + w) % nch, -1, 0
+
+
+@jit
+def client_walk(s, req, words, m, t, k, u, slots, fulls, ready, rr, ii, lat, startup, buf):
+    """A memory client's clocks from token m (clock t, next request k): per token
+    ``t = max(t, s[m])``; at a request the clock waits for the memory model's answer;
+    ``u[m] = t + 1``; ``t += 1``.
+
+    Returns (m, t, k, rr, c, blocks): c = -1 at the end, else channel c must first grow
+    to ``blocks`` summary blocks; request k is then retried from token m."""
+    n = len(s)
+    nreq = len(req)
+    nxt = req[k] if k < nreq else n
+    while m < n:
+        x = s[m]
+        if x > t:
+            t = x
+        if m == nxt:
+            done, rr, c, blocks = mem_access(slots, fulls, ready, rr, ii, lat, startup, t, words[k], buf)
+            if c >= 0:
+                return m, t, k, rr, c, blocks
+            if done > t:
+                t = done
+            k += 1
+            nxt = req[k] if k < nreq else n
+        u[m] = t + 1
+        t += 1
+        m += 1
+    return m, t, k, rr, -1, 0
+
+
+@jit
+def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, batch,
+                    slots, fulls, ready, ii, lat, startup, buf, state, oc, orf, ocs):
+    """A compressed (or singleton) level scanner, token by token as the loop version.
+    ``state`` = [input pos, clock, outputs, in a row, crd pos, row lo, row hi, seg read,
+    round robin, seg reads, crd reads] is kept between calls: returns 0 at D, 1 when a
+    memory channel must grow (``state[11:13]`` = channel, blocks; call again after), -1
+    when the input ends before D, -2 for an input the loop must handle."""
+    i, t, no, active, p, lo, hi, segdone, rr = (state[0], state[1], state[2], state[3], state[4],
+                                                state[5], state[6], state[7], state[8])
+    n = len(ic)
+    nseg = len(seg)
+    ncrd = len(crd)
+    code = 0
+    while True:
+        if not active:
+            if i >= n:
+                code = -1
+                break
+            tok = ic[i]
+            x = ist[i]
+            if x > t:
+                t = x
+            if tok <= STOP0 or tok == C_EMPTY or tok == C_DONE:
+                i += 1
+                o = tok - 1 if tok <= STOP0 else tok
+                oc[no] = o
+                orf[no] = o
+                ocs[no] = t + 1
+                no += 1
+                if tok == C_DONE:
+                    code = 0
+                    break
+                t += 1
+                continue
+            if tok < 0:
+                code = -2
+                break
+            if compressed:
+                if tok + 1 >= nseg:
+                    code = -2
+                    break
+                lo = seg[tok]
+                hi = seg[tok + 1]
+                state[9] += swr
+            else:
+                lo = tok
+                hi = tok + 1
+            if hi > ncrd or lo > hi:
+                code = -2
+                break
+            i += 1
+            t += delay
+            active = 1
+            p = lo
+            segdone = 0
+        if compressed and not segdone:
+            if use_mem and swr > 0:
+                done, rr, c, blocks = mem_access(slots, fulls, ready, rr, ii, lat, startup, t, swr, buf)
+                if c >= 0:
+                    state[11] = c
+                    state[12] = blocks
+                    code = 1
+                    break
+                if done > t:
+                    t = done
+            segdone = 1
+        if use_mem:
+            grow = False
+            while p < hi:
+                if (p - lo) % batch == 0:
+                    nn = hi - p
+                    if nn > batch:
+                        nn = batch
+                    done, rr, c, blocks = mem_access(slots, fulls, ready, rr, ii, lat, startup, t, nn, buf)
+                    if c >= 0:
+                        state[11] = c
+                        state[12] = blocks
+                        grow = True
+                        break
+                    state[10] += nn
+                    if done > t:
+                        t = done
+                oc[no] = crd[p]
+                orf[no] = p
+                ocs[no] = t + L
+                no += 1
+                t += seq
+                p += 1
+            if grow:
+                code = 1
+                break
+        else:
+            state[10] += hi - lo
+            for q in range(lo, hi):
+                oc[no] = crd[q]
+                orf[no] = q
+                ocs[no] = t + L + seq * (q - lo)
+                no += 1
+            t += seq * (hi - lo)
+            p = hi
+        if i >= n:
+            code = -1
+            break
+        nx = ic[i]
+        x = ist[i]
+        if x > t:
+            t = x
+        if nx <= STOP0:
+            i += 1
+            sk = nx - 1
+        else:
+            sk = STOP0
+        oc[no] = sk
+        orf[no] = sk
+        ocs[no] = t + 1
+        no += 1
+        t += 1
+        active = 0
+    state[0] = i
+    state[1] = t
+    state[2] = no
+    state[3] = active
+    state[4] = p
+    state[5] = lo
+    state[6] = hi
+    state[7] = segdone
+    state[8] = rr
+    return code
+
+
+@jit
+def level_write_run(c, st, batch, use_mem, slots, fulls, ready, ii, lat, startup, buf, state):
+    """A level writer's clock, as the loop version: crd and stop tokens are buffered and
+    written ``batch`` at a time (a flush waits for memory, then the step); N is recorded
+    without a step. ``state`` = [pos, clock, buffered, pending flush, crd writes, seg writes,
+    round robin, grow channel, grow blocks]. Returns 0 at D, 1 when a channel must grow
+    first (call again), -1 when the stream ends before D."""
+    i, t, nbuf, pending, cw, sw, rr = state[0], state[1], state[2], state[3], state[4], state[5], state[6]
+    n = len(c)
+    code = -1
+    while True:
+        if pending:
+            if use_mem:
+                done, rr, g, blocks = mem_access(slots, fulls, ready, rr, ii, lat, startup, t, nbuf, buf)
+                if g >= 0:
+                    state[7] = g
+                    state[8] = blocks
+                    code = 1
+                    break
+                if done > t:
+                    t = done
+            nbuf = 0
+            pending = 0
+            t += 1
+            i += 1
+        if i >= n:
+            code = -1
+            break
+        tok = c[i]
+        x = st[i]
+        if x > t:
+            t = x
+        if tok == C_DONE:
+            if nbuf and use_mem:
+                done, rr, g, blocks = mem_access(slots, fulls, ready, rr, ii, lat, startup, t, nbuf, buf)
+                if g >= 0:
+                    state[7] = g
+                    state[8] = blocks
+                    code = 1
+                    break
+                if done > t:
+                    t = done
+            code = 0
+            break
+        if tok <= STOP0:
+            sw += 1
+        elif tok == C_EMPTY:
+            i += 1
+            continue
+        else:
+            cw += 1
+        nbuf += 1
+        if nbuf >= batch:
+            pending = 1
+            continue
+        t += 1
+        i += 1
+    state[0] = i
+    state[1] = t
+    state[2] = nbuf
+    state[3] = pending
+    state[4] = cw
+    state[5] = sw
+    state[6] = rr
+    return code
+
+
+@jit
+def val_write_run(c, st, use_mem, slots, fulls, ready, ii, lat, startup, buf, state):
+    """A scalar value writer's clock: each value (or N) is one blocking memory write;
+    stops only move the clock to their stamp. ``state`` = [pos, clock, writes, round
+    robin, grow channel, grow blocks]; returns as :func:`level_write_run`."""
+    i, t, vw, rr = state[0], state[1], state[2], state[3]
+    n = len(c)
+    code = -1
+    while i < n:
+        tok = c[i]
+        x = st[i]
+        if x > t:
+            t = x
+        if tok == C_DONE:
+            code = 0
+            break
+        if tok <= STOP0:
+            i += 1
+            continue
+        if use_mem:
+            done, rr, g, blocks = mem_access(slots, fulls, ready, rr, ii, lat, startup, t, 1, buf)
+            if g >= 0:
+                state[4] = g
+                state[5] = blocks
+                code = 1
+                break
+            if done > t:
+                t = done
+        vw += 1
+        t += 1
+        i += 1
+    state[0] = i
+    state[1] = t
+    state[2] = vw
+    state[3] = rr
+    return code
