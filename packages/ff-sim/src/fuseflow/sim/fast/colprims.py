@@ -277,23 +277,21 @@ def _sparse_scan(run, lv, ins):
     oc, orf, ocs = np.empty(n_out, I64), np.empty(n_out, I64), np.empty(n_out, I64)
     use_mem = run.access is not None
     batch = max(1, mcfg.crd_batch)
-    state = np.zeros(13, I64)
+    state = np.zeros(10, I64)
     state[1] = t
 
-    def step(slots, fulls, ready, rr, ii, lat, startup, buf):
-        state[8] = rr
-        code = sparse_scan_run(c, st, seg, crd, compressed, use_mem, lat_out, cfg.sequential_interval,
+    def step(slots, fulls, ready, mstate, ii, lat, startup, buf):
+        return sparse_scan_run(c, st, seg, crd, compressed, use_mem, lat_out, cfg.sequential_interval,
                                cfg.initial_delay + cfg.miss_latency, mcfg.seg_words_per_ref, batch,
-                               slots, fulls, ready, ii, lat, startup, buf, state, oc, orf, ocs)
-        return code, state[11], state[12], state[8]
+                               slots, fulls, ready, mstate, ii, lat, startup, buf, state, oc, orf, ocs)
 
     code = drive(run, step, max(batch, mcfg.seg_words_per_ref))
     if code != 0:
         raise AssertionError(f"sparse scan stopped early ({code}) on a checked input")
     no = int(state[2])
     run.t = int(state[1])
-    run.counters.seg_reads += int(state[9])
-    run.counters.crd_reads += int(state[10])
+    run.counters.seg_reads += int(state[8])
+    run.counters.crd_reads += int(state[9])
     ocs = ocs[:no]
     return {"crd": (Col(oc[:no]), ocs), "ref": (Col(orf[:no]), ocs)}
 
@@ -386,11 +384,11 @@ def _requests(run, s, req, words):
     u = np.empty(len(s), I64)
     pos = [0, 0, 0]  # token, clock, request: where a walk that had to stop resumes
 
-    def step(slots, fulls, ready, rr, ii, lat, startup, buf):
-        m, t, k, rr, c, blocks = client_walk(s, req, words, pos[0], pos[1], pos[2], u, slots, fulls, ready, rr,
-                                             ii, lat, startup, buf)
+    def step(slots, fulls, ready, mstate, ii, lat, startup, buf):
+        m, t, k, grow = client_walk(s, req, words, pos[0], pos[1], pos[2], u, slots, fulls, ready, mstate,
+                                    ii, lat, startup, buf)
         pos[:] = m, t, k
-        return (1 if c >= 0 else 0), c, blocks, rr
+        return 1 if grow else 0
 
     drive(run, step, int(words.max()) if len(words) else 1)
     return u

@@ -21,12 +21,10 @@ def level_write(run, node, ins):
     c = col.codes[:end]
     batch = max(1, run.ctx.hw.memory.write_batch)
     use_mem = run.access is not None
-    state = np.zeros(9, I64)
+    state = np.zeros(6, I64)
 
-    def step(slots, fulls, ready, rr, ii, lat, startup, buf):
-        state[6] = rr
-        code = level_write_run(c, st, batch, use_mem, slots, fulls, ready, ii, lat, startup, buf, state)
-        return code, state[7], state[8], state[6]
+    def step(slots, fulls, ready, mstate, ii, lat, startup, buf):
+        return level_write_run(c, st, batch, use_mem, slots, fulls, ready, mstate, ii, lat, startup, buf, state)
 
     if drive(run, step, batch) != 0:
         raise AssertionError("level writer stopped before its D")
@@ -50,12 +48,10 @@ def val_write(run, node, ins):
     if np.any(c >= 0) or (col.vals is None and np.any(c[:-1] > STOP0)):
         return None  # payload coordinates or values without a value column: the loop
     use_mem = run.access is not None
-    state = np.zeros(6, I64)
+    state = np.zeros(3, I64)
 
-    def step(slots, fulls, ready, rr, ii, lat, startup, buf):
-        state[3] = rr
-        code = val_write_run(c, st, use_mem, slots, fulls, ready, ii, lat, startup, buf, state)
-        return code, state[4], state[5], state[3]
+    def step(slots, fulls, ready, mstate, ii, lat, startup, buf):
+        return val_write_run(c, st, use_mem, slots, fulls, ready, mstate, ii, lat, startup, buf, state)
 
     if drive(run, step, 1) != 0:
         raise AssertionError("value writer stopped before its D")

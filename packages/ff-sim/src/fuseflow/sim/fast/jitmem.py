@@ -48,12 +48,13 @@ def _first_free(S, F, c, s):
 
 
 @jit
-def mem_access(slots, fulls, ready, rr, ii, lat, startup, t, w, buf):
+def mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, w, buf):
     """``Memory.access(t, w)`` on the model's bitmaps (2-D views: channels x slots, and
-    channels x blocks): returns (completion, round robin, -1, 0), or (t, rr, c, blocks)
-    untouched when the bitmaps must first grow to ``blocks`` summary blocks per channel
-    (all slots are found before any is taken)."""
+    channels x blocks); ``mstate`` = [round robin, grow channel, grow blocks]. Returns the
+    completion cycle, or -1 with the model untouched when the bitmaps must first grow
+    (``mstate[1:3]``: all slots are found before any is taken)."""
     nch = len(ready)
+    rr = mstate[0]
     nb = fulls.shape[1]
     base = w // nch
     extra = w - base * nch
@@ -69,11 +70,15 @@ def mem_access(slots, fulls, ready, rr, ii, lat, startup, t, w, buf):
         sl = (e + ii - 1) // ii
         kk = base + 1 if i < extra else base
         if (sl + kk) // _B + 2 > nb:
-            return t, rr, c, (sl + kk) // _B + 2
+            mstate[1] = c
+            mstate[2] = (sl + kk) // _B + 2
+            return -1
         for q in range(kk):
             j = _first_free(slots, fulls, c, sl)
             if j < 0:
-                return t, rr, c, nb + 2
+                mstate[1] = c
+                mstate[2] = nb + 2
+                return -1
             buf[i, q] = j
             sl = j + 1
     done = t
@@ -90,17 +95,18 @@ def mem_access(slots, fulls, ready, rr, ii, lat, startup, t, w, buf):
             fin = buf[i, kk - 1] * ii + lat
             if fin > done:
                 done = fin
-    return done, (rr + w) % nch, -1, 0
+    mstate[0] = (rr + w) % nch
+    return done
 
 
 @jit
-def client_walk(s, req, words, m, t, k, u, slots, fulls, ready, rr, ii, lat, startup, buf):
+def client_walk(s, req, words, m, t, k, u, slots, fulls, ready, mstate, ii, lat, startup, buf):
     """A memory client's clocks from token m (clock t, next request k): per token
     ``t = max(t, s[m])``; at a request the clock waits for the memory model's answer;
     ``u[m] = t + 1``; ``t += 1``.
 
-    Returns (m, t, k, rr, c, blocks): c = -1 at the end, else channel c must first grow
-    to ``blocks`` summary blocks; request k is then retried from token m."""
+    Returns (m, t, k, grow): with grow, the model must grow first, then request k is
+    retried from token m."""
     n = len(s)
     nreq = len(req)
     nxt = req[k] if k < nreq else n
@@ -109,9 +115,9 @@ def client_walk(s, req, words, m, t, k, u, slots, fulls, ready, rr, ii, lat, sta
         if x > t:
             t = x
         if m == nxt:
-            done, rr, c, blocks = mem_access(slots, fulls, ready, rr, ii, lat, startup, t, words[k], buf)
-            if c >= 0:
-                return m, t, k, rr, c, blocks
+            done = mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, words[k], buf)
+            if done < 0:
+                return m, t, k, True
             if done > t:
                 t = done
             k += 1
@@ -119,19 +125,19 @@ def client_walk(s, req, words, m, t, k, u, slots, fulls, ready, rr, ii, lat, sta
         u[m] = t + 1
         t += 1
         m += 1
-    return m, t, k, rr, -1, 0
+    return m, t, k, False
 
 
 @jit
 def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, batch,
-                    slots, fulls, ready, ii, lat, startup, buf, state, oc, orf, ocs):
+                    slots, fulls, ready, mstate, ii, lat, startup, buf, state, oc, orf, ocs):
     """A compressed (or singleton) level scanner, token by token as the loop version.
     ``state`` = [input pos, clock, outputs, in a row, crd pos, row lo, row hi, seg read,
-    round robin, seg reads, crd reads] is kept between calls: returns 0 at D, 1 when a
-    memory channel must grow (``state[11:13]`` = channel, blocks; call again after), -1
-    when the input ends before D, -2 for an input the loop must handle."""
-    i, t, no, active, p, lo, hi, segdone, rr = (state[0], state[1], state[2], state[3], state[4],
-                                                state[5], state[6], state[7], state[8])
+    seg reads, crd reads] is kept between calls: returns 0 at D, 1 when the memory model
+    must grow (call again after), -1 when the input ends before D, -2 for an input the
+    loop must handle."""
+    i, t, no, active, p, lo, hi, segdone = (state[0], state[1], state[2], state[3], state[4],
+                                            state[5], state[6], state[7])
     n = len(ic)
     nseg = len(seg)
     ncrd = len(crd)
@@ -166,7 +172,7 @@ def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, 
                     break
                 lo = seg[tok]
                 hi = seg[tok + 1]
-                state[9] += swr
+                state[8] += swr
             else:
                 lo = tok
                 hi = tok + 1
@@ -180,10 +186,8 @@ def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, 
             segdone = 0
         if compressed and not segdone:
             if use_mem and swr > 0:
-                done, rr, c, blocks = mem_access(slots, fulls, ready, rr, ii, lat, startup, t, swr, buf)
-                if c >= 0:
-                    state[11] = c
-                    state[12] = blocks
+                done = mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, swr, buf)
+                if done < 0:
                     code = 1
                     break
                 if done > t:
@@ -196,13 +200,11 @@ def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, 
                     nn = hi - p
                     if nn > batch:
                         nn = batch
-                    done, rr, c, blocks = mem_access(slots, fulls, ready, rr, ii, lat, startup, t, nn, buf)
-                    if c >= 0:
-                        state[11] = c
-                        state[12] = blocks
+                    done = mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, nn, buf)
+                    if done < 0:
                         grow = True
                         break
-                    state[10] += nn
+                    state[9] += nn
                     if done > t:
                         t = done
                 oc[no] = crd[p]
@@ -215,7 +217,7 @@ def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, 
                 code = 1
                 break
         else:
-            state[10] += hi - lo
+            state[9] += hi - lo
             for q in range(lo, hi):
                 oc[no] = crd[q]
                 orf[no] = q
@@ -249,27 +251,24 @@ def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, 
     state[5] = lo
     state[6] = hi
     state[7] = segdone
-    state[8] = rr
     return code
 
 
 @jit
-def level_write_run(c, st, batch, use_mem, slots, fulls, ready, ii, lat, startup, buf, state):
+def level_write_run(c, st, batch, use_mem, slots, fulls, ready, mstate, ii, lat, startup, buf, state):
     """A level writer's clock, as the loop version: crd and stop tokens are buffered and
     written ``batch`` at a time (a flush waits for memory, then the step); N is recorded
-    without a step. ``state`` = [pos, clock, buffered, pending flush, crd writes, seg writes,
-    round robin, grow channel, grow blocks]. Returns 0 at D, 1 when a channel must grow
-    first (call again), -1 when the stream ends before D."""
-    i, t, nbuf, pending, cw, sw, rr = state[0], state[1], state[2], state[3], state[4], state[5], state[6]
+    without a step. ``state`` = [pos, clock, buffered, pending flush, crd writes, seg
+    writes]. Returns 0 at D, 1 when the memory model must grow first (call again), -1
+    when the stream ends before D."""
+    i, t, nbuf, pending, cw, sw = state[0], state[1], state[2], state[3], state[4], state[5]
     n = len(c)
     code = -1
     while True:
         if pending:
             if use_mem:
-                done, rr, g, blocks = mem_access(slots, fulls, ready, rr, ii, lat, startup, t, nbuf, buf)
-                if g >= 0:
-                    state[7] = g
-                    state[8] = blocks
+                done = mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, nbuf, buf)
+                if done < 0:
                     code = 1
                     break
                 if done > t:
@@ -287,10 +286,8 @@ def level_write_run(c, st, batch, use_mem, slots, fulls, ready, ii, lat, startup
             t = x
         if tok == C_DONE:
             if nbuf and use_mem:
-                done, rr, g, blocks = mem_access(slots, fulls, ready, rr, ii, lat, startup, t, nbuf, buf)
-                if g >= 0:
-                    state[7] = g
-                    state[8] = blocks
+                done = mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, nbuf, buf)
+                if done < 0:
                     code = 1
                     break
                 if done > t:
@@ -316,16 +313,15 @@ def level_write_run(c, st, batch, use_mem, slots, fulls, ready, ii, lat, startup
     state[3] = pending
     state[4] = cw
     state[5] = sw
-    state[6] = rr
     return code
 
 
 @jit
-def val_write_run(c, st, use_mem, slots, fulls, ready, ii, lat, startup, buf, state):
+def val_write_run(c, st, use_mem, slots, fulls, ready, mstate, ii, lat, startup, buf, state):
     """A scalar value writer's clock: each value (or N) is one blocking memory write;
-    stops only move the clock to their stamp. ``state`` = [pos, clock, writes, round
-    robin, grow channel, grow blocks]; returns as :func:`level_write_run`."""
-    i, t, vw, rr = state[0], state[1], state[2], state[3]
+    stops only move the clock to their stamp. ``state`` = [pos, clock, writes]; returns
+    as :func:`level_write_run`."""
+    i, t, vw = state[0], state[1], state[2]
     n = len(c)
     code = -1
     while i < n:
@@ -340,10 +336,8 @@ def val_write_run(c, st, use_mem, slots, fulls, ready, ii, lat, startup, buf, st
             i += 1
             continue
         if use_mem:
-            done, rr, g, blocks = mem_access(slots, fulls, ready, rr, ii, lat, startup, t, 1, buf)
-            if g >= 0:
-                state[4] = g
-                state[5] = blocks
+            done = mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, 1, buf)
+            if done < 0:
                 code = 1
                 break
             if done > t:
@@ -354,5 +348,4 @@ def val_write_run(c, st, use_mem, slots, fulls, ready, ii, lat, startup, buf, st
     state[0] = i
     state[1] = t
     state[2] = vw
-    state[3] = rr
     return code

@@ -1,6 +1,6 @@
 """Running a compiled memory client against the shared HBM model.
 
-The compiled loops (jit.py) read and take slots in the model's own bitmaps through numpy
+The compiled loops (jitmem.py) read and take slots in the model's own bitmaps through numpy
 views (channels x slots); they cannot grow them, so they stop and say how many blocks
 are needed, and :func:`drive` grows the model and calls again (each loop keeps its state
 between calls).
@@ -17,9 +17,9 @@ I64 = np.int64
 _NO_SLOTS = np.zeros((1, 0), np.uint8)
 _NO_READY = np.zeros(1, I64)
 
-# step(slots, fulls, ready, rr, ii, lat, startup, buf) -> (code, channel, blocks, rr);
-# code 1: grow ``channel`` to ``blocks`` summary blocks, then call again
-Step = Callable[..., tuple[int, int, int, int]]
+# step(slots, fulls, ready, mstate, ii, lat, startup, buf) -> code; mstate = [round robin,
+# grow channel, grow blocks]; code 1: grow the model as mstate says, then call again
+Step = Callable[..., int]
 
 
 def drive(run: Any, step: Step, max_words: int) -> int:
@@ -27,18 +27,18 @@ def drive(run: Any, step: Step, max_words: int) -> int:
     gets empty bitmaps and must not touch them."""
     mem = run.memory
     if mem is None:
-        return step(_NO_SLOTS, _NO_SLOTS, _NO_READY, 0, 1, 0, 0, np.zeros((1, 1), I64))[0]
+        return int(step(_NO_SLOTS, _NO_SLOTS, _NO_READY, np.zeros(3, I64), 1, 0, 0, np.zeros((1, 1), I64)))
     ready = np.array([-1 if r is None else r for r in mem.ready], I64)
     buf = np.empty((mem.n, max(1, -(-max_words // mem.n))), I64)
-    rr = mem.rr
+    mstate = np.array([mem.rr, -1, 0], I64)
     while True:
         slots = np.frombuffer(mem.slots, np.uint8).reshape(mem.n, mem.cap)
         fulls = np.frombuffer(mem.full, np.uint8).reshape(mem.n, mem.blocks)
-        code, c, blocks, rr = step(slots, fulls, ready, rr, mem.ii, mem.lat, mem.startup, buf)
+        code = step(slots, fulls, ready, mstate, mem.ii, mem.lat, mem.startup, buf)
         del slots, fulls  # a bitmap can only grow without views on it
         if code != 1:
             break
-        mem._grow(int(c), int(blocks))
-    mem.rr = int(rr)
+        mem._grow(int(mstate[1]), int(mstate[2]))
+    mem.rr = int(mstate[0])
     mem.ready[:] = [None if r < 0 else int(r) for r in ready.tolist()]
     return int(code)
