@@ -145,7 +145,6 @@ def repeat(run, node, ins):
     return {"out": (Col(oc, ov if has_vals else None), u)}
 
 
-
 # ---------------------------------------------------------------------------------- readers
 SCAN_RUNS = 4096  # up to this many runs of refs, a dense scan writes its output run by run
 
@@ -296,7 +295,6 @@ def _sparse_scan(run, lv, ins):
     return {"crd": (Col(oc[:no]), ocs), "ref": (Col(orf[:no]), ocs)}
 
 
-
 def val_array(run, node, ins):
     """Scalar values. With the memory model on, a ref that leaves the loaded batch issues
     one request; see :func:`_requests` for how those are answered exactly."""
@@ -311,11 +309,7 @@ def val_array(run, node, ins):
         return _tile_val_array(run, vals, cin)
     col, st, end = cin
     c = col.codes[:end]
-    lat = run.ctx.hw.timing.val_array_latency.at(1)
-    L = lat if lat >= 1 else 1
     batch = max(1, run.ctx.hw.memory.val_batch)
-    if run.access is not None and run.ctx.hw.memory.latency < 0:
-        return None
     ov = np.empty(end, F32)
     oc = np.empty(end, np.int8 if int(c.min()) > -100 else I64)
     req = np.empty(end, I64)
@@ -323,18 +317,7 @@ def val_array(run, node, ins):
     n_req, nref = val_gather(c, vals, batch, ov, oc, req, words)
     if n_req < 0:
         return None  # a ref out of range: the loop raises the reference's error
-    s = st[:end]
-    if run.access is None:
-        del req, words
-        u = maxplus(s, 1)
-        run.t = int(u[-1])
-        u += 1
-    else:
-        req, words = req[:n_req].copy(), words[:n_req].copy()
-        u = _requests(run, s, req, words)
-        run.t = int(u[-1]) - 1
-    if L != 1:
-        u[c >= 0] += L - 1
+    u = _value_clocks(run, st[:end], req[:n_req], words[:n_req], c >= 0, 1)
     run.counters.val_reads += nref
     return {"val": (Col(oc, ov), u)}
 
@@ -351,19 +334,8 @@ def _tile_val_array(run, vals, cin):
     if len(refs) and int(refs.max()) >= nv:
         return None
     words = int(np.prod(vals.shape[1:]))
-    lat = run.ctx.hw.timing.val_array_latency.at(vals.shape[1])
-    L = lat if lat >= 1 else 1
-    s = st[:end]
-    if run.access is None:
-        u = maxplus(s, 1)
-        run.t = int(u[-1])
-        u += 1
-    else:
-        req = np.flatnonzero(pay)
-        u = _requests(run, s, req, np.full(len(req), words, I64))
-        run.t = int(u[-1]) - 1
-    if L != 1:
-        u[pay] += L - 1
+    req = np.flatnonzero(pay)
+    u = _value_clocks(run, st[:end], req, np.full(len(req), words, I64), pay, vals.shape[1])
     toks = decode(Col(c))
     vl = list(vals)  # tile views, as vals[r] gives
     for i, r in zip(np.flatnonzero(pay).tolist(), refs.tolist(), strict=True):
@@ -375,6 +347,23 @@ def _tile_val_array(run, vals, cin):
             toks[i] = zero
     run.counters.val_reads += len(refs) * words
     return {"val": (toks, u)}
+
+
+def _value_clocks(run, s, req, words, pay, block):
+    """Output stamps of a value array (its clock in ``run.t``): one step per token; with
+    the memory model on, the tokens ``req`` first wait for a request of ``words``; a
+    value leaves after the array's latency, anything else after one cycle."""
+    if run.access is None:
+        u = maxplus(s, 1)
+        run.t = int(u[-1])
+        u += 1
+    else:
+        u = _requests(run, s, req, words)
+        run.t = int(u[-1]) - 1
+    lat = run.ctx.hw.timing.val_array_latency.at(block)
+    if lat > 1:
+        u[pay] += lat - 1
+    return u
 
 
 def _requests(run, s, req, words):
