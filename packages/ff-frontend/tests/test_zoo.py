@@ -100,3 +100,10 @@ def test_presets_without_capture_info_match(model: str, opts: dict[str, str]) ->
     plain = TensorProgram(captured.tensors, captured.assignments, [], captured.outputs, captured.name)
     for preset in ("unfused", "partial", "full"):
         assert make_groups(plain, preset) == make_groups(captured, preset), preset
+
+
+def test_unknown_feature_storage_is_named() -> None:
+    from fuseflow.ir.errors import FrontendError
+
+    with pytest.raises(FrontendError, match="features must be one of dense, csr, got 'coo'"):
+        load_program("gcn", {"features": "coo"}, None, "partial")

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 import torch
-from fuseflow.ir.errors import DataError
+from fuseflow.ir.errors import DataError, FrontendError
 
 
 def seeded(seed: int) -> torch.Generator:
@@ -34,6 +34,15 @@ def csr_tensor(m: sp.spmatrix) -> torch.Tensor:
                                        torch.from_numpy(c.indices.astype(np.int64)),
                                        torch.from_numpy(c.data.astype(np.float32)), size=c.shape,
                                        check_invariants=False)
+
+
+def feature_format(model: str, storage: str) -> str | None:
+    """The format annotation for node features X: None keeps them dense (the paper's
+    default); ``csr`` streams only their nonzeros (bag-of-words features are ~99% zero)."""
+    formats = {"dense": None, "csr": "CSR"}
+    if storage not in formats:
+        raise FrontendError(f"{model}: features must be one of {', '.join(formats)}, got {storage!r}")
+    return formats[storage]
 
 
 def need_kind(model: str, dataset: object, kinds: tuple[str, ...]) -> None:
