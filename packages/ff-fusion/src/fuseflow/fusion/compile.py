@@ -62,8 +62,10 @@ class GroupPlan:
     views: dict[int, ViewInfo]
     materialized: list[str]
     preferred: list[tuple[str, str]] = field(default_factory=list)  # soft order edges
+    hoisted: list[tuple[str, str]] = field(default_factory=list)  # soft edges of the first fallback
 
-    def default_order(self, prefix: tuple[str, ...] = ()) -> list[str]:
+    def default_order(self, prefix: tuple[str, ...] = (), preferred: list[tuple[str, str]] | None = None
+                      ) -> list[str]:
         """The first valid order, honouring as many preference edges as stay acyclic;
         with ``prefix``, the first such order that starts with those indices."""
         pog = POG(list(self.pog.vars), dict(self.pog.edges))
@@ -72,7 +74,7 @@ class GroupPlan:
         succ: dict[str, set[str]] = {v: set() for v in pog.vars}
         for a, b in pog.edges:
             succ[a].add(b)
-        for a, b in self.preferred:  # keep an edge unless it closes a cycle (b reaches a)
+        for a, b in self.preferred if preferred is None else preferred:  # keep an edge unless it closes a cycle
             if b in succ[a] or _reaches(succ, b, a):
                 continue
             succ[a].add(b)
@@ -140,7 +142,8 @@ def plan_group(program: TensorProgram, group: FusionGroup, later_reads: set[str]
     sparse = {lf.indices[m] for lf in leaves for lvl, m in enumerate(views[lf.id].format.mode_order)
               if views[lf.id].format.levels[lvl] is not LevelFormat.DENSE}
     return GroupPlan(group, outputs, pog2, views, sorted(set(dropped) | set(soft)),
-                     _no_recompute_edges(outputs) + _sampled_first_edges(outputs, sparse))
+                     _no_recompute_edges(outputs) + _sampled_first_edges(outputs, sparse),
+                     _hoisted_reduction_edges(outputs))
 
 
 def _no_recompute_edges(outputs: list[FusedOutput]) -> list[tuple[str, str]]:
@@ -161,6 +164,25 @@ def _no_recompute_edges(outputs: list[FusedOutput]) -> list[tuple[str, str]]:
 
     for fo in outputs:
         walk(fo.tree, frozenset())
+    return edges
+
+
+def _hoisted_reduction_edges(outputs: list[FusedOutput]) -> list[tuple[str, str]]:
+    """A reduction's own loops before an output index it does not depend on, so a row's
+    max or sum is computed once per row instead of once per element of the row
+    (loop-invariant code motion; fully fused softmax needs it)."""
+    edges: list[tuple[str, str]] = []
+
+    def walk(n: Node, enclosing: frozenset[str], out: frozenset[str]) -> None:
+        if n.kind == "reduce" and n.free & out:  # a per-row quantity, not another layer's
+            own = sorted({x for leaf in n.leaves() for x in leaf.indices} - n.free)
+            edges.extend((r, v) for r in own for v in sorted((enclosing & out) - n.free) if (r, v) not in edges)
+        inner = enclosing | n.free | (frozenset(n.rd) if n.kind == "reduce" else frozenset())
+        for c in n.children:
+            walk(c, inner, out)
+
+    for fo in outputs:
+        walk(fo.tree, frozenset(), frozenset(fo.indices))
     return edges
 
 
@@ -302,12 +324,17 @@ def _lower_group(program: TensorProgram, plan: GroupPlan, order: list[str], view
 
 def _fallback_orders(plan: GroupPlan, first: list[str], prefix: tuple[str, ...] = ()
                      ) -> Iterator[list[str]]:
-    """Other valid orders to try when the lowering cannot place the preferred one."""
+    """Other valid orders to try when the lowering cannot place the preferred one: first
+    the one that only hoists reductions out of loops they do not depend on, then the
+    valid orders in priority order."""
     import itertools
 
+    hoisted = plan.default_order(prefix, plan.hoisted)
+    if hoisted != first:
+        yield hoisted
     pog = order_prefix_pog(plan.pog, prefix) if prefix else plan.pog
     for o in itertools.islice(pog.orders(), FALLBACK_ORDERS):
-        if o != first:
+        if o != first and o != hoisted:
             yield o
 
 
