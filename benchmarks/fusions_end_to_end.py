@@ -3,18 +3,17 @@
     python benchmarks/fusions_end_to_end.py                      # GCN on cora: unfused, partial, full
     python benchmarks/fusions_end_to_end.py --dataset karate
     python benchmarks/fusions_end_to_end.py --fusions unfused,partial --max-gib 8
-    python benchmarks/fusions_end_to_end.py -m features=csr --order full=i,k1,... --check
+    python benchmarks/fusions_end_to_end.py -m features=csr --check
 
 Each fusion runs ``ff compile`` then ``ff sim --engine ENGINE --json`` as child processes;
 the script reports their wall times, cycles, tokens and the child's peak memory, and the
 total. A child whose resident memory passes ``--max-gib`` is stopped and reported as such
 (the fast engine holds whole streams).
 
-Fully fused GCN on cora with dense features, in the default order, is ~1e11 token events:
-it recomputes layer 1 (1433 dense features x 16) for every (row, neighbour, neighbour's
-neighbour) path, and the default order puts the class index outside the softmax's
-reductions. ``-m features=csr`` streams only X's nonzeros (1.27% on cora) and
-``--order full=i,k1,...`` computes each row's softmax reductions once per row.
+Fully fused GCN recomputes layer 1 per nonzero of A. With cora's dense features that
+streams all 1433 features for every (row, neighbour) pair; ``-m features=csr`` streams
+only X's nonzeros (1.27% on cora). ``--order full=i,j,...`` runs the old default order,
+which recomputes the softmax's row max and sum for every class.
 """
 
 from __future__ import annotations
