@@ -119,7 +119,11 @@ def store(data: TensorData, fmt: TensorFormat) -> StoredTensor:
         dense = data.to_dense()
         # block-level coordinates of non-zero blocks
         bc = coords // np.array(block, dtype=np.int64)[:, None]
-        keys = np.unique(bc.T, axis=0).T if bc.size else np.zeros((fmt.order, 0), dtype=np.int64)
+        grid = tuple(n // b for n, b in zip(shape, block, strict=True))
+        hit = np.zeros(int(np.prod(grid)), dtype=bool)  # a mark per block: no row sort
+        if bc.size:
+            hit[np.ravel_multi_index(tuple(bc), grid)] = True
+        keys = np.array(np.unravel_index(np.flatnonzero(hit), grid), dtype=np.int64).reshape(fmt.order, -1)
         coords = keys
         values = np.zeros(keys.shape[1])  # placeholder, tiles filled below
     else:
@@ -175,10 +179,11 @@ def store(data: TensorData, fmt: TensorFormat) -> StoredTensor:
         assert dense is not None
         vals = np.zeros((n_parent, *block), dtype=np.float32)
         inv = np.argsort(perm)
-        for k in range(sc.shape[1]):
-            bcoord = sc[:, k][inv]
-            sl = tuple(slice(b * s, (b + 1) * s) for b, s in zip(bcoord, block, strict=True))
-            vals[parent_pos[k]] = dense[sl]
+        # (grid0, b0, grid1, b1, ...) -> (grid0, grid1, ..., b0, b1, ...): tiles by block coordinate
+        split = dense.reshape([x for g, b in zip(grid, block, strict=True) for x in (g, b)])
+        tiles = split.transpose(list(range(0, 2 * fmt.order, 2)) + list(range(1, 2 * fmt.order, 2)))
+        if sc.shape[1]:
+            vals[parent_pos] = tiles[tuple(sc[inv])]
     return StoredTensor(fmt, shape, levels, vals)
 
 
