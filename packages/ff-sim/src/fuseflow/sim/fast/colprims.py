@@ -45,8 +45,8 @@ from fuseflow.sim.fast.jit import (
     spacc1_run,
     val_gather,
 )
-from fuseflow.sim.fast.jitmem import client_walk, sparse_scan_run
-from fuseflow.sim.fast.membridge import drive
+from fuseflow.sim.fast.jitmem import sparse_scan_run
+from fuseflow.sim.fast.membridge import client_clocks, drive
 
 
 def _val_codes(c: np.ndarray, val: np.ndarray) -> np.ndarray:
@@ -297,7 +297,7 @@ def _sparse_scan(run, lv, ins):
 
 def val_array(run, node, ins):
     """Scalar values. With the memory model on, a ref that leaves the loaded batch issues
-    one request; see :func:`_requests` for how those are answered exactly."""
+    one request; see :func:`membridge.client_clocks` for how those are answered exactly."""
     a = node.attrs
     vals = run.ctx.stored(a.tensor).vals
     if vals.dtype != F32:
@@ -358,28 +358,11 @@ def _value_clocks(run, s, req, words, pay, block):
         run.t = int(u[-1])
         u += 1
     else:
-        u = _requests(run, s, req, words)
+        u = client_clocks(run, s, req, words)
         run.t = int(u[-1]) - 1
     lat = run.ctx.hw.timing.val_array_latency.at(block)
     if lat > 1:
         u[pay] += lat - 1
-    return u
-
-
-def _requests(run, s, req, words):
-    """Clocks plus one of a memory client that steps ``t = max(t, s_j); t += 1`` and, at
-    the tokens ``req``, first waits for a request of ``words``: ``t = max(t, access(t, w))``,
-    the model's answer (its state is updated in place, as ``Memory.access`` does)."""
-    u = np.empty(len(s), I64)
-    pos = [0, 0, 0]  # token, clock, request: where a walk that had to stop resumes
-
-    def step(slots, fulls, ready, mstate, ii, lat, startup, buf):
-        m, t, k, grow = client_walk(s, req, words, pos[0], pos[1], pos[2], u, slots, fulls, ready, mstate,
-                                    ii, lat, startup, buf)
-        pos[:] = m, t, k
-        return 1 if grow else 0
-
-    drive(run, step, int(words.max()) if len(words) else 1)
     return u
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from fuseflow.sim.fast.jitmem import client_walk
 
 I64 = np.int64
 _NO_SLOTS = np.zeros((1, 0), np.uint8)
@@ -42,3 +43,20 @@ def drive(run: Any, step: Step, max_words: int) -> int:
     mem.rr = int(mstate[0])
     mem.ready[:] = [None if r < 0 else int(r) for r in ready.tolist()]
     return int(code)
+
+
+def client_clocks(run: Any, s: np.ndarray, req: np.ndarray, words: np.ndarray) -> np.ndarray:
+    """Clocks plus one of a memory client that steps ``t = max(t, s_j); t += 1`` and, at
+    the tokens ``req``, first waits for a request of ``words``: ``t = max(t, access(t, w))``,
+    the model's answer (its state is updated in place, as ``Memory.access`` does)."""
+    u = np.empty(len(s), I64)
+    pos = [0, 0, 0]  # token, clock, request: where a walk that had to stop resumes
+
+    def step(slots, fulls, ready, mstate, ii, lat, startup, buf):  # type: ignore[no-untyped-def]
+        m, t, k, grow = client_walk(s, req, words, pos[0], pos[1], pos[2], u, slots, fulls, ready, mstate,
+                                    ii, lat, startup, buf)
+        pos[:] = m, t, k
+        return 1 if grow else 0
+
+    drive(run, step, int(words.max()) if len(words) else 1)
+    return u

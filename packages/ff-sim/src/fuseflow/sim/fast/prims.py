@@ -22,6 +22,7 @@ from fuseflow.ir.formats import LevelFormat
 from fuseflow.ir.graph import NodeKind, StreamKind
 from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
 from fuseflow.sim import ops
+from fuseflow.sim.fast.membridge import client_clocks
 from fuseflow.sim.prims.common import DONE, EMPTY, Sig, Stop, stop
 
 F32 = np.float32
@@ -341,6 +342,8 @@ def level_write(run, node, ins):
 
 
 def val_write(run, node, ins):
+    if run.access is not None:
+        return _val_write_compiled_clock(run, node, ins)
     a = node.attrs
     rec = run.ctx.value_record(a.tensor)
     mem = run.mem
@@ -366,6 +369,34 @@ def val_write(run, node, ins):
         t = mem(t, words)
         t += 1
     raise Ended("val")
+
+
+def _val_write_compiled_clock(run, node, ins):
+    """The loop above with the memory model's answers from the compiled client walk: a
+    tile is one request of all its words, so the Python model took a step per word.
+    Stops only raise the clock to their stamp, so they fold into the next token's stamp."""
+    rec = run.ctx.value_record(node.attrs.tensor)
+    it, ist = ins["val"]
+    keep: list[int] = []
+    words: list[int] = []
+    for i in range(len(it)):
+        tok = it[i]
+        if tok is DONE:
+            keep.append(i)
+            break
+        if type(tok) is _STOP:
+            continue
+        rec.append(tok)
+        keep.append(i)
+        words.append(1 if tok is EMPTY or not (isinstance(tok, np.ndarray) and tok.ndim > 0) else int(tok.size))
+    else:
+        raise Ended("val")
+    stamps = np.maximum.accumulate(np.asarray(ist[:keep[-1] + 1], np.int64))[keep]
+    w = np.asarray(words, np.int64)
+    u = client_clocks(run, stamps, np.arange(len(w), dtype=np.int64), w)
+    run.t = int(u[-1])
+    run.counters.val_writes += int(w.sum())
+    return {}
 
 
 # ---------------------------------------------------------------------------------- compute
