@@ -21,10 +21,17 @@ try:  # pragma: no branch - numba is a declared dependency of ff-sim
         # bounds checked: an indexing bug raises instead of corrupting memory (cost not measurable)
         return _njit(cache=True, nogil=True, boundscheck=True)(fn)
 
+    def jit_inline(fn):
+        """``jit`` for a helper called per token from other compiled loops: inlined into
+        them, so a call passes no array structures (and takes no reference counts)."""
+        return _njit(cache=True, nogil=True, boundscheck=True, inline="always")(fn)
+
     HAVE_JIT = True
 except ImportError:  # pragma: no cover
     def jit(fn):
         return fn
+
+    jit_inline = jit
 
     HAVE_JIT = False
 

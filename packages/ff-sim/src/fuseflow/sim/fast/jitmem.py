@@ -10,12 +10,12 @@ and a client that needs more room saves its state and returns, so that
 from __future__ import annotations
 
 from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, STOP0
-from fuseflow.sim.fast.jit import jit
+from fuseflow.sim.fast.jit import jit, jit_inline
 
 _B = 64  # slots per summary block (fuseflow.sim.memory)
 
 
-@jit
+@jit_inline
 def _first_free(S, F, c, s):
     """The memory model's first free slot >= s of channel c (read only, but for marking
     blocks found full), or -1 when the bitmaps must grow first. ``S``: slots (channels x
@@ -47,7 +47,7 @@ def _first_free(S, F, c, s):
         k += 1
 
 
-@jit
+@jit_inline
 def mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, w, buf):
     """``Memory.access(t, w)`` on the model's bitmaps (2-D views: channels x slots, and
     channels x blocks); ``mstate`` = [round robin, grow channel, grow blocks]. Returns the
@@ -56,9 +56,16 @@ def mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, w, buf):
     nch = len(ready)
     rr = mstate[0]
     nb = fulls.shape[1]
-    base = w // nch
-    extra = w - base * nch
-    kmax = w if w < nch else nch
+    # integer divisions cost more than the rest of a one-word request: avoid them for the
+    # common cases (a request narrower than the channels; II of 1 or 2); times are >= 0
+    if w < nch:
+        base = 0
+        extra = w
+        kmax = w
+    else:
+        base = w // nch
+        extra = w - base * nch
+        kmax = nch
     for i in range(kmax):  # find every slot first
         c = rr + i
         if c >= nch:
@@ -67,7 +74,12 @@ def mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, w, buf):
         if r < 0:
             r = t + startup
         e = t if t > r else r
-        sl = (e + ii - 1) // ii
+        if ii == 2:
+            sl = (e + 1) >> 1
+        elif ii == 1:
+            sl = e
+        else:
+            sl = (e + ii - 1) // ii
         kk = base + 1 if i < extra else base
         if (sl + kk) // _B + 2 > nb:
             mstate[1] = c
@@ -95,7 +107,10 @@ def mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, w, buf):
             fin = buf[i, kk - 1] * ii + lat
             if fin > done:
                 done = fin
-    mstate[0] = (rr + w) % nch
+    nrr = rr + w
+    if nrr >= nch:
+        nrr = nrr - nch if nrr - nch < nch else nrr % nch
+    mstate[0] = nrr
     return done
 
 
