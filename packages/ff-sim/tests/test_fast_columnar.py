@@ -23,7 +23,7 @@ from fuseflow.sim.fast.prims import FAST_PRIMS, _nomem
 from fuseflow.sim.fast.rebuild import _values
 from fuseflow.sim.harness import _Ctx
 from fuseflow.sim.hw import load_hw
-from fuseflow.sim.prims.common import DONE, EMPTY, Sig, stop
+from fuseflow.sim.prims.common import DONE, EMPTY, Sig, Stop, stop
 
 F32 = np.float32
 
@@ -514,3 +514,43 @@ def test_reduce(seed, op, mode):
     # values after the last stop are dropped at D; no D at all falls back to the loop
     _both(NodeKind.REDUCE, attrs, {"val": _stream(toks[:-1] + [F32(1.0), DONE], rnd, mode)})
     _both(NodeKind.REDUCE, attrs, {"val": _stream(toks[:-1], rnd, mode)}, expect_col=False)
+
+
+def _parent_and_values(rnd, ngroups, maxlen, n_p):
+    """A parent crd stream and a value stream with one fiber per parent coordinate (the
+    last fiber of a group closes with the parent's stop one level up, an empty group
+    shows only that stop)."""
+    par, vals = [], []
+    for g in range(ngroups):
+        k = rnd.choice([0, 0, 1]) if g < ngroups - 1 else 1
+        coords = sorted(rnd.sample(range(50), rnd.choice([0, 1, 1, 2, 5])))
+        for n, c in enumerate(coords):
+            par.append(c)
+            for _ in range(0 if rnd.random() < 0.25 else rnd.randrange(1, maxlen + 1)):
+                if rnd.random() < n_p:
+                    vals.append(EMPTY)
+                vals.append(F32(rnd.choice([-0.0, 1.0, -2.5, 3e7, rnd.uniform(-4, 4)])))
+            vals.append(stop(k + 1 if n == len(coords) - 1 else 0))
+        if not coords:
+            vals.append(stop(k + 1))
+        par.append(stop(k))
+    return par + [DONE], vals + [DONE]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("op", ["sum", "max"])
+@pytest.mark.parametrize("seed", range(10))
+def test_reduce_with_parent(seed, op, mode):
+    """A reducer below a level whose fibers may be empty takes that level's coordinates."""
+    from fuseflow.ir.program import ReduceOp
+
+    rnd = random.Random(seed)
+    par, vals = _parent_and_values(rnd, rnd.randrange(1, 8), rnd.choice([1, 3, 20]), 0.2 if seed % 2 else 0.0)
+    attrs = {"op": ReduceOp.SUM if op == "sum" else ReduceOp.MAX, "index": "k"}
+    _both(NodeKind.REDUCE, attrs, {"val": _stream(vals, rnd, mode), "crd": _stream(par, rnd, mode)})
+    # out of step (a value fiber closes one level too high): the loop reports it
+    bad = list(vals)
+    k = next(i for i, t in enumerate(bad) if type(t) is Stop)
+    bad[k] = stop(bad[k].level + 1)
+    _both(NodeKind.REDUCE, attrs, {"val": _stream(bad, rnd, mode), "crd": _stream(par, rnd, mode)},
+          expect_col=False)

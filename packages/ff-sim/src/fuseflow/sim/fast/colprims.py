@@ -39,6 +39,7 @@ from fuseflow.sim.fast.jit import (
     cummax_plus1,
     join2_run,
     locate_run,
+    reduce_parent_run,
     reduce_run,
     repeat_run,
     repeat_sig_run,
@@ -523,9 +524,10 @@ def spacc1(run, node, ins):
 
 
 def reduce(run, node, ins):
-    """Scalar reduce without a parent crd (compiled, see :func:`jit.reduce_run`)."""
+    """Scalar reduce (compiled, see :func:`jit.reduce_run` and, with the parent's
+    coordinates, :func:`jit.reduce_parent_run`)."""
     a = node.attrs
-    if "crd" in ins or a.block or a.op not in (ReduceOp.SUM, ReduceOp.MAX):
+    if a.block or a.op not in (ReduceOp.SUM, ReduceOp.MAX):
         return None
     cin = _to_done(ins["val"])
     if cin is None:
@@ -535,10 +537,21 @@ def reduce(run, node, ins):
     if c.vals is None and np.any(codes == C_VAL):
         return None
     lat = run.ctx.hw.timing.reduce_latency.at(1)
-    n_out = 2 * int(np.count_nonzero(codes <= STOP0)) + 1
-    oc, ov, os_ = np.empty(n_out, I64), np.empty(n_out, F32), np.empty(n_out, I64)
+    L = lat if lat >= 1 else 1
     vals = c.vals if c.vals is not None else np.zeros(end, F32)
-    no, t, nvals = reduce_run(codes, vals, st, a.op is ReduceOp.MAX, lat if lat >= 1 else 1, oc, ov, os_)
+    if "crd" in ins:
+        pin = _to_done(ins["crd"])
+        if pin is None or pin[0].vals is not None:
+            return None
+        pcol, pst, pend = pin
+        n_out = pend + int(np.count_nonzero(codes <= STOP0)) + 1
+        oc, ov, os_ = np.empty(n_out, I64), np.empty(n_out, F32), np.empty(n_out, I64)
+        no, t, nvals = reduce_parent_run(pcol.codes[:pend], pst, codes, vals, st, a.op is ReduceOp.MAX, L,
+                                         oc, ov, os_)
+    else:
+        n_out = 2 * int(np.count_nonzero(codes <= STOP0)) + 1
+        oc, ov, os_ = np.empty(n_out, I64), np.empty(n_out, F32), np.empty(n_out, I64)
+        no, t, nvals = reduce_run(codes, vals, st, a.op is ReduceOp.MAX, L, oc, ov, os_)
     if no < 0:
         return None
     run.t = int(t)

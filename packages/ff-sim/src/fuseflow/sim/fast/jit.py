@@ -418,6 +418,98 @@ def reduce_run(codes, vals, st, is_max, L, oc, ov, os_):
 
 
 @jit
+def reduce_parent_run(pc, pst, codes, vals, st, is_max, L, oc, ov, os_):
+    """A scalar reduce with its parent's coordinates (the loop's ``_reduce_with_parent``):
+    one value per parent coordinate, a parent stop passes with the values' stop one level
+    up. Returns (outputs, clock, values), or (-1, 0, 0) for anything else (the loop raises
+    the reference's error)."""
+    t = 0
+    no = 0
+    nvals = 0
+    i = 0
+    j = 0
+    n = len(codes)
+    npar = len(pc)
+    while j < npar:
+        p = pc[j]
+        if pst[j] > t:
+            t = pst[j]
+        j += 1
+        if p == C_DONE:
+            if i >= n:
+                return -1, 0, 0
+            if st[i] > t:
+                t = st[i]
+            if codes[i] != C_DONE:
+                return -1, 0, 0
+            oc[no] = C_DONE
+            ov[no] = 0.0
+            os_[no] = t + 1
+            return no + 1, t, nvals
+        if p <= STOP0:
+            if i >= n:
+                return -1, 0, 0
+            x = codes[i]
+            if st[i] > t:
+                t = st[i]
+            i += 1
+            if x != p - 1:  # the values' stop one level up
+                return -1, 0, 0
+            oc[no] = p
+            ov[no] = 0.0
+            os_[no] = t + 1
+            no += 1
+            t += 1
+            continue
+        if p < 0:
+            return -1, 0, 0
+        acc = np.float32(0.0)
+        cnt = 0
+        while True:
+            if i >= n:
+                return -1, 0, 0
+            x = codes[i]
+            if st[i] > t:
+                t = st[i]
+            i += 1
+            if x <= STOP0:
+                oc[no] = C_EMPTY if (is_max and cnt == 0) else C_VAL
+                ov[no] = acc if cnt else np.float32(0.0)
+                os_[no] = t + L
+                no += 1
+                if x < STOP0:
+                    if j >= npar:
+                        return -1, 0, 0
+                    q = pc[j]
+                    if pst[j] > t:
+                        t = pst[j]
+                    j += 1
+                    if q != x + 1:
+                        return -1, 0, 0
+                    oc[no] = x + 1
+                    ov[no] = 0.0
+                    os_[no] = t + 1
+                    no += 1
+                t += 1
+                break
+            if x == C_EMPTY:
+                continue
+            if x != C_VAL:
+                return -1, 0, 0
+            v = vals[i - 1]
+            if cnt == 0:
+                acc = v
+            elif is_max:
+                acc = np.maximum(acc, v)
+            else:
+                acc = acc + v
+            cnt += 1
+            nvals += 1
+            t += 1
+    return -1, 0, 0
+
+
+@jit
 def _past_stop(c, cs, rs, p, s, t):
     """A joiner input after a stop ``s`` went out: its head is taken; an N head before an
     inner stop takes that stop too (which must be ``s``). Returns (position, clock), or
