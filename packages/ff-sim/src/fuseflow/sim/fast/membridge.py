@@ -1,7 +1,7 @@
 """Running a compiled memory client against the shared HBM model.
 
-The compiled loops (jitmem.py) read and take slots in the model's own bitmaps through numpy
-views (channels x slots); they cannot grow them, so they stop and say how many blocks
+The compiled loops (jitmem.py) read and take slots in the model's own bitmaps (numpy
+arrays, channels x slots); they cannot grow them, so they stop and say how many blocks
 are needed, and :func:`drive` grows the model and calls again (each loop keeps its state
 between calls).
 """
@@ -25,24 +25,17 @@ Step = Callable[..., int]
 
 def drive(run: Any, step: Step, max_words: int) -> int:
     """Call ``step`` until it is done; returns its last code. Without the memory model it
-    gets empty bitmaps and must not touch them."""
+    gets empty bitmaps and must not touch them. The model (``fast.memory.FastMemory``)
+    keeps its state in the arrays ``step`` gets."""
     mem = run.memory
     if mem is None:
         return int(step(_NO_SLOTS, _NO_SLOTS, _NO_READY, np.zeros(3, I64), 1, 0, 0, np.zeros((1, 1), I64)))
-    ready = np.array([-1 if r is None else r for r in mem.ready], I64)
-    buf = np.empty((mem.n, max(1, -(-max_words // mem.n))), I64)
-    mstate = np.array([mem.rr, -1, 0], I64)
+    buf = mem.buffer(max_words)
     while True:
-        slots = np.frombuffer(mem.slots, np.uint8).reshape(mem.n, mem.cap)
-        fulls = np.frombuffer(mem.full, np.uint8).reshape(mem.n, mem.blocks)
-        code = step(slots, fulls, ready, mstate, mem.ii, mem.lat, mem.startup, buf)
-        del slots, fulls  # a bitmap can only grow without views on it
+        code = step(mem.slots, mem.full, mem.ready, mem.mstate, mem.ii, mem.lat, mem.startup, buf)
         if code != 1:
-            break
-        mem._grow(int(mstate[1]), int(mstate[2]))
-    mem.rr = int(mstate[0])
-    mem.ready[:] = [None if r < 0 else int(r) for r in ready.tolist()]
-    return int(code)
+            return int(code)
+        mem._grow(int(mem.mstate[1]), int(mem.mstate[2]))
 
 
 def client_clocks(run: Any, s: np.ndarray, req: np.ndarray, words: np.ndarray) -> np.ndarray:
