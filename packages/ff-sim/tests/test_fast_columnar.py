@@ -13,7 +13,7 @@ import pytest
 from fuseflow.ir.data import Level, StoredTensor
 from fuseflow.ir.formats import LevelFormat
 from fuseflow.ir.graph import Attrs, Node, NodeKind, StreamKind
-from fuseflow.ir.program import BinaryOp
+from fuseflow.ir.program import BinaryOp, UnaryOp
 from fuseflow.sim.fast import colprims
 from fuseflow.sim.fast.col import Col, col_in, decode, encode, list_in
 from fuseflow.sim.fast.colprims import COL_PRIMS
@@ -422,6 +422,22 @@ def test_binary_alu(seed, op, mode):
         b[k] = EMPTY
         _both(NodeKind.ALU, {"op": op, "arity": 2}, {"a": _stream(a, rnd, mode), "b": _stream(b, rnd, mode)},
               expect_col=False)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("op", list(UnaryOp))
+@pytest.mark.parametrize("seed", range(3))
+def test_unary_alu(seed, op, mode):
+    """Every unary op on a value column gives the loop's values bit for bit (numpy's
+    elementwise loops, called on the whole column instead of per value)."""
+    rnd = random.Random(seed)
+    shape = _fibers(rnd, rnd.randrange(1, 6), 40, 0.2)
+    if seed % 2:
+        shape.insert(1, EMPTY)
+    toks = [F32(rnd.choice([rnd.uniform(-30, 30), rnd.uniform(-1, 1), 0.0, -0.0, 1e30, -1e-30, 88.5]))
+            if type(t) is int else t for t in shape]
+    attrs = {"op": op, "arity": 1, "scalar": rnd.choice([None, 0.125, -3.0])}
+    _both(NodeKind.ALU, attrs, {"a": _stream(toks, rnd, mode)})
 
 
 def _spacc_inputs(rnd, nseg, empty_outer=False, hi=6, dense=False):

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from fuseflow.ir.formats import LevelFormat
 from fuseflow.ir.graph import NodeKind, StreamKind
-from fuseflow.ir.program import BinaryOp, ReduceOp
+from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
 from fuseflow.sim import ops
 from fuseflow.sim.fast import colwriters
 from fuseflow.sim.fast.col import (
@@ -446,10 +446,13 @@ def union(run, node, ins):
 
 # ---------------------------------------------------------------------------------- compute
 def alu(run, node, ins):
-    """Scalar binary ALUs whose operands line up token for token (no N against a value)."""
+    """Scalar binary ALUs whose operands line up token for token (no N against a value),
+    and scalar unary ALUs."""
     a = node.attrs
-    if (a.arity or 1) == 1 or ops.parse_tile_label(a.label) is not None or a.label == "tile_matmul":
+    if ops.parse_tile_label(a.label) is not None or a.label == "tile_matmul":
         return None
+    if (a.arity or 1) == 1:
+        return _unary(run, node, ins) if isinstance(a.op, UnaryOp) and not a.block else None
     if not isinstance(a.op, BinaryOp):
         return None
     ai = col_in(ins["a"])
@@ -489,6 +492,36 @@ def alu(run, node, ins):
     run.counters.alu_ops += npay
     run.counters.flops += npay
     return {"val": (Col(ca, vv), u)}
+
+
+def _unary(run, node, ins):
+    """The loop's ``_unary`` on a value column: the op on every value at once (numpy's
+    elementwise loops, as the loop calls them per value), stops and N pass after one
+    cycle, values after the unary latency; one token per cycle."""
+    cin = _to_done(ins["a"])
+    if cin is None:
+        return None
+    col, st, end = cin
+    codes = col.codes[:end]
+    if np.any(codes >= 0) or np.any((codes == C_R) | (codes == C_S) | (codes == C_N)):
+        return None
+    pay = codes == C_VAL
+    npay = int(np.count_nonzero(pay))
+    if col.vals is None and npay:
+        return None
+    a = node.attrs
+    lat = run.ctx.hw.timing.unary_latency.at(1)
+    vals = col.vals[:end] if col.vals is not None else np.zeros(end, F32)
+    with np.errstate(all="ignore"):
+        vv = ops.UNARY[a.op](vals, F32(0.0 if a.scalar is None else a.scalar))
+    if not isinstance(vv, np.ndarray) or vv.dtype != F32:
+        vv = np.asarray(vv).astype(F32)
+    u = maxplus(st[:end], 1)
+    run.t = int(u[-1])
+    u += np.where(pay, lat if lat >= 1 else 1, 1)
+    run.counters.alu_ops += npay
+    run.counters.flops += npay
+    return {"val": (Col(codes, vv), u)}
 
 
 def spacc1(run, node, ins):
