@@ -256,3 +256,17 @@ def test_without_the_jit_compiler(tmp_path):
                          check=True).stdout
     r = simulate(prog, engine="reference")
     assert json.loads(out) == [r.cycles, r.flops, r.bytes_moved, r.tokens_moved]
+
+
+def test_out_of_memory_names_the_kernel_and_primitive(monkeypatch):
+    """A stream too big for memory is a clear simulation error, not an internal one."""
+    from fuseflow.ir.errors import SimulationError
+    from fuseflow.ir.graph import NodeKind
+    from fuseflow.sim.fast import engine
+
+    def too_big(run, node, ins):
+        raise MemoryError("Unable to allocate 9.00 GiB")
+
+    monkeypatch.setitem(engine.COL_PRIMS, NodeKind.VAL_ARRAY, too_big)
+    with pytest.raises(SimulationError, match=r"kernel \S+: out of memory at val_array#\d+ .*9.00 GiB.*whole"):
+        simulate(ex.spmm_ikj(6, 5, 4), hw="no-hbm", engine="fast", random_inputs=1)

@@ -162,6 +162,12 @@ def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData]
             path = "col" if outs is not None else "loop"
             if outs is None:
                 outs = FAST_PRIMS[node.kind](run, node, {p: list_in(s) for p, s in node_ins.items()})
+        except MemoryError as e:
+            raise SimulationError(
+                f"kernel {kernel.name}: out of memory at {node.describe()} ({e}). The fast engine holds each "
+                f"stream whole ({sum(len(o[0]) for o in node_ins.values()):,} tokens come in here); try a smaller "
+                "data set, sparse storage of a mostly-zero input (e.g. gcn -m features=csr) or less fusion"
+            ) from None
         except Ended as e:
             raise SimulationError(f"deadlock: {node.describe()} waiting to read {e} (ended)") from None
         except KeyError as e:
