@@ -366,6 +366,34 @@ def locate_run(c, cs, has_ref, r, rs, has_base, b, bs, dim, loc, u):
     return t - 1
 
 
+@jit_inline
+def _fold(acc, cnt, v, is_max):
+    """A reducer's accumulator after value ``v`` (the first value starts it)."""
+    if cnt == 0:
+        return v
+    if is_max:
+        return np.maximum(acc, v)
+    return acc + v
+
+
+@jit_inline
+def _emit(oc, ov, os_, no, code, at):
+    """A token without a value (a stop or D) at ``at``."""
+    oc[no] = code
+    ov[no] = 0.0
+    os_[no] = at
+    return no + 1
+
+
+@jit_inline
+def _emit_fiber(oc, ov, os_, no, acc, cnt, is_max, at):
+    """A closed fiber's value (N for a max over nothing, 0 for an empty sum) at ``at``."""
+    oc[no] = C_EMPTY if (is_max and cnt == 0) else C_VAL
+    ov[no] = acc if cnt else np.float32(0.0)
+    os_[no] = at
+    return no + 1
+
+
 @jit
 def reduce_run(codes, vals, st, is_max, L, oc, ov, os_):
     """A scalar reduce without a parent crd: per fiber the sum (or max) of its values in
@@ -383,32 +411,17 @@ def reduce_run(codes, vals, st, is_max, L, oc, ov, os_):
         if s > t:
             t = s
         if x == C_VAL:
-            v = vals[m]
-            if cnt == 0:
-                acc = v
-            elif is_max:
-                acc = np.maximum(acc, v)
-            else:
-                acc = acc + v
+            acc = _fold(acc, cnt, vals[m], is_max)
             cnt += 1
             nvals += 1
         elif x <= STOP0:
-            oc[no] = C_EMPTY if (is_max and cnt == 0) else C_VAL
-            ov[no] = acc if cnt else np.float32(0.0)
-            os_[no] = t + L
-            no += 1
+            no = _emit_fiber(oc, ov, os_, no, acc, cnt, is_max, t + L)
             if x < STOP0:
-                oc[no] = x + 1
-                ov[no] = 0.0
-                os_[no] = t + 1
-                no += 1
+                no = _emit(oc, ov, os_, no, x + 1, t + 1)
             acc = np.float32(0.0)
             cnt = 0
         elif x == C_DONE:
-            oc[no] = C_DONE
-            ov[no] = 0.0
-            os_[no] = t + 1
-            return no + 1, t, nvals
+            return _emit(oc, ov, os_, no, C_DONE, t + 1), t, nvals
         elif x == C_EMPTY:
             continue
         else:
@@ -422,13 +435,13 @@ def reduce_parent_run(pc, pst, codes, vals, st, is_max, L, oc, ov, os_):
     """A scalar reduce with its parent's coordinates (the loop's ``_reduce_with_parent``):
     one value per parent coordinate, a parent stop passes with the values' stop one level
     up. Returns (outputs, clock, values), or (-1, 0, 0) for anything else (the loop raises
-    the reference's error)."""
+    the reference's error). ``codes`` ends with its D, and every path that reads the D
+    returns, so the walk never runs past it."""
     t = 0
     no = 0
     nvals = 0
     i = 0
     j = 0
-    n = len(codes)
     npar = len(pc)
     while j < npar:
         p = pc[j]
@@ -436,29 +449,19 @@ def reduce_parent_run(pc, pst, codes, vals, st, is_max, L, oc, ov, os_):
             t = pst[j]
         j += 1
         if p == C_DONE:
-            if i >= n:
-                return -1, 0, 0
             if st[i] > t:
                 t = st[i]
             if codes[i] != C_DONE:
                 return -1, 0, 0
-            oc[no] = C_DONE
-            ov[no] = 0.0
-            os_[no] = t + 1
-            return no + 1, t, nvals
+            return _emit(oc, ov, os_, no, C_DONE, t + 1), t, nvals
         if p <= STOP0:
-            if i >= n:
-                return -1, 0, 0
             x = codes[i]
             if st[i] > t:
                 t = st[i]
             i += 1
             if x != p - 1:  # the values' stop one level up
                 return -1, 0, 0
-            oc[no] = p
-            ov[no] = 0.0
-            os_[no] = t + 1
-            no += 1
+            no = _emit(oc, ov, os_, no, p, t + 1)
             t += 1
             continue
         if p < 0:
@@ -466,17 +469,12 @@ def reduce_parent_run(pc, pst, codes, vals, st, is_max, L, oc, ov, os_):
         acc = np.float32(0.0)
         cnt = 0
         while True:
-            if i >= n:
-                return -1, 0, 0
             x = codes[i]
             if st[i] > t:
                 t = st[i]
             i += 1
             if x <= STOP0:
-                oc[no] = C_EMPTY if (is_max and cnt == 0) else C_VAL
-                ov[no] = acc if cnt else np.float32(0.0)
-                os_[no] = t + L
-                no += 1
+                no = _emit_fiber(oc, ov, os_, no, acc, cnt, is_max, t + L)
                 if x < STOP0:
                     if j >= npar:
                         return -1, 0, 0
@@ -486,23 +484,14 @@ def reduce_parent_run(pc, pst, codes, vals, st, is_max, L, oc, ov, os_):
                     j += 1
                     if q != x + 1:
                         return -1, 0, 0
-                    oc[no] = x + 1
-                    ov[no] = 0.0
-                    os_[no] = t + 1
-                    no += 1
+                    no = _emit(oc, ov, os_, no, x + 1, t + 1)
                 t += 1
                 break
             if x == C_EMPTY:
                 continue
             if x != C_VAL:
                 return -1, 0, 0
-            v = vals[i - 1]
-            if cnt == 0:
-                acc = v
-            elif is_max:
-                acc = np.maximum(acc, v)
-            else:
-                acc = acc + v
+            acc = _fold(acc, cnt, vals[i - 1], is_max)
             cnt += 1
             nvals += 1
             t += 1
