@@ -145,9 +145,15 @@ def test_full_gcn_default_order_hoists_the_softmax_reductions():
     """The row max and sum of the fused softmax do not depend on the class index j: the
     default order runs their loops before j's (once per row), not inside it (once per
     element of the row, what the plain priority order i,j,... does)."""
+    from fuseflow.fusion.api import format_report
+
     res = compile_model("gcn", {}, KARATE, "full")
     order = res.reports[0].order
     assert order[0] == "i" and order[-1] == "j", order
+    # the report says the preferred order did not lower, and why
+    assert "preferred order not lowered" in format_report(res.reports)
+    assert "multi-level intermediate stream" in res.reports[0].fallback
+    assert not any(r.fallback for r in compile_model("gcn", {}, KARATE, "partial").reports)
     plain = compile_model("gcn", {}, KARATE, "full", order="i,j,...")
     assert plain.reports[0].order[:2] == ["i", "j"]
     hoisted = simulate(res.program, hw="default", engine="fast", check=True)

@@ -80,6 +80,8 @@ def format_report(reports: list[GroupReport]) -> str:
         lines.append(f"  expressions: {', '.join(r.expressions)}")
         cnt = "not counted here, see --order list:" if r.order_count is None else str(r.order_count)
         lines.append(f"  order: {','.join(r.order)}  ({cnt} valid orders)")
+        if r.fallback:
+            lines.append(f"  preferred order not lowered ({r.fallback})")
         lines.append("  primitives: " + ", ".join(f"{k}={v}" for k, v in r.counts.items()))
         lines.append(f"  materialized views: {', '.join(r.materialized) or 'none'}")
         lines.append(f"  recomputed: {', '.join(r.recomputed) or 'none'}")

@@ -50,6 +50,7 @@ class GroupReport:
     recomputed: list[str]
     passes: list[PassRecord] = field(default_factory=list)
     fitted: bool = False  # an --order choice applied to this group
+    fallback: str = ""  # why the preferred order did not lower, when another one was taken
 
 
 @dataclass
@@ -225,6 +226,7 @@ def compile_group(program: TensorProgram, plan: GroupPlan, order_choice: str | N
         order = plan.default_order() if not order_choice else parse_order_choice(order_choice, plan.pog)
         candidates = _fallback_orders(plan, order) if not order_choice else iter(())
     tiles = _tile_extents(program, plan, block) if block else None
+    fallback = ""
     while True:
         views = _views_for(program, plan, order)
         if tiles is not None:
@@ -232,10 +234,11 @@ def compile_group(program: TensorProgram, plan: GroupPlan, order_choice: str | N
         try:
             b = _lower_group(program, plan, order, views, kernel_name, tiles)
             break
-        except UnsupportedOrder:
+        except UnsupportedOrder as e:
             nxt = next(candidates, None)
             if nxt is None:
                 raise
+            fallback = fallback or f"{','.join(order)}: {e}"
             order = nxt
     DeadNodeRemoval().apply(b)  # the lowering leaves roots of hoisted/absorbed leaves unread
     graph, records = PassManager(passes if passes is not None else default_passes()).run(b)
@@ -247,7 +250,8 @@ def compile_group(program: TensorProgram, plan: GroupPlan, order_choice: str | N
                            and program.tensor(v.tensor).shape == program.tensor(program.tensor(v.tensor).view_of).shape})
     report = GroupReport(plan.group.name, list(plan.group.assignments), outs, order, None,
                          graph.kind_counts(), materialized,
-                         sorted({r for fo in plan.outputs for r in fo.recomputed}), records)
+                         sorted({r for fo in plan.outputs for r in fo.recomputed}), records,
+                         fallback=fallback)
     return kernel, report
 
 
