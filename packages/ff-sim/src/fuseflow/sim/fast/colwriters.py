@@ -47,15 +47,21 @@ def val_write(run, node, ins):
     c = col.codes[:end]
     if np.any(c >= 0) or (col.vals is None and np.any(c[:-1] > STOP0)):
         return None  # payload coordinates or values without a value column: the loop
+    value_write_clock(run, c, st, 1)
+    record_values(run.ctx, node.attrs.tensor, Col(c[:end - 1], None if col.vals is None else col.vals[:end - 1]))
+    return {}
+
+
+def value_write_clock(run, c, st, wval):
+    """A value writer's clock and write count from its codes (D last), compiled
+    (:func:`jitmem.val_write_run`): ``wval`` words per value, for scalars and tiles."""
     use_mem = run.access is not None
     state = np.zeros(3, I64)
 
     def step(slots, fulls, ready, mstate, ii, lat, startup, buf):
-        return val_write_run(c, st, use_mem, slots, fulls, ready, mstate, ii, lat, startup, buf, state)
+        return val_write_run(c, st, wval, use_mem, slots, fulls, ready, mstate, ii, lat, startup, buf, state)
 
-    if drive(run, step, 1) != 0:
+    if drive(run, step, wval) != 0:
         raise AssertionError("value writer stopped before its D")
-    record_values(run.ctx, node.attrs.tensor, Col(c[:end - 1], None if col.vals is None else col.vals[:end - 1]))
     run.t = int(state[1]) + 1
     run.counters.val_writes += int(state[2])
-    return {}

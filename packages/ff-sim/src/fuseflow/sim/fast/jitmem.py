@@ -114,6 +114,16 @@ def mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, w, buf):
     return done
 
 
+@jit_inline
+def _wait(slots, fulls, ready, mstate, ii, lat, startup, t, w, buf):
+    """The client's clock after a blocking request of ``w`` words at ``t``, or -1 when
+    the model must grow first (nothing taken)."""
+    done = mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, w, buf)
+    if done < 0:
+        return -1
+    return done if done > t else t
+
+
 @jit
 def client_walk(s, req, words, m, t, k, u, slots, fulls, ready, mstate, ii, lat, startup, buf):
     """A memory client's clocks from token m (clock t, next request k): per token
@@ -130,11 +140,10 @@ def client_walk(s, req, words, m, t, k, u, slots, fulls, ready, mstate, ii, lat,
         if x > t:
             t = x
         if m == nxt:
-            done = mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, words[k], buf)
-            if done < 0:
+            w8 = _wait(slots, fulls, ready, mstate, ii, lat, startup, t, words[k], buf)
+            if w8 < 0:
                 return m, t, k, True
-            if done > t:
-                t = done
+            t = w8
             k += 1
             nxt = req[k] if k < nreq else n
         u[m] = t + 1
@@ -201,12 +210,11 @@ def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, 
             segdone = 0
         if compressed and not segdone:
             if use_mem and swr > 0:
-                done = mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, swr, buf)
-                if done < 0:
+                w8 = _wait(slots, fulls, ready, mstate, ii, lat, startup, t, swr, buf)
+                if w8 < 0:
                     code = 1
                     break
-                if done > t:
-                    t = done
+                t = w8
             segdone = 1
         if use_mem:
             grow = False
@@ -215,13 +223,12 @@ def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, 
                     nn = hi - p
                     if nn > batch:
                         nn = batch
-                    done = mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, nn, buf)
-                    if done < 0:
+                    w8 = _wait(slots, fulls, ready, mstate, ii, lat, startup, t, nn, buf)
+                    if w8 < 0:
                         grow = True
                         break
                     state[9] += nn
-                    if done > t:
-                        t = done
+                    t = w8
                 oc[no] = crd[p]
                 orf[no] = p
                 ocs[no] = t + L
@@ -282,12 +289,11 @@ def level_write_run(c, st, batch, use_mem, slots, fulls, ready, mstate, ii, lat,
     while True:
         if pending:
             if use_mem:
-                done = mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, nbuf, buf)
-                if done < 0:
+                w8 = _wait(slots, fulls, ready, mstate, ii, lat, startup, t, nbuf, buf)
+                if w8 < 0:
                     code = 1
                     break
-                if done > t:
-                    t = done
+                t = w8
             nbuf = 0
             pending = 0
             t += 1
@@ -301,12 +307,11 @@ def level_write_run(c, st, batch, use_mem, slots, fulls, ready, mstate, ii, lat,
             t = x
         if tok == C_DONE:
             if nbuf and use_mem:
-                done = mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, nbuf, buf)
-                if done < 0:
+                w8 = _wait(slots, fulls, ready, mstate, ii, lat, startup, t, nbuf, buf)
+                if w8 < 0:
                     code = 1
                     break
-                if done > t:
-                    t = done
+                t = w8
             code = 0
             break
         if tok <= STOP0:
@@ -332,10 +337,11 @@ def level_write_run(c, st, batch, use_mem, slots, fulls, ready, mstate, ii, lat,
 
 
 @jit
-def val_write_run(c, st, use_mem, slots, fulls, ready, mstate, ii, lat, startup, buf, state):
-    """A scalar value writer's clock: each value (or N) is one blocking memory write;
-    stops only move the clock to their stamp. ``state`` = [pos, clock, writes]; returns
-    as :func:`level_write_run`."""
+def val_write_run(c, st, wval, use_mem, slots, fulls, ready, mstate, ii, lat, startup, buf, state):
+    """A value writer's clock: each value is one blocking memory write of ``wval`` words
+    (1 for scalars, B*B for tiles), an N one of a single word; stops only move the clock
+    to their stamp. ``state`` = [pos, clock, words written]; returns as
+    :func:`level_write_run`."""
     i, t, vw = state[0], state[1], state[2]
     n = len(c)
     code = -1
@@ -350,14 +356,14 @@ def val_write_run(c, st, use_mem, slots, fulls, ready, mstate, ii, lat, startup,
         if tok <= STOP0:
             i += 1
             continue
+        w = 1 if tok == C_EMPTY else wval
         if use_mem:
-            done = mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, 1, buf)
-            if done < 0:
+            w8 = _wait(slots, fulls, ready, mstate, ii, lat, startup, t, w, buf)
+            if w8 < 0:
                 code = 1
                 break
-            if done > t:
-                t = done
-        vw += 1
+            t = w8
+        vw += w
         t += 1
         i += 1
     state[0] = i

@@ -22,7 +22,8 @@ from fuseflow.ir.formats import LevelFormat
 from fuseflow.ir.graph import NodeKind, StreamKind
 from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
 from fuseflow.sim import ops
-from fuseflow.sim.fast.membridge import client_clocks
+from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
+from fuseflow.sim.fast.colwriters import value_write_clock
 from fuseflow.sim.prims.common import DONE, EMPTY, Sig, Stop, stop
 
 F32 = np.float32
@@ -343,7 +344,9 @@ def level_write(run, node, ins):
 
 def val_write(run, node, ins):
     if run.access is not None:
-        return _val_write_compiled_clock(run, node, ins)
+        out = _val_write_compiled_clock(run, node, ins)
+        if out is not None:
+            return out
     a = node.attrs
     rec = run.ctx.value_record(a.tensor)
     mem = run.mem
@@ -372,30 +375,33 @@ def val_write(run, node, ins):
 
 
 def _val_write_compiled_clock(run, node, ins):
-    """The loop above with the memory model's answers from the compiled client walk: a
-    tile is one request of all its words, so the Python model took a step per word.
-    Stops only raise the clock to their stamp, so they fold into the next token's stamp."""
-    rec = run.ctx.value_record(node.attrs.tensor)
+    """The loop above with its clock from the compiled value writer (a tile is one request
+    of all its words; the Python model took a step per word). The tokens are recorded
+    here; tiles of different sizes in one stream keep the loop."""
     it, ist = ins["val"]
-    keep: list[int] = []
-    words: list[int] = []
+    codes = np.empty(len(it), np.int64)
+    wval = 0
     for i in range(len(it)):
         tok = it[i]
         if tok is DONE:
-            keep.append(i)
+            codes[i] = C_DONE
             break
         if type(tok) is _STOP:
-            continue
-        rec.append(tok)
-        keep.append(i)
-        words.append(1 if tok is EMPTY or not (isinstance(tok, np.ndarray) and tok.ndim > 0) else int(tok.size))
+            codes[i] = STOP0 - tok.level
+        elif tok is EMPTY:
+            codes[i] = C_EMPTY
+        else:
+            w = int(tok.size) if isinstance(tok, np.ndarray) and tok.ndim > 0 else 1
+            if wval and w != wval:
+                return None
+            wval = w
+            codes[i] = C_VAL
     else:
         raise Ended("val")
-    stamps = np.maximum.accumulate(np.asarray(ist[:keep[-1] + 1], np.int64))[keep]
-    w = np.asarray(words, np.int64)
-    u = client_clocks(run, stamps, np.arange(len(w), dtype=np.int64), w)
-    run.t = int(u[-1])
-    run.counters.val_writes += int(w.sum())
+    end = i + 1
+    rec = run.ctx.value_record(node.attrs.tensor)
+    rec.extend(tok for tok in it[:end - 1] if type(tok) is not _STOP)
+    value_write_clock(run, codes[:end], np.asarray(ist[:end], np.int64), wval or 1)
     return {}
 
 
