@@ -121,6 +121,16 @@ def col_in(stream: Any) -> tuple[Col, np.ndarray] | None:
     return toks, stamps_i64(stamps)
 
 
+def to_done(stream: Any) -> tuple[Col, np.ndarray, int] | None:
+    """A stream as (Col, stamps, end) with its D at end-1; None if not columnar or no D."""
+    ci = col_in(stream)
+    if ci is None:
+        return None
+    col, st = ci
+    end = done_end(col.codes)
+    return (col, st, end) if end else None
+
+
 def list_in(stream: Any) -> tuple[list, array]:
     """A stream as (list of tokens, array('q') of stamps), for the loop primitives."""
     toks, stamps = stream

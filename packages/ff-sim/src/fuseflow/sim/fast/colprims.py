@@ -34,6 +34,7 @@ from fuseflow.sim.fast.col import (
     done_end,
     maxplus,
     ramp,
+    to_done,
 )
 from fuseflow.sim.fast.jit import (
     cummax_plus1,
@@ -75,19 +76,9 @@ def _plain(c: np.ndarray) -> bool:
     return bool(np.all((c >= 0) | (c <= STOP0) | (c == C_EMPTY)))
 
 
-def _to_done(stream) -> tuple[Col, np.ndarray, int] | None:
-    """A stream as (Col, stamps, end) with its D at end-1; None if not columnar or no D."""
-    ci = col_in(stream)
-    if ci is None:
-        return None
-    col, st = ci
-    end = done_end(col.codes)
-    return (col, st, end) if end else None
-
-
 def _crd_in(stream) -> tuple[Col, np.ndarray, int] | None:
     """A crd or ref stream as (Col, stamps, end): integer codes, plain up to its D at end-1."""
-    cin = _to_done(stream)
+    cin = to_done(stream)
     if cin is None:
         return None
     col, _, end = cin
@@ -98,7 +89,7 @@ def _crd_in(stream) -> tuple[Col, np.ndarray, int] | None:
 
 # ---------------------------------------------------------------------------------- flow
 def broadcast(run, node, ins):
-    cin = _to_done(ins["in"])
+    cin = to_done(ins["in"])
     if cin is None:
         return None
     col, st, end = cin
@@ -110,7 +101,7 @@ def broadcast(run, node, ins):
 
 
 def repeat_sig(run, node, ins):
-    cin = _to_done(ins["crd"])
+    cin = to_done(ins["crd"])
     if cin is None:
         return None
     col, st, end = cin
@@ -498,7 +489,7 @@ def _unary(run, node, ins):
     """The loop's ``_unary`` on a value column: the op on every value at once (numpy's
     elementwise loops, as the loop calls them per value), stops and N pass after one
     cycle, values after the unary latency; one token per cycle."""
-    cin = _to_done(ins["a"])
+    cin = to_done(ins["a"])
     if cin is None:
         return None
     col, st, end = cin
@@ -562,7 +553,7 @@ def reduce(run, node, ins):
     a = node.attrs
     if a.block or a.op not in (ReduceOp.SUM, ReduceOp.MAX):
         return None
-    cin = _to_done(ins["val"])
+    cin = to_done(ins["val"])
     if cin is None:
         return None
     c, st, end = cin
@@ -573,7 +564,7 @@ def reduce(run, node, ins):
     L = lat if lat >= 1 else 1
     vals = c.vals if c.vals is not None else np.zeros(end, F32)
     if "crd" in ins:
-        pin = _to_done(ins["crd"])
+        pin = to_done(ins["crd"])
         if pin is None or pin[0].vals is not None:
             return None
         pcol, pst, pend = pin

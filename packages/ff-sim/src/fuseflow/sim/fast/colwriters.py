@@ -4,20 +4,17 @@ recorded for the output tensor exactly as the loop versions record them."""
 from __future__ import annotations
 
 import numpy as np
-from fuseflow.sim.fast.col import I64, STOP0, Col, col_in, done_end
+from fuseflow.sim.fast.col import I64, STOP0, Col, to_done
 from fuseflow.sim.fast.jitmem import level_write_run, val_write_run
 from fuseflow.sim.fast.membridge import drive
 from fuseflow.sim.fast.rebuild import record_level, record_values
 
 
 def level_write(run, node, ins):
-    ci = col_in(ins["crd"])
-    if ci is None:
+    cin = to_done(ins["crd"])
+    if cin is None or cin[0].vals is not None:
         return None
-    col, st = ci
-    end = done_end(col.codes)
-    if not end or col.vals is not None:
-        return None
+    col, st, end = cin
     c = col.codes[:end]
     batch = max(1, run.ctx.hw.memory.write_batch)
     use_mem = run.access is not None
@@ -37,13 +34,10 @@ def level_write(run, node, ins):
 
 
 def val_write(run, node, ins):
-    ci = col_in(ins["val"])
-    if ci is None:
+    cin = to_done(ins["val"])
+    if cin is None:
         return None
-    col, st = ci
-    end = done_end(col.codes)
-    if not end:
-        return None
+    col, st, end = cin
     c = col.codes[:end]
     if np.any(c >= 0) or (col.vals is None and np.any(c[:-1] > STOP0)):
         return None  # payload coordinates or values without a value column: the loop
