@@ -66,8 +66,8 @@ class Memory:
     byte per 64 slots; the first free slot is found with ``bytearray.find`` (a C scan).
     First-fit only depends on the set of taken slots, so it answers as the slot dict does.
 
-    All channels share one buffer, ``cap`` slots per channel (channel c at ``c * cap``),
-    so compiled code sees the bitmaps as one 2-D array (see ``fast/membridge.py``)."""
+    All channels share one buffer, ``cap`` slots per channel (channel c at ``c * cap``).
+    The fast engine's ``FastMemory`` keeps the same state as bits, slot-major."""
 
     __slots__ = ("n", "ii", "lat", "startup", "ready", "cap", "slots", "full", "rr", "cfg")
 
@@ -152,6 +152,8 @@ class Memory:
             if (s + k) // _B + 2 > self.blocks:
                 self._grow(c, (s + k) // _B + 2)
             for _ in range(k):
+                if s // _B + 2 > self.blocks:  # taken slots pushed s on: keep the scan in channel c
+                    self._grow(c, s // _B + 2)
                 base = c * self.cap
                 j = self.slots.find(0, base + s, base + s - s % _B + _B)
                 j = j - base if j >= 0 else self._next_free(c, s)
