@@ -76,7 +76,7 @@ def _random_memory(rnd, hwname, seed, **batches):
     start-up (and batch sizes, e.g. ``val_batch=[3, 8]``)."""
     hw = load_hw(hwname)
     if hwname == "default" and seed % 2:
-        hw = replace(hw, memory=replace(hw.memory, channels=rnd.choice([1, 3, 8]), latency=rnd.choice([-1, 0, 2, 5]),
+        hw = replace(hw, memory=replace(hw.memory, channels=rnd.choice([1, 3, 8, 11]), latency=rnd.choice([-1, 0, 2, 5]),
                                         initiation_interval=rnd.choice([1, 2, 3]), startup=rnd.choice([0, 14]),
                                         **{k: rnd.choice(v) for k, v in batches.items()}))
     return hw
@@ -375,7 +375,7 @@ def test_val_array(seed, hwname, mode, far):
     nv = rnd.choice([16, 21, 40])
     hw = load_hw(hwname)
     if hwname == "default" and seed % 3:
-        hw = replace(hw, memory=replace(hw.memory, channels=rnd.choice([1, 3, 8]), val_batch=rnd.choice([3, 8]),
+        hw = replace(hw, memory=replace(hw.memory, channels=rnd.choice([1, 3, 8, 11]), val_batch=rnd.choice([3, 8]),
                                         latency=rnd.choice([-1, 0, 2, 5]), initiation_interval=rnd.choice([1, 2, 3]),
                                         startup=rnd.choice([0, 14])))
     vals = np.array([rnd.uniform(-1, 1) for _ in range(nv)], F32)

@@ -26,6 +26,9 @@ try:  # pragma: no branch - numba is a declared dependency of ff-sim
         them, so a call passes no array structures (and takes no reference counts)."""
         return _njit(cache=True, nogil=True, boundscheck=True, inline="always")(fn)
 
+    # trailing-zero count of an int64 (LLVM's cttz); numba has no public name for it
+    from numba.cpython.unsafe.numbers import trailing_zeros as ctz
+
     HAVE_JIT = True
 except ImportError:  # pragma: no cover
     def jit(fn):
@@ -33,8 +36,18 @@ except ImportError:  # pragma: no cover
 
     jit_inline = jit
 
+    def ctz(x):
+        x = int(x)
+        return (x & -x).bit_length() - 1
+
     HAVE_JIT = False
 
+
+
+@jit_inline
+def bit64(k):
+    """The int64 with bit k (0..63) alone set (bit 63 is the sign bit)."""
+    return np.int64(1) << np.int64(k)
 
 @jit
 def maxplus_const(a, c, t0, out):

@@ -1,64 +1,50 @@
 """Compiled memory clients: the HBM model's ``Memory.access`` on its bitmaps, and the
 primitives that wait for it (value arrays, compressed/singleton scanners, writers).
 
-The bitmaps are numpy views (channels x slots) of the model's own buffers. A compiled
-loop cannot grow them: ``mem_access`` finds all the slots of a request before taking any,
-and a client that needs more room saves its state and returns, so that
-``membridge.drive`` grows the model and calls again.
+The bitmap is the model's own numpy array (blocks of 64 slots x channels, a bit per
+slot). A compiled loop cannot grow it: a request that runs out of room gives back the
+slots it took, and its client saves its state and returns, so that ``membridge.drive``
+grows the model and calls again.
 """
 
 from __future__ import annotations
 
 from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, STOP0
-from fuseflow.sim.fast.jit import jit, jit_inline
-
-_B = 64  # slots per summary block (fuseflow.sim.memory)
+from fuseflow.sim.fast.jit import bit64, ctz, jit, jit_inline
 
 
 @jit_inline
-def _first_free(S, F, c, s):
-    """The memory model's first free slot >= s of channel c (read only, but for marking
-    blocks found full), or -1 when the bitmaps must grow first. ``S``: slots (channels x
-    cap), ``F``: "block full" bytes (channels x cap/64)."""
-    nb = F.shape[1]
-    b = s // _B
-    if b + 2 > nb:
+def _first_free(S, c, s):
+    """The memory model's first free slot >= s of channel c, or -1 when the bitmap must
+    grow first. ``S``: blocks x channels int64, slot j of channel c is bit j % 64 of
+    ``S[j // 64, c]``; a block's slots are found with one load and a trailing-zero count,
+    and a taken block (all ones) is skipped whole, as the reference's "block full" marks
+    skip it."""
+    nb = S.shape[0]
+    k = s >> 6
+    if k + 2 > nb:
         return -1
-    for j in range(s, (b + 1) * _B):
-        if S[c, j] == 0:
-            return j
-    full = True
-    for j in range(b * _B, s):
-        if S[c, j] == 0:
-            full = False
-            break
-    if full:
-        F[c, b] = 1
-    k = b + 1
-    while True:
-        while k < nb and F[c, k] != 0:
-            k += 1
+    x = S[k, c] | ~(-1 << (s & 63))  # the slots below s count as taken
+    while x == -1:
+        k += 1
         if k + 2 > nb:
             return -1
-        for j in range(k * _B, (k + 1) * _B):
-            if S[c, j] == 0:
-                return j
-        F[c, k] = 1
-        k += 1
+        x = S[k, c]
+    return (k << 6) + ctz(~x)
 
 
 @jit_inline
-def mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, w, buf):
-    """``Memory.access(t, w)`` on the model's bitmaps (2-D views: channels x slots, and
-    channels x blocks); ``mstate`` = [round robin, grow channel, grow blocks]. Returns the
-    completion cycle, or -1 with the model untouched when the bitmaps must first grow
-    (``mstate[1:3]``: all slots are found before any is taken)."""
+def mem_access(slots, ready, mstate, ii, lat, startup, t, w, buf):
+    """``Memory.access(t, w)`` on the model's bitmap (see :func:`_first_free`; a block of
+    the channels' bits is one cache line, the words of a request share it); ``mstate`` =
+    [round robin, grow channel, grow blocks]. Returns the completion cycle, or -1 with the
+    model untouched when the bitmap must first grow (``mstate[1:3]``): the slots taken so
+    far (recorded in ``buf``, 2 x words) are given back."""
     nch = len(ready)
     rr = mstate[0]
-    nb = fulls.shape[1]
     # integer divisions cost more than the rest of a one-word request: avoid them for the
-    # common cases (a request narrower than the channels; II of 1 or 2); times are >= 0
-    if w < nch:
+    # common cases (a request no wider than the channels; II of 1 or 2); times are >= 0
+    if w <= nch:
         base = 0
         extra = w
         kmax = w
@@ -66,10 +52,10 @@ def mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, w, buf):
         base = w // nch
         extra = w - base * nch
         kmax = nch
-    for i in range(kmax):  # find every slot first
-        c = rr + i
-        if c >= nch:
-            c -= nch
+    done = t
+    taken = 0
+    c = rr
+    for i in range(kmax):  # channels round robin from rr; each takes kk >= 1 words
         r = ready[c]
         if r < 0:
             r = t + startup
@@ -81,32 +67,33 @@ def mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, w, buf):
         else:
             sl = (e + ii - 1) // ii
         kk = base + 1 if i < extra else base
-        if (sl + kk) // _B + 2 > nb:
-            mstate[1] = c
-            mstate[2] = (sl + kk) // _B + 2
-            return -1
-        for q in range(kk):
-            j = _first_free(slots, fulls, c, sl)
+        for _ in range(kk):
+            j = _first_free(slots, c, sl)
             if j < 0:
+                for p in range(taken):  # give back: the model stays untouched
+                    jj = buf[0, p]
+                    slots[jj >> 6, buf[1, p]] &= ~bit64(jj & 63)
                 mstate[1] = c
-                mstate[2] = nb + 2
+                mstate[2] = slots.shape[0] + 2
                 return -1
-            buf[i, q] = j
+            slots[j >> 6, c] |= bit64(j & 63)
+            buf[0, taken] = j
+            buf[1, taken] = c
+            taken += 1
             sl = j + 1
-    done = t
-    for i in range(kmax):  # then take them
-        c = rr + i
-        if c >= nch:
-            c -= nch
+        fin = (sl - 1) * ii + lat
+        if fin > done:
+            done = fin
+        c += 1
+        if c == nch:
+            c = 0
+    c = rr
+    for _ in range(kmax):  # a channel's first request starts its clock
         if ready[c] < 0:
             ready[c] = t + startup
-        kk = base + 1 if i < extra else base
-        for q in range(kk):
-            slots[c, buf[i, q]] = 1
-        if kk:
-            fin = buf[i, kk - 1] * ii + lat
-            if fin > done:
-                done = fin
+        c += 1
+        if c == nch:
+            c = 0
     nrr = rr + w
     if nrr >= nch:
         nrr = nrr - nch if nrr - nch < nch else nrr % nch
@@ -115,17 +102,17 @@ def mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, w, buf):
 
 
 @jit_inline
-def _wait(slots, fulls, ready, mstate, ii, lat, startup, t, w, buf):
+def _wait(slots, ready, mstate, ii, lat, startup, t, w, buf):
     """The client's clock after a blocking request of ``w`` words at ``t``, or -1 when
     the model must grow first (nothing taken)."""
-    done = mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, w, buf)
+    done = mem_access(slots, ready, mstate, ii, lat, startup, t, w, buf)
     if done < 0:
         return -1
     return done if done > t else t
 
 
 @jit
-def client_walk(s, req, words, m, t, k, u, slots, fulls, ready, mstate, ii, lat, startup, buf):
+def client_walk(s, req, words, m, t, k, u, slots, ready, mstate, ii, lat, startup, buf):
     """A memory client's clocks from token m (clock t, next request k): per token
     ``t = max(t, s[m])``; at a request the clock waits for the memory model's answer;
     ``u[m] = t + 1``; ``t += 1``.
@@ -140,7 +127,7 @@ def client_walk(s, req, words, m, t, k, u, slots, fulls, ready, mstate, ii, lat,
         if x > t:
             t = x
         if m == nxt:
-            w8 = _wait(slots, fulls, ready, mstate, ii, lat, startup, t, words[k], buf)
+            w8 = _wait(slots, ready, mstate, ii, lat, startup, t, words[k], buf)
             if w8 < 0:
                 return m, t, k, True
             t = w8
@@ -154,7 +141,7 @@ def client_walk(s, req, words, m, t, k, u, slots, fulls, ready, mstate, ii, lat,
 
 @jit
 def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, batch,
-                    slots, fulls, ready, mstate, ii, lat, startup, buf, state, oc, orf, ocs):
+                    slots, ready, mstate, ii, lat, startup, buf, state, oc, orf, ocs):
     """A compressed (or singleton) level scanner, token by token as the loop version.
     ``state`` = [input pos, clock, outputs, in a row, crd pos, row lo, row hi, seg read,
     seg reads, crd reads] is kept between calls: returns 0 at D, 1 when the memory model
@@ -210,7 +197,7 @@ def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, 
             segdone = 0
         if compressed and not segdone:
             if use_mem and swr > 0:
-                w8 = _wait(slots, fulls, ready, mstate, ii, lat, startup, t, swr, buf)
+                w8 = _wait(slots, ready, mstate, ii, lat, startup, t, swr, buf)
                 if w8 < 0:
                     code = 1
                     break
@@ -223,7 +210,7 @@ def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, 
                     nn = hi - p
                     if nn > batch:
                         nn = batch
-                    w8 = _wait(slots, fulls, ready, mstate, ii, lat, startup, t, nn, buf)
+                    w8 = _wait(slots, ready, mstate, ii, lat, startup, t, nn, buf)
                     if w8 < 0:
                         grow = True
                         break
@@ -277,7 +264,7 @@ def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, 
 
 
 @jit
-def level_write_run(c, st, batch, use_mem, slots, fulls, ready, mstate, ii, lat, startup, buf, state):
+def level_write_run(c, st, batch, use_mem, slots, ready, mstate, ii, lat, startup, buf, state):
     """A level writer's clock, as the loop version: crd and stop tokens are buffered and
     written ``batch`` at a time (a flush waits for memory, then the step); N is recorded
     without a step. ``state`` = [pos, clock, buffered, pending flush, crd writes, seg
@@ -289,7 +276,7 @@ def level_write_run(c, st, batch, use_mem, slots, fulls, ready, mstate, ii, lat,
     while True:
         if pending:
             if use_mem:
-                w8 = _wait(slots, fulls, ready, mstate, ii, lat, startup, t, nbuf, buf)
+                w8 = _wait(slots, ready, mstate, ii, lat, startup, t, nbuf, buf)
                 if w8 < 0:
                     code = 1
                     break
@@ -307,7 +294,7 @@ def level_write_run(c, st, batch, use_mem, slots, fulls, ready, mstate, ii, lat,
             t = x
         if tok == C_DONE:
             if nbuf and use_mem:
-                w8 = _wait(slots, fulls, ready, mstate, ii, lat, startup, t, nbuf, buf)
+                w8 = _wait(slots, ready, mstate, ii, lat, startup, t, nbuf, buf)
                 if w8 < 0:
                     code = 1
                     break
@@ -337,7 +324,7 @@ def level_write_run(c, st, batch, use_mem, slots, fulls, ready, mstate, ii, lat,
 
 
 @jit
-def val_write_run(c, st, wval, use_mem, slots, fulls, ready, mstate, ii, lat, startup, buf, state):
+def val_write_run(c, st, wval, use_mem, slots, ready, mstate, ii, lat, startup, buf, state):
     """A value writer's clock: each value is one blocking memory write of ``wval`` words
     (1 for scalars, B*B for tiles), an N one of a single word; stops only move the clock
     to their stamp. ``state`` = [pos, clock, words written]; returns as
@@ -358,7 +345,7 @@ def val_write_run(c, st, wval, use_mem, slots, fulls, ready, mstate, ii, lat, st
             continue
         w = 1 if tok == C_EMPTY else wval
         if use_mem:
-            w8 = _wait(slots, fulls, ready, mstate, ii, lat, startup, t, w, buf)
+            w8 = _wait(slots, ready, mstate, ii, lat, startup, t, w, buf)
             if w8 < 0:
                 code = 1
                 break

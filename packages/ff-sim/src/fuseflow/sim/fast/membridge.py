@@ -1,7 +1,7 @@
 """Running a compiled memory client against the shared HBM model.
 
-The compiled loops (jitmem.py) read and take slots in the model's own bitmaps (numpy
-arrays, channels x slots); they cannot grow them, so they stop and say how many blocks
+The compiled loops (jitmem.py) read and take slots in the model's own bitmap (a numpy
+array, blocks x channels); they cannot grow it, so they stop and say how many blocks
 are needed, and :func:`drive` grows the model and calls again (each loop keeps its state
 between calls).
 """
@@ -15,24 +15,24 @@ import numpy as np
 from fuseflow.sim.fast.jitmem import client_walk
 
 I64 = np.int64
-_NO_SLOTS = np.zeros((1, 0), np.uint8)
+_NO_SLOTS = np.zeros((0, 1), I64)
 _NO_READY = np.zeros(1, I64)
 
-# step(slots, fulls, ready, mstate, ii, lat, startup, buf) -> code; mstate = [round robin,
+# step(slots, ready, mstate, ii, lat, startup, buf) -> code; mstate = [round robin,
 # grow channel, grow blocks]; code 1: grow the model as mstate says, then call again
 Step = Callable[..., int]
 
 
 def drive(run: Any, step: Step, max_words: int) -> int:
     """Call ``step`` until it is done; returns its last code. Without the memory model it
-    gets empty bitmaps and must not touch them. The model (``fast.memory.FastMemory``)
+    gets an empty bitmap and must not touch it. The model (``fast.memory.FastMemory``)
     keeps its state in the arrays ``step`` gets."""
     mem = run.memory
     if mem is None:
-        return int(step(_NO_SLOTS, _NO_SLOTS, _NO_READY, np.zeros(3, I64), 1, 0, 0, np.zeros((1, 1), I64)))
+        return int(step(_NO_SLOTS, _NO_READY, np.zeros(3, I64), 1, 0, 0, np.zeros((2, 1), I64)))
     buf = mem.buffer(max_words)
     while True:
-        code = step(mem.slots, mem.full, mem.ready, mem.mstate, mem.ii, mem.lat, mem.startup, buf)
+        code = step(mem.slots, mem.ready, mem.mstate, mem.ii, mem.lat, mem.startup, buf)
         if code != 1:
             return int(code)
         mem._grow(int(mem.mstate[1]), int(mem.mstate[2]))
@@ -45,8 +45,8 @@ def client_clocks(run: Any, s: np.ndarray, req: np.ndarray, words: np.ndarray) -
     u = np.empty(len(s), I64)
     pos = [0, 0, 0]  # token, clock, request: where a walk that had to stop resumes
 
-    def step(slots, fulls, ready, mstate, ii, lat, startup, buf):  # type: ignore[no-untyped-def]
-        m, t, k, grow = client_walk(s, req, words, pos[0], pos[1], pos[2], u, slots, fulls, ready, mstate,
+    def step(slots, ready, mstate, ii, lat, startup, buf):  # type: ignore[no-untyped-def]
+        m, t, k, grow = client_walk(s, req, words, pos[0], pos[1], pos[2], u, slots, ready, mstate,
                                     ii, lat, startup, buf)
         pos[:] = m, t, k
         return 1 if grow else 0

@@ -1,8 +1,9 @@
 """The fast engine's HBM model: the reference's :class:`fuseflow.sim.memory.Memory` (same
-first-fit slots, same answers) with its bitmaps in numpy arrays.
+first-fit slots, same answers) with its bitmap in a numpy array, a bit per slot.
 
 A ``bytearray`` is zeroed in full and copied channel by channel each time the bitmaps
-grow; ``np.zeros`` leaves fresh pages for the OS to zero on first touch. Every request,
+grow; ``np.zeros`` leaves fresh pages for the OS to zero on first touch, and a bit per
+slot is 8x less of them. Every request,
 from compiled clients and from the Python loops alike, goes through the compiled
 ``mem_access``; ``test_memory_model_equivalent`` checks it against the slot-dict
 specification, and the engine tests against the reference's ``Memory``.
@@ -16,26 +17,29 @@ from fuseflow.sim.fast.jitmem import mem_access
 from fuseflow.sim.hw import MemoryConfig
 from fuseflow.sim.memory import Memory
 
-_B = 64  # slots per summary block (as in fuseflow.sim.memory)
+_B = 64  # slots per block: one int64 of the bitmap per channel
 
 
 @jit
-def _access(slots, fulls, ready, mstate, ii, lat, startup, t, w, buf):
-    return mem_access(slots, fulls, ready, mstate, ii, lat, startup, t, w, buf)
+def _access(slots, ready, mstate, ii, lat, startup, t, w, buf):
+    return mem_access(slots, ready, mstate, ii, lat, startup, t, w, buf)
 
 
 class FastMemory(Memory):
-    """``slots``: channels x cap bytes; ``full``: channels x cap/64; ``ready``: int64 per
+    """``slots``: blocks x channels int64, slot j of channel c in bit j % 64 of
+    ``slots[j // 64, c]`` (``cap`` = 64 x blocks slots per channel); ``ready``: int64 per
     channel (-1 before its first request); ``mstate`` = [round robin, grow channel, grow
-    blocks], the state compiled clients share (``membridge.drive``)."""
+    blocks], the state compiled clients share (``membridge.drive``). A bit per slot is 8x
+    less than the reference's byte (fewer fresh pages to fault in, less to copy when it
+    grows), and the channels' words of one block share a cache line, as the words of one
+    request do. A block of all ones plays the reference's "block full" mark."""
 
     def __init__(self, cfg: MemoryConfig) -> None:
         super().__init__(cfg)
-        self.slots = np.zeros((self.n, self.cap), np.uint8)  # type: ignore[assignment]
-        self.full = np.zeros((self.n, self.cap // _B), np.uint8)  # type: ignore[assignment]
+        self.slots = np.zeros((self.cap // _B, self.n), np.int64)  # type: ignore[assignment]
         self.ready = np.full(self.n, -1, np.int64)  # type: ignore[assignment]
         self.mstate = np.zeros(3, np.int64)
-        self._buf = np.empty((self.n, 1), np.int64)
+        self._buf = np.empty((2, 8), np.int64)
 
     @property  # type: ignore[override]
     def rr(self) -> int:
@@ -47,31 +51,28 @@ class FastMemory(Memory):
             self.mstate[0] = value
 
     def channel(self, c: int) -> bytes:
-        return bytes(self.slots[c])
+        words = np.ascontiguousarray(self.slots[:, c]).astype("<i8")
+        return np.unpackbits(words.view(np.uint8), bitorder="little").tobytes()
 
     def _grow(self, c: int, blocks: int) -> None:
         nb = self.blocks
         if blocks <= nb:
             return
         new_nb = max(blocks, 2 * nb)  # geometric: amortised O(1) per slot
-        slots = np.zeros((self.n, new_nb * _B), np.uint8)
-        slots[:, :self.cap] = self.slots
-        full = np.zeros((self.n, new_nb), np.uint8)
-        full[:, :nb] = self.full
-        self.slots, self.full, self.cap = slots, full, new_nb * _B  # type: ignore[assignment]
+        slots = np.zeros((new_nb, self.n), np.int64)
+        slots[:nb] = self.slots
+        self.slots, self.cap = slots, new_nb * _B  # type: ignore[assignment]
 
     def buffer(self, words: int) -> np.ndarray:
-        """Scratch room for the slots of a request of ``words`` (per channel)."""
-        per = max(1, -(-words // self.n))
-        if self._buf.shape[1] < per:
-            self._buf = np.empty((self.n, per), np.int64)
+        """Scratch room for the slots (and channels) a request of ``words`` takes."""
+        if self._buf.shape[1] < words:
+            self._buf = np.empty((2, words), np.int64)
         return self._buf
 
     def access(self, t: int, words: int) -> int:
         buf = self.buffer(words)
         while True:
-            done = _access(self.slots, self.full, self.ready, self.mstate, self.ii, self.lat, self.startup,
-                           t, words, buf)
+            done = _access(self.slots, self.ready, self.mstate, self.ii, self.lat, self.startup, t, words, buf)
             if done >= 0:
                 return int(done)
             self._grow(int(self.mstate[1]), int(self.mstate[2]))
