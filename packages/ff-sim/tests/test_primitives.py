@@ -186,3 +186,24 @@ def test_writers_record_everything():
 def test_broadcast_and_d():
     r = run_node(K.BROADCAST, {"in": "1 S0 N D"}, arity=3)
     assert toks(r, "out0") == toks(r, "out2") == "1 S0 N D"
+
+
+@pytest.mark.parametrize("label", ["ab,cb->ac", "ab,bc->ac", "ba,bc->ac", "ab,ab->a", "abc,cbd->abd",
+                                   "abc,dbc->abd"])
+def test_tile_contraction_by_matmul(label):
+    """Tile contractions run as one matmul: einsum's values, and a stack of tiles gives
+    each tile's float32 bits exactly (the fast engine stacks, the reference does not)."""
+    from fuseflow.sim import ops
+
+    spec, out = label.split("->")
+    ins = spec.split(",")
+    rng = np.random.default_rng(len(label))
+    size = {c: int(rng.integers(2, 20)) for c in "abcd"}
+    a, b = (rng.standard_normal((5, *[size[c] for c in x])).astype(np.float32) for x in ins)
+    assert ops.by_matmul(ins, out)
+    stacked = ops.contract(a, b, ins, out, lead=1)
+    for k in range(5):
+        one = ops.contract(a[k], b[k], ins, out)
+        assert np.array_equal(stacked[k], one)
+        np.testing.assert_allclose(one, np.einsum(f"{spec}->{out}", a[k], b[k]), rtol=1e-5, atol=1e-5)
+    assert not ops.by_matmul(["ab", "bc"], "a")  # c is summed inside b alone: einsum

@@ -469,6 +469,12 @@ def _binary(run, node, ins, op, matmul, tile=None):
         res = _binary_vec(run, at_, ast, bt, bst, f, ii, L)
         if res is not None:
             return res
+    if tile is not None:
+        from fuseflow.sim.fast import tiles  # it builds on this module's helpers
+
+        res = tiles.binary(run, at_, ast, bt, bst, op, matmul, tile, ii, L)
+        if res is not None:
+            return res
     out, os_ = [], array('q')
     oa, osa = out.append, os_.append
     t = 0
