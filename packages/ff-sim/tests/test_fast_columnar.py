@@ -570,3 +570,19 @@ def test_reduce_with_parent(seed, op, mode):
     bad[k] = stop(bad[k].level + 1)
     _both(NodeKind.REDUCE, attrs, {"val": _stream(bad, rnd, mode), "crd": _stream(par, rnd, mode)},
           expect_col=False)
+
+
+def test_outputs_filling_little_of_a_big_buffer_are_copied_out():
+    """A small output in a worst-case buffer would pin the whole buffer until its stream
+    dies; the engine copies it out (once for a column two ports share)."""
+    from fuseflow.sim.fast import engine
+    from fuseflow.sim.fast.col import Col
+
+    big = np.arange(engine._SLACK // 8 + 10, dtype=np.int64)
+    small = Col(big[:100])
+    stamps = big[:100]
+    outs = engine._fit({"crd": (small, stamps), "ref": (small, stamps), "whole": (Col(big), big)})
+    crd, ref, whole = outs["crd"], outs["ref"], outs["whole"]
+    assert crd[0].codes.base is None and np.array_equal(crd[0].codes, np.arange(100))
+    assert ref[0].codes is crd[0].codes and crd[1] is ref[1] and crd[1].base is None
+    assert whole[0].codes is big and whole[1] is big  # a full buffer stays as it is

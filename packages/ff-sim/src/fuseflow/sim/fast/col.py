@@ -184,6 +184,9 @@ def maxplus(a: np.ndarray, c: np.ndarray | int, t0: int = 0, inplace: bool = Fal
     return maxplus_var(a, np.asarray(c, I64), int(t0), out)
 
 
+_INT_MAX = 2**31 - 1
+
+
 @contextmanager
 def keep_heap():
     """Keep freed big buffers in the process heap while the engine runs (glibc): streams
@@ -193,8 +196,10 @@ def keep_heap():
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL("libc.so.6")
+            # mallopt takes a C int: 1 << 40 used to wrap to 0 (trim at every free)
             libc.mallopt(-4, 0)  # M_MMAP_MAX: big blocks from the heap, not fresh mappings
-            libc.mallopt(-1, 1 << 40)  # M_TRIM_THRESHOLD: keep freed memory
+            libc.mallopt(-1, _INT_MAX)  # M_TRIM_THRESHOLD: keep freed memory at the heap's top
+            libc.mallopt(-2, _INT_MAX)  # M_TOP_PAD: and 2 GiB of it even after a bigger free
         except (OSError, AttributeError):
             libc = None
     try:
@@ -203,4 +208,5 @@ def keep_heap():
         if libc is not None:
             libc.mallopt(-4, 65536)
             libc.mallopt(-1, 128 * 1024)
+            libc.mallopt(-2, 0)
             libc.malloc_trim(0)
