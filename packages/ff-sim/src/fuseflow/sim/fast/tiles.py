@@ -1,5 +1,6 @@
-"""Two-input tile ALUs (blocked mode) over whole streams: the tiles of each input stacked,
-one numpy operation for all of them, instead of one ``ops.tile_binary`` call per token.
+"""Two-input tile ALUs (blocked mode) over whole streams: the tiles of each input stacked
+(a few MB at a time), one numpy operation per stack, instead of one ``ops.tile_binary``
+call per token.
 
 Same float32 bits as the loop version, tile for tile: elementwise operations round each
 element alone, and contractions go through ``ops.contract`` (one BLAS product per
@@ -27,12 +28,16 @@ def _aligned(x: np.ndarray, letters: str, out: str) -> np.ndarray:
     return np.transpose(x, order).reshape(shape)
 
 
-def _stack(toks: list[Any], idx: np.ndarray) -> np.ndarray | None:
+_CHUNK = 8 << 20  # bytes of one input's tiles per numpy call: big enough to amortise the
+# call, small enough to reuse heap blocks (a whole stream's stack faults in fresh pages)
+
+
+def _tiles(toks: list[Any], idx: np.ndarray) -> list[np.ndarray] | None:
     tiles = [toks[i] for i in idx.tolist()]
     shape = tiles[0].shape
     if any(x.shape != shape or x.dtype != F32 for x in tiles):
         return None
-    return np.stack(tiles)
+    return tiles
 
 
 def binary(run: Any, at_: list[Any], ast: Any, bt: list[Any], bst: Any, op: BinaryOp, matmul: bool,
@@ -57,25 +62,27 @@ def binary(run: Any, at_: list[Any], ast: Any, bt: list[Any], bst: Any, op: Bina
         elif not (x is y and (x is EMPTY or i == end - 1)):
             return None
     idx = np.flatnonzero(pa)
-    X, Y = _stack(xs, idx), _stack(ys, idx)
-    if X is None or Y is None:
+    xt, yt = _tiles(xs, idx), _tiles(ys, idx)
+    if xt is None or yt is None:
         return None
     _, ins, out = tile
+    if matmul and not ops.by_matmul(ins, out):
+        return None
+    step = max(1, _CHUNK // max(xt[0].nbytes, yt[0].nbytes))
+    vals: list[np.ndarray] = []
     with np.errstate(all="ignore"):
-        if matmul:
-            if not ops.by_matmul(ins, out):
-                return None
-            V = ops.contract(X, Y, ins, out, lead=1)
-            each = ops.einsum_flops(X[0], Y[0], ins, out)
-        else:
-            x, y = _aligned(X, ins[0], out), _aligned(Y, ins[1], out)
-            V = np.where(x != 0, y, F32(0.0)) if op is BinaryOp.MASK else ops.BINARY[op](x, y)
-            each = int(np.prod(V.shape[1:]))
-    del X, Y
-    V = V.astype(F32, copy=False)
+        for lo in range(0, len(xt), step):
+            X, Y = np.stack(xt[lo:lo + step]), np.stack(yt[lo:lo + step])
+            if matmul:
+                V = ops.contract(X, Y, ins, out, lead=1)
+            else:
+                x, y = _aligned(X, ins[0], out), _aligned(Y, ins[1], out)
+                V = np.where(x != 0, y, F32(0.0)) if op is BinaryOp.MASK else ops.BINARY[op](x, y)
+            vals.extend(V.astype(F32, copy=False))
+    each = ops.einsum_flops(xt[0], yt[0], ins, out) if matmul else int(vals[0].size)
     out_toks = list(xs)
     for k, i in enumerate(idx.tolist()):
-        out_toks[i] = V[k]
+        out_toks[i] = vals[k]
     t = _clock(np.maximum(_i64(ast)[:end], _i64(bst)[:end]), ii)
     run.t = int(t[-1])
     t += np.where(pa, L, 1)
