@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fuseflow.ir.data import TensorData
@@ -9,7 +10,7 @@ from fuseflow.ir.dataflow import Program
 from fuseflow.sim.counters import Counters
 from fuseflow.sim.hw import HwConfig, load_hw
 from fuseflow.sim.inputs import prepare_inputs
-from fuseflow.sim.kernel import run_kernel
+from fuseflow.sim.kernel import KernelRun, run_kernel
 from fuseflow.sim.result import KernelResult, SimResult
 
 
@@ -26,7 +27,10 @@ class ReferenceEngine:
 
 
 def run_program(program: Program, hw: HwConfig, env: dict[str, TensorData], made: tuple[str, ...],
-                engine: str, trace: bool) -> SimResult:
+                engine: str, trace: bool, run_one: Callable[..., KernelRun] | None = None) -> SimResult:
+    """Run the kernels in order, each on the outputs of those before it, and sum their
+    figures. ``run_one(program, kernel, env, hw)`` runs one kernel (the fast engine's);
+    by default the reference's, with its trace."""
     word = hw.memory.word_bytes
     kernels: list[KernelResult] = []
     total = Counters()
@@ -35,14 +39,15 @@ def run_program(program: Program, hw: HwConfig, env: dict[str, TensorData], made
     busy: dict[str, dict[str, list[list[int]]]] = {}
     cycles = 0
     for k in program.kernels:
-        run = run_kernel(program, k, env, hw, trace)
+        run = run_kernel(program, k, env, hw, trace) if run_one is None else run_one(program, k, env, hw)
         env.update(run.outputs)
         outputs.update(run.outputs)
         kernels.append(KernelResult(k.name, run.cycles, run.counters.flops, run.counters.bytes_moved(word),
                                     run.counters, run.per_primitive))
         total.add(run.counters)
         per.update({f"{k.name}/{name}": c for name, c in run.per_primitive.items()})
-        busy[k.name] = run.busy
+        if trace:
+            busy[k.name] = run.busy
         cycles += run.cycles
     return SimResult(
         cycles=cycles, flops=total.flops, bytes_moved=total.bytes_moved(word), kernels=kernels,

@@ -38,7 +38,7 @@ from fuseflow.sim.fast.rebuild import collect_outputs_fast
 from fuseflow.sim.hw import HwConfig, load_hw
 from fuseflow.sim.inputs import prepare_inputs
 from fuseflow.sim.kernel import KernelContext, KernelRun, run_kernel
-from fuseflow.sim.result import KernelResult, SimResult
+from fuseflow.sim.result import SimResult
 
 PROFILE = bool(os.environ.get("FUSEFLOW_FAST_PROFILE"))  # per-primitive wall time on stderr
 COLUMNAR = os.environ.get("FUSEFLOW_FAST_COL", "1") != "0"  # 0: the loop primitives only (tests)
@@ -251,26 +251,7 @@ class FastEngine:
         trace = bool(options.get("trace"))
         if trace or cfg.channel_depth is not None or cfg.stream_depths:
             return run_program(program, cfg, env, made, self.name, trace)
-        word = cfg.memory.word_bytes
-        kernels: list[KernelResult] = []
-        total = Counters()
-        per: dict[str, Counters] = {}
-        outputs: dict[str, TensorData] = {}
-        cycles = 0
         # one heap for all kernels: the next kernel's streams reuse the pages of the last
         # one's instead of faulting in fresh ones (GPT-3 unfused: 22 kernels)
         with keep_heap():
-            for k in program.kernels:
-                run = run_kernel_fast(program, k, env, cfg)
-                env.update(run.outputs)
-                outputs.update(run.outputs)
-                kernels.append(KernelResult(k.name, run.cycles, run.counters.flops, run.counters.bytes_moved(word),
-                                            run.counters, run.per_primitive))
-                total.add(run.counters)
-                per.update({f"{k.name}/{name}": c for name, c in run.per_primitive.items()})
-                cycles += run.cycles
-        return SimResult(
-            cycles=cycles, flops=total.flops, bytes_moved=total.bytes_moved(word), kernels=kernels,
-            counters=total, per_primitive=per, outputs=outputs, engine=self.name, hw=cfg.name,
-            tokens_moved=total.tokens, trace={}, random_inputs=made,
-        )
+            return run_program(program, cfg, env, made, self.name, False, run_kernel_fast)

@@ -543,8 +543,10 @@ def _binary(run, node, ins, op, matmul, tile=None):
     raise Ended("a/b")
 
 
-def _binary_vec(run, at_, ast, bt, bst, f, ii, L):
-    """Scalar streams whose payloads line up (no N against a value): numpy, same float32 results."""
+def _paired(at_, bt, kind):
+    """The regular case of a two-input ALU: both inputs end at the same D and carry a
+    payload (a token of type ``kind``) at the same positions, with equal stops and N
+    against N elsewhere. Returns (end, tokens a, tokens b, payload mask) or None."""
     try:
         end = _done_end(at_)
     except Ended:
@@ -553,11 +555,10 @@ def _binary_vec(run, at_, ast, bt, bst, f, ii, L):
         return None
     xs = at_[:end] if end < len(at_) else at_
     ys = bt[:end] if end < len(bt) else bt
-    pa = np.fromiter((type(x) is F32 for x in xs), dtype=bool, count=end)
-    pb = np.fromiter((type(y) is F32 for y in ys), dtype=bool, count=end)
+    pa = np.fromiter((type(x) is kind for x in xs), dtype=bool, count=end)
+    pb = np.fromiter((type(y) is kind for y in ys), dtype=bool, count=end)
     if not np.array_equal(pa, pb):
-        return None  # N against a value, tiles, or anything unusual: the scalar loop
-    del pb
+        return None  # N against a value, or anything unusual: the loop
     for i in np.flatnonzero(~pa).tolist():
         x, y = xs[i], ys[i]
         if type(x) is _STOP:
@@ -565,6 +566,15 @@ def _binary_vec(run, at_, ast, bt, bst, f, ii, L):
                 return None
         elif not (x is y and (x is EMPTY or i == end - 1)):
             return None
+    return end, xs, ys, pa
+
+
+def _binary_vec(run, at_, ast, bt, bst, f, ii, L):
+    """Scalar streams whose payloads line up (no N against a value): numpy, same float32 results."""
+    got = _paired(at_, bt, F32)
+    if got is None:
+        return None
+    end, xs, ys, pa = got
     npay = int(np.count_nonzero(pa))
     with np.errstate(all="ignore"):
         va = np.fromiter((x for x in xs if type(x) is F32), dtype=F32, count=npay)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from fuseflow.ir.program import BinaryOp
 from fuseflow.sim import ops
-from fuseflow.sim.fast.prims import _STOP, DONE, EMPTY, Ended, _clock, _done_end, _i64, _to_array
+from fuseflow.sim.fast.prims import _clock, _i64, _paired, _to_array
 
 F32 = np.float32
 
@@ -35,32 +35,19 @@ _CHUNK = 8 << 20  # bytes of one input's tiles per numpy call: big enough to amo
 def _tiles(toks: list[Any], idx: np.ndarray) -> list[np.ndarray] | None:
     tiles = [toks[i] for i in idx.tolist()]
     shape = tiles[0].shape
-    if any(x.shape != shape or x.dtype != F32 for x in tiles):
+    if not shape or any(x.shape != shape or x.dtype != F32 for x in tiles):
         return None
     return tiles
 
 
 def binary(run: Any, at_: list[Any], ast: Any, bt: list[Any], bst: Any, op: BinaryOp, matmul: bool,
            tile: tuple[str, list[str], str], ii: int, L: int) -> dict[str, Any] | None:
-    try:
-        end = _done_end(at_)
-    except Ended:
+    got = _paired(at_, bt, np.ndarray)
+    if got is None:
         return None
-    if len(bt) < end or bt[end - 1] is not DONE:
+    end, xs, ys, pa = got
+    if not pa.any():
         return None
-    xs = at_[:end] if end < len(at_) else at_
-    ys = bt[:end] if end < len(bt) else bt
-    pa = np.fromiter((type(x) is np.ndarray and x.ndim > 0 for x in xs), dtype=bool, count=end)
-    pb = np.fromiter((type(y) is np.ndarray and y.ndim > 0 for y in ys), dtype=bool, count=end)
-    if not pa.any() or not np.array_equal(pa, pb):
-        return None
-    for i in np.flatnonzero(~pa).tolist():
-        x, y = xs[i], ys[i]
-        if type(x) is _STOP:
-            if type(y) is not _STOP or x.level != y.level:
-                return None
-        elif not (x is y and (x is EMPTY or i == end - 1)):
-            return None
     idx = np.flatnonzero(pa)
     xt, yt = _tiles(xs, idx), _tiles(ys, idx)
     if xt is None or yt is None:
