@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -281,3 +282,22 @@ def test_out_of_memory_names_the_kernel_and_primitive(monkeypatch):
     monkeypatch.setitem(engine.COL_PRIMS, NodeKind.VAL_ARRAY, too_big)
     with pytest.raises(SimulationError, match=r"kernel \S+: out of memory at val_array#\d+ .*9.00 GiB.*whole"):
         simulate(ex.spmm_ikj(6, 5, 4), hw="no-hbm", engine="fast", random_inputs=1)
+
+
+def test_run_stops_before_memory_runs_out(monkeypatch):
+    """Linux overcommits: a run that eats the machine's memory is killed by the OS without
+    a word. The engine stops it first, naming the primitive where memory ran low."""
+    from fuseflow.ir.errors import SimulationError
+    from fuseflow.sim.fast import engine
+
+    left = iter([8 << 30] * 3 + [100 << 20] * 1000)
+    monkeypatch.setattr(engine, "memory_left", lambda: next(left))
+    with pytest.raises(SimulationError, match=r"out of memory at \S+#3 .*0.1 GiB of memory left after it"):
+        simulate(ex.spmm_ikj(6, 5, 4), hw="no-hbm", engine="fast", random_inputs=1)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/meminfo")
+def test_memory_left_reads_the_os():
+    from fuseflow.sim.fast import engine
+
+    assert 0 < engine.memory_left() < 1 << 50

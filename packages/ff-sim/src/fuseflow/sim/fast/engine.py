@@ -112,6 +112,27 @@ def plan(kernel: Kernel, ctx: KernelContext) -> list[int] | None:
 
 
 _SLACK = 64 << 20  # bytes: smaller buffers are not worth a copy
+_RESERVE = 512 << 20  # bytes of memory left below which a run stops, before the OS kills it
+
+
+def memory_left() -> int | None:
+    """Bytes the OS can still give (Linux MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _out_of_memory(kernel: Kernel, node: Any, node_ins: dict[str, Any], why: str) -> SimulationError:
+    """A clear stop (exit 7) instead of a MemoryError trace, or the OS killing the run."""
+    return SimulationError(
+        f"kernel {kernel.name}: out of memory at {node.describe()} ({why}). The fast engine holds each "
+        f"stream whole ({sum(len(o[0]) for o in node_ins.values()):,} tokens come in here); try a smaller "
+        "data set, sparse storage of a mostly-zero input (e.g. gcn -m features=csr) or less fusion")
 
 
 def _fit(outs: dict[str, tuple[Any, Any]]) -> dict[str, tuple[Any, Any]]:
@@ -196,16 +217,15 @@ def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData]
             if outs is None:
                 outs = FAST_PRIMS[node.kind](run, node, {p: list_in(s) for p, s in node_ins.items()})
         except MemoryError as e:
-            raise SimulationError(
-                f"kernel {kernel.name}: out of memory at {node.describe()} ({e}). The fast engine holds each "
-                f"stream whole ({sum(len(o[0]) for o in node_ins.values()):,} tokens come in here); try a smaller "
-                "data set, sparse storage of a mostly-zero input (e.g. gcn -m features=csr) or less fusion"
-            ) from None
+            raise _out_of_memory(kernel, node, node_ins, str(e)) from None
         except Ended as e:
             raise SimulationError(f"deadlock: {node.describe()} waiting to read {e} (ended)") from None
         except KeyError as e:
             raise SimulationError(f"deadlock: {node.describe()} waiting on {e}") from None
         outs = _fit(outs)
+        left = memory_left()
+        if left is not None and left < _RESERVE:
+            raise _out_of_memory(kernel, node, node_ins, f"{left / 2**30:.1f} GiB of memory left after it")
         tokens = 0
         for name in run.out_names:
             o = outs.get(name)
