@@ -15,7 +15,9 @@ def level_write(run, node, ins):
     if cin is None or cin[0].vals is not None:
         return None
     col, st, end = cin
-    c = col.codes[:end]
+    # one compiled version for every coordinate width (about 2 s of compiling each):
+    # a writer's stream is as long as its output, which is materialized anyway
+    c = col.codes[:end].astype(I64, copy=False)
     batch = max(1, run.ctx.hw.memory.write_batch)
     use_mem = run.access is not None
     state = np.zeros(6, I64)
