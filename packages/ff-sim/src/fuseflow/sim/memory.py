@@ -149,10 +149,9 @@ class Memory:
             e = t if t > r else r
             s = -(-e // ii)
             k = base_k + 1 if i < extra else base_k
-            if (s + k) // _B + 2 > self.blocks:
-                self._grow(c, (s + k) // _B + 2)
             for _ in range(k):
-                if s // _B + 2 > self.blocks:  # taken slots pushed s on: keep the scan in channel c
+                # room for the scan from s (taken slots push s on): it must stay in channel c
+                if s // _B + 2 > self.blocks:
                     self._grow(c, s // _B + 2)
                 base = c * self.cap
                 j = self.slots.find(0, base + s, base + s - s % _B + _B)

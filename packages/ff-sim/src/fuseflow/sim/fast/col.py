@@ -208,5 +208,5 @@ def keep_heap():
         if libc is not None:
             libc.mallopt(-4, 65536)
             libc.mallopt(-1, 128 * 1024)
-            libc.mallopt(-2, 0)
+            libc.mallopt(-2, 128 * 1024)  # glibc's defaults
             libc.malloc_trim(0)

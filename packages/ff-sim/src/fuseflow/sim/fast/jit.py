@@ -43,11 +43,11 @@ except ImportError:  # pragma: no cover
     HAVE_JIT = False
 
 
-
 @jit_inline
 def bit64(k):
     """The int64 with bit k (0..63) alone set (bit 63 is the sign bit)."""
     return np.int64(1) << np.int64(k)
+
 
 @jit
 def maxplus_const(a, c, t0, out):

@@ -3,10 +3,10 @@ first-fit slots, same answers) with its bitmap in a numpy array, a bit per slot.
 
 A ``bytearray`` is zeroed in full and copied channel by channel each time the bitmaps
 grow; ``np.zeros`` leaves fresh pages for the OS to zero on first touch, and a bit per
-slot is 8x less of them. Every request,
-from compiled clients and from the Python loops alike, goes through the compiled
-``mem_access``; ``test_memory_model_equivalent`` checks it against the slot-dict
-specification, and the engine tests against the reference's ``Memory``.
+slot is 8x less of them. Every request, from compiled clients and from the Python loops
+alike, goes through the compiled ``mem_access``; ``test_memory_model_equivalent`` checks
+it against the slot-dict specification, and the engine tests against the reference's
+``Memory``.
 """
 
 from __future__ import annotations
