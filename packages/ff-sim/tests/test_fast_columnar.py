@@ -19,7 +19,7 @@ from fuseflow.sim.fast.col import Col, col_in, decode, encode, list_in
 from fuseflow.sim.fast.colprims import COL_PRIMS
 from fuseflow.sim.fast.engine import _Run
 from fuseflow.sim.fast.memory import FastMemory
-from fuseflow.sim.fast.prims import FAST_PRIMS, _nomem
+from fuseflow.sim.fast.prims import FAST_PRIMS
 from fuseflow.sim.fast.rebuild import _values
 from fuseflow.sim.harness import _Ctx
 from fuseflow.sim.hw import load_hw
@@ -35,29 +35,17 @@ def _key(tok):
     return (type(tok).__name__, str(tok))
 
 
-def _mem_fn(fm):
-    if fm is None:
-        return _nomem
-
-    def mem(t, words):
-        if words > 0:
-            done = fm.access(t, words)
-            if done > t:
-                return done
-        return t
-    return mem
-
-
 def _prefill(fm, rnd, n):
+    """Slots taken by other clients first."""
     for _ in range(n):
-        fm.access(rnd.randrange(0, 300), rnd.choice([1, 2, 8, rnd.randrange(1, 20)]))
+        fm.access(rnd.randrange(0, 300), rnd.choice([1, 2, 8, rnd.randrange(1, 20)]), rnd.randrange(1, 20))
 
 
 def _mem_state(fm):
     if fm is None:
         return None
     slots = [fm.channel(c).rstrip(b"\0") for c in range(fm.n)]
-    return slots, list(fm.ready), fm.rr
+    return slots, {c: int(ms[0]) for c, ms in fm.clients.items()}
 
 
 def _records(ctx):
@@ -92,7 +80,7 @@ def _both(kind, attrs, ins, hw="no-hbm", stored=None, kinds=None, prefill=0, see
         fm = FastMemory(cfg.memory) if cfg.memory.enabled else None
         if fm is not None:
             _prefill(fm, random.Random(seed), prefill)
-        run = _Run(node, ctx, _mem_fn(fm), kinds or {}, fm)
+        run = _Run(node, ctx, kinds or {}, fm)
         try:
             if columnar:
                 cins = {}
@@ -118,7 +106,7 @@ def _both(kind, attrs, ins, hw="no-hbm", stored=None, kinds=None, prefill=0, see
         later = None
         if fm is not None:  # the memory answers later clients the same
             r2 = random.Random(seed + 1)
-            later = [fm.access(r2.randrange(0, 2000), r2.choice([1, 3, 8])) for _ in range(50)]
+            later = [fm.access(r2.randrange(0, 2000), r2.choice([1, 3, 8]), r2.randrange(0, 20)) for _ in range(50)]
         results.append((got, run.t, run.counters.as_dict(), _mem_state(fm), later, _records(ctx)))
     assert results[0] == results[1]
     return results[0]

@@ -135,9 +135,10 @@ def test_memory_model_equivalent():
         horizon = rnd.choice([400, 3000])
         for _ in range(200):
             t, w = rnd.randrange(0, horizon), rnd.choice([1, 2, 8, rnd.randrange(1, 40), 256, 4096])
-            want = spec.access(t, w)
-            assert ref.access(t, w) == want
-            assert fast.access(t, w) == want
+            client = rnd.randrange(0, 30)
+            want = spec.access(t, w, client)
+            assert ref.access(t, w, client) == want
+            assert fast.access(t, w, client) == want
         for c in range(ref.n):
             a, b = ref.channel(c), fast.channel(c)
             n = min(len(a), len(b))

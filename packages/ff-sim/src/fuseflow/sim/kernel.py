@@ -70,7 +70,7 @@ class KernelContext:
     def mem(self, proc: Proc, words: int) -> None:
         """Charge an off-chip access of ``words`` words to ``proc`` (blocking)."""
         if self.memory is not None and words > 0:
-            done = self.memory.access(proc.t, words)
+            done = self.memory.access(proc.t, words, proc.node.id if proc.node is not None else 0)
             if done > proc.t:
                 proc.t = done
 

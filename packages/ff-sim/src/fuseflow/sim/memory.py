@@ -1,9 +1,16 @@
 """The off-chip memory model (Comal's HBM): channels with latency, II and a start-up cost.
 
-Each word is one request; words go to channels round-robin. A channel serves one word
-per ``initiation_interval`` cycles in fixed slots; a request takes the first free slot
-at or after its issue time (first-fit in time, so a client that runs ahead in the
+Each word is one request. Each client (a primitive, named by its node id) walks the
+channels round-robin from channel ``id % channels``, as consecutive addresses of its
+array interleave over them. A channel serves one word per ``initiation_interval``
+cycles in fixed slots, from cycle ``startup`` on; a request takes the first free slot at
+or after its issue time (first-fit in time, so a client that runs ahead in the
 simulator's processing order does not push earlier requests of other clients back).
+
+A client's answers depend only on its own requests and on the slots that clients with
+lower ids took: no state is shared across clients but the slots. That is what lets the
+fast engine stream a kernel (docs/fast-engine.md, "Streaming"): the answer to a request
+is final once every lower-id client's clock has passed the slots it searched.
 """
 
 from __future__ import annotations
@@ -12,10 +19,9 @@ from fuseflow.sim.hw import MemoryConfig
 
 
 class _Channel:
-    __slots__ = ("ready", "taken")
+    __slots__ = ("taken",)
 
     def __init__(self) -> None:
-        self.ready: int | None = None  # first usable cycle (set by the first request)
         self.taken: dict[int, int] = {}  # slot -> a later slot that may be free (union-find)
 
     def claim(self, slot: int) -> int:
@@ -38,23 +44,25 @@ class SlotDictMemory:
     def __init__(self, cfg: MemoryConfig) -> None:
         self.cfg = cfg
         self.chans = [_Channel() for _ in range(max(1, cfg.channels))]
-        self.rr = 0
+        self.rr: dict[int, int] = {}  # client -> its next channel
 
-    def access(self, t: int, words: int) -> int:
-        """Issue ``words`` word requests at cycle ``t``; the cycle the last one completes."""
+    def access(self, t: int, words: int, client: int = 0) -> int:
+        """Client ``client`` issues ``words`` word requests at cycle ``t``; the cycle the
+        last one completes."""
         cfg = self.cfg
         ii = max(1, cfg.initiation_interval)
+        n = len(self.chans)
+        rr = self.rr.get(client, client % n)
         done = t
         for _ in range(words):
-            ch = self.chans[self.rr]
-            self.rr = (self.rr + 1) % len(self.chans)
-            if ch.ready is None:
-                ch.ready = t + cfg.startup
-            earliest = max(t, ch.ready)
+            ch = self.chans[rr]
+            rr = (rr + 1) % n
+            earliest = max(t, cfg.startup)
             slot = ch.claim(-(-earliest // ii))
             finish = slot * ii + cfg.latency
             if finish > done:
                 done = finish
+        self.rr[client] = rr
         return done
 
 
@@ -69,7 +77,7 @@ class Memory:
     All channels share one buffer, ``cap`` slots per channel (channel c at ``c * cap``).
     The fast engine's ``FastMemory`` keeps the same state as bits, slot-major."""
 
-    __slots__ = ("n", "ii", "lat", "startup", "ready", "cap", "slots", "full", "rr", "cfg")
+    __slots__ = ("n", "ii", "lat", "startup", "cap", "slots", "full", "rr", "cfg")
 
     def __init__(self, cfg: MemoryConfig) -> None:
         self.cfg = cfg
@@ -77,11 +85,10 @@ class Memory:
         self.ii = max(1, cfg.initiation_interval)
         self.lat = cfg.latency
         self.startup = cfg.startup
-        self.ready: list[int | None] = [None] * self.n
         self.cap = _B * 16
         self.slots = bytearray(self.n * self.cap)
         self.full = bytearray(self.n * (self.cap // _B))
-        self.rr = 0
+        self.rr: dict[int, int] = {}  # client -> its next channel
 
     @property
     def blocks(self) -> int:
@@ -131,23 +138,21 @@ class Memory:
                 return j - base
             full[c * nb + b] = 1  # found full on the way: never scanned again
 
-    def access(self, t: int, words: int) -> int:
-        """Issue ``words`` word requests at cycle ``t``; the cycle the last one completes."""
+    def access(self, t: int, words: int, client: int = 0) -> int:
+        """Client ``client`` issues ``words`` word requests at cycle ``t``; the cycle the
+        last one completes."""
         n = self.n
         ii = self.ii
-        ready = self.ready
-        rr = self.rr
+        rr = self.rr.get(client, client % n)
         done = t
         base_k, extra = divmod(words, n)
+        e = t if t > self.startup else self.startup
+        s0 = -(-e // ii)
         for i in range(words if words < n else n):
             c = rr + i
             if c >= n:
                 c -= n
-            r = ready[c]
-            if r is None:
-                r = ready[c] = t + self.startup
-            e = t if t > r else r
-            s = -(-e // ii)
+            s = s0
             k = base_k + 1 if i < extra else base_k
             for _ in range(k):
                 # room for the scan from s (taken slots push s on): it must stay in channel c
@@ -161,5 +166,5 @@ class Memory:
             fin = (s - 1) * ii + self.lat
             if fin > done:
                 done = fin
-        self.rr = (rr + words) % n
+        self.rr[client] = (rr + words) % n
         return done

@@ -271,10 +271,10 @@ def _sparse_scan(run, lv, ins):
     state = np.zeros(10, I64)
     state[1] = t
 
-    def step(slots, ready, mstate, ii, lat, startup, buf):
+    def step(slots, mstate, ii, lat, startup, buf):
         return sparse_scan_run(c, st, seg, crd, compressed, use_mem, lat_out, cfg.sequential_interval,
                                cfg.initial_delay + cfg.miss_latency, mcfg.seg_words_per_ref, batch,
-                               slots, ready, mstate, ii, lat, startup, buf, state, oc, orf, ocs)
+                               slots, mstate, ii, lat, startup, buf, state, oc, orf, ocs)
 
     code = drive(run, step, max(batch, mcfg.seg_words_per_ref))
     if code != 0:

@@ -22,8 +22,8 @@ def level_write(run, node, ins):
     use_mem = run.access is not None
     state = np.zeros(6, I64)
 
-    def step(slots, ready, mstate, ii, lat, startup, buf):
-        return level_write_run(c, st, batch, use_mem, slots, ready, mstate, ii, lat, startup, buf, state)
+    def step(slots, mstate, ii, lat, startup, buf):
+        return level_write_run(c, st, batch, use_mem, slots, mstate, ii, lat, startup, buf, state)
 
     if drive(run, step, batch) != 0:
         raise AssertionError("level writer stopped before its D")
@@ -54,8 +54,8 @@ def value_write_clock(run, c, st, wval):
     use_mem = run.access is not None
     state = np.zeros(3, I64)
 
-    def step(slots, ready, mstate, ii, lat, startup, buf):
-        return val_write_run(c, st, wval, use_mem, slots, ready, mstate, ii, lat, startup, buf, state)
+    def step(slots, mstate, ii, lat, startup, buf):
+        return val_write_run(c, st, wval, use_mem, slots, mstate, ii, lat, startup, buf, state)
 
     if drive(run, step, wval) != 0:
         raise AssertionError("value writer stopped before its D")

@@ -50,10 +50,25 @@ class _Run:
 
     __slots__ = ("node", "ctx", "t", "counters", "mem", "access", "memory", "kinds", "out_names")
 
-    def __init__(self, node: Any, ctx: KernelContext, mem: Any, kinds: dict[str, Any],
-                 memory: Any = None) -> None:
+    def __init__(self, node: Any, ctx: KernelContext, kinds: dict[str, Any], memory: Any = None) -> None:
         self.memory = memory  # the FastMemory when the memory model is on
-        self.access = memory.access if memory is not None else None  # (words > 0 only)
+        self.access = None  # (t, words > 0) -> done, this client's requests
+        mem = _nomem
+        if memory is not None:
+            run_access = memory.access
+            cid = node.id
+
+            def access(t: int, words: int) -> int:
+                return run_access(t, words, cid)
+
+            def mem(t: int, words: int) -> int:
+                if words > 0:
+                    done = access(t, words)
+                    if done > t:
+                        return done
+                return t
+
+            self.access = access
         self.node = node
         self.ctx = ctx
         self.t = 0
@@ -171,18 +186,6 @@ def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData]
         return run_kernel(program, kernel, env, hw)
     g = kernel.graph
     fm = FastMemory(hw.memory) if ctx.memory is not None else None
-    if fm is None:
-        mem = _nomem
-    else:
-        access = fm.access
-
-        def mem(t: int, words: int) -> int:
-            if words > 0:
-                done = access(t, words)
-                if done > t:
-                    return done
-            return t
-
     ins: dict[int, dict[str, tuple[int, str]]] = {n: {} for n in g.nodes}
     kinds: dict[int, dict[str, Any]] = {n: {} for n in g.nodes}
     for s in g.streams:
@@ -203,7 +206,7 @@ def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData]
             readers[src] += 1
     for nid in order:
         node = g.nodes[nid]
-        run = _Run(node, ctx, mem, kinds[nid], fm)
+        run = _Run(node, ctx, kinds[nid], fm)
         node_ins = {port: produced[src][sport] for port, (src, sport) in ins[nid].items()}
         t0 = time.perf_counter() if PROFILE else 0.0
         col = COL_PRIMS.get(node.kind) if COLUMNAR else None

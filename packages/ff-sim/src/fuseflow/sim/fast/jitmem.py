@@ -34,13 +34,14 @@ def _first_free(S, c, s):
 
 
 @jit_inline
-def mem_access(slots, ready, mstate, ii, lat, startup, t, w, buf):
-    """``Memory.access(t, w)`` on the model's bitmap (see :func:`_first_free`; a block of
-    the channels' bits is one cache line, the words of a request share it); ``mstate`` =
-    [round robin, grow channel, grow blocks]. Returns the completion cycle, or -1 with the
-    model untouched when the bitmap must first grow (``mstate[1:3]``): the slots taken so
-    far (recorded in ``buf``, 2 x words) are given back."""
-    nch = len(ready)
+def mem_access(slots, mstate, ii, lat, startup, t, w, buf):
+    """``Memory.access(t, w, client)`` on the model's bitmap (see :func:`_first_free`; a
+    block of the channels' bits is one cache line, the words of a request share it);
+    ``mstate`` = [the client's next channel, grow channel, grow blocks], one per client.
+    Returns the completion cycle, or -1 with the model untouched when the bitmap must
+    first grow (``mstate[1:3]``): the slots taken so far (recorded in ``buf``, 2 x
+    words) are given back."""
+    nch = slots.shape[1]
     rr = mstate[0]
     # integer divisions cost more than the rest of a one-word request: avoid them for the
     # common cases (a request no wider than the channels; II of 1 or 2); times are >= 0
@@ -52,20 +53,18 @@ def mem_access(slots, ready, mstate, ii, lat, startup, t, w, buf):
         base = w // nch
         extra = w - base * nch
         kmax = nch
+    e = t if t > startup else startup
+    if ii == 2:
+        s0 = (e + 1) >> 1
+    elif ii == 1:
+        s0 = e
+    else:
+        s0 = (e + ii - 1) // ii
     done = t
     taken = 0
     c = rr
     for i in range(kmax):  # channels round robin from rr; each takes kk >= 1 words
-        r = ready[c]
-        if r < 0:
-            r = t + startup
-        e = t if t > r else r
-        if ii == 2:
-            sl = (e + 1) >> 1
-        elif ii == 1:
-            sl = e
-        else:
-            sl = (e + ii - 1) // ii
+        sl = s0
         kk = base + 1 if i < extra else base
         for _ in range(kk):
             j = _first_free(slots, c, sl)
@@ -87,13 +86,6 @@ def mem_access(slots, ready, mstate, ii, lat, startup, t, w, buf):
         c += 1
         if c == nch:
             c = 0
-    c = rr
-    for _ in range(kmax):  # a channel's first request starts its clock
-        if ready[c] < 0:
-            ready[c] = t + startup
-        c += 1
-        if c == nch:
-            c = 0
     nrr = rr + w
     if nrr >= nch:
         nrr = nrr - nch if nrr - nch < nch else nrr % nch
@@ -102,17 +94,17 @@ def mem_access(slots, ready, mstate, ii, lat, startup, t, w, buf):
 
 
 @jit_inline
-def _wait(slots, ready, mstate, ii, lat, startup, t, w, buf):
+def _wait(slots, mstate, ii, lat, startup, t, w, buf):
     """The client's clock after a blocking request of ``w`` words at ``t``, or -1 when
     the model must grow first (nothing taken)."""
-    done = mem_access(slots, ready, mstate, ii, lat, startup, t, w, buf)
+    done = mem_access(slots, mstate, ii, lat, startup, t, w, buf)
     if done < 0:
         return -1
     return done if done > t else t
 
 
 @jit
-def client_walk(s, req, words, m, t, k, u, slots, ready, mstate, ii, lat, startup, buf):
+def client_walk(s, req, words, m, t, k, u, slots, mstate, ii, lat, startup, buf):
     """A memory client's clocks from token m (clock t, next request k): per token
     ``t = max(t, s[m])``; at a request the clock waits for the memory model's answer;
     ``u[m] = t + 1``; ``t += 1``.
@@ -127,7 +119,7 @@ def client_walk(s, req, words, m, t, k, u, slots, ready, mstate, ii, lat, startu
         if x > t:
             t = x
         if m == nxt:
-            w8 = _wait(slots, ready, mstate, ii, lat, startup, t, words[k], buf)
+            w8 = _wait(slots, mstate, ii, lat, startup, t, words[k], buf)
             if w8 < 0:
                 return m, t, k, True
             t = w8
@@ -141,7 +133,7 @@ def client_walk(s, req, words, m, t, k, u, slots, ready, mstate, ii, lat, startu
 
 @jit
 def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, batch,
-                    slots, ready, mstate, ii, lat, startup, buf, state, oc, orf, ocs):
+                    slots, mstate, ii, lat, startup, buf, state, oc, orf, ocs):
     """A compressed (or singleton) level scanner, token by token as the loop version.
     ``state`` = [input pos, clock, outputs, in a row, crd pos, row lo, row hi, seg read,
     seg reads, crd reads] is kept between calls: returns 0 at D, 1 when the memory model
@@ -197,7 +189,7 @@ def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, 
             segdone = 0
         if compressed and not segdone:
             if use_mem and swr > 0:
-                w8 = _wait(slots, ready, mstate, ii, lat, startup, t, swr, buf)
+                w8 = _wait(slots, mstate, ii, lat, startup, t, swr, buf)
                 if w8 < 0:
                     code = 1
                     break
@@ -210,7 +202,7 @@ def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, 
                     nn = hi - p
                     if nn > batch:
                         nn = batch
-                    w8 = _wait(slots, ready, mstate, ii, lat, startup, t, nn, buf)
+                    w8 = _wait(slots, mstate, ii, lat, startup, t, nn, buf)
                     if w8 < 0:
                         grow = True
                         break
@@ -264,7 +256,7 @@ def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, 
 
 
 @jit
-def level_write_run(c, st, batch, use_mem, slots, ready, mstate, ii, lat, startup, buf, state):
+def level_write_run(c, st, batch, use_mem, slots, mstate, ii, lat, startup, buf, state):
     """A level writer's clock, as the loop version: crd and stop tokens are buffered and
     written ``batch`` at a time (a flush waits for memory, then the step); N is recorded
     without a step. ``state`` = [pos, clock, buffered, pending flush, crd writes, seg
@@ -276,7 +268,7 @@ def level_write_run(c, st, batch, use_mem, slots, ready, mstate, ii, lat, startu
     while True:
         if pending:
             if use_mem:
-                w8 = _wait(slots, ready, mstate, ii, lat, startup, t, nbuf, buf)
+                w8 = _wait(slots, mstate, ii, lat, startup, t, nbuf, buf)
                 if w8 < 0:
                     code = 1
                     break
@@ -294,7 +286,7 @@ def level_write_run(c, st, batch, use_mem, slots, ready, mstate, ii, lat, startu
             t = x
         if tok == C_DONE:
             if nbuf and use_mem:
-                w8 = _wait(slots, ready, mstate, ii, lat, startup, t, nbuf, buf)
+                w8 = _wait(slots, mstate, ii, lat, startup, t, nbuf, buf)
                 if w8 < 0:
                     code = 1
                     break
@@ -324,7 +316,7 @@ def level_write_run(c, st, batch, use_mem, slots, ready, mstate, ii, lat, startu
 
 
 @jit
-def val_write_run(c, st, wval, use_mem, slots, ready, mstate, ii, lat, startup, buf, state):
+def val_write_run(c, st, wval, use_mem, slots, mstate, ii, lat, startup, buf, state):
     """A value writer's clock: each value is one blocking memory write of ``wval`` words
     (1 for scalars, B*B for tiles), an N one of a single word; stops only move the clock
     to their stamp. ``state`` = [pos, clock, words written]; returns as
@@ -345,7 +337,7 @@ def val_write_run(c, st, wval, use_mem, slots, ready, mstate, ii, lat, startup, 
             continue
         w = 1 if tok == C_EMPTY else wval
         if use_mem:
-            w8 = _wait(slots, ready, mstate, ii, lat, startup, t, w, buf)
+            w8 = _wait(slots, mstate, ii, lat, startup, t, w, buf)
             if w8 < 0:
                 code = 1
                 break

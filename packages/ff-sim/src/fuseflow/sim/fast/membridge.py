@@ -16,10 +16,9 @@ from fuseflow.sim.fast.jitmem import client_walk
 
 I64 = np.int64
 _NO_SLOTS = np.zeros((0, 1), I64)
-_NO_READY = np.zeros(1, I64)
 
-# step(slots, ready, mstate, ii, lat, startup, buf) -> code; mstate = [round robin,
-# grow channel, grow blocks]; code 1: grow the model as mstate says, then call again
+# step(slots, mstate, ii, lat, startup, buf) -> code; mstate = the client's [next
+# channel, grow channel, grow blocks]; code 1: grow the model as mstate says, then call again
 Step = Callable[..., int]
 
 
@@ -29,13 +28,14 @@ def drive(run: Any, step: Step, max_words: int) -> int:
     keeps its state in the arrays ``step`` gets."""
     mem = run.memory
     if mem is None:
-        return int(step(_NO_SLOTS, _NO_READY, np.zeros(3, I64), 1, 0, 0, np.zeros((2, 1), I64)))
+        return int(step(_NO_SLOTS, np.zeros(3, I64), 1, 0, 0, np.zeros((2, 1), I64)))
     buf = mem.buffer(max_words)
+    mstate = mem.client(run.node.id)
     while True:
-        code = step(mem.slots, mem.ready, mem.mstate, mem.ii, mem.lat, mem.startup, buf)
+        code = step(mem.slots, mstate, mem.ii, mem.lat, mem.startup, buf)
         if code != 1:
             return int(code)
-        mem._grow(int(mem.mstate[1]), int(mem.mstate[2]))
+        mem._grow(int(mstate[1]), int(mstate[2]))
 
 
 def client_clocks(run: Any, s: np.ndarray, req: np.ndarray, words: np.ndarray) -> np.ndarray:
@@ -45,8 +45,8 @@ def client_clocks(run: Any, s: np.ndarray, req: np.ndarray, words: np.ndarray) -
     u = np.empty(len(s), I64)
     pos = [0, 0, 0]  # token, clock, request: where a walk that had to stop resumes
 
-    def step(slots, ready, mstate, ii, lat, startup, buf):  # type: ignore[no-untyped-def]
-        m, t, k, grow = client_walk(s, req, words, pos[0], pos[1], pos[2], u, slots, ready, mstate,
+    def step(slots, mstate, ii, lat, startup, buf):  # type: ignore[no-untyped-def]
+        m, t, k, grow = client_walk(s, req, words, pos[0], pos[1], pos[2], u, slots, mstate,
                                     ii, lat, startup, buf)
         pos[:] = m, t, k
         return 1 if grow else 0

@@ -21,34 +21,31 @@ _B = 64  # slots per block: one int64 of the bitmap per channel
 
 
 @jit
-def _access(slots, ready, mstate, ii, lat, startup, t, w, buf):
-    return mem_access(slots, ready, mstate, ii, lat, startup, t, w, buf)
+def _access(slots, mstate, ii, lat, startup, t, w, buf):
+    return mem_access(slots, mstate, ii, lat, startup, t, w, buf)
 
 
 class FastMemory(Memory):
     """``slots``: blocks x channels int64, slot j of channel c in bit j % 64 of
-    ``slots[j // 64, c]`` (``cap`` = 64 x blocks slots per channel); ``ready``: int64 per
-    channel (-1 before its first request); ``mstate`` = [round robin, grow channel, grow
-    blocks], the state compiled clients share (``membridge.drive``). A bit per slot is 8x
-    less than the reference's byte (fewer fresh pages to fault in, less to copy when it
-    grows), and the channels' words of one block share a cache line, as the words of one
-    request do. A block of all ones plays the reference's "block full" mark."""
+    ``slots[j // 64, c]`` (``cap`` = 64 x blocks slots per channel). Each client has its
+    own ``mstate`` = [next channel, grow channel, grow blocks] (:meth:`client`), which
+    compiled clients get (``membridge.drive``). A bit per slot is 8x less than the
+    reference's byte (fewer fresh pages to fault in, less to copy when it grows), and the
+    channels' words of one block share a cache line, as the words of one request do. A
+    block of all ones plays the reference's "block full" mark."""
 
     def __init__(self, cfg: MemoryConfig) -> None:
         super().__init__(cfg)
         self.slots = np.zeros((self.cap // _B, self.n), np.int64)  # type: ignore[assignment]
-        self.ready = np.full(self.n, -1, np.int64)  # type: ignore[assignment]
-        self.mstate = np.zeros(3, np.int64)
+        self.clients: dict[int, np.ndarray] = {}
         self._buf = np.empty((2, 8), np.int64)
 
-    @property  # type: ignore[override]
-    def rr(self) -> int:
-        return int(self.mstate[0])
-
-    @rr.setter
-    def rr(self, value: int) -> None:
-        if hasattr(self, "mstate"):  # Memory.__init__ sets it before mstate exists
-            self.mstate[0] = value
+    def client(self, cid: int) -> np.ndarray:
+        """Client ``cid``'s state: its next channel starts at ``cid % channels``."""
+        ms = self.clients.get(cid)
+        if ms is None:
+            ms = self.clients[cid] = np.array([cid % self.n, 0, 0], np.int64)
+        return ms
 
     def channel(self, c: int) -> bytes:
         words = np.ascontiguousarray(self.slots[:, c]).astype("<i8")
@@ -69,10 +66,11 @@ class FastMemory(Memory):
             self._buf = np.empty((2, words), np.int64)
         return self._buf
 
-    def access(self, t: int, words: int) -> int:
+    def access(self, t: int, words: int, client: int = 0) -> int:
         buf = self.buffer(words)
+        mstate = self.client(client)
         while True:
-            done = _access(self.slots, self.ready, self.mstate, self.ii, self.lat, self.startup, t, words, buf)
+            done = _access(self.slots, mstate, self.ii, self.lat, self.startup, t, words, buf)
             if done >= 0:
                 return int(done)
-            self._grow(int(self.mstate[1]), int(self.mstate[2]))
+            self._grow(int(mstate[1]), int(mstate[2]))
