@@ -35,6 +35,7 @@ from fuseflow.sim.fast.colprims import COL_PRIMS
 from fuseflow.sim.fast.memory import FastMemory
 from fuseflow.sim.fast.prims import FAST_PRIMS, Ended, _nomem
 from fuseflow.sim.fast.rebuild import collect_outputs_fast
+from fuseflow.sim.fast.stream.engine import run_kernel_streaming
 from fuseflow.sim.hw import HwConfig, load_hw
 from fuseflow.sim.inputs import prepare_inputs
 from fuseflow.sim.kernel import KernelContext, KernelRun, run_kernel
@@ -42,6 +43,7 @@ from fuseflow.sim.result import SimResult
 
 PROFILE = bool(os.environ.get("FUSEFLOW_FAST_PROFILE"))  # per-primitive wall time on stderr
 COLUMNAR = os.environ.get("FUSEFLOW_FAST_COL", "1") != "0"  # 0: the loop primitives only (tests)
+STREAMING = os.environ.get("FUSEFLOW_FAST_STREAM", "1") != "0"  # 0: every kernel whole-stream
 MEMORY_KINDS = (NodeKind.LEVEL_SCAN, NodeKind.VAL_ARRAY, NodeKind.LEVEL_WRITE, NodeKind.VAL_WRITE)
 
 
@@ -180,6 +182,10 @@ def _fit(outs: dict[str, tuple[Any, Any]]) -> dict[str, tuple[Any, Any]]:
 
 
 def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData], hw: HwConfig) -> KernelRun:
+    if STREAMING:
+        got = run_kernel_streaming(program, kernel, env, hw)
+        if got is not None:
+            return got
     ctx = KernelContext(program, env, hw)
     order = plan(kernel, ctx)
     if order is None:

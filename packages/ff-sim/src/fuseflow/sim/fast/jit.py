@@ -26,6 +26,20 @@ try:  # pragma: no branch - numba is a declared dependency of ff-sim
         them, so a call passes no array structures (and takes no reference counts)."""
         return _njit(cache=True, nogil=True, boundscheck=True, inline="always")(fn)
 
+    # The streaming engine's step functions run per token and twice as fast without
+    # bounds checks; FUSEFLOW_BOUNDSCHECK=1 checks them too (compiled afresh: numba's
+    # cache does not tell the two apart), as one CI run of the differential tests does.
+    _CHECKED = os.environ.get("FUSEFLOW_BOUNDSCHECK") == "1"
+
+    def jit_hot(fn):
+        """``jit`` for a per-token step function: bounds checked only when asked."""
+        return _njit(cache=not _CHECKED, nogil=True, boundscheck=_CHECKED)(fn)
+
+    def jit_float(fn):
+        """``jit_hot`` with numpy's float semantics: x / 0 is inf or nan, as numpy gives
+        it, instead of Python's ZeroDivisionError."""
+        return _njit(cache=not _CHECKED, nogil=True, boundscheck=_CHECKED, error_model="numpy")(fn)
+
     # trailing-zero count of an int64 (LLVM's cttz); numba has no public name for it
     from numba.cpython.unsafe.numbers import trailing_zeros as ctz
 
@@ -35,6 +49,8 @@ except ImportError:  # pragma: no cover
         return fn
 
     jit_inline = jit
+    jit_hot = jit
+    jit_float = jit
 
     def ctz(x):
         x = int(x)

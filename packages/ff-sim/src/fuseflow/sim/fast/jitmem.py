@@ -33,14 +33,18 @@ def _first_free(S, c, s):
     return (k << 6) + ctz(~x)
 
 
+NO_HORIZON = 1 << 62
+
+
 @jit_inline
-def mem_access(slots, mstate, ii, lat, startup, t, w, buf):
+def mem_access(slots, mstate, ii, lat, startup, t, w, buf, hz):
     """``Memory.access(t, w, client)`` on the model's bitmap (see :func:`_first_free`; a
     block of the channels' bits is one cache line, the words of a request share it);
     ``mstate`` = [the client's next channel, grow channel, grow blocks], one per client.
-    Returns the completion cycle, or -1 with the model untouched when the bitmap must
-    first grow (``mstate[1:3]``): the slots taken so far (recorded in ``buf``, 2 x
-    words) are given back."""
+    Returns the completion cycle; or, with the model untouched (the slots taken so far,
+    recorded in ``buf``, 2 x words, are given back), -1 when the bitmap must first grow
+    (``mstate[1:3]``) and -2 when a slot it finds is at or past ``hz`` (the streaming
+    engine's horizon: a slot that a lower-id client may still take)."""
     nch = slots.shape[1]
     rr = mstate[0]
     # integer divisions cost more than the rest of a one-word request: avoid them for the
@@ -68,10 +72,12 @@ def mem_access(slots, mstate, ii, lat, startup, t, w, buf):
         kk = base + 1 if i < extra else base
         for _ in range(kk):
             j = _first_free(slots, c, sl)
-            if j < 0:
+            if j < 0 or j >= hz:
                 for p in range(taken):  # give back: the model stays untouched
                     jj = buf[0, p]
                     slots[jj >> 6, buf[1, p]] &= ~bit64(jj & 63)
+                if j >= 0:
+                    return -2
                 mstate[1] = c
                 mstate[2] = slots.shape[0] + 2
                 return -1
@@ -94,12 +100,12 @@ def mem_access(slots, mstate, ii, lat, startup, t, w, buf):
 
 
 @jit_inline
-def _wait(slots, mstate, ii, lat, startup, t, w, buf):
-    """The client's clock after a blocking request of ``w`` words at ``t``, or -1 when
-    the model must grow first (nothing taken)."""
-    done = mem_access(slots, mstate, ii, lat, startup, t, w, buf)
+def mem_wait(slots, mstate, ii, lat, startup, t, w, buf, hz):
+    """The client's clock after a blocking request of ``w`` words at ``t``; or, with
+    nothing taken, -1 when the model must grow first and -2 past the horizon ``hz``."""
+    done = mem_access(slots, mstate, ii, lat, startup, t, w, buf, hz)
     if done < 0:
-        return -1
+        return done
     return done if done > t else t
 
 
@@ -119,7 +125,7 @@ def client_walk(s, req, words, m, t, k, u, slots, mstate, ii, lat, startup, buf)
         if x > t:
             t = x
         if m == nxt:
-            w8 = _wait(slots, mstate, ii, lat, startup, t, words[k], buf)
+            w8 = mem_wait(slots, mstate, ii, lat, startup, t, words[k], buf, NO_HORIZON)
             if w8 < 0:
                 return m, t, k, True
             t = w8
@@ -189,7 +195,7 @@ def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, 
             segdone = 0
         if compressed and not segdone:
             if use_mem and swr > 0:
-                w8 = _wait(slots, mstate, ii, lat, startup, t, swr, buf)
+                w8 = mem_wait(slots, mstate, ii, lat, startup, t, swr, buf, NO_HORIZON)
                 if w8 < 0:
                     code = 1
                     break
@@ -202,7 +208,7 @@ def sparse_scan_run(ic, ist, seg, crd, compressed, use_mem, L, seq, delay, swr, 
                     nn = hi - p
                     if nn > batch:
                         nn = batch
-                    w8 = _wait(slots, mstate, ii, lat, startup, t, nn, buf)
+                    w8 = mem_wait(slots, mstate, ii, lat, startup, t, nn, buf, NO_HORIZON)
                     if w8 < 0:
                         grow = True
                         break
@@ -268,7 +274,7 @@ def level_write_run(c, st, batch, use_mem, slots, mstate, ii, lat, startup, buf,
     while True:
         if pending:
             if use_mem:
-                w8 = _wait(slots, mstate, ii, lat, startup, t, nbuf, buf)
+                w8 = mem_wait(slots, mstate, ii, lat, startup, t, nbuf, buf, NO_HORIZON)
                 if w8 < 0:
                     code = 1
                     break
@@ -286,7 +292,7 @@ def level_write_run(c, st, batch, use_mem, slots, mstate, ii, lat, startup, buf,
             t = x
         if tok == C_DONE:
             if nbuf and use_mem:
-                w8 = _wait(slots, mstate, ii, lat, startup, t, nbuf, buf)
+                w8 = mem_wait(slots, mstate, ii, lat, startup, t, nbuf, buf, NO_HORIZON)
                 if w8 < 0:
                     code = 1
                     break
@@ -337,7 +343,7 @@ def val_write_run(c, st, wval, use_mem, slots, mstate, ii, lat, startup, buf, st
             continue
         w = 1 if tok == C_EMPTY else wval
         if use_mem:
-            w8 = _wait(slots, mstate, ii, lat, startup, t, w, buf)
+            w8 = mem_wait(slots, mstate, ii, lat, startup, t, w, buf, NO_HORIZON)
             if w8 < 0:
                 code = 1
                 break

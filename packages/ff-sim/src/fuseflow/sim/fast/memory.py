@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 from fuseflow.sim.fast.jit import jit
-from fuseflow.sim.fast.jitmem import mem_access
+from fuseflow.sim.fast.jitmem import NO_HORIZON, mem_access
 from fuseflow.sim.hw import MemoryConfig
 from fuseflow.sim.memory import Memory
 
@@ -22,7 +22,7 @@ _B = 64  # slots per block: one int64 of the bitmap per channel
 
 @jit
 def _access(slots, mstate, ii, lat, startup, t, w, buf):
-    return mem_access(slots, mstate, ii, lat, startup, t, w, buf)
+    return mem_access(slots, mstate, ii, lat, startup, t, w, buf, NO_HORIZON)
 
 
 class FastMemory(Memory):

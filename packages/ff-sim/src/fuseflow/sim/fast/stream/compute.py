@@ -1,0 +1,688 @@
+"""Step functions of the arithmetic primitives: ALUs, reducers, the order-1 sparse
+accumulator. Scalar values only (tiles run whole-stream, see ``fast.tiles``).
+
+Binary ops are float32 IEEE operations, the same in numba as in numpy. A unary ALU only
+moves its tokens here; the engine applies the op to the values it emitted afterwards
+with the reference's own numpy function (``ops.UNARY``), so transcendental functions
+round as the reference's do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
+from fuseflow.sim.fast.jit import _fold, jit_float, jit_hot, jit_inline
+from fuseflow.sim.fast.stream.common import (
+    ALU_OPS,
+    CAP,
+    DONE,
+    END,
+    FLOPS,
+    GROW_STATE,
+    HEAD,
+    IRREGULAR,
+    K0,
+    NEED_IN,
+    NEED_OUT,
+    REDUCE_OPS,
+    T,
+)
+
+# binary op codes (engine.py maps BinaryOp to them)
+OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MAX, OP_MASK = range(6)
+
+
+@jit_inline
+def _binop(op, a, b):
+    if op == OP_ADD:
+        return a + b
+    if op == OP_SUB:
+        return a - b
+    if op == OP_MUL:
+        return a * b
+    if op == OP_DIV:
+        return a / b
+    if op == OP_MAX:  # np.maximum: NaN wins, and max(-0, +0) is its second operand
+        return a if (a > b or a != a) else b
+    return b
+
+
+@jit_float
+def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
+    """Two operands token by token: values combine (an N operand counts as 0, and the
+    result is never -0), two N give N, equal stops pass, D ends; ``ii`` per token."""
+    t = st[T]
+    steps = 0
+    n_alu_ops = 0
+    n_flops = 0
+    ha = ctl[qa, HEAD]
+    na = ctl[qa, END]
+    hb = ctl[qb, HEAD]
+    nb = ctl[qb, END]
+    e = ctl[qo, END]
+    cap = ctl[qo, CAP]
+    status = NEED_IN
+    zero = np.float32(0.0)
+    while True:
+        if ha >= na:
+            rep[0] = qa
+            break
+        if hb >= nb:
+            rep[0] = qb
+            break
+        if e >= cap:
+            rep[0] = qo
+            rep[1] = 1
+            status = NEED_OUT
+            break
+        tt = t
+        s = A[1, ha]
+        if s > tt:
+            tt = s
+        s = B[1, hb]
+        if s > tt:
+            tt = s
+        x = A[0, ha]
+        y = B[0, hb]
+        if x >= 0 or y >= 0:
+            status = IRREGULAR
+            break
+        px = x == C_VAL
+        py = y == C_VAL
+        v = zero
+        if px or py:
+            if px and py:
+                v = _binop(op, AV[ha], BV[hb])
+            elif px and y == C_EMPTY:
+                v = _binop(op, AV[ha], zero) + zero
+            elif x == C_EMPTY and py:
+                v = _binop(op, zero, BV[hb]) + zero
+            else:
+                status = IRREGULAR
+                break
+            n_alu_ops += 1
+            n_flops += 1
+            out = C_VAL
+            stamp = tt + L
+        elif (x == C_EMPTY and y == C_EMPTY) or (x == C_DONE and y == C_DONE) or (x <= STOP0 and x == y):
+            out = x
+            stamp = tt + 1
+        else:
+            status = IRREGULAR
+            break
+        Qo[0, e] = out
+        Qo[1, e] = stamp
+        Vo[e] = v
+        e += 1
+        ha += 1
+        hb += 1
+        steps += 1
+        if out == C_DONE:
+            t = tt
+            status = DONE
+            break
+        t = tt + ii
+    ctl[qa, HEAD] = ha
+    ctl[qb, HEAD] = hb
+    ctl[qo, END] = e
+    st[T] = t
+    rep[2] += steps
+    st[ALU_OPS] += n_alu_ops
+    st[FLOPS] += n_flops
+    return status
+
+
+@jit_hot
+def alu1_step(ctl, qi, Qi, Vi, qo, Qo, Vo, L, st, rep):
+    """One operand: a value goes out at +L (its op applied by the engine afterwards);
+    stops and N pass at +1; D ends. One token per cycle."""
+    t = st[T]
+    h = ctl[qi, HEAD]
+    n = ctl[qi, END]
+    e = ctl[qo, END]
+    m = n - h
+    room = ctl[qo, CAP] - e
+    if room < m:
+        m = room
+    status = NEED_IN if m == n - h else NEED_OUT
+    rep[0] = qi if status == NEED_IN else qo
+    rep[1] = 1
+    nops = 0
+    for q in range(m):
+        x = Qi[0, h + q]
+        if x >= 0:
+            m = q
+            status = IRREGULAR
+            break
+        s = Qi[1, h + q]
+        if s > t:
+            t = s
+        Qo[0, e + q] = x
+        Vo[e + q] = Vi[h + q]
+        if x == C_VAL:
+            Qo[1, e + q] = t + L
+            nops += 1
+        else:
+            Qo[1, e + q] = t + 1
+        if x == C_DONE:
+            m = q + 1
+            status = DONE
+            break
+        t += 1
+    ctl[qi, HEAD] = h + m
+    ctl[qo, END] = e + m
+    rep[2] += m
+    st[ALU_OPS] += nops
+    st[FLOPS] += nops
+    st[T] = t
+    return status
+
+
+@jit_inline
+def _emit_fiber(Qo, Vo, e, acc, cnt, is_max, at):
+    """A closed fiber's value: N for a max over nothing, 0 for an empty sum."""
+    Qo[0, e] = C_EMPTY if (is_max and cnt == 0) else C_VAL
+    Qo[1, e] = at
+    Vo[e] = acc if cnt else np.float32(0.0)
+
+
+@jit_hot
+def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
+    """Reduces the innermost fiber: at its stop Sk the sum (or max) at +L, then S(k-1)
+    for k > 0; N is free. With the parent's crd stream (``qp`` >= 0), one value per
+    parent coordinate, and a parent stop met first is an empty parent fiber (its bare
+    stop passes, no value). State: [count, in a fiber]; ``fst[0]``: the accumulator."""
+    t = st[T]
+    steps = 0
+    n_reduce_ops = 0
+    n_flops = 0
+    cnt = st[K0]
+    infib = st[K0 + 1]
+    acc = fst[0]
+    h = ctl[qi, HEAD]
+    n = ctl[qi, END]
+    hp = ctl[qp, HEAD] if qp >= 0 else 0
+    np_ = ctl[qp, END] if qp >= 0 else 0
+    e = ctl[qo, END]
+    cap = ctl[qo, CAP]
+    status = NEED_IN
+    while True:
+        if qp >= 0 and not infib:  # the parent's next coordinate (or stop, or D)
+            if hp >= np_:
+                rep[0] = qp
+                break
+            p = P[0, hp]
+            tt = t
+            s = P[1, hp]
+            if s > tt:
+                tt = s
+            if p <= STOP0 or p == C_DONE:
+                if h >= n:
+                    rep[0] = qi
+                    break
+                if e >= cap:
+                    rep[0] = qo
+                    rep[1] = 1
+                    status = NEED_OUT
+                    break
+                x = Qi[0, h]
+                s = Qi[1, h]
+                if s > tt:
+                    tt = s
+                if (p == C_DONE and x != C_DONE) or (p <= STOP0 and x != p - 1):
+                    status = IRREGULAR
+                    break
+                Qo[0, e] = p
+                Qo[1, e] = tt + 1
+                Vo[e] = 0.0
+                e += 1
+                h += 1
+                hp += 1
+                steps += 1
+                if p == C_DONE:
+                    t = tt
+                    status = DONE
+                    break
+                t = tt + 1
+                continue
+            hp += 1
+            t = tt
+            infib = 1
+            cnt = 0
+            steps += 1
+            continue
+        if h >= n:
+            rep[0] = qi
+            break
+        x = Qi[0, h]
+        tt = t
+        s = Qi[1, h]
+        if s > tt:
+            tt = s
+        if x == C_VAL:
+            acc = _fold(acc, cnt, Vi[h], is_max)
+            cnt += 1
+            n_reduce_ops += 1
+            n_flops += 1
+            h += 1
+            t = tt + 1
+            steps += 1
+        elif x == C_EMPTY:
+            h += 1
+            t = tt
+            steps += 1
+        elif x <= STOP0:
+            need = 2 if x < STOP0 else 1
+            if cap - e < need:
+                rep[0] = qo
+                rep[1] = need
+                status = NEED_OUT
+                break
+            t2 = tt
+            if qp >= 0 and x < STOP0:  # the parent closes the same fiber one level up
+                if hp >= np_:
+                    rep[0] = qp
+                    break
+                if P[0, hp] != x + 1:
+                    status = IRREGULAR
+                    break
+                s = P[1, hp]
+                if s > t2:
+                    t2 = s
+                hp += 1
+            _emit_fiber(Qo, Vo, e, acc, cnt, is_max, tt + L)
+            e += 1
+            if x < STOP0:
+                Qo[0, e] = x + 1
+                Qo[1, e] = t2 + 1
+                Vo[e] = 0.0
+                e += 1
+            cnt = 0
+            infib = 0
+            h += 1
+            t = t2 + 1
+            steps += 1
+        elif x == C_DONE and qp < 0:
+            if e >= cap:
+                rep[0] = qo
+                rep[1] = 1
+                status = NEED_OUT
+                break
+            Qo[0, e] = C_DONE
+            Qo[1, e] = tt + 1
+            Vo[e] = 0.0
+            e += 1
+            h += 1
+            t = tt
+            steps += 1
+            status = DONE
+            break
+        else:
+            status = IRREGULAR
+            break
+    ctl[qi, HEAD] = h
+    if qp >= 0:
+        ctl[qp, HEAD] = hp
+    ctl[qo, END] = e
+    st[T] = t
+    st[K0] = cnt
+    st[K0 + 1] = infib
+    fst[0] = acc
+    rep[2] += steps
+    st[REDUCE_OPS] += n_reduce_ops
+    st[FLOPS] += n_flops
+    return status
+
+
+@jit_hot
+def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, present, touched, st, rep):
+    """Order-1 sparse accumulator: sums (inner crd, val) pairs over the outer fiber, in
+    stream order, and at each outer stop Sk flushes them in coordinate order, then Sk.
+    State: [touched, outer empty, preconsumed]."""
+    t = st[T]
+    steps = 0
+    n_reduce_ops = 0
+    n_flops = 0
+    ntouch = st[K0]
+    oempty = st[K0 + 1]
+    pre = st[K0 + 2]
+    ho = ctl[qo_, HEAD]
+    no = ctl[qo_, END]
+    hi = ctl[qi, HEAD]
+    ni = ctl[qi, END]
+    hv = ctl[qv, HEAD]
+    nv = ctl[qv, END]
+    ec = ctl[qc, END]
+    ew = ctl[qw, END]
+    K = len(acc)
+    status = NEED_IN
+    while True:
+        if ho >= no:
+            rep[0] = qo_
+            break
+        if hi >= ni:
+            rep[0] = qi
+            break
+        if hv >= nv:
+            rep[0] = qv
+            break
+        tt = t
+        s = OC[1, ho]
+        if s > tt:
+            tt = s
+        s = IC[1, hi]
+        if s > tt:
+            tt = s
+        s = IVQ[1, hv]
+        if s > tt:
+            tt = s
+        o = OC[0, ho]
+        i = IC[0, hi]
+        if o >= 0:
+            if i >= 0:
+                if i >= K:
+                    rep[1] = i + 1
+                    status = GROW_STATE
+                    break
+                vc = IVQ[0, hv]
+                if vc == C_VAL:
+                    x = Vi[hv]
+                elif vc == C_EMPTY:
+                    x = np.float32(0.0)
+                else:
+                    status = IRREGULAR
+                    break
+                if present[i]:
+                    acc[i] += x
+                else:
+                    acc[i] = x
+                    present[i] = 1
+                    touched[ntouch] = i
+                    ntouch += 1
+                n_reduce_ops += 1
+                n_flops += 1
+                hi += 1
+                hv += 1
+            elif i <= STOP0:
+                ho += 1
+                hi += 1
+                hv += 1
+            elif i == C_EMPTY:  # an empty inner fiber; its stop may follow
+                if hi + 1 >= ni:
+                    rep[0] = qi
+                    break
+                s = IC[1, hi + 1]
+                if s > tt:
+                    tt = s
+                if IC[0, hi + 1] > STOP0:
+                    ho += 1
+                hi += 1
+                hv += 1
+            else:
+                status = IRREGULAR
+                break
+            oempty = 0
+        elif o <= STOP0:
+            ji = hi
+            jv = hv
+            if oempty and not pre and i <= STOP0 and i == o - 1:
+                ji += 1  # the empty outer fiber's own inner stop
+                jv += 1
+            if ji >= ni:
+                rep[0] = qi
+                break
+            if ho + 1 >= no:
+                rep[0] = qo_
+                break
+            room = ntouch + 1
+            if ctl[qc, CAP] - ec < room or ctl[qw, CAP] - ew < room:
+                rep[0] = qc if ctl[qc, CAP] - ec < room else qw
+                rep[1] = room
+                status = NEED_OUT
+                break
+            i2 = IC[0, ji]
+            o2 = OC[0, ho + 1]
+            look = i2 <= STOP0 and o2 <= STOP0 and i2 == o2 - 1
+            if look and jv >= nv:
+                rep[0] = qv
+                break
+            if ntouch > 1:
+                touched[:ntouch] = np.sort(touched[:ntouch])
+            for q in range(ntouch):
+                c = touched[q]
+                CQ[0, ec] = c
+                CQ[1, ec] = tt + 1
+                CV[ec] = 0.0
+                WQ[0, ew] = C_VAL
+                WQ[1, ew] = tt + 1
+                WV[ew] = acc[c]
+                present[c] = 0
+                ec += 1
+                ew += 1
+            ntouch = 0
+            CQ[0, ec] = o
+            CQ[1, ec] = tt + 1
+            CV[ec] = 0.0
+            WQ[0, ew] = o
+            WQ[1, ew] = tt + 1
+            WV[ew] = 0.0
+            ec += 1
+            ew += 1
+            ho += 1
+            oempty = 1
+            pre = 0
+            s = IC[1, ji]
+            if s > tt:
+                tt = s
+            s = OC[1, ho]
+            if s > tt:
+                tt = s
+            if look:  # Comal's look-ahead: the next outer fiber is empty
+                s = IVQ[1, jv]
+                if s > tt:
+                    tt = s
+                ji += 1
+                jv += 1
+                pre = 1
+            hi = ji
+            hv = jv
+        elif o == C_DONE:
+            if i == C_DONE:
+                if ctl[qc, CAP] - ec < 1 or ctl[qw, CAP] - ew < 1:
+                    rep[0] = qc if ctl[qc, CAP] - ec < 1 else qw
+                    rep[1] = 1
+                    status = NEED_OUT
+                    break
+                CQ[0, ec] = C_DONE
+                CQ[1, ec] = tt + 1
+                CV[ec] = 0.0
+                WQ[0, ew] = C_DONE
+                WQ[1, ew] = tt + 1
+                WV[ew] = 0.0
+                ec += 1
+                ew += 1
+                t = tt
+                steps += 1
+                status = DONE
+                break
+            hi += 1
+            hv += 1
+        else:
+            status = IRREGULAR
+            break
+        t = tt + 1
+        steps += 1
+    ctl[qo_, HEAD] = ho
+    ctl[qi, HEAD] = hi
+    ctl[qv, HEAD] = hv
+    ctl[qc, END] = ec
+    ctl[qw, END] = ew
+    st[T] = t
+    st[K0] = ntouch
+    st[K0 + 1] = oempty
+    st[K0 + 2] = pre
+    rep[2] += steps
+    st[REDUCE_OPS] += n_reduce_ops
+    st[FLOPS] += n_flops
+    return status
+
+
+@jit_hot
+def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
+    """Intersect / union of n (crd, payload) pairs: all heads equal (coordinates, stops,
+    N, D) -> out together; else the smallest coordinate (union: every input, N where it
+    has none; intersect: nothing) is consumed; else all are at stops (or N): the output
+    fiber closes with the stop. One cycle per decision."""
+    t = st[T]
+    steps = 0
+    n = len(qc)
+    status = NEED_IN
+    while True:
+        ok = True
+        for k in range(n):
+            if ctl[qc[k], HEAD] >= ctl[qc[k], END]:
+                rep[0] = qc[k]
+                ok = False
+                break
+            if ctl[qr[k], HEAD] >= ctl[qr[k], END]:
+                rep[0] = qr[k]
+                ok = False
+                break
+        if not ok:
+            break
+        tt = t
+        h0 = C[0][0, ctl[qc[0], HEAD]]
+        same = True
+        mn = -1
+        for k in range(n):
+            hk = ctl[qc[k], HEAD]
+            s = C[k][1, hk]
+            if s > tt:
+                tt = s
+            s = R[k][1, ctl[qr[k], HEAD]]
+            if s > tt:
+                tt = s
+            c = C[k][0, hk]
+            if c != h0:
+                same = False
+            if c >= 0 and (mn < 0 or c < mn):
+                mn = c
+        emits = same or union or mn < 0
+        if emits:  # room on every output
+            if ctl[qoc, CAP] - ctl[qoc, END] < 1:
+                rep[0] = qoc
+                rep[1] = 1
+                status = NEED_OUT
+                break
+            for k in range(n):
+                if ctl[qor[k], CAP] - ctl[qor[k], END] < 1:
+                    rep[0] = qor[k]
+                    rep[1] = 1
+                    status = NEED_OUT
+                    ok = False
+                    break
+            if not ok:
+                break
+        if same:
+            e = ctl[qoc, END]
+            OC[0, e] = h0
+            OC[1, e] = tt + 1
+            ctl[qoc, END] = e + 1
+            for k in range(n):
+                hr = ctl[qr[k], HEAD]
+                e = ctl[qor[k], END]
+                OR[k][0, e] = R[k][0, hr]
+                OR[k][1, e] = tt + 1
+                ORV[k][e] = RV[k][hr]
+                ctl[qor[k], END] = e + 1
+                ctl[qc[k], HEAD] += 1
+                ctl[qr[k], HEAD] = hr + 1
+            steps += 1
+            if h0 == C_DONE:
+                t = tt
+                status = DONE
+                break
+            t = tt + 1
+            continue
+        if mn >= 0:
+            if union:
+                e = ctl[qoc, END]
+                OC[0, e] = mn
+                OC[1, e] = tt + 1
+                ctl[qoc, END] = e + 1
+            for k in range(n):
+                hk = ctl[qc[k], HEAD]
+                hr = ctl[qr[k], HEAD]
+                hit = C[k][0, hk] == mn
+                if union:
+                    e = ctl[qor[k], END]
+                    OR[k][0, e] = R[k][0, hr] if hit else C_EMPTY
+                    OR[k][1, e] = tt + 1
+                    ORV[k][e] = RV[k][hr] if hit else 0.0
+                    ctl[qor[k], END] = e + 1
+                if hit:
+                    ctl[qc[k], HEAD] = hk + 1
+                    ctl[qr[k], HEAD] = hr + 1
+            steps += 1
+            t = tt + 1
+            continue
+        # every input at a stop or an N: one stop level, no D
+        lvl = 0
+        for k in range(n):
+            c = C[k][0, ctl[qc[k], HEAD]]
+            if c == C_DONE:
+                ok = False
+            elif c <= STOP0:
+                if lvl == 0:
+                    lvl = c
+                elif c != lvl:
+                    ok = False
+        if not ok or lvl == 0:
+            status = IRREGULAR
+            break
+        for k in range(n):  # an N's fiber stop follows it: it must be there, and be this stop
+            hk = ctl[qc[k], HEAD]
+            if C[k][0, hk] == C_EMPTY and lvl < STOP0:
+                if hk + 1 >= ctl[qc[k], END]:
+                    rep[0] = qc[k]
+                    ok = False
+                    break
+                if ctl[qr[k], HEAD] + 1 >= ctl[qr[k], END]:
+                    rep[0] = qr[k]
+                    ok = False
+                    break
+                if C[k][0, hk + 1] != lvl:
+                    status = IRREGULAR
+                    ok = False
+                    break
+        if not ok:
+            break
+        e = ctl[qoc, END]
+        OC[0, e] = lvl
+        OC[1, e] = tt + 1
+        ctl[qoc, END] = e + 1
+        for k in range(n):
+            e = ctl[qor[k], END]
+            OR[k][0, e] = lvl
+            OR[k][1, e] = tt + 1
+            ORV[k][e] = 0.0
+            ctl[qor[k], END] = e + 1
+        for k in range(n):
+            hk = ctl[qc[k], HEAD]
+            hr = ctl[qr[k], HEAD]
+            if C[k][0, hk] == C_EMPTY and lvl < STOP0:
+                s = C[k][1, hk + 1]
+                if s > tt:
+                    tt = s
+                s = R[k][1, hr + 1]
+                if s > tt:
+                    tt = s
+                hk += 1
+                hr += 1
+            ctl[qc[k], HEAD] = hk + 1
+            ctl[qr[k], HEAD] = hr + 1
+        steps += 1
+        t = tt + 1
+    st[T] = t
+    rep[2] += steps
+    return status

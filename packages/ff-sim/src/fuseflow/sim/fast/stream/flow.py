@@ -1,0 +1,356 @@
+"""Step functions of the stream plumbing: root, broadcast, repeat signals, repeat, locate.
+
+Each mirrors its reference process (``fuseflow.sim.prims``) iteration for iteration; see
+``common.py`` for the queue layout and the rules every step function keeps.
+"""
+
+from __future__ import annotations
+
+from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_N, C_R, C_S, C_VAL, STOP0
+from fuseflow.sim.fast.jit import jit_hot
+from fuseflow.sim.fast.stream.common import (
+    CAP,
+    DONE,
+    END,
+    HEAD,
+    IRREGULAR,
+    K0,
+    NEED_IN,
+    NEED_OUT,
+    T,
+)
+
+
+@jit_hot
+def root_step(ctl, qo, Qo, Vo, st, rep):
+    """ref 0, then D: one cycle each."""
+    t = st[T]
+    steps = 0
+    phase = st[K0]
+    e = ctl[qo, END]
+    status = DONE
+    while phase < 2:
+        if e >= ctl[qo, CAP]:
+            rep[0] = qo
+            rep[1] = 1
+            status = NEED_OUT
+            break
+        Qo[0, e] = 0 if phase == 0 else C_DONE
+        Qo[1, e] = t + 1
+        Vo[e] = 0.0
+        e += 1
+        t += 1
+        phase += 1
+        steps += 1
+    ctl[qo, END] = e
+    st[T] = t
+    st[K0] = phase
+    rep[2] += steps
+    return status
+
+
+@jit_hot
+def broadcast_step(ctl, qi, Qi, Vi, qo, Qo, Vo, st, rep):
+    """Every token to every output at max(t, stamp) + 1; no cost of its own."""
+    t = st[T]
+    h = ctl[qi, HEAD]
+    n = ctl[qi, END] - h
+    m = n
+    jq = -1
+    for j in range(len(qo)):
+        room = ctl[qo[j], CAP] - ctl[qo[j], END]
+        if room < m:
+            m = room
+            jq = qo[j]
+    done = False
+    for x in range(m):
+        if Qi[0, h + x] == C_DONE:
+            m = x + 1
+            done = True
+            break
+    O0 = Qo[0]
+    V0 = Vo[0]
+    e0 = ctl[qo[0], END]
+    for x in range(m):
+        s = Qi[1, h + x]
+        if s > t:
+            t = s
+        O0[0, e0 + x] = Qi[0, h + x]
+        O0[1, e0 + x] = t + 1
+        V0[e0 + x] = Vi[h + x]
+    for j in range(1, len(qo)):
+        Oj = Qo[j]
+        Vj = Vo[j]
+        e = ctl[qo[j], END]
+        for x in range(m):
+            Oj[0, e + x] = O0[0, e0 + x]
+            Oj[1, e + x] = O0[1, e0 + x]
+            Vj[e + x] = V0[e0 + x]
+    for j in range(len(qo)):
+        ctl[qo[j], END] += m
+    ctl[qi, HEAD] = h + m
+    st[T] = t
+    rep[2] += m
+    if done:
+        return DONE
+    if m == n:
+        rep[0] = qi
+        return NEED_IN
+    rep[0] = jq
+    rep[1] = 1
+    return NEED_OUT
+
+
+@jit_hot
+def repeat_sig_step(ctl, qi, Qi, qo, Qo, Vo, fiber_n, st, rep):
+    """A signal per crd token: S for a stop, N for a crd stream's N, else R; D last."""
+    t = st[T]
+    steps = 0
+    h = ctl[qi, HEAD]
+    n = ctl[qi, END]
+    e = ctl[qo, END]
+    cap = ctl[qo, CAP]
+    status = NEED_IN
+    rep[0] = qi
+    while h < n:
+        if e >= cap:
+            rep[0] = qo
+            rep[1] = 1
+            status = NEED_OUT
+            break
+        x = Qi[0, h]
+        s = Qi[1, h]
+        if s > t:
+            t = s
+        if x == C_DONE:
+            sig = C_DONE
+        elif x <= STOP0:
+            sig = C_S
+        elif x == C_EMPTY and fiber_n:
+            sig = C_N
+        else:
+            sig = C_R
+        Qo[0, e] = sig
+        Qo[1, e] = t + 1
+        Vo[e] = 0.0
+        e += 1
+        h += 1
+        steps += 1
+        if sig == C_DONE:
+            status = DONE
+            break
+        t += 1
+    ctl[qi, HEAD] = h
+    ctl[qo, END] = e
+    st[T] = t
+    rep[2] += steps
+    return status
+
+
+@jit_hot
+def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
+    """R re-emits the input head, S pops it and closes the fiber (a payload's stop
+    folds into the next input stop), N pops it and emits N; D ends. The input head is
+    peeked before each signal is taken, as in Comal."""
+    t = st[T]
+    steps = 0
+    h = ctl[qi, HEAD]
+    n = ctl[qi, END]
+    hs = ctl[qs, HEAD]
+    ns = ctl[qs, END]
+    e = ctl[qo, END]
+    cap = ctl[qo, CAP]
+    status = NEED_IN
+    while True:
+        if h >= n:
+            rep[0] = qi
+            break
+        if hs >= ns:
+            rep[0] = qs
+            break
+        if e >= cap:
+            rep[0] = qo
+            rep[1] = 1
+            status = NEED_OUT
+            break
+        tt = t
+        x = Qi[1, h]
+        if x > tt:
+            tt = x
+        x = S[1, hs]
+        if x > tt:
+            tt = x
+        head = Qi[0, h]
+        sig = S[0, hs]
+        val = Vi[h]
+        used = 0
+        if sig == C_R:
+            if not (head >= 0 or head == C_VAL or head == C_EMPTY):
+                status = IRREGULAR
+                break
+            out = head
+        elif sig == C_S:
+            if head <= STOP0:
+                out = head - 1
+                used = 1
+            elif head == C_DONE:
+                status = IRREGULAR
+                break
+            else:
+                if h + 1 >= n:
+                    rep[0] = qi
+                    break
+                x = Qi[1, h + 1]
+                if x > tt:
+                    tt = x
+                nxt = Qi[0, h + 1]
+                if nxt <= STOP0:
+                    out = nxt - 1
+                    used = 2
+                else:
+                    out = STOP0
+                    used = 1
+            val = 0.0
+        elif sig == C_N:
+            out = C_EMPTY
+            used = 1
+            val = 0.0
+        elif sig == C_DONE:
+            out = C_DONE
+            val = 0.0
+        else:
+            status = IRREGULAR
+            break
+        Qo[0, e] = out
+        Qo[1, e] = tt + 1
+        Vo[e] = val
+        e += 1
+        hs += 1
+        h += used
+        steps += 1
+        t = tt
+        if out == C_DONE:
+            status = DONE
+            break
+        t += 1
+    ctl[qi, HEAD] = h
+    ctl[qs, HEAD] = hs
+    ctl[qo, END] = e
+    st[T] = t
+    rep[2] += steps
+    return status
+
+
+@jit_hot
+def locate_step(ctl, qc, C, CV, qr, R, RV, qb, B, dim, qo, Qo, Vo, st, rep):
+    """located = base * dim + crd, token for token; crd and ref pass. ``qr`` / ``qb`` are
+    -1 for an unconnected ref (the crd stands in) or base (0)."""
+    t = st[T]
+    steps = 0
+    hc = ctl[qc, HEAD]
+    nc = ctl[qc, END]
+    hr = ctl[qr, HEAD] if qr >= 0 else 0
+    nr = ctl[qr, END] if qr >= 0 else 0
+    hb = ctl[qb, HEAD] if qb >= 0 else 0
+    nb = ctl[qb, END] if qb >= 0 else 0
+    e0 = ctl[qo[0], END]
+    e1 = ctl[qo[1], END]
+    e2 = ctl[qo[2], END]
+    status = NEED_IN
+    O0 = Qo[0]
+    O1 = Qo[1]
+    O2 = Qo[2]
+    while True:
+        if hc >= nc:
+            rep[0] = qc
+            break
+        if qr >= 0 and hr >= nr:
+            rep[0] = qr
+            break
+        if qb >= 0 and hb >= nb:
+            rep[0] = qb
+            break
+        if e0 >= ctl[qo[0], CAP]:
+            rep[0] = qo[0]
+            rep[1] = 1
+            status = NEED_OUT
+            break
+        if e1 >= ctl[qo[1], CAP]:
+            rep[0] = qo[1]
+            rep[1] = 1
+            status = NEED_OUT
+            break
+        if e2 >= ctl[qo[2], CAP]:
+            rep[0] = qo[2]
+            rep[1] = 1
+            status = NEED_OUT
+            break
+        c = C[0, hc]
+        s = C[1, hc]
+        if s > t:
+            t = s
+        r = c
+        rv = CV[hc]
+        if qr >= 0:
+            r = R[0, hr]
+            rv = RV[hr]
+            s = R[1, hr]
+            if s > t:
+                t = s
+        b = 0
+        if qb >= 0:
+            b = B[0, hb]
+            s = B[1, hb]
+            if s > t:
+                t = s
+        if c == C_DONE or r == C_DONE:
+            if not (c == C_DONE and r == C_DONE and (b == 0 or b == C_DONE)):
+                status = IRREGULAR
+                break
+            loc = C_DONE
+        elif c <= STOP0 or c == C_EMPTY:
+            if r != c or (qb >= 0 and b != c):
+                status = IRREGULAR
+                break
+            loc = c
+        elif c < 0:
+            status = IRREGULAR
+            break
+        elif b == C_EMPTY:
+            loc = C_EMPTY
+        elif b < 0:
+            status = IRREGULAR
+            break
+        else:
+            loc = b * dim + c
+        O0[0, e0] = c
+        O0[1, e0] = t + 1
+        Vo[0][e0] = 0.0
+        O1[0, e1] = r
+        O1[1, e1] = t + 1
+        Vo[1][e1] = rv
+        O2[0, e2] = loc
+        O2[1, e2] = t + 1
+        Vo[2][e2] = 0.0
+        e0 += 1
+        e1 += 1
+        e2 += 1
+        hc += 1
+        hr += 1
+        hb += 1
+        steps += 1
+        if loc == C_DONE:
+            status = DONE
+            break
+        t += 1
+    ctl[qc, HEAD] = hc
+    if qr >= 0:
+        ctl[qr, HEAD] = hr
+    if qb >= 0:
+        ctl[qb, HEAD] = hb
+    ctl[qo[0], END] = e0
+    ctl[qo[1], END] = e1
+    ctl[qo[2], END] = e2
+    st[T] = t
+    rep[2] += steps
+    return status

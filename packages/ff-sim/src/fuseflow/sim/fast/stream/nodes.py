@@ -1,0 +1,329 @@
+"""One runner per graph node: its step function, the queues it reads and writes, its
+state, and the static parameters the step function takes. ``build`` returns None for a
+node the streaming path does not take (the kernel then runs whole-stream)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from fuseflow.ir.formats import LevelFormat
+from fuseflow.ir.graph import Node, NodeKind, StreamKind
+from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
+from fuseflow.sim import ops
+from fuseflow.sim.fast.codes import C_VAL
+from fuseflow.sim.fast.stream import compute, flow, scan, write
+from fuseflow.sim.fast.stream.common import END, K0, NO_HORIZON, STATE_SLOTS, T
+
+I64 = np.int64
+F32 = np.float32
+
+BINARY_CODES = {BinaryOp.ADD: compute.OP_ADD, BinaryOp.SUB: compute.OP_SUB, BinaryOp.MUL: compute.OP_MUL,
+                BinaryOp.DIV: compute.OP_DIV, BinaryOp.MAX: compute.OP_MAX, BinaryOp.MASK: compute.OP_MASK}
+_NO_SLOTS = np.zeros((1, 1), I64)
+_NO_MSTATE = np.zeros(3, I64)
+
+
+class Runner:
+    """A node in a streaming run. ``call(q, hz)`` runs its step function once over the
+    engine's queue arrays ``q`` (``q.Q``, ``q.V``, ``q.ctl``) with horizon ``hz``."""
+
+    def __init__(self, node: Node, ins: list[int], outs: list[int], call: Callable[[Any, int], int],
+                 client: bool = False) -> None:
+        self.node = node
+        self.ins = ins  # queue ids it reads
+        self.outs = outs  # queue ids it writes (streams, unconnected ports, records)
+        self.call = call
+        self.client = client  # a memory client: its requests wait for the horizon
+        self.st = np.zeros(STATE_SLOTS, I64)
+        self.fst = np.zeros(1, F32)
+        self.rep = np.zeros(3, I64)  # [queue, room needed, iterations done]
+        self.done = False
+        self.status = -99
+        self.wait_end = -1  # NEED_IN: tokens ever pushed on the waited queue when it blocked
+        self.hz = -1  # MEM_WAIT: the horizon it blocked at
+        self.post: Callable[[Any, int, int], None] | None = None  # after a call: (queues, start, end)
+        self.grow: Callable[[int], None] | None = None  # GROW_STATE: room for n coordinates
+        self.records: list[tuple[np.ndarray, np.ndarray | None]] = []  # a writer's drained record
+
+    @property
+    def t(self) -> int:
+        return int(self.st[T])
+
+
+class Ports:
+    """The queue ids of a node's ports: streams, plus a sink queue for each unconnected
+    output and a record queue for each writer (both made on demand by ``new``)."""
+
+    def __init__(self, ins: dict[str, int], outs: dict[str, int], new: Callable[[str], int]) -> None:
+        self.ins = ins
+        self.outs = outs
+        self.new = new
+
+    def out(self, port: str) -> int:
+        q = self.outs.get(port)
+        if q is None:
+            q = self.outs[port] = self.new("sink")
+        return q
+
+
+def _mem(ctx: Any, fm: Any, node: Node) -> tuple[bool, Callable[[], tuple]]:
+    """(memory on, () -> the memory arguments of a step call but the horizon)."""
+    if fm is None:
+        return False, lambda: (_NO_SLOTS, _NO_MSTATE, 1, 0, 0, np.zeros((2, 1), I64))
+    mstate = fm.client(node.id)
+    cfg = ctx.hw.memory
+    words = max(cfg.crd_batch, cfg.seg_words_per_ref, cfg.val_batch, cfg.write_batch, 1)
+    buf = fm.buffer(words)
+    return True, lambda: (fm.slots, mstate, fm.ii, fm.lat, fm.startup, buf)
+
+
+def build(node: Node, ports: Ports, ctx: Any, fm: Any, kinds: dict[str, StreamKind]) -> Runner | None:
+    maker = _MAKERS.get(node.kind)
+    return maker(node, ports, ctx, fm, kinds) if maker is not None else None
+
+
+class _Holder:
+    """Lets a call closure refer to the runner it belongs to (made after the closure)."""
+
+    st: np.ndarray
+    rep: np.ndarray
+    fst: np.ndarray
+
+    def bind(self, runner: Runner) -> Runner:
+        self.st, self.rep, self.fst = runner.st, runner.rep, runner.fst
+        return runner
+
+
+def _make(node: Node, ins: list[int], outs: list[int], fn: Callable[[Any, int, _Holder], int],
+          client: bool = False) -> Runner:
+    h = _Holder()
+    return h.bind(Runner(node, ins, outs, lambda q, hz: fn(q, hz, h), client))
+
+
+def _root_maker(node, ports, ctx, fm, kinds):
+    qo = ports.out("ref")
+    return _make(node, [], [qo], lambda q, hz, h: flow.root_step(q.ctl, qo, q.Q[qo], q.V[qo], h.st, h.rep))
+
+
+def _broadcast(node, ports, ctx, fm, kinds):
+    n = node.attrs.arity or 0
+    if n < 1:
+        return None
+    qi = ports.ins["in"]
+    qos = [ports.out(f"out{k}") for k in range(n)]
+    qo = np.array(qos, I64)
+    return _make(node, [qi], qos, lambda q, hz, h: flow.broadcast_step(
+        q.ctl, qi, q.Q[qi], q.V[qi], qo, tuple(q.Q[x] for x in qos), tuple(q.V[x] for x in qos), h.st, h.rep))
+
+
+def _repeat_sig(node, ports, ctx, fm, kinds):
+    qi = ports.ins["crd"]
+    qo = ports.out("repsig")
+    fiber_n = kinds.get("crd") is StreamKind.CRD
+    return _make(node, [qi], [qo], lambda q, hz, h: flow.repeat_sig_step(
+        q.ctl, qi, q.Q[qi], qo, q.Q[qo], q.V[qo], fiber_n, h.st, h.rep))
+
+
+def _repeat(node, ports, ctx, fm, kinds):
+    qi, qs = ports.ins["in"], ports.ins["repsig"]
+    qo = ports.out("out")
+    return _make(node, [qi, qs], [qo], lambda q, hz, h: flow.repeat_step(
+        q.ctl, qi, q.Q[qi], q.V[qi], qs, q.Q[qs], qo, q.Q[qo], q.V[qo], h.st, h.rep))
+
+
+def _locate(node, ports, ctx, fm, kinds):
+    a = node.attrs
+    dim = int(ctx.stored(a.tensor).levels[a.level].dim)
+    qc = ports.ins["crd"]
+    qr = ports.ins.get("ref", -1)
+    qb = ports.ins.get("base", -1)
+    qos = [ports.out(p) for p in ("crd", "ref", "located")]
+    qo = np.array(qos, I64)
+    ins = [x for x in (qc, qr, qb) if x >= 0]
+    return _make(node, ins, qos, lambda q, hz, h: flow.locate_step(
+        q.ctl, qc, q.Q[qc], q.V[qc], qr, q.Q[qr if qr >= 0 else qc], q.V[qr if qr >= 0 else qc],
+        qb, q.Q[qb if qb >= 0 else qc], dim, qo, tuple(q.Q[x] for x in qos), tuple(q.V[x] for x in qos),
+        h.st, h.rep))
+
+
+def _level_scan(node, ports, ctx, fm, kinds):
+    a = node.attrs
+    cfg = ctx.hw.scanner
+    seg = crd = np.zeros(0, I64)
+    t0 = 0
+    if a.tensor is None:
+        if a.dim is None or a.format is not LevelFormat.DENSE:
+            return None
+        fmt, dim = scan.DENSE, int(a.dim)
+    else:
+        lv = ctx.stored(a.tensor).levels[a.level]
+        dim = int(lv.dim)
+        if lv.format is LevelFormat.DENSE:
+            fmt = scan.DENSE
+        elif lv.format in (LevelFormat.COMPRESSED, LevelFormat.SINGLETON) and lv.crd is not None:
+            fmt = scan.COMPRESSED if lv.format is LevelFormat.COMPRESSED else scan.SINGLETON
+            crd = np.ascontiguousarray(lv.crd, I64)
+            if fmt == scan.COMPRESSED:
+                if lv.seg is None:
+                    return None
+                seg = np.ascontiguousarray(lv.seg, I64)
+                if cfg.data_load_factor:
+                    f = cfg.data_load_factor
+                    t0 += math.ceil(len(seg) * f) + math.ceil(len(crd) * f)
+            t0 += cfg.startup_delay
+        else:
+            return None
+    mcfg = ctx.hw.memory
+    client = fmt != scan.DENSE
+    use_mem, margs = _mem(ctx, fm if client else None, node)
+    qi = ports.ins["ref"]
+    qc, qr = ports.out("crd"), ports.out("ref")
+    L = max(1, cfg.output_latency)
+    seq, delay = cfg.sequential_interval, cfg.initial_delay + cfg.miss_latency
+    swr, batch = mcfg.seg_words_per_ref, max(1, mcfg.crd_batch)
+    r = _make(node, [qi], [qc, qr], lambda q, hz, h: scan.level_scan_step(
+        q.ctl, qi, q.Q[qi], qc, q.Q[qc], q.V[qc], qr, q.Q[qr], q.V[qr], fmt, dim, seg, crd, L, seq, delay,
+        swr, batch, use_mem, *margs(), hz, h.st, h.rep), client)
+    r.st[T] = t0
+    return r
+
+
+def _val_array(node, ports, ctx, fm, kinds):
+    vals = ctx.stored(node.attrs.tensor).vals
+    if vals.ndim != 1 or vals.dtype != F32:
+        return None
+    vals = np.ascontiguousarray(vals)
+    use_mem, margs = _mem(ctx, fm, node)
+    qi = ports.ins["ref"]
+    qo = ports.out("val")
+    L = ctx.hw.timing.val_array_latency.at(1)
+    batch = max(1, ctx.hw.memory.val_batch)
+    r = _make(node, [qi], [qo], lambda q, hz, h: scan.val_array_step(
+        q.ctl, qi, q.Q[qi], qo, q.Q[qo], q.V[qo], vals, L, batch, use_mem, *margs(), hz, h.st, h.rep), True)
+    r.st[K0] = -1  # no batch loaded
+    return r
+
+
+def _alu(node, ports, ctx, fm, kinds):
+    a = node.attrs
+    if ops.parse_tile_label(a.label) is not None or a.label == "tile_matmul" or a.block:
+        return None
+    qo = ports.out("val")
+    tm = ctx.hw.timing
+    if (a.arity or 1) == 1:
+        if not isinstance(a.op, UnaryOp):
+            return None
+        qi = ports.ins["a"]
+        L = tm.unary_latency.at(1)
+        r = _make(node, [qi], [qo], lambda q, hz, h: compute.alu1_step(
+            q.ctl, qi, q.Q[qi], q.V[qi], qo, q.Q[qo], q.V[qo], L, h.st, h.rep))
+        op, scalar = ops.UNARY[a.op], F32(0.0 if a.scalar is None else a.scalar)
+
+        def post(q: Any, e0: int, e1: int) -> None:
+            pay = np.flatnonzero(q.Q[qo][0, e0:e1] == C_VAL)
+            if len(pay):
+                v = q.V[qo][e0:e1]
+                with np.errstate(all="ignore"):
+                    got = op(v[pay], scalar)
+                v[pay] = np.asarray(got).astype(F32, copy=False)
+
+        r.post = post
+        return r
+    if a.arity != 2 or a.op not in BINARY_CODES:
+        return None
+    qa, qb = ports.ins["a"], ports.ins["b"]
+    code = BINARY_CODES[a.op]
+    L, ii = tm.alu_latency.at(1), tm.alu_ii.at(1)
+    return _make(node, [qa, qb], [qo], lambda q, hz, h: compute.alu2_step(
+        q.ctl, qa, q.Q[qa], q.V[qa], qb, q.Q[qb], q.V[qb], qo, q.Q[qo], q.V[qo], code, L, ii, h.st, h.rep))
+
+
+def _reduce(node, ports, ctx, fm, kinds):
+    a = node.attrs
+    if a.block or a.op not in (ReduceOp.SUM, ReduceOp.MAX):
+        return None
+    qi = ports.ins["val"]
+    qp = ports.ins.get("crd", -1)
+    qo = ports.out("val")
+    is_max = a.op is ReduceOp.MAX
+    L = ctx.hw.timing.reduce_latency.at(1)
+    ins = [qi] + ([qp] if qp >= 0 else [])
+    return _make(node, ins, [qo], lambda q, hz, h: compute.reduce_step(
+        q.ctl, qi, q.Q[qi], q.V[qi], qp, q.Q[qp if qp >= 0 else qi], qo, q.Q[qo], q.V[qo], is_max, L,
+        h.st, h.fst, h.rep))
+
+
+def _spacc1(node, ports, ctx, fm, kinds):
+    qo_, qi, qv = ports.ins["crd_outer"], ports.ins["crd_inner"], ports.ins["val"]
+    qc, qw = ports.out("crd"), ports.out("val")
+    tables = [np.zeros(64, F32), np.zeros(64, np.uint8), np.zeros(64, I64)]  # acc, present, touched
+
+    r = _make(node, [qo_, qi, qv], [qc, qw], lambda q, hz, h: compute.spacc1_step(
+        q.ctl, qo_, q.Q[qo_], qi, q.Q[qi], qv, q.Q[qv], q.V[qv], qc, q.Q[qc], q.V[qc], qw, q.Q[qw], q.V[qw],
+        tables[0], tables[1], tables[2], h.st, h.rep))
+
+    def grow(n: int) -> None:
+        size = max(n, 2 * len(tables[0]))
+        for k, old in enumerate(tables):
+            new = np.zeros(size, old.dtype)
+            new[:len(old)] = old
+            tables[k] = new
+
+    r.grow = grow
+    r.st[K0 + 1] = 1  # no outer coordinate yet
+    return r
+
+
+def _joiner(node, ports, ctx, fm, kinds):
+    n = node.attrs.arity or 0
+    if n < 1:
+        return None
+    qcs = [ports.ins[f"crd{k}"] for k in range(n)]
+    qrs = [ports.ins[f"ref{k}"] for k in range(n)]
+    qoc = ports.out("crd")
+    qors = [ports.out(f"ref{k}") for k in range(n)]
+    qc, qr, qor = np.array(qcs, I64), np.array(qrs, I64), np.array(qors, I64)
+    union = node.kind is NodeKind.UNION
+    return _make(node, qcs + qrs, [qoc] + qors, lambda q, hz, h: compute.joiner_step(
+        q.ctl, qc, tuple(q.Q[x] for x in qcs), qr, tuple(q.Q[x] for x in qrs), tuple(q.V[x] for x in qrs),
+        qoc, q.Q[qoc], qor, tuple(q.Q[x] for x in qors), tuple(q.V[x] for x in qors), union, h.st, h.rep))
+
+
+def _level_write(node, ports, ctx, fm, kinds):
+    qi = ports.ins["crd"]
+    qrec = ports.new("record")
+    use_mem, margs = _mem(ctx, fm, node)
+    batch = max(1, ctx.hw.memory.write_batch)
+    return _make(node, [qi], [qrec], lambda q, hz, h: write.level_write_step(
+        q.ctl, qi, q.Q[qi], qrec, q.Q[qrec], batch, use_mem, *margs(), hz, h.st, h.rep), True)
+
+
+def _val_write(node, ports, ctx, fm, kinds):
+    qi = ports.ins["val"]
+    qrec = ports.new("record")
+    use_mem, margs = _mem(ctx, fm, node)
+    return _make(node, [qi], [qrec], lambda q, hz, h: write.val_write_step(
+        q.ctl, qi, q.Q[qi], q.V[qi], qrec, q.Q[qrec], q.V[qrec], use_mem, *margs(), hz, h.st, h.rep), True)
+
+
+_MAKERS = {
+    NodeKind.ROOT: _root_maker,
+    NodeKind.BROADCAST: _broadcast,
+    NodeKind.REPEAT_SIG: _repeat_sig,
+    NodeKind.REPEAT: _repeat,
+    NodeKind.LOCATE: _locate,
+    NodeKind.LEVEL_SCAN: _level_scan,
+    NodeKind.VAL_ARRAY: _val_array,
+    NodeKind.ALU: _alu,
+    NodeKind.REDUCE: _reduce,
+    NodeKind.SPACC1: _spacc1,
+    NodeKind.INTERSECT: _joiner,
+    NodeKind.UNION: _joiner,
+    NodeKind.LEVEL_WRITE: _level_write,
+    NodeKind.VAL_WRITE: _val_write,
+}
+
+__all__ = ["END", "NO_HORIZON", "Ports", "Runner", "build"]

@@ -1,0 +1,164 @@
+"""Step functions of the output writers (memory clients). What they write is recorded in
+a queue of their own (``qrec``) that the engine drains into the output tensor's record;
+it is not a stream and its tokens are not counted."""
+
+from __future__ import annotations
+
+from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
+from fuseflow.sim.fast.jit import jit_hot
+from fuseflow.sim.fast.stream.common import (
+    CAP,
+    CRD_WRITES,
+    DONE,
+    END,
+    HEAD,
+    IRREGULAR,
+    K0,
+    MEM_GROW,
+    MEM_WAIT,
+    NEED_IN,
+    NEED_OUT,
+    SEG_WRITES,
+    VAL_WRITES,
+    T,
+    mem_wait,
+)
+
+
+@jit_hot
+def level_write_step(ctl, qi, Qi, qrec, REC, batch, use_mem, slots, mstate, ii, mlat, startup, buf, hz,
+                     st, rep):
+    """Records a level's crd stream; one cycle per coordinate and per stop (N is free),
+    written ``batch`` words at a time and the rest at D. State: [words buffered]."""
+    t = st[T]
+    steps = 0
+    n_crd_writes = 0
+    n_seg_writes = 0
+    nbuf = st[K0]
+    h = ctl[qi, HEAD]
+    n = ctl[qi, END]
+    e = ctl[qrec, END]
+    cap = ctl[qrec, CAP]
+    status = NEED_IN
+    rep[0] = qi
+    while h < n:
+        x = Qi[0, h]
+        tt = t
+        s = Qi[1, h]
+        if s > tt:
+            tt = s
+        if x == C_DONE:
+            if nbuf and use_mem:
+                w8 = mem_wait(slots, mstate, ii, mlat, startup, tt, nbuf, buf, hz)
+                if w8 < 0:
+                    status = MEM_GROW if w8 == -1 else MEM_WAIT
+                    break
+                tt = w8
+            nbuf = 0
+            h += 1
+            t = tt
+            steps += 1
+            status = DONE
+            break
+        if e >= cap:
+            rep[0] = qrec
+            rep[1] = 1
+            status = NEED_OUT
+            break
+        if x == C_EMPTY:
+            REC[0, e] = x
+            e += 1
+            h += 1
+            t = tt
+            steps += 1
+            continue
+        if not (x >= 0 or x <= STOP0):
+            status = IRREGULAR
+            break
+        nb = nbuf + 1
+        if nb >= batch:
+            if use_mem:
+                w8 = mem_wait(slots, mstate, ii, mlat, startup, tt, nb, buf, hz)
+                if w8 < 0:
+                    status = MEM_GROW if w8 == -1 else MEM_WAIT
+                    break
+                tt = w8
+            nb = 0
+        if x >= 0:
+            n_crd_writes += 1
+        else:
+            n_seg_writes += 1
+        REC[0, e] = x
+        e += 1
+        nbuf = nb
+        h += 1
+        t = tt + 1
+        steps += 1
+    ctl[qi, HEAD] = h
+    ctl[qrec, END] = e
+    st[T] = t
+    st[K0] = nbuf
+    rep[2] += steps
+    st[CRD_WRITES] += n_crd_writes
+    st[SEG_WRITES] += n_seg_writes
+    return status
+
+
+@jit_hot
+def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, use_mem, slots, mstate, ii, mlat, startup, buf, hz,
+                   st, rep):
+    """Records the values (N as N, rebuilt as 0); each one blocking round trip of one
+    word; stops only move the clock; D costs one more cycle."""
+    t = st[T]
+    steps = 0
+    n_val_writes = 0
+    h = ctl[qi, HEAD]
+    n = ctl[qi, END]
+    e = ctl[qrec, END]
+    cap = ctl[qrec, CAP]
+    status = NEED_IN
+    rep[0] = qi
+    while h < n:
+        x = Qi[0, h]
+        tt = t
+        s = Qi[1, h]
+        if s > tt:
+            tt = s
+        if x == C_DONE:
+            h += 1
+            t = tt + 1
+            steps += 1
+            status = DONE
+            break
+        if x <= STOP0:
+            h += 1
+            t = tt
+            steps += 1
+            continue
+        if x != C_VAL and x != C_EMPTY:
+            status = IRREGULAR
+            break
+        if e >= cap:
+            rep[0] = qrec
+            rep[1] = 1
+            status = NEED_OUT
+            break
+        if use_mem:
+            w8 = mem_wait(slots, mstate, ii, mlat, startup, tt, 1, buf, hz)
+            if w8 < 0:
+                status = MEM_GROW if w8 == -1 else MEM_WAIT
+                break
+            tt = w8
+        REC[0, e] = x
+        RECV[e] = Vi[h]
+        e += 1
+        n_val_writes += 1
+        h += 1
+        t = tt + 1
+        steps += 1
+    ctl[qi, HEAD] = h
+    ctl[qrec, END] = e
+    st[T] = t
+    rep[2] += steps
+    st[VAL_WRITES] += n_val_writes
+    return status
