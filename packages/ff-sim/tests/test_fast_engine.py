@@ -21,6 +21,23 @@ GRAPHS = Path(__file__).parent / "graphs"
 HWS = ("default", "no-hbm")
 
 
+MODES = ("stream", "stream-tiny", "whole")
+
+
+@pytest.fixture(params=MODES)
+def mode(request, monkeypatch):
+    """The fast engine's paths: streaming kernels (with queues of 3 tokens, every step
+    function stops and resumes everywhere), or every kernel whole-stream."""
+    from fuseflow.sim.fast import engine
+    from fuseflow.sim.fast.stream import engine as stream
+
+    if request.param == "whole":
+        monkeypatch.setattr(engine, "STREAMING", False)
+    elif request.param == "stream-tiny":
+        monkeypatch.setattr(stream, "QUEUE_CAP", 3)
+    return request.param
+
+
 def _same(prog, hw, **kw):
     r = simulate(prog, hw=hw, engine="reference", **kw)
     f = simulate(prog, hw=hw, engine="fast", **kw)
@@ -42,7 +59,7 @@ def test_registered():
 
 @pytest.mark.parametrize("hw", HWS)
 @pytest.mark.parametrize("path", sorted(GRAPHS.glob("*.fftxt")), ids=lambda p: p.stem)
-def test_graph_files(path, hw):
+def test_graph_files(path, hw, mode):
     from fuseflow.ir import io
 
     _same(io.load(path), hw, random_inputs=5, density=0.7)
@@ -63,7 +80,7 @@ EXAMPLES = {
 @pytest.mark.parametrize("hw", HWS)
 @pytest.mark.parametrize("density", [0.3, 0.9])
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
-def test_examples(name, density, hw):
+def test_examples(name, density, hw, mode):
     _same(EXAMPLES[name](), hw, random_inputs=3, density=density)
 
 
@@ -106,7 +123,7 @@ def _zoo_cases():
 
 @pytest.mark.parametrize("model,options,dataset,fusion,hw", list(_zoo_cases()),
                          ids=lambda x: str(x) if isinstance(x, str) else "")
-def test_zoo(model, options, dataset, fusion, hw):
+def test_zoo(model, options, dataset, fusion, hw, mode):
     try:
         prog = _zoo(model, options, dataset, fusion)
     except Exception as e:  # noqa: BLE001 - a model the compiler cannot build is not ours to test
@@ -229,7 +246,7 @@ def _random_program(rnd):
 
 
 @pytest.mark.parametrize("seed", range(16))
-def test_random_programs(seed):
+def test_random_programs(seed, mode):
     """Randomly generated programs (formats, sparsities, fusions, orders, parallelism) on both
     presets: the two engines agree exactly."""
     from fuseflow.ir.errors import FuseFlowError

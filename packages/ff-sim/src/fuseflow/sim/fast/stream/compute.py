@@ -64,6 +64,27 @@ def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
     status = NEED_IN
     zero = np.float32(0.0)
     while True:
+        m = min(na - ha, nb - hb, cap - e)
+        k = 0
+        while k < m and A[0, ha + k] == C_VAL and B[0, hb + k] == C_VAL:  # the common case
+            tt = t
+            s = A[1, ha + k]
+            if s > tt:
+                tt = s
+            s = B[1, hb + k]
+            if s > tt:
+                tt = s
+            Qo[0, e + k] = C_VAL
+            Qo[1, e + k] = tt + L
+            Vo[e + k] = _binop(op, AV[ha + k], BV[hb + k])
+            t = tt + ii
+            k += 1
+        ha += k
+        hb += k
+        e += k
+        steps += k
+        n_alu_ops += k
+        n_flops += k
         if ha >= na:
             rep[0] = qa
             break

@@ -18,6 +18,7 @@ rule for bounded Kahn networks), so memory grows only where the graph needs the 
 
 from __future__ import annotations
 
+import heapq
 import os
 from typing import Any
 
@@ -48,9 +49,9 @@ from fuseflow.sim.kernel import KernelContext, KernelRun
 
 I64 = np.int64
 F32 = np.float32
-QUEUE_CAP = int(os.environ.get("FUSEFLOW_STREAM_CAP", 1 << 14))  # tokens per queue at first
+QUEUE_CAP = int(os.environ.get("FUSEFLOW_STREAM_CAP", 1 << 16))  # tokens per queue at first
 # kernels streamed, and kernels left to the whole-stream path: why (for tests and profiles)
-STATS: dict[str, int] = {"streamed": 0, "not taken": 0, "irregular": 0}
+STATS: dict[str, int] = {"streamed": 0, "not taken": 0, "irregular": 0, "largest queue": 0, "memory waits": 0}
 WHY: list[str] = []  # the last reasons, newest last
 
 
@@ -66,8 +67,8 @@ class Queues:
 
     def new(self, kind: str) -> int:
         q = len(self.Q)
-        self.Q.append(np.zeros((2, self.cap0), I64))
-        self.V.append(np.zeros(self.cap0, F32))
+        self.Q.append(np.empty((2, self.cap0), I64))  # nothing is read before it is written
+        self.V.append(np.empty(self.cap0, F32))
         self.kind.append(kind)
         row = np.array([[0, 0, self.cap0, 0]], I64)
         self.ctl = np.concatenate([self.ctl, row])
@@ -91,7 +92,7 @@ class Queues:
         c = self.ctl[q]
         n = int(c[END])
         cap = max(2 * int(c[CAP]), n + room)
-        Q, V = np.zeros((2, cap), I64), np.zeros(cap, F32)
+        Q, V = np.empty((2, cap), I64), np.empty(cap, F32)
         Q[:, :n] = self.Q[q][:, :n]
         V[:n] = self.V[q][:n]
         self.Q[q], self.V[q] = Q, V
@@ -110,8 +111,10 @@ def supported(kernel: Kernel) -> bool:
     return all(s.src.node < s.dst.node for s in kernel.graph.streams)
 
 
-def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, cap: int = QUEUE_CAP) -> KernelRun | None:
-    """The kernel's run, or None when the streaming path does not take it."""
+def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, cap: int | None = None) -> KernelRun | None:
+    """The kernel's run, or None when the streaming path does not take it. ``cap``:
+    tokens per queue at first (``QUEUE_CAP``; tests use tiny ones)."""
+    cap = cap or QUEUE_CAP
     if not supported(kernel):
         STATS["not taken"] += 1
         return None
@@ -151,6 +154,7 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
         WHY.append(f"{kernel.name}: {e}")
         return None
     STATS["streamed"] += 1
+    STATS["largest queue"] = max(STATS["largest queue"], int(queues.ctl[:, CAP].max(initial=0)))
     return _finish(program, kernel, ctx, runners, queues)
 
 
@@ -173,58 +177,91 @@ def _holder(fm: Any, clients: list[Runner], k: int) -> Runner | None:
 
 
 def _schedule(runners: list[Runner], queues: Queues, fm: Any) -> None:
+    """Runs the nodes until all are done. A node that stops is parked until what it
+    waits for changes: tokens on the queue it reads, room on the queue it writes (half
+    the queue, or what it needs), or a horizon past the one it stopped at. Ready nodes
+    run lowest id first, so tokens flow downstream while they are in cache."""
     clients = [r for r in runners if r.client] if fm is not None else []
     rank = {id(r): k for k, r in enumerate(clients)}
     producer = {q: r for r in runners for q in r.outs}
     consumer = {q: r for r in runners for q in r.ins}
+    ins = {id(r): np.array(r.ins, I64) for r in runners}
+    outs = {id(r): np.array(r.outs, I64) for r in runners}
+    ready = [(r.node.id, r) for r in runners]
+    heapq.heapify(ready)
+    queued = {id(r) for r in runners}
+
+    def wake(r: Runner) -> None:
+        if not r.done and id(r) not in queued:
+            queued.add(id(r))
+            heapq.heappush(ready, (r.node.id, r))
+
     left = len(runners)
     while left:
-        moved = False
-        for r in runners:
-            if r.done:
+        if not ready:
+            for r in _unstick(runners, queues, producer, consumer, clients, fm):
+                wake(r)
+            continue
+        _, r = heapq.heappop(ready)
+        queued.discard(id(r))
+        if r.done:
+            continue
+        hz = _horizon(fm, clients, rank[id(r)]) if r.client and fm is not None else NO_HORIZON
+        ctl = queues.ctl
+        for q in r.outs:  # room at the back; each token moves once on average
+            h = ctl[q, HEAD]
+            if h and ((2 * ctl[q, END] > ctl[q, CAP] and 2 * h >= ctl[q, END])
+                      or (r.status == NEED_OUT and r.rep[0] == q)):  # woken for the room
+                queues.compact(q)
+        qi, qo = ins[id(r)], outs[id(r)]
+        took = ctl[qi, HEAD] + ctl[qi, BASE]
+        gave = ctl[qo, END] + ctl[qo, BASE]
+        t0 = r.t
+        status = _call(r, queues, fm, hz)
+        r.status = status
+        r.rep[2] = 0
+        ctl = queues.ctl
+        for q in r.outs:
+            kind = queues.kind[q]
+            if kind == "stream":
                 continue
-            ctl = queues.ctl
-            if r.status == NEED_IN and queues.pushed(int(r.rep[0])) == r.wait_end:
-                continue  # nothing new on the queue it waits for
-            if r.status == NEED_OUT:
-                q = int(r.rep[0])
-                if ctl[q, CAP] - ctl[q, END] < r.rep[1]:
-                    if 2 * ctl[q, HEAD] < ctl[q, END] or ctl[q, CAP] - ctl[q, END] + ctl[q, HEAD] < r.rep[1]:
-                        continue  # wait until the reader took half (or enough)
-                    queues.compact(q)
-            hz = NO_HORIZON
-            if r.client and fm is not None:
-                hz = _horizon(fm, clients, rank[id(r)])
-                if r.status == MEM_WAIT and hz <= r.hz:
-                    continue
-            for q in r.outs:  # room at the back; each token moves once on average
-                h = ctl[q, HEAD]
-                if h and 2 * ctl[q, END] > ctl[q, CAP] and 2 * h >= ctl[q, END]:
-                    queues.compact(q)
-            status = _call(r, queues, fm, hz)
-            ctl = queues.ctl
-            r.status = status
-            if r.rep[2]:
-                moved = True
-                r.rep[2] = 0
-            for q in r.outs:
-                kind = queues.kind[q]
-                if kind == "sink":
-                    ctl[q, HEAD] = ctl[q, END]
-                elif kind == "record":
-                    _drain(r, queues, q)
-            if status == DONE:
-                r.done = True
-                left -= 1
-                moved = True
-            elif status == NEED_IN:
-                r.wait_end = queues.pushed(int(r.rep[0]))
-            elif status == MEM_WAIT:
-                r.hz = hz
-            elif status == IRREGULAR:
-                raise Stalled(r.node.describe())
-        if not moved:
-            _unstick(runners, queues, producer, consumer, clients, fm)
+            if kind == "sink":
+                ctl[q, HEAD] = ctl[q, END]
+            else:
+                _drain(r, queues, q)
+            if status == NEED_OUT and r.rep[0] == q:
+                wake(r)  # it was full, and nobody else reads it
+        for q in qi[ctl[qi, HEAD] + ctl[qi, BASE] != took].tolist():
+            p = producer.get(q)
+            if p is not None and p.status == NEED_OUT and p.rep[0] == q and _roomy(queues, q, int(p.rep[1])):
+                wake(p)
+        for q in qo[ctl[qo, END] + ctl[qo, BASE] != gave].tolist():
+            c = consumer.get(q)
+            if c is not None and c.status == NEED_IN and c.rep[0] == q:
+                wake(c)
+        if status == DONE:
+            r.done = True
+            left -= 1
+        elif status == MEM_WAIT:
+            r.hz = hz
+            STATS["memory waits"] += 1
+        elif status == IRREGULAR:
+            raise Stalled(r.node.describe())
+        if r.client and fm is not None and (r.done or r.t != t0):  # later horizons may have moved on
+            k = rank[id(r)]
+            hz = _horizon(fm, clients, k)
+            for c in clients[k:]:
+                if c.status == MEM_WAIT and hz > c.hz:
+                    wake(c)
+                hz = min(hz, _slot(fm, c))
+
+
+def _roomy(queues: Queues, q: int, need: int) -> bool:
+    """Worth waking the writer of ``q``: half of it free (after a compaction), or as
+    much as it needs without one."""
+    c = queues.ctl[q]
+    free = int(c[CAP] - c[END] + c[HEAD])
+    return free >= max(need, int(c[CAP]) // 2) or c[CAP] - c[END] >= need
 
 
 def _call(r: Runner, queues: Queues, fm: Any, hz: int) -> int:
@@ -262,12 +299,18 @@ def _drain(r: Runner, queues: Queues, q: int) -> None:
 
 
 def _unstick(runners: list[Runner], queues: Queues, producer: dict[int, Runner], consumer: dict[int, Runner],
-             clients: list[Runner], fm: Any) -> None:
-    """No node could move. Each node waits for one other: the producer of the queue it
-    reads, the consumer of the full queue it writes, or the lower-id memory client that
-    holds the horizon back. Following those waits from any node ends in a cycle; the
-    smallest full queue on it grows (Parks' rule, on the cycle that needs it: growing a
-    queue elsewhere would only let a node run ahead that nobody waits for)."""
+             clients: list[Runner], fm: Any) -> list[Runner]:
+    """No node is ready; returns the nodes to wake: writers whose queue has room enough
+    (see :func:`_roomy`) if any (a reader may have freed it by a little at a time). Otherwise each parked node waits for one other:
+    the producer of the queue it reads, the consumer of the full queue it writes, or the
+    lower-id memory client that holds the horizon back. Following those waits from any
+    node ends in a cycle; the smallest full queue on it grows (Parks' rule, on the cycle
+    that needs it: growing a queue elsewhere would only let a node run ahead that nobody
+    waits for)."""
+    roomy = [r for r in runners if not r.done and r.status == NEED_OUT and _roomy(queues, int(r.rep[0]), int(r.rep[1]))]
+    if roomy:
+        return roomy
+
     def waits_for(r: Runner) -> tuple[Runner | None, int]:
         q = int(r.rep[0])
         if r.status == NEED_IN:
@@ -288,12 +331,11 @@ def _unstick(runners: list[Runner], queues: Queues, producer: dict[int, Runner],
         path.append((r, q))
         r = nxt
     if r is not None:
-        full = [q for _, q in path[seen[id(r)]:] if q >= 0]
+        full = [(x, q) for x, q in path[seen[id(r)]:] if q >= 0]
         if full:
-            q = min(full, key=lambda q: queues.ctl[q, CAP])
-            owner = next(x for x, qq in path if qq == q)
+            owner, q = min(full, key=lambda xq: queues.ctl[xq[1], CAP])
             queues.grow(q, int(owner.rep[1]))
-            return
+            return [owner]
     stuck = [x.node.describe() for x in runners if not x.done]
     raise Stalled("deadlock: " + ", ".join(stuck[:4]))
 

@@ -42,7 +42,6 @@ class Runner:
         self.rep = np.zeros(3, I64)  # [queue, room needed, iterations done]
         self.done = False
         self.status = -99
-        self.wait_end = -1  # NEED_IN: tokens ever pushed on the waited queue when it blocked
         self.hz = -1  # MEM_WAIT: the horizon it blocked at
         self.post: Callable[[Any, int, int], None] | None = None  # after a call: (queues, start, end)
         self.grow: Callable[[int], None] | None = None  # GROW_STATE: room for n coordinates

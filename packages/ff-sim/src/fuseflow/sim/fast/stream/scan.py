@@ -223,6 +223,7 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, use_mem, slots, msta
     e = ctl[qo, END]
     cap = ctl[qo, CAP]
     nv = len(vals)
+    lo = line * batch  # the loaded batch's refs: [lo, lo + batch) (no division per ref)
     status = NEED_IN
     rep[0] = qi
     while h < n:
@@ -240,8 +241,8 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, use_mem, slots, msta
             if x >= nv:
                 status = IRREGULAR
                 break
-            ln = x // batch
-            if ln != line:
+            if x < lo or x - lo >= batch:
+                ln = x // batch
                 w = nv - ln * batch
                 if w > batch:
                     w = batch
@@ -252,6 +253,7 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, use_mem, slots, msta
                         break
                     tt = w8
                 line = ln
+                lo = ln * batch
             n_val_reads += 1
             Qo[0, e] = C_VAL
             Qo[1, e] = tt + L
