@@ -71,3 +71,29 @@ def test_horizon_holds_back_a_higher_client(monkeypatch):
     got = simulate(prog, engine="fast", random_inputs=1)
     assert stream.STATS["memory waits"] > before
     assert (got.cycles, got.per_primitive) == (ref.cycles, ref.per_primitive)
+
+
+def test_bounds_checked_run(tmp_path):
+    """The step functions run without bounds checks. With FUSEFLOW_BOUNDSCHECK=1 they are
+    checked (an index bug raises instead of corrupting memory): 3-token queues make every
+    one of them stop and resume at every point, on both presets."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from fuseflow.ir import io
+
+    path = tmp_path / "p.ffir"
+    io.save(_gcn("full"), path)
+    code = ("import json, sys; from fuseflow.ir import io; from fuseflow.sim import simulate; "
+            "from fuseflow.sim.fast.stream.engine import STATS; p = io.load(sys.argv[1]); "
+            "r = [simulate(p, hw=h).cycles for h in ('default', 'no-hbm')]; "
+            "print(json.dumps([r, STATS['streamed']]))")
+    env = dict(os.environ, FUSEFLOW_BOUNDSCHECK="1", FUSEFLOW_STREAM_CAP="3")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    cycles, streamed = json.loads(out)
+    prog = io.load(path)
+    assert cycles == [simulate(prog, hw=h, engine="reference").cycles for h in ("default", "no-hbm")]
+    assert streamed == 2

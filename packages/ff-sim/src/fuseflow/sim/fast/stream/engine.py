@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -49,9 +50,11 @@ from fuseflow.sim.kernel import KernelContext, KernelRun
 
 I64 = np.int64
 F32 = np.float32
-QUEUE_CAP = int(os.environ.get("FUSEFLOW_STREAM_CAP", 1 << 16))  # tokens per queue at first
+QUEUE_CAP = int(os.environ.get("FUSEFLOW_STREAM_CAP", 1 << 18))  # tokens per queue at first (5 MB)
 # kernels streamed, and kernels left to the whole-stream path: why (for tests and profiles)
 STATS: dict[str, int] = {"streamed": 0, "not taken": 0, "irregular": 0, "largest queue": 0, "memory waits": 0}
+# step functions of two independent nodes at once (2: this machine's cores; 1: one at a time)
+THREADS = int(os.environ.get("FUSEFLOW_STREAM_THREADS", 2))
 WHY: list[str] = []  # the last reasons, newest last
 
 
@@ -180,13 +183,19 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any) -> None:
     """Runs the nodes until all are done. A node that stops is parked until what it
     waits for changes: tokens on the queue it reads, room on the queue it writes (half
     the queue, or what it needs), or a horizon past the one it stopped at. Ready nodes
-    run lowest id first, so tokens flow downstream while they are in cache."""
+    run lowest id first, so tokens flow downstream while they are in cache.
+
+    ``THREADS`` threads take ready nodes; a node runs only beside nodes it shares no
+    queue with, and one memory client at a time. The compiled steps release the GIL and
+    touch only their own queues and state; all bookkeeping happens under one lock. The
+    figures do not depend on the interleaving (see the module docstring)."""
     clients = [r for r in runners if r.client] if fm is not None else []
     rank = {id(r): k for k, r in enumerate(clients)}
     producer = {q: r for r in runners for q in r.outs}
     consumer = {q: r for r in runners for q in r.ins}
     ins = {id(r): np.array(r.ins, I64) for r in runners}
     outs = {id(r): np.array(r.outs, I64) for r in runners}
+    touches = {id(r): frozenset(r.ins) | frozenset(r.outs) for r in runners}
     ready = [(r.node.id, r) for r in runners]
     heapq.heapify(ready)
     queued = {id(r) for r in runners}
@@ -196,16 +205,7 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any) -> None:
             queued.add(id(r))
             heapq.heappush(ready, (r.node.id, r))
 
-    left = len(runners)
-    while left:
-        if not ready:
-            for r in _unstick(runners, queues, producer, consumer, clients, fm):
-                wake(r)
-            continue
-        _, r = heapq.heappop(ready)
-        queued.discard(id(r))
-        if r.done:
-            continue
+    def prepare(r: Runner) -> tuple:
         hz = _horizon(fm, clients, rank[id(r)]) if r.client and fm is not None else NO_HORIZON
         ctl = queues.ctl
         for q in r.outs:  # room at the back; each token moves once on average
@@ -214,13 +214,14 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any) -> None:
                       or (r.status == NEED_OUT and r.rep[0] == q)):  # woken for the room
                 queues.compact(q)
         qi, qo = ins[id(r)], outs[id(r)]
-        took = ctl[qi, HEAD] + ctl[qi, BASE]
-        gave = ctl[qo, END] + ctl[qo, BASE]
-        t0 = r.t
-        status = _call(r, queues, fm, hz)
+        return hz, ctl[qi, HEAD] + ctl[qi, BASE], ctl[qo, END] + ctl[qo, BASE], r.t
+
+    def settle(r: Runner, status: int, hz: int, took: np.ndarray, gave: np.ndarray, t0: int) -> int:
+        """Bookkeeping after a call; returns 1 when the node is done."""
         r.status = status
         r.rep[2] = 0
         ctl = queues.ctl
+        qi, qo = ins[id(r)], outs[id(r)]
         for q in r.outs:
             kind = queues.kind[q]
             if kind == "stream":
@@ -241,7 +242,6 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any) -> None:
                 wake(c)
         if status == DONE:
             r.done = True
-            left -= 1
         elif status == MEM_WAIT:
             r.hz = hz
             STATS["memory waits"] += 1
@@ -249,11 +249,78 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any) -> None:
             raise Stalled(r.node.describe())
         if r.client and fm is not None and (r.done or r.t != t0):  # later horizons may have moved on
             k = rank[id(r)]
-            hz = _horizon(fm, clients, k)
+            h = _horizon(fm, clients, k)
             for c in clients[k:]:
-                if c.status == MEM_WAIT and hz > c.hz:
+                if c.status == MEM_WAIT and h > c.hz:
                     wake(c)
-                hz = min(hz, _slot(fm, c))
+                h = min(h, _slot(fm, c))
+        return int(r.done)
+
+    state = {"left": len(runners), "error": None}
+    running: dict[int, Runner] = {}  # nodes in a step function now, by id
+    cond = threading.Condition()
+
+    def pick() -> Runner | None:
+        """The lowest-id ready node that may run beside the running ones: no shared
+        queue, and one memory client at a time."""
+        busy = frozenset().union(*(touches[k] for k in running)) if running else frozenset()
+        client = any(x.client for x in running.values())
+        for item in heapq.nsmallest(len(ready), ready, key=lambda x: x[0]):
+            r = item[1]
+            if r.done:
+                ready.remove(item)
+                queued.discard(id(r))
+            elif not (r.client and client) and not (touches[id(r)] & busy):
+                ready.remove(item)
+                queued.discard(id(r))
+                return r
+        return None
+
+    def work() -> None:
+        while True:
+            with cond:
+                while True:
+                    if state["left"] == 0 or state["error"] is not None:
+                        cond.notify_all()
+                        return
+                    heapq.heapify(ready)
+                    r = pick()
+                    if r is not None:
+                        break
+                    if not running and not ready:  # every node parked: find the slack
+                        try:
+                            for x in _unstick(runners, queues, producer, consumer, clients, fm):
+                                wake(x)
+                        except Exception as e:  # noqa: BLE001 - handed to the caller
+                            state["error"] = e
+                        continue
+                    cond.wait()
+                pre = prepare(r)
+                running[id(r)] = r
+            try:
+                status = _call(r, queues, fm, pre[0])
+            except Exception as e:  # noqa: BLE001 - handed to the caller
+                with cond:
+                    state["error"] = e
+                    running.pop(id(r))
+                    cond.notify_all()
+                return
+            with cond:
+                running.pop(id(r))
+                try:
+                    state["left"] -= settle(r, status, *pre)
+                except Exception as e:  # noqa: BLE001 - handed to the caller
+                    state["error"] = e
+                cond.notify_all()
+
+    helpers = [threading.Thread(target=work, daemon=True) for _ in range(max(1, THREADS) - 1)]
+    for h in helpers:
+        h.start()
+    work()
+    for h in helpers:
+        h.join()
+    if state["error"] is not None:
+        raise state["error"]
 
 
 def _roomy(queues: Queues, q: int, need: int) -> bool:
