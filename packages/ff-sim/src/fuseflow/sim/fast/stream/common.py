@@ -16,6 +16,7 @@ calling again later redoes it from the start.
 
 from __future__ import annotations
 
+from fuseflow.sim.fast.jit import jit_inline
 from fuseflow.sim.fast.jitmem import NO_HORIZON, mem_wait
 
 # ctl columns
@@ -36,4 +37,22 @@ ALU_OPS, REDUCE_OPS, FLOPS, VAL_READS, VAL_WRITES, CRD_READS, SEG_READS, CRD_WRI
 K0 = 10
 STATE_SLOTS = 20
 
-__all__ = ["NO_HORIZON", "mem_wait"]
+
+
+@jit_inline
+def put(Q, V, e, code, stamp, val):
+    """Token ``code`` (value ``val``) at ``e`` of a queue, stamped ``stamp``."""
+    Q[0, e] = code
+    Q[1, e] = stamp
+    V[e] = val
+
+
+@jit_inline
+def full(rep, q, need):
+    """NEED_OUT, saying which output queue and how much room it needs."""
+    rep[0] = q
+    rep[1] = need
+    return NEED_OUT
+
+
+__all__ = ["NO_HORIZON", "full", "mem_wait", "put"]

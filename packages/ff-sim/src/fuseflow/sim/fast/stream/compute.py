@@ -26,6 +26,8 @@ from fuseflow.sim.fast.stream.common import (
     NEED_OUT,
     REDUCE_OPS,
     T,
+    full,
+    put,
 )
 
 # binary op codes (engine.py maps BinaryOp to them)
@@ -74,9 +76,7 @@ def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
             s = B[1, hb + k]
             if s > tt:
                 tt = s
-            Qo[0, e + k] = C_VAL
-            Qo[1, e + k] = tt + L
-            Vo[e + k] = _binop(op, AV[ha + k], BV[hb + k])
+            put(Qo, Vo, e + k, C_VAL, tt + L, _binop(op, AV[ha + k], BV[hb + k]))
             t = tt + ii
             k += 1
         ha += k
@@ -92,9 +92,7 @@ def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
             rep[0] = qb
             break
         if e >= cap:
-            rep[0] = qo
-            rep[1] = 1
-            status = NEED_OUT
+            status = full(rep, qo, 1)
             break
         tt = t
         s = A[1, ha]
@@ -131,9 +129,7 @@ def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
         else:
             status = IRREGULAR
             break
-        Qo[0, e] = out
-        Qo[1, e] = stamp
-        Vo[e] = v
+        put(Qo, Vo, e, out, stamp, v)
         e += 1
         ha += 1
         hb += 1
@@ -202,9 +198,7 @@ def alu1_step(ctl, qi, Qi, Vi, qo, Qo, Vo, L, st, rep):
 @jit_inline
 def _emit_fiber(Qo, Vo, e, acc, cnt, is_max, at):
     """A closed fiber's value: N for a max over nothing, 0 for an empty sum."""
-    Qo[0, e] = C_EMPTY if (is_max and cnt == 0) else C_VAL
-    Qo[1, e] = at
-    Vo[e] = acc if cnt else np.float32(0.0)
+    put(Qo, Vo, e, C_EMPTY if (is_max and cnt == 0) else C_VAL, at, acc if cnt else np.float32(0.0))
 
 
 @jit_hot
@@ -242,9 +236,7 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
                     rep[0] = qi
                     break
                 if e >= cap:
-                    rep[0] = qo
-                    rep[1] = 1
-                    status = NEED_OUT
+                    status = full(rep, qo, 1)
                     break
                 x = Qi[0, h]
                 s = Qi[1, h]
@@ -253,9 +245,7 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
                 if (p == C_DONE and x != C_DONE) or (p <= STOP0 and x != p - 1):
                     status = IRREGULAR
                     break
-                Qo[0, e] = p
-                Qo[1, e] = tt + 1
-                Vo[e] = 0.0
+                put(Qo, Vo, e, p, tt + 1, 0.0)
                 e += 1
                 h += 1
                 hp += 1
@@ -295,9 +285,7 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
         elif x <= STOP0:
             need = 2 if x < STOP0 else 1
             if cap - e < need:
-                rep[0] = qo
-                rep[1] = need
-                status = NEED_OUT
+                status = full(rep, qo, need)
                 break
             t2 = tt
             if qp >= 0 and x < STOP0:  # the parent closes the same fiber one level up
@@ -314,9 +302,7 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
             _emit_fiber(Qo, Vo, e, acc, cnt, is_max, tt + L)
             e += 1
             if x < STOP0:
-                Qo[0, e] = x + 1
-                Qo[1, e] = t2 + 1
-                Vo[e] = 0.0
+                put(Qo, Vo, e, x + 1, t2 + 1, 0.0)
                 e += 1
             cnt = 0
             infib = 0
@@ -325,13 +311,9 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
             steps += 1
         elif x == C_DONE and qp < 0:
             if e >= cap:
-                rep[0] = qo
-                rep[1] = 1
-                status = NEED_OUT
+                status = full(rep, qo, 1)
                 break
-            Qo[0, e] = C_DONE
-            Qo[1, e] = tt + 1
-            Vo[e] = 0.0
+            put(Qo, Vo, e, C_DONE, tt + 1, 0.0)
             e += 1
             h += 1
             t = tt
@@ -457,9 +439,7 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
                 break
             room = ntouch + 1
             if ctl[qc, CAP] - ec < room or ctl[qw, CAP] - ew < room:
-                rep[0] = qc if ctl[qc, CAP] - ec < room else qw
-                rep[1] = room
-                status = NEED_OUT
+                status = full(rep, qc if ctl[qc, CAP] - ec < room else qw, room)
                 break
             i2 = IC[0, ji]
             o2 = OC[0, ho + 1]
@@ -471,22 +451,14 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
                 touched[:ntouch] = np.sort(touched[:ntouch])
             for q in range(ntouch):
                 c = touched[q]
-                CQ[0, ec] = c
-                CQ[1, ec] = tt + 1
-                CV[ec] = 0.0
-                WQ[0, ew] = C_VAL
-                WQ[1, ew] = tt + 1
-                WV[ew] = acc[c]
+                put(CQ, CV, ec, c, tt + 1, 0.0)
+                put(WQ, WV, ew, C_VAL, tt + 1, acc[c])
                 present[c] = 0
                 ec += 1
                 ew += 1
             ntouch = 0
-            CQ[0, ec] = o
-            CQ[1, ec] = tt + 1
-            CV[ec] = 0.0
-            WQ[0, ew] = o
-            WQ[1, ew] = tt + 1
-            WV[ew] = 0.0
+            put(CQ, CV, ec, o, tt + 1, 0.0)
+            put(WQ, WV, ew, o, tt + 1, 0.0)
             ec += 1
             ew += 1
             ho += 1
@@ -510,16 +482,10 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
         elif o == C_DONE:
             if i == C_DONE:
                 if ctl[qc, CAP] - ec < 1 or ctl[qw, CAP] - ew < 1:
-                    rep[0] = qc if ctl[qc, CAP] - ec < 1 else qw
-                    rep[1] = 1
-                    status = NEED_OUT
+                    status = full(rep, qc if ctl[qc, CAP] - ec < 1 else qw, 1)
                     break
-                CQ[0, ec] = C_DONE
-                CQ[1, ec] = tt + 1
-                CV[ec] = 0.0
-                WQ[0, ew] = C_DONE
-                WQ[1, ew] = tt + 1
-                WV[ew] = 0.0
+                put(CQ, CV, ec, C_DONE, tt + 1, 0.0)
+                put(WQ, WV, ew, C_DONE, tt + 1, 0.0)
                 ec += 1
                 ew += 1
                 t = tt
@@ -591,15 +557,11 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
         emits = same or union or mn < 0
         if emits:  # room on every output
             if ctl[qoc, CAP] - ctl[qoc, END] < 1:
-                rep[0] = qoc
-                rep[1] = 1
-                status = NEED_OUT
+                status = full(rep, qoc, 1)
                 break
             for k in range(n):
                 if ctl[qor[k], CAP] - ctl[qor[k], END] < 1:
-                    rep[0] = qor[k]
-                    rep[1] = 1
-                    status = NEED_OUT
+                    status = full(rep, qor[k], 1)
                     ok = False
                     break
             if not ok:

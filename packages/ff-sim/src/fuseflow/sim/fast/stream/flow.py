@@ -18,6 +18,8 @@ from fuseflow.sim.fast.stream.common import (
     NEED_IN,
     NEED_OUT,
     T,
+    full,
+    put,
 )
 
 
@@ -31,13 +33,9 @@ def root_step(ctl, qo, Qo, Vo, st, rep):
     status = DONE
     while phase < 2:
         if e >= ctl[qo, CAP]:
-            rep[0] = qo
-            rep[1] = 1
-            status = NEED_OUT
+            status = full(rep, qo, 1)
             break
-        Qo[0, e] = 0 if phase == 0 else C_DONE
-        Qo[1, e] = t + 1
-        Vo[e] = 0.0
+        put(Qo, Vo, e, 0 if phase == 0 else C_DONE, t + 1, 0.0)
         e += 1
         t += 1
         phase += 1
@@ -75,17 +73,13 @@ def broadcast_step(ctl, qi, Qi, Vi, qo, Qo, Vo, st, rep):
         s = Qi[1, h + x]
         if s > t:
             t = s
-        O0[0, e0 + x] = Qi[0, h + x]
-        O0[1, e0 + x] = t + 1
-        V0[e0 + x] = Vi[h + x]
+        put(O0, V0, e0 + x, Qi[0, h + x], t + 1, Vi[h + x])
     for j in range(1, len(qo)):
         Oj = Qo[j]
         Vj = Vo[j]
         e = ctl[qo[j], END]
         for x in range(m):
-            Oj[0, e + x] = O0[0, e0 + x]
-            Oj[1, e + x] = O0[1, e0 + x]
-            Vj[e + x] = V0[e0 + x]
+            put(Oj, Vj, e + x, O0[0, e0 + x], O0[1, e0 + x], V0[e0 + x])
     for j in range(len(qo)):
         ctl[qo[j], END] += m
     ctl[qi, HEAD] = h + m
@@ -114,9 +108,7 @@ def repeat_sig_step(ctl, qi, Qi, qo, Qo, Vo, fiber_n, st, rep):
     rep[0] = qi
     while h < n:
         if e >= cap:
-            rep[0] = qo
-            rep[1] = 1
-            status = NEED_OUT
+            status = full(rep, qo, 1)
             break
         x = Qi[0, h]
         s = Qi[1, h]
@@ -130,9 +122,7 @@ def repeat_sig_step(ctl, qi, Qi, qo, Qo, Vo, fiber_n, st, rep):
             sig = C_N
         else:
             sig = C_R
-        Qo[0, e] = sig
-        Qo[1, e] = t + 1
-        Vo[e] = 0.0
+        put(Qo, Vo, e, sig, t + 1, 0.0)
         e += 1
         h += 1
         steps += 1
@@ -169,9 +159,7 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
             rep[0] = qs
             break
         if e >= cap:
-            rep[0] = qo
-            rep[1] = 1
-            status = NEED_OUT
+            status = full(rep, qo, 1)
             break
         tt = t
         x = Qi[1, h]
@@ -221,9 +209,7 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
         else:
             status = IRREGULAR
             break
-        Qo[0, e] = out
-        Qo[1, e] = tt + 1
-        Vo[e] = val
+        put(Qo, Vo, e, out, tt + 1, val)
         e += 1
         hs += 1
         h += used
@@ -271,19 +257,13 @@ def locate_step(ctl, qc, C, CV, qr, R, RV, qb, B, dim, qo, Qo, Vo, st, rep):
             rep[0] = qb
             break
         if e0 >= ctl[qo[0], CAP]:
-            rep[0] = qo[0]
-            rep[1] = 1
-            status = NEED_OUT
+            status = full(rep, qo[0], 1)
             break
         if e1 >= ctl[qo[1], CAP]:
-            rep[0] = qo[1]
-            rep[1] = 1
-            status = NEED_OUT
+            status = full(rep, qo[1], 1)
             break
         if e2 >= ctl[qo[2], CAP]:
-            rep[0] = qo[2]
-            rep[1] = 1
-            status = NEED_OUT
+            status = full(rep, qo[2], 1)
             break
         c = C[0, hc]
         s = C[1, hc]

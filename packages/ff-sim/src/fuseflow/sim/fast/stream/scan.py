@@ -21,11 +21,12 @@ from fuseflow.sim.fast.stream.common import (
     MEM_GROW,
     MEM_WAIT,
     NEED_IN,
-    NEED_OUT,
     SEG_READS,
     VAL_READS,
     T,
+    full,
     mem_wait,
+    put,
 )
 
 DENSE, COMPRESSED, SINGLETON = 0, 1, 2
@@ -64,9 +65,7 @@ def level_scan_step(ctl, qi, Qi, qc, OC, OCV, qr, OR, ORV, fmt, dim, seg, crd, L
                 status = NEED_IN
                 break
             if ec >= capc or er >= capr:
-                rep[0] = qc if ec >= capc else qr
-                rep[1] = 1
-                status = NEED_OUT
+                status = full(rep, qc if ec >= capc else qr, 1)
                 break
             x = Qi[0, h]
             tt = t
@@ -160,9 +159,7 @@ def level_scan_step(ctl, qi, Qi, qc, OC, OCV, qr, OR, ORV, fmt, dim, seg, crd, L
             p += m
             steps += m
             if p < hi:
-                rep[0] = qc if ec >= capc else qr
-                rep[1] = 1
-                status = NEED_OUT
+                status = full(rep, qc if ec >= capc else qr, 1)
                 break
             phase = CLOSE
         else:
@@ -170,9 +167,7 @@ def level_scan_step(ctl, qi, Qi, qc, OC, OCV, qr, OR, ORV, fmt, dim, seg, crd, L
                 phase = CLOSE
                 continue
             if ec >= capc or er >= capr:
-                rep[0] = qc if ec >= capc else qr
-                rep[1] = 1
-                status = NEED_OUT
+                status = full(rep, qc if ec >= capc else qr, 1)
                 break
             if (p - lo) % batch == 0:
                 nn = hi - p
@@ -228,9 +223,7 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, use_mem, slots, msta
     rep[0] = qi
     while h < n:
         if e >= cap:
-            rep[0] = qo
-            rep[1] = 1
-            status = NEED_OUT
+            status = full(rep, qo, 1)
             break
         x = Qi[0, h]
         tt = t
@@ -255,17 +248,11 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, use_mem, slots, msta
                 line = ln
                 lo = ln * batch
             n_val_reads += 1
-            Qo[0, e] = C_VAL
-            Qo[1, e] = tt + L
-            Vo[e] = vals[x]
+            put(Qo, Vo, e, C_VAL, tt + L, vals[x])
         elif x <= STOP0 or x == C_DONE:
-            Qo[0, e] = x
-            Qo[1, e] = tt + 1
-            Vo[e] = 0.0
+            put(Qo, Vo, e, x, tt + 1, 0.0)
         elif x == C_EMPTY:
-            Qo[0, e] = C_VAL
-            Qo[1, e] = tt + 1
-            Vo[e] = 0.0
+            put(Qo, Vo, e, C_VAL, tt + 1, 0.0)
         else:
             status = IRREGULAR
             break

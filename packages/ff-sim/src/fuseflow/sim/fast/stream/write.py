@@ -17,10 +17,10 @@ from fuseflow.sim.fast.stream.common import (
     MEM_GROW,
     MEM_WAIT,
     NEED_IN,
-    NEED_OUT,
     SEG_WRITES,
     VAL_WRITES,
     T,
+    full,
     mem_wait,
 )
 
@@ -61,9 +61,7 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, use_mem, slots, mstate, ii, 
             status = DONE
             break
         if e >= cap:
-            rep[0] = qrec
-            rep[1] = 1
-            status = NEED_OUT
+            status = full(rep, qrec, 1)
             break
         if x == C_EMPTY:
             REC[0, e] = x
@@ -139,9 +137,7 @@ def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, use_mem, slots, mstate, ii,
             status = IRREGULAR
             break
         if e >= cap:
-            rep[0] = qrec
-            rep[1] = 1
-            status = NEED_OUT
+            status = full(rep, qrec, 1)
             break
         if use_mem:
             w8 = mem_wait(slots, mstate, ii, mlat, startup, tt, 1, buf, hz)
