@@ -210,7 +210,7 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any) -> None:
         ctl = queues.ctl
         for q in r.outs:  # room at the back; each token moves once on average
             h = ctl[q, HEAD]
-            if h and ((2 * ctl[q, END] > ctl[q, CAP] and 2 * h >= ctl[q, END])
+            if h and ((2 * ctl[q, END] > ctl[q, CAP] and 4 * (ctl[q, END] - h) <= ctl[q, CAP])
                       or (r.status == NEED_OUT and r.rep[0] == q)):  # woken for the room
                 queues.compact(q)
         qi, qo = ins[id(r)], outs[id(r)]
@@ -328,7 +328,7 @@ def _roomy(queues: Queues, q: int, need: int) -> bool:
     much as it needs without one."""
     c = queues.ctl[q]
     free = int(c[CAP] - c[END] + c[HEAD])
-    return free >= max(need, int(c[CAP]) // 2) or c[CAP] - c[END] >= need
+    return free >= max(need, 3 * int(c[CAP]) // 4) or c[CAP] - c[END] >= need
 
 
 def _call(r: Runner, queues: Queues, fm: Any, hz: int) -> int:
