@@ -35,6 +35,7 @@ def mode(request, monkeypatch):
         monkeypatch.setattr(engine, "STREAMING", False)
     elif request.param == "stream-tiny":
         monkeypatch.setattr(stream, "QUEUE_CAP", 3)
+        monkeypatch.setattr(stream, "QUEUE_GROWN", 3)
     return request.param
 
 

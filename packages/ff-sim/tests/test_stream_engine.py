@@ -30,6 +30,7 @@ def test_queues_stay_small(hw, monkeypatch):
     """Fully fused GCN recomputes layer 1 per nonzero of A: its streams are far longer
     than any queue the run needs (the whole-stream path held them all)."""
     monkeypatch.setattr(stream, "QUEUE_CAP", 64)
+    monkeypatch.setattr(stream, "QUEUE_GROWN", 64)
     monkeypatch.setitem(stream.STATS, "largest queue", 0)
     prog = _gcn("full", "random:nodes=60,density=0.08,seed=3,features=40", hidden=8)
     r = simulate(prog, hw=hw, engine="fast")
@@ -68,6 +69,7 @@ def test_horizon_holds_back_a_higher_client(monkeypatch):
     ref = simulate(prog, engine="reference", random_inputs=1)
     before = stream.STATS["memory waits"]
     monkeypatch.setattr(stream, "QUEUE_CAP", 2)
+    monkeypatch.setattr(stream, "QUEUE_GROWN", 2)
     got = simulate(prog, engine="fast", random_inputs=1)
     assert stream.STATS["memory waits"] > before
     assert (got.cycles, got.per_primitive) == (ref.cycles, ref.per_primitive)
@@ -90,7 +92,7 @@ def test_bounds_checked_run(tmp_path):
             "from fuseflow.sim.fast.stream.engine import STATS; p = io.load(sys.argv[1]); "
             "r = [simulate(p, hw=h).cycles for h in ('default', 'no-hbm')]; "
             "print(json.dumps([r, STATS['streamed']]))")
-    env = dict(os.environ, FUSEFLOW_BOUNDSCHECK="1", FUSEFLOW_STREAM_CAP="3")
+    env = dict(os.environ, FUSEFLOW_BOUNDSCHECK="1", FUSEFLOW_STREAM_CAP="3", FUSEFLOW_STREAM_GROWN="3")
     out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True,
                          check=True).stdout
     cycles, streamed = json.loads(out)

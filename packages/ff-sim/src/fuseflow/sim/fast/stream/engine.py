@@ -50,7 +50,10 @@ from fuseflow.sim.kernel import KernelContext, KernelRun
 
 I64 = np.int64
 F32 = np.float32
-QUEUE_CAP = int(os.environ.get("FUSEFLOW_STREAM_CAP", 1 << 18))  # tokens per queue at first (5 MB)
+QUEUE_CAP = int(os.environ.get("FUSEFLOW_STREAM_CAP", 1 << 14))  # tokens per queue at first
+# a queue its reader keeps emptying doubles up to this (fewer, longer calls on long streams;
+# a small kernel keeps small queues: the DSE runs hundreds of them)
+QUEUE_GROWN = int(os.environ.get("FUSEFLOW_STREAM_GROWN", 1 << 18))
 # kernels streamed, and kernels left to the whole-stream path: why (for tests and profiles)
 STATS: dict[str, int] = {"streamed": 0, "not taken": 0, "irregular": 0, "largest queue": 0, "memory waits": 0}
 # step functions of two independent nodes at once (2: this machine's cores; 1: one at a time)
@@ -210,8 +213,10 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any) -> None:
         ctl = queues.ctl
         for q in r.outs:  # room at the back; each token moves once on average
             h = ctl[q, HEAD]
-            if h and ((2 * ctl[q, END] > ctl[q, CAP] and 4 * (ctl[q, END] - h) <= ctl[q, CAP])
-                      or (r.status == NEED_OUT and r.rep[0] == q)):  # woken for the room
+            woken = r.status == NEED_OUT and r.rep[0] == q
+            if woken and 4 * (ctl[q, END] - h) <= ctl[q, CAP] and ctl[q, CAP] < QUEUE_GROWN:
+                queues.grow(q, 0)  # it was full and its reader took most of it: a long stream
+            elif h and ((2 * ctl[q, END] > ctl[q, CAP] and 4 * (ctl[q, END] - h) <= ctl[q, CAP]) or woken):
                 queues.compact(q)
         qi, qo = ins[id(r)], outs[id(r)]
         return hz, ctl[qi, HEAD] + ctl[qi, BASE], ctl[qo, END] + ctl[qo, BASE], r.t
