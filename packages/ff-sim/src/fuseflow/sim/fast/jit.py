@@ -255,6 +255,20 @@ def _flush_sorted(touched, ntouch, present, acc, cc, cv, cs, nout, stamp):
     return nout
 
 
+@jit_inline
+def accumulate(acc, present, touched, ntouch, i, x):
+    """A spacc's dense accumulator after value ``x`` at coordinate ``i`` (a first value
+    keeps its bits; ``touched`` lists the coordinates in order of first arrival); returns
+    how many are touched."""
+    if present[i]:
+        acc[i] += x
+        return ntouch
+    acc[i] = x
+    present[i] = 1
+    touched[ntouch] = i
+    return ntouch + 1
+
+
 @jit
 def spacc1_run(oc, ost, ic, ist, vc, vv, vst, acc, present, touched, cc, cv, cs):
     """The sparse accumulator of order 1, token by token as the loop version: sums per
@@ -295,13 +309,7 @@ def spacc1_run(oc, ost, ic, ist, vc, vv, vst, acc, present, touched, cc, cv, cs)
                     x = np.float32(0.0)
                 else:
                     return -1, 0, 0
-                if present[i]:
-                    acc[i] += x
-                else:
-                    acc[i] = x
-                    present[i] = 1
-                    touched[ntouch] = i
-                    ntouch += 1
+                ntouch = accumulate(acc, present, touched, ntouch, i, x)
                 adds += 1
                 ii += 1
             elif i <= STOP0:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
-from fuseflow.sim.fast.jit import _fold, jit_float, jit_hot, jit_inline
+from fuseflow.sim.fast.jit import _fold, accumulate, jit_float, jit_hot, jit_inline
 from fuseflow.sim.fast.stream.common import (
     ALU_OPS,
     CAP,
@@ -395,13 +395,7 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
                 else:
                     status = IRREGULAR
                     break
-                if present[i]:
-                    acc[i] += x
-                else:
-                    acc[i] = x
-                    present[i] = 1
-                    touched[ntouch] = i
-                    ntouch += 1
+                ntouch = accumulate(acc, present, touched, ntouch, i, x)
                 n_reduce_ops += 1
                 n_flops += 1
                 hi += 1
