@@ -40,11 +40,13 @@ def test_failing_configuration_is_recorded_with_its_error(tmp_path: Path) -> Non
         assert r is not None and r.status is Status.FAILED
         assert "SimulationError" in r.error and "synthetic failure" in r.error
         assert st.count()["failed"] == 1
-        # failures are retried by default, skipped on request
-        assert bad.key() not in st.done_keys()
-        s2 = run_sweep([good, bad], st, evaluator=synthetic.evaluate, workers=1, progress=False,
-                       retry_failed=False)
+        # failures are kept by default, retried on request
+        assert bad.key() in st.done_keys(include_failed=True)
+        s2 = run_sweep([good, bad], st, evaluator=synthetic.evaluate, workers=1, progress=False)
         assert s2.evaluated == 0 and s2.skipped == 2
+        s3 = run_sweep([good, bad], st, evaluator=synthetic.evaluate, workers=1, progress=False,
+                       retry_failed=True)
+        assert (s3.evaluated, s3.skipped) == (1, 1)
 
 
 def test_executor_errors_become_failures(tmp_path: Path) -> None:

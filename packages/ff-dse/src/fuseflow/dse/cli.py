@@ -28,7 +28,7 @@ dse_app.add_typer(study_app, name="study")
 
 EXECUTOR = typer.Option("local", "--executor", help="local (process pool) or ray (pip install 'ff-dse[ray]').")
 ADDRESS = typer.Option(None, "--address", help="Ray cluster address (default: start a local instance).")
-WORKERS = typer.Option(None, "--workers", "-j", help="Parallel evaluations (default: CPUs).")
+WORKERS = typer.Option(None, "--workers", "-j", min=1, help="Parallel evaluations (default: CPUs).")
 EVALUATOR = typer.Option(None, "--evaluator",
                          help="module:function evaluator, `fast` (the default engine), `reference` (the reference engine) or `synthetic` (dry run).")
 
@@ -57,9 +57,9 @@ def run_command(
     workers: int | None = WORKERS,  # noqa: UP007
     store: Path = typer.Option(Path("dse.sqlite"), "--store", help="SQLite results store (resumable)."),
     prune: bool = typer.Option(False, "--prune", help="Simulate only configs the cost model cannot rule out."),
-    keep: int | None = typer.Option(None, "--keep", help="With --prune: top-k per workload (default 25%)."),  # noqa: UP007
+    keep: int | None = typer.Option(None, "--keep", min=1, help="With --prune: top-k per workload (default 25%)."),  # noqa: UP007
     auto: bool = typer.Option(False, "--auto", help="Autoschedule: best config within --budget simulations."),
-    budget: int = typer.Option(8, "--budget", help="Simulations for --auto."),
+    budget: int = typer.Option(8, "--budget", min=1, help="Simulations for --auto."),
     option: list[str] | None = typer.Option(None, "-m", help="Model option KEY=VALUE (KEY=a|b sweeps)."),  # noqa: UP007
     setting: list[str] | None = typer.Option(None, "--set", help="Narrow a knob: NAME=V1,V2 (fusion, order, par, block, hw, ...)."),  # noqa: UP007
     only_named: bool = typer.Option(False, "--only-named", help="Knobs (other than fusion) not named by "
@@ -67,8 +67,9 @@ def run_command(
     out: Path | None = typer.Option(None, "--out", help="Also write a report directory."),  # noqa: UP007
     evaluator: str | None = EVALUATOR,  # noqa: UP007
     progress: bool = typer.Option(True, "--progress/--no-progress"),
-    retry_failed: bool = typer.Option(True, "--retry-failed/--skip-failed",
-                                      help="Rerun configs that failed in an earlier sweep."),
+    retry_failed: bool = typer.Option(False, "--retry-failed/--skip-failed",
+                                      help="Rerun configs that failed in an earlier sweep (default: keep "
+                                           "their recorded failure)."),
 ) -> None:
     """Sweep a model's design space (resumes from --store; failures are recorded)."""
     from fuseflow.dse.auto import autoschedule
@@ -82,6 +83,8 @@ def run_command(
     sp = build_space(model, space_file=space, datasets=dataset, options=option, settings=setting,
                      only_named=only_named)
     configs = list(sp.configs())
+    if evaluator != "synthetic":  # the dry-run evaluator takes made-up workloads
+        check_workloads(configs)
     typer.echo(f"space: {sp.describe()} -> {len(configs)} configurations; store {store}")
     ev, est = _evaluators(evaluator)
     with Store(store) as st:
@@ -103,6 +106,7 @@ def run_command(
                                 title=model, retry_failed=retry_failed)
             results = summary.results
             typer.echo(summary.line())
+            _print_failures(summary)
             if summary.prune:
                 typer.echo(summary.prune.summary())
             best = summary.best()
@@ -112,6 +116,30 @@ def run_command(
         print_table(rows(results), title=f"{model} design space")
         if out:
             typer.echo(f"report: {write_report(st, out)}")
+    _fail_if_none_ok(results, store)
+
+
+def check_workloads(configs: list[Any]) -> None:
+    """Fail before sweeping when a model, model option or data set of the space does not exist."""
+    from fuseflow.frontend.api import check_workload
+
+    for model, options, dataset in {(c.model, c.options, c.dataset) for c in configs}:
+        check_workload(model, dict(options), dataset)
+
+
+def _print_failures(summary: Any) -> None:
+    causes = summary.failure_causes()
+    if causes:
+        typer.echo("failures by cause:")
+        for cause, n in causes:
+            typer.echo(f"  {n:5d} x {cause}")
+
+
+def _fail_if_none_ok(results: list[Any], store: Path) -> None:
+    failed = [r for r in results if not r.ok]
+    if results and len(failed) == len(results):
+        raise FuseFlowError(f"all {len(failed)} configurations failed (first: {failed[0].error}); "
+                            f"the failures are recorded in {store}")
 
 
 @dse_app.command("report")
@@ -161,15 +189,13 @@ def _study(configs: list[Any], labels: dict[str, str], out: Path, title: str, ex
             if not r.ok:
                 typer.echo(f"failed: {r.config.label()}: {r.error}", err=True)
         typer.echo(summary.line())
+        _print_failures(summary)
         typer.echo(f"wall time: {wall:.1f} s")
         extra = "## Speedups beside the paper\n\n" + "\n".join(f"- {line}" for line in lines)
         extra += f"\n\nWall time: {wall:.1f} s ({summary.line()})."
         path = write_report(st, out, title=title, extra_md=extra, labels=labels)
         typer.echo(f"report: {path} (plots, results.csv, results.json, results.sqlite in {out})")
-    failed = [r for r in summary.results if not r.ok]
-    if failed and len(failed) == len(summary.results):
-        raise FuseFlowError(f"all {len(failed)} configurations failed (first: {failed[0].error}); "
-                            f"the failures are recorded in {db}")
+    _fail_if_none_ok(summary.results, db)
 
 
 @study_app.command("figure12")

@@ -125,7 +125,7 @@ class Config:
         if self.order:
             args += ["--order", self.order]
         for i, f in self.par:
-            args += ["--par", f"{i}:{f}" if i is not None else str(f)]
+            args += ["--par", f"{i or '*'}:{f}"]
         if self.block:
             args += ["--block", str(self.block)]
         if self.hw != "default":

@@ -22,7 +22,8 @@ Estimator = Callable[[Config], Estimate]
 
 def compile_config(cfg: Config) -> Any:
     """``fuseflow.fusion.api.compile_model`` for a config; returns its dataflow Program."""
-    from fuseflow.fusion.api import compile_model  # type: ignore[import-not-found]
+    from fuseflow.fusion.api import compile_model
+    from fuseflow.fusion.passes.parallelize import AUTO_INDEX
 
     res = compile_model(
         cfg.model,
@@ -30,7 +31,7 @@ def compile_config(cfg: Config) -> Any:
         dataset=cfg.dataset,
         fusion=cfg.fusion,
         order=cfg.order,
-        par=list(cfg.par) or None,  # type: ignore[arg-type]  # index None: chosen by the compiler
+        par=[(i or AUTO_INDEX, f) for i, f in cfg.par] or None,  # index None: each kernel's outermost
         block=cfg.block,
     )
     return res.program

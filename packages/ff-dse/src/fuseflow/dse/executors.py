@@ -43,6 +43,37 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
+def die_with_parent(parent: int) -> None:
+    """Pool-worker initializer: end this worker when the sweep's process dies (even by
+    ``kill -9``), so no worker, nor the resource tracker whose pipe it holds, is left behind.
+    Linux asks the kernel (PR_SET_PDEATHSIG); elsewhere a daemon thread watches the parent."""
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+    def watch() -> None:
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ff-dse-parent-watch", daemon=True).start()
+
+
+def _pool(workers: int, ctx: Any) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent,
+                               initargs=(os.getpid(),))
+
+
 def local_map(fn: Callable[[Any], Any], items: Iterable[Any], *, workers: int | None = None,
               address: str | None = None) -> Iterator[Outcome]:
     """A ``spawn`` process pool of ``workers`` processes; at most 2 x workers tasks in flight.
@@ -67,7 +98,7 @@ def _pool_session(fn: Callable[[Any], Any], todo: Iterator[Any], workers: int,
                   ctx: Any) -> Generator[Outcome, None, list[Any]]:
     """Run items from ``todo`` until it is exhausted (returns []) or the pool breaks
     (returns the items that were in flight)."""
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with _pool(workers, ctx) as pool:
         running: dict[Future[Any], Any] = {}
 
         def submit_more() -> None:
@@ -97,7 +128,7 @@ def _pool_session(fn: Callable[[Any], Any], todo: Iterator[Any], workers: int,
 
 
 def _alone(fn: Callable[[Any], Any], item: Any, ctx: Any) -> Outcome:
-    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+    with _pool(1, ctx) as pool:
         try:
             return Outcome(item, pool.submit(fn, item).result())
         except BrokenProcessPool as e:

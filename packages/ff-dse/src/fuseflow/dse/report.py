@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from fuseflow.dse.config import format_par
+from fuseflow.dse.config import Config, format_par
 from fuseflow.dse.costmodel import relative_error
 from fuseflow.dse.result import Result
 from fuseflow.dse.store import Store
@@ -67,12 +67,23 @@ def _fmt(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}g}"
 
 
+TABLE_HEADER = ("model", "dataset", "fusion", "knobs", "cycles", "speedup vs unfused", "FLOPs", "bytes", "status")
+
+
+def knobs_text(c: Config) -> str:
+    """The knobs besides model, data set and fusion: ``order=.. par=.. block=.. hw=..`` or ``-``."""
+    parts = [f"order={c.order}" if c.order else "", f"par={format_par(c.par)}" if c.par else "",
+             f"block={c.block}" if c.block else "", f"hw={c.hw}" if c.hw != "default" else "",
+             ",".join(f"{k}={v}" for k, v in c.options)]
+    return " ".join(p for p in parts if p) or "-"
+
+
 def table_text(rs: list[Row]) -> list[list[str]]:
     out = []
     for row in rs:
         r, c = row.result, row.result.config
         status = r.status.value if r.ok else f"{r.status.value}: {r.error[:60]}"
-        out.append([c.model, c.dataset or "-", c.fusion, _fmt(r.cycles, 6), _fmt(row.speedup),
+        out.append([c.model, c.dataset or "-", c.fusion, knobs_text(c), _fmt(r.cycles, 6), _fmt(row.speedup),
                     _fmt(r.flops, 6), _fmt(r.bytes_moved, 6), status])
     return out
 
@@ -82,7 +93,7 @@ def print_table(rs: list[Row], title: str = "results") -> None:
     from rich.table import Table
 
     t = Table(title=title)
-    for col in ("model", "dataset", "fusion", "cycles", "speedup vs unfused", "FLOPs", "bytes", "status"):
+    for col in TABLE_HEADER:
         t.add_column(col, justify="right" if col in ("cycles", "speedup vs unfused", "FLOPs", "bytes") else "left")
     for line in table_text(rs):
         t.add_row(*line)
@@ -220,8 +231,7 @@ def write_report(store: Store, out: str | Path, title: str = "FuseFlow DSE repor
           f"{sum(not r.ok for r in results)} failed), {len(store.pruned())} pruned. "
           "Data: [results.csv](results.csv), [results.json](results.json), results.sqlite.", ""]
     md += ["## Results", "", _md_table(
-        ["model", "dataset", "fusion", "cycles", "speedup vs unfused", "FLOPs", "bytes", "status"],
-        table_text(rs)), ""]
+        list(TABLE_HEADER), table_text(rs)), ""]
     if plots:
         md += ["## Speedup over unfused", ""] + [f"![{p.stem}]({p.name})" for p in plots] + [""]
     if pareto:

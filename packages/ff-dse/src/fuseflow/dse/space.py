@@ -38,14 +38,14 @@ def axis_of(name: str) -> str:
     return name if name in CONFIG_AXES or name.startswith("opt.") else f"opt.{name}"
 
 
-def declared_knobs() -> list[Knob]:
-    """The passes' knobs from ``fuseflow.fusion.api.knobs()``, or the fusion presets if absent."""
+def declared_knobs(model: str | None = None) -> list[Knob]:
+    """The passes' knobs from ``fuseflow.fusion.api.knobs(model)`` (resolved for ``model``),
+    or the fusion presets if ff-fusion is absent."""
     try:
-        from fuseflow.fusion import api  # type: ignore[attr-defined]
-
-        raw = api.knobs()
-    except (ImportError, AttributeError):
+        from fuseflow.fusion import api
+    except ImportError:
         return [Knob("fusion", DEFAULT_FUSIONS, "fusion preset")]
+    raw = api.knobs(model)
     return [Knob(str(k.name), tuple(k.values), str(getattr(k, "help", ""))) for k in raw]
 
 
@@ -74,7 +74,7 @@ class Space:
 
     @classmethod
     def declare(cls, model: str, knobs: list[Knob] | None = None) -> Space:
-        knobs = declared_knobs() if knobs is None else knobs
+        knobs = declared_knobs(model) if knobs is None else knobs
         axes: dict[str, tuple[Any, ...]] = {}
         for k in knobs:
             axis = axis_of(k.name)

@@ -8,12 +8,14 @@ ruled out by pruning are kept in a separate table with their estimate.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
 
 from fuseflow.dse.config import Config
 from fuseflow.dse.result import Estimate, Result, Status
+from fuseflow.ir.errors import DataError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -34,17 +36,47 @@ CREATE TABLE IF NOT EXISTS pruned (
     pruned_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, claimed_at REAL NOT NULL);
 """
+
+#: a claim by a process on another host counts for this long (a live one on this host, always)
+CLAIM_TTL = 24 * 3600.0
+
+
+def _owner() -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(owner: str) -> bool:
+    """Whether the sweep that made a claim may still be running."""
+    import socket
+
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self.owner = _owner()
+        try:
+            self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise DataError(f"{self.path} is not a FuseFlow results store (SQLite): {e}") from None
 
     def close(self) -> None:
         self._db.close()
@@ -65,6 +97,34 @@ class Store:
              r.wall_time, r.error, c.canonical(), r.to_json(), time.time()),
         )
         self._db.execute("DELETE FROM pruned WHERE key = ?", (r.key,))
+        self._db.execute("DELETE FROM claims WHERE key = ?", (r.key,))
+
+    # -- sharing work between sweeps on one store ----------------------------------
+    def claim(self, key: str) -> bool:
+        """Take ``key`` for this process unless a live sweep holds it or its result is stored."""
+        now = time.time()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if self._db.execute("SELECT 1 FROM results WHERE key = ? AND status != 'failed'", (key,)).fetchone():
+                return False
+            row = self._db.execute("SELECT owner, claimed_at FROM claims WHERE key = ?", (key,)).fetchone()
+            if row and row[0] != self.owner and _alive(row[0]) and now - row[1] < CLAIM_TTL:
+                return False
+            self._db.execute("INSERT OR REPLACE INTO claims VALUES (?,?,?)", (key, self.owner, now))
+            return True
+        finally:
+            self._db.execute("COMMIT")
+
+    def claimed_elsewhere(self, keys: set[str]) -> set[str]:
+        """Those of ``keys`` held by another live sweep."""
+        rows = self._db.execute("SELECT key, owner, claimed_at FROM claims").fetchall()
+        now = time.time()
+        return {k for k, o, t in rows if k in keys and o != self.owner and _alive(o) and now - t < CLAIM_TTL}
+
+    def release(self, keys: set[str]) -> None:
+        """Drop this process's claims on ``keys`` (those it did not finish)."""
+        for k in keys:
+            self._db.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (k, self.owner))
 
     def put_pruned(self, cfg: Config, est: Estimate, sweep: str = "") -> None:
         self._db.execute(

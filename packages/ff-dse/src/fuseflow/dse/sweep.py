@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from fuseflow.dse.config import Config
@@ -22,6 +23,7 @@ class SweepSummary:
     evaluated: int = 0
     failed: int = 0
     pruned: int = 0
+    shared: int = 0  # evaluated by another sweep on the same store while this one ran
     wall_time: float = 0.0
     prune: PruneReport | None = None
     results: list[Result] = field(default_factory=list)  # every result of the sweep's configs
@@ -32,8 +34,22 @@ class SweepSummary:
 
     def line(self) -> str:
         s = (f"{self.total} configurations: {self.evaluated} evaluated, {self.skipped} already done, "
-             f"{self.pruned} pruned, {self.failed} failed, in {self.wall_time:.1f} s")
+             + (f"{self.shared} by another sweep, " if self.shared else "")
+             + f"{self.pruned} pruned, {self.failed} failed, in {self.wall_time:.1f} s")
         return s
+
+    def failure_causes(self) -> list[tuple[str, int]]:
+        """Failed results grouped by cause (the error text without its location), most first."""
+        causes = Counter(cause_of(r.error) for r in self.results if not r.ok)
+        return causes.most_common()
+
+
+def cause_of(error: str) -> str:
+    """An error text without its source location and numbers, to group failures by."""
+    import re
+
+    text = error.split(" (at ", 1)[0]
+    return re.sub(r"\d+(\.\d+)?", "N", text)[:160] or "unknown"
 
 
 def estimate_all(configs: list[Config], estimator: Estimator, executor: str = "local",
@@ -44,6 +60,37 @@ def estimate_all(configs: list[Config], estimator: Estimator, executor: str = "l
     for oc in run(estimator, configs, workers=workers, address=address):
         out[oc.item.key()] = oc.value if not oc.error and isinstance(oc.value, Estimate) else None
     return out
+
+
+def _claimed(configs: list[Config], store: Store, elsewhere: list[Config]) -> Iterator[Config]:
+    """The configs this sweep claims in the store, lazily (as the executor takes them); those
+    another live sweep holds go to ``elsewhere``."""
+    for c in configs:
+        if store.claim(c.key()):
+            yield c
+            continue
+        r = store.get(c.key())
+        if r is None or not r.ok:
+            elsewhere.append(c)
+
+
+def _wait_for_others(elsewhere: list[Config], store: Store, bar: SweepProgress, summary: SweepSummary,
+                     poll: float = 2.0) -> list[Config]:
+    """Wait until another sweep stores the configs it claimed; return those it abandoned."""
+    waiting = {c.key(): c for c in elsewhere}
+    while waiting:
+        for k in [k for k in waiting if store.get(k) is not None]:
+            r = store.get(k)
+            bar.advance("finished" if r is not None and r.ok else "failed")
+            summary.shared += 1
+            del waiting[k]
+        held = store.claimed_elsewhere(set(waiting))
+        abandoned = [c for k, c in waiting.items() if k not in held and store.get(k) is None]
+        if abandoned:
+            return abandoned
+        if waiting:
+            time.sleep(poll)
+    return []
 
 
 def run_sweep(
@@ -59,10 +106,11 @@ def run_sweep(
     progress: bool = True,
     title: str = "sweep",
     on_result: Callable[[Result], None] | None = None,
-    retry_failed: bool = True,
+    retry_failed: bool = False,
 ) -> SweepSummary:
-    """Evaluate ``configs`` into ``store``; configs already there are skipped (failed ones are
-    retried unless ``retry_failed`` is false), each result is stored as it arrives."""
+    """Evaluate ``configs`` into ``store``; configs already there are skipped (failed ones too,
+    unless ``retry_failed``), each result is stored as it arrives. Configs are claimed in the
+    store as they are dispatched, so two sweeps on one store share the work."""
     t0 = time.perf_counter()
     unique = list({c.key(): c for c in configs}.values())
     summary = SweepSummary(total=len(unique))
@@ -82,18 +130,23 @@ def run_sweep(
     with SweepProgress(len(unique), title, enabled=progress) as bar:
         bar.advance("finished", summary.skipped) if summary.skipped else None
         bar.advance("pruned", summary.pruned) if summary.pruned else None
-        if run_list:
-            run = get_executor(executor).map
-            for oc in run(evaluator, run_list, workers=workers, address=address):
-                r = oc.value if not oc.error and isinstance(oc.value, Result) else failure(
-                    oc.item, oc.error or f"evaluator returned {type(oc.value).__name__}, not a Result")
-                store.put(r)
-                summary.evaluated += 1
-                if not r.ok:
-                    summary.failed += 1
-                bar.advance("finished" if r.ok else "failed")
-                if on_result:
-                    on_result(r)
+        try:
+            while run_list:
+                elsewhere: list[Config] = []
+                run = get_executor(executor).map
+                for oc in run(evaluator, _claimed(run_list, store, elsewhere), workers=workers, address=address):
+                    r = oc.value if not oc.error and isinstance(oc.value, Result) else failure(
+                        oc.item, oc.error or f"evaluator returned {type(oc.value).__name__}, not a Result")
+                    store.put(r)
+                    summary.evaluated += 1
+                    if not r.ok:
+                        summary.failed += 1
+                    bar.advance("finished" if r.ok else "failed")
+                    if on_result:
+                        on_result(r)
+                run_list = _wait_for_others(elsewhere, store, bar, summary)
+        finally:
+            store.release({c.key() for c in unique})
     stored = {k: store.get(k) for k in (c.key() for c in unique)}
     summary.results = [r for r in stored.values() if r is not None]
     if prune is not None:

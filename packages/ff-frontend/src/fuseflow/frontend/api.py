@@ -50,6 +50,33 @@ def build_model(model: str, options: dict[str, str], dataset: str | None, data_d
     return module, tuple(inputs), spec.name, dict(spec.index_names), meta
 
 
+def check_workload(model: str, options: dict[str, str] | None = None, dataset: str | None = None) -> None:
+    """Fail fast, without loading data, when ``model`` does not exist, an option is unknown or
+    ill-typed, or ``dataset`` is unknown or of a kind the model does not take."""
+    if _is_file_ref(model):
+        path = Path(model.rpartition(":")[0])
+        if not path.is_file():
+            raise FrontendError(f"model file {path} does not exist")
+        if dataset:
+            from fuseflow.frontend import datasets
+
+            datasets.kind_of(dataset)
+        return
+    from fuseflow.frontend import datasets, zoo
+    from fuseflow.ir.errors import DataError
+
+    spec = zoo.get(model)
+    spec.parse_options(options)
+    if not dataset:
+        return
+    if not spec.dataset_kinds:
+        raise FrontendError(f"model {model} takes no data set (it makes its own inputs)")
+    kind = datasets.kind_of(dataset)
+    if kind is not None and kind not in spec.dataset_kinds:
+        raise DataError(f"model {model} needs a {' or '.join(spec.dataset_kinds)} data set, "
+                        f"got {dataset!r}, a {kind}")
+
+
 def _is_file_ref(model: str) -> bool:
     path, sep, _ = model.rpartition(":")
     return bool(sep) and path.endswith(".py")

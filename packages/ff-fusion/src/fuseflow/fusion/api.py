@@ -8,13 +8,28 @@ from fuseflow.fusion.compile import CompileResult, GroupReport, compile_program,
 from fuseflow.fusion.fused import reads_of
 from fuseflow.fusion.passes import Knob
 from fuseflow.ir.dataflow import Program
+from fuseflow.ir.errors import CompileError
 
 
-def knobs() -> list[Knob]:
-    """The design-space knobs the passes declare (ff-dse enumerates these)."""
+def knobs(model: str | None = None) -> list[Knob]:
+    """The design-space knobs the passes declare (ff-dse enumerates these); with ``model``,
+    resolved for it: ``block`` only where the model stores block-structured values."""
     from fuseflow.fusion.optimize import knobs as opt_knobs
 
-    return [Knob("fusion", ("unfused", "partial", "full"), "fusion granularity (or a SPEC)")] + opt_knobs()
+    out = [Knob("fusion", ("unfused", "partial", "full"), "fusion granularity (or a SPEC)")] + opt_knobs()
+    if model is not None and not tiles_values(model):
+        out = [Knob(k.name, (None,), k.help + " (not applicable: no block-structured tensor)")
+               if k.name == "block" else k for k in out]
+    return out
+
+
+def tiles_values(model: str) -> bool:
+    """Whether ``model`` supports value tiling (a zoo model with a ``block`` option); a user
+    file's model is assumed to, its compile says otherwise."""
+    from fuseflow.frontend.zoo import models
+
+    spec = models().get(model)
+    return spec is None or any(o.name == "block" for o in spec.options)
 
 
 def capture(model: str, options: dict[str, str] | None = None, dataset: str | None = None,
@@ -30,9 +45,20 @@ def compile_model(model: str, options: dict[str, str] | None = None, dataset: st
     """Capture ``model`` (zoo name or ``file.py:factory``) and lower it to a dataflow program."""
     opts = dict(options or {})
     if block is not None:
-        opts.setdefault("block", str(block))
+        if not tiles_values(model):
+            raise CompileError(f"--block {block}: model {model} has no block-structured tensor to tile "
+                               "(value tiling applies to gpt3-bigbird, bigbird-attention and user models)")
+        if _has_block_option(model):
+            opts.setdefault("block", str(block))
     prog = capture(model, opts, dataset, fusion)
     return compile_captured(prog, order=order, par=par, block=block)
+
+
+def _has_block_option(model: str) -> bool:
+    from fuseflow.frontend.zoo import models
+
+    spec = models().get(model)
+    return spec is not None and any(o.name == "block" for o in spec.options)
 
 
 def compile_captured(prog: Program, order: str | None = None, par: list[tuple[str, int]] | None = None,

@@ -23,9 +23,11 @@ def _kv(items: list[str]) -> dict[str, str]:
 def _par(items: list[str]) -> list[tuple[str, int]]:
     out = []
     for it in items:
-        idx, _, f = it.partition(":")
-        if not idx or not f.isdigit() or int(f) < 1:
-            raise CompileError(f"--par {it!r} must be INDEX:FACTOR with a positive factor (e.g. i:4)")
+        idx, _, f = it.rpartition(":")
+        if not f.isdigit() or int(f) < 1:
+            raise CompileError(f"--par {it!r} must be INDEX:FACTOR with a positive factor (e.g. i:4, "
+                               "or *:4 for each kernel's outermost output index)")
+        idx = idx or "*"
         out.append((idx, int(f)))
     return out
 

@@ -72,10 +72,14 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(rv)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
-    except click.exceptions.Abort:
+    except (click.ClickException, typer.TyperException) as e:  # typer >= 0.20 vendors click's classes
+        show = getattr(e, "show", None)
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"error: {e}", err=True)
+        sys.exit(getattr(e, "exit_code", 2))
+    except (click.exceptions.Abort, typer.Abort):
         typer.echo("aborted", err=True)
         sys.exit(130)
     except FuseFlowError as e:

@@ -83,10 +83,26 @@ def load(name: str, data_dir: str | None = None) -> Dataset:
     raise UnknownNameError(f"unknown data set {name!r} (known: {', '.join(CATALOG)})")
 
 
+def kind_of(name: str) -> str | None:
+    """The kind (graph, matrix, images) of a data set name without loading it; None where only
+    the file tells (``mtx:``). Unknown names raise :class:`UnknownNameError`."""
+    key = name.strip()
+    kind, _, rest = key.partition(":")
+    if key in CATALOG:
+        return CATALOG[key].kind
+    if kind == "random":
+        return "matrix" if "rows=" in rest or "cols=" in rest else "graph"
+    by_prefix = {"images": "images", "images-dir": "images", "planetoid": "graph", "ogb": "graph",
+                 "sam": "matrix", "mtx": None}
+    if kind in by_prefix:
+        return by_prefix[kind]
+    raise UnknownNameError(f"unknown data set {name!r} (known: {', '.join(CATALOG)})")
+
+
 def _dir(data_dir: str | None, name: str) -> str:
     if not data_dir:
         raise DataError(f"data set {name!r} reads local files: give a data directory")
     return data_dir
 
 
-__all__ = ["load", "CATALOG", "Graph", "Matrix", "Images", "Dataset", "DatasetInfo"]
+__all__ = ["load", "kind_of", "CATALOG", "Graph", "Matrix", "Images", "Dataset", "DatasetInfo"]

@@ -21,6 +21,9 @@ from fuseflow.ir.graph import NodeKind
 
 FACTORS = (1, 2, 4, 8, 16)
 
+#: ``--par *:4``: the index is chosen per kernel (its outermost output index)
+AUTO_INDEX = "*"
+
 
 @dataclass
 class Parallelize:
@@ -31,10 +34,15 @@ class Parallelize:
     @staticmethod
     def knobs() -> list[Knob]:
         return [Knob("par", tuple((None, f) for f in FACTORS),
-                     "parallelize an output index by a factor (index chosen per model)")]
+                     "parallelize an output index by a factor (None/'*': each kernel's outermost output index)")]
 
     def apply(self, b: GraphBuilder) -> None:
         if self.factor <= 1:
+            return
+        if self.index in ("", AUTO_INDEX):
+            index = outermost_output_index(b)
+            if index is not None:
+                Parallelize(index=index, factor=self.factor).apply(b)
             return
         writers = [n for n in b.nodes.values()
                    if n.kind is NodeKind.LEVEL_WRITE and n.attrs.index == self.index]
@@ -124,6 +132,13 @@ class Parallelize:
                 rn.inputs[port] = b.out(j, "out")
         for nid in region:
             b.remove(nid)
+
+
+def outermost_output_index(b: GraphBuilder) -> str | None:
+    """The index of the first output's top level (what ``*`` parallelizes), if it has one."""
+    tops = sorted((n.id, n.attrs.index) for n in b.nodes.values()
+                  if n.kind is NodeKind.LEVEL_WRITE and not n.attrs.level and n.attrs.index)
+    return tops[0][1] if tops else None
 
 
 def _outputs(b: GraphBuilder, n: BNode) -> list[Out]:
