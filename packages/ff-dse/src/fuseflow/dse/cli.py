@@ -128,6 +128,11 @@ def check_workloads(configs: list[Any]) -> None:
 
 
 def _print_failures(summary: Any) -> None:
+    reasons = summary.invalid_causes()
+    if reasons:
+        typer.echo("invalid (not simulated) by reason:")
+        for reason, n in reasons:
+            typer.echo(f"  {n:5d} x {reason}")
     causes = summary.failure_causes()
     if causes:
         typer.echo("failures by cause:")

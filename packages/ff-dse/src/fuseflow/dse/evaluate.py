@@ -15,6 +15,7 @@ from typing import Any
 
 from fuseflow.dse.config import Config
 from fuseflow.dse.result import Estimate, Result, Status
+from fuseflow.ir.errors import KnobError
 
 Evaluator = Callable[[Config], Result]
 Estimator = Callable[[Config], Estimate]
@@ -62,6 +63,21 @@ def failure(cfg: Config, exc: BaseException | str, wall: float = 0.0) -> Result:
     return Result(cfg, cfg.key(), Status.FAILED, wall_time=wall, error=text)
 
 
+def invalid(cfg: Config, reason: str) -> Result:
+    """A configuration whose knobs do not apply: recorded with the reason, never simulated."""
+    return Result(cfg, cfg.key(), Status.INVALID, error=reason)
+
+
+def knob_problem(cfg: Config) -> str | None:
+    """Why ``cfg``'s knobs cannot apply, where that is known without compiling (block tiling)."""
+    if cfg.block is None:
+        return None
+    from fuseflow.fusion.api import block_problem
+
+    problem = block_problem(cfg.model, dict(cfg.options), cfg.block)
+    return f"--block {cfg.block}: {problem}" if problem else None
+
+
 def evaluate(cfg: Config, engine: str = "fast") -> Result:
     """Compile and simulate ``cfg`` with ``engine`` (the fast one by default) and ``check=True``."""
     t0 = time.perf_counter()
@@ -77,6 +93,8 @@ def evaluate(cfg: Config, engine: str = "fast") -> Result:
         except Exception as e:  # noqa: BLE001 - the estimate is optional, its failure is recorded
             note = f"cost model: {type(e).__name__}: {e}"
         sim = simulate(program, hw=cfg.hw, engine=engine, check=True)
+    except KnobError as e:
+        return invalid(cfg, str(e))
     except Exception as e:  # noqa: BLE001 - every failure becomes a recorded result
         return failure(cfg, e, time.perf_counter() - t0)
     check = _check_flag(getattr(sim, "check", None))

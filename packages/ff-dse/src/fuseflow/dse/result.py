@@ -14,6 +14,7 @@ class Status(enum.Enum):
     OK = "ok"
     FAILED = "failed"  # compile or simulation raised; ``error`` holds the text
     MISMATCH = "mismatch"  # simulated, but the result differs from the PyTorch reference
+    INVALID = "invalid"  # a knob does not apply to the workload (``error`` says why); not simulated
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,19 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from fuseflow.dse.config import Config
-from fuseflow.dse.evaluate import Estimator, Evaluator, estimate_config, evaluate, failure
+from fuseflow.dse.evaluate import (
+    Estimator,
+    Evaluator,
+    estimate_config,
+    evaluate,
+    failure,
+    invalid,
+    knob_problem,
+)
 from fuseflow.dse.executors import get_executor
 from fuseflow.dse.progress import SweepProgress
 from fuseflow.dse.prune import PrunePolicy, PruneReport, report, select
-from fuseflow.dse.result import Estimate, Result
+from fuseflow.dse.result import Estimate, Result, Status
 from fuseflow.dse.store import Store
 
 
@@ -23,6 +31,7 @@ class SweepSummary:
     evaluated: int = 0
     failed: int = 0
     pruned: int = 0
+    invalid: int = 0  # knobs that do not apply to the workload (recorded with the reason)
     shared: int = 0  # evaluated by another sweep on the same store while this one ran
     wall_time: float = 0.0
     prune: PruneReport | None = None
@@ -35,12 +44,16 @@ class SweepSummary:
     def line(self) -> str:
         s = (f"{self.total} configurations: {self.evaluated} evaluated, {self.skipped} already done, "
              + (f"{self.shared} by another sweep, " if self.shared else "")
-             + f"{self.pruned} pruned, {self.failed} failed, in {self.wall_time:.1f} s")
+             + f"{self.pruned} pruned, {self.invalid} invalid, {self.failed} failed, in {self.wall_time:.1f} s")
         return s
+
+    def invalid_causes(self) -> list[tuple[str, int]]:
+        """Invalid configurations grouped by reason, most first."""
+        return Counter(cause_of(r.error) for r in self.results if r.status is Status.INVALID).most_common()
 
     def failure_causes(self) -> list[tuple[str, int]]:
         """Failed results grouped by cause (the error text without its location), most first."""
-        causes = Counter(cause_of(r.error) for r in self.results if not r.ok)
+        causes = Counter(cause_of(r.error) for r in self.results if not r.ok and r.status is not Status.INVALID)
         return causes.most_common()
 
 
@@ -127,6 +140,12 @@ def run_sweep(
                 store.put_pruned(c, e, title)
     run_list = [c for c in todo if c.key() in kept]
     summary.pruned = len(todo) - len(run_list)
+    for c in list(run_list):  # knobs that cannot apply: recorded, never dispatched
+        problem = knob_problem(c)
+        if problem:
+            store.put(invalid(c, problem))
+            run_list.remove(c)
+            summary.invalid += 1
     with SweepProgress(len(unique), title, enabled=progress) as bar:
         bar.advance("finished", summary.skipped) if summary.skipped else None
         bar.advance("pruned", summary.pruned) if summary.pruned else None
@@ -139,9 +158,11 @@ def run_sweep(
                         oc.item, oc.error or f"evaluator returned {type(oc.value).__name__}, not a Result")
                     store.put(r)
                     summary.evaluated += 1
-                    if not r.ok:
+                    if r.status is Status.INVALID:
+                        summary.invalid += 1
+                    elif not r.ok:
                         summary.failed += 1
-                    bar.advance("finished" if r.ok else "failed")
+                    bar.advance("finished" if r.ok else "pruned" if r.status is Status.INVALID else "failed")
                     if on_result:
                         on_result(r)
                 run_list = _wait_for_others(elsewhere, store, bar, summary)

@@ -8,7 +8,7 @@ from fuseflow.fusion.compile import CompileResult, GroupReport, compile_program,
 from fuseflow.fusion.fused import reads_of
 from fuseflow.fusion.passes import Knob
 from fuseflow.ir.dataflow import Program
-from fuseflow.ir.errors import CompileError
+from fuseflow.ir.errors import KnobError
 
 
 def knobs(model: str | None = None) -> list[Knob]:
@@ -17,19 +17,26 @@ def knobs(model: str | None = None) -> list[Knob]:
     from fuseflow.fusion.optimize import knobs as opt_knobs
 
     out = [Knob("fusion", ("unfused", "partial", "full"), "fusion granularity (or a SPEC)")] + opt_knobs()
-    if model is not None and not tiles_values(model):
+    if model is not None and block_problem(model, None, 16) is not None:
         out = [Knob(k.name, (None,), k.help + " (not applicable: no block-structured tensor)")
                if k.name == "block" else k for k in out]
     return out
 
 
-def tiles_values(model: str) -> bool:
-    """Whether ``model`` supports value tiling (a zoo model with a ``block`` option); a user
-    file's model is assumed to, its compile says otherwise."""
+def block_problem(model: str, options: dict[str, str] | None, block: int) -> str | None:
+    """Why value tiling by ``block`` does not apply to ``model`` with ``options``, or None.
+    A zoo model tiles only if it declares ``tiled_dims`` (dimensions the block must divide);
+    a user file's model is assumed to, its compile says otherwise."""
     from fuseflow.frontend.zoo import models
 
     spec = models().get(model)
-    return spec is None or any(o.name == "block" for o in spec.options)
+    if spec is None:
+        return None
+    if spec.tiled_dims is None:
+        return f"model {model} has no block-structured tensor to tile"
+    dims = spec.tiled_dims(spec.parse_options(options))
+    bad = [f"{name} {n}" for name, n in dims.items() if block <= 0 or n % block]
+    return f"block {block} does not divide {', '.join(bad)} of {model}" if bad else None
 
 
 def capture(model: str, options: dict[str, str] | None = None, dataset: str | None = None,
@@ -45,9 +52,9 @@ def compile_model(model: str, options: dict[str, str] | None = None, dataset: st
     """Capture ``model`` (zoo name or ``file.py:factory``) and lower it to a dataflow program."""
     opts = dict(options or {})
     if block is not None:
-        if not tiles_values(model):
-            raise CompileError(f"--block {block}: model {model} has no block-structured tensor to tile "
-                               "(value tiling applies to gpt3-bigbird, bigbird-attention and user models)")
+        problem = block_problem(model, opts, block)
+        if problem:
+            raise KnobError(f"--block {block}: {problem}")
         if _has_block_option(model):
             opts.setdefault("block", str(block))
     prog = capture(model, opts, dataset, fusion)

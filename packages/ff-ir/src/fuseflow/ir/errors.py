@@ -57,6 +57,11 @@ class CompileError(FuseFlowError):
     exit_code = 6
 
 
+class KnobError(CompileError):
+    """A design-space knob (``--par``, ``--block``) that does not apply to this model or program;
+    the DSE records such configurations as invalid instead of evaluating them."""
+
+
 class SimulationError(FuseFlowError):
     """The simulator failed (deadlock, malformed stream, missing data)."""
 

@@ -32,6 +32,8 @@ class ModelSpec:
     index_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
     default_dataset: str | None = None
     dataset_kinds: tuple[str, ...] = ()  # kinds of data set it accepts (graph, images, matrix)
+    #: value tiling (``--block B``): the model's dimensions B must divide; None = no tiling
+    tiled_dims: Callable[[dict[str, Any]], dict[str, int]] | None = None
 
     def parse_options(self, given: dict[str, str] | None) -> dict[str, Any]:
         """Typed options: defaults overridden by ``given`` (strings, e.g. from ``-m k=v``)."""

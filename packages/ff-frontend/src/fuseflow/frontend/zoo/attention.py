@@ -50,4 +50,5 @@ SPEC = ModelSpec(
     factory=build,
     index_names={},
     default_dataset=None,
+    tiled_dims=lambda o: {"seq": o["seq"]},
 )

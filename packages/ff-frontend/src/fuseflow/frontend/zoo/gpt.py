@@ -147,4 +147,5 @@ SPEC = ModelSpec(
     factory=build,
     index_names={"x": ("token", "model")},
     default_dataset=None,
+    tiled_dims=lambda o: {"seq": o["seq"], "d_model": o["d_model"]},
 )

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from fuseflow.fusion.builder import BNode, GraphBuilder, Out
 from fuseflow.fusion.passes import Knob
-from fuseflow.ir.errors import CompileError
+from fuseflow.ir.errors import CompileError, KnobError
 from fuseflow.ir.graph import NodeKind
 
 FACTORS = (1, 2, 4, 8, 16)
@@ -53,6 +53,10 @@ class Parallelize:
                 raise CompileError(f"--par {self.index}:{self.factor}: {self.index} is not an output index of "
                                    f"kernel {b.name} (output indices: {', '.join(known) or 'none'})")
             return  # index absent from this kernel: nothing to do
+        extent = _top_extent(b, self.index)
+        if extent is not None and self.factor > extent:
+            raise KnobError(f"--par {self.index}:{self.factor}: kernel {b.name} has only {extent} coordinates of "
+                            f"{self.index}; lanes would stay empty (use a factor <= {extent})")
         done: set[Out] = set()
         for w in writers:  # outputs sharing the loop of the index are parallelized once
             if w.inputs["crd"] not in done:
@@ -139,6 +143,13 @@ def outermost_output_index(b: GraphBuilder) -> str | None:
     tops = sorted((n.id, n.attrs.index) for n in b.nodes.values()
                   if n.kind is NodeKind.LEVEL_WRITE and not n.attrs.level and n.attrs.index)
     return tops[0][1] if tops else None
+
+
+def _top_extent(b: GraphBuilder, index: str) -> int | None:
+    """The dimension of ``index`` where it is a kernel's top level (scanned from the root)."""
+    dims = [n.attrs.dim for n in b.nodes.values()
+            if n.kind is NodeKind.LEVEL_SCAN and n.attrs.index == index and not n.attrs.level and n.attrs.dim]
+    return max(dims) if dims else None
 
 
 def _outputs(b: GraphBuilder, n: BNode) -> list[Out]:
