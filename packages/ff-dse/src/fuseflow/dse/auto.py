@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
 from fuseflow.dse.config import Config
 from fuseflow.dse.evaluate import Estimator, Evaluator, estimate_config, evaluate, failure
 from fuseflow.dse.executors import get_executor

@@ -17,10 +17,13 @@ def fuseflow_executors() -> list[Any]:
 
 @hookimpl
 def fuseflow_cli_commands() -> list[CliCommand]:
+    from fuseflow.dse.bench_cli import bench_command
     from fuseflow.dse.cli import demo_command, dse_app
 
     return [
         CliCommand("dse", app=dse_app, help="Design-space exploration (ff dse MODEL ...; run, report, study)."),
         CliCommand("demo", command=demo_command,
                    help="Figure-12-style study of all four zoo models; writes ./ff-demo/ with plots."),
+        CliCommand("bench", command=bench_command,
+                   help="Time a model on this machine (CPU, CUDA) beside its simulated time."),
     ]

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from fuseflow.ir.errors import FuseFlowError
 from typer.core import TyperGroup
+
+from fuseflow.ir.errors import FuseFlowError
 
 
 class DseGroup(TyperGroup):

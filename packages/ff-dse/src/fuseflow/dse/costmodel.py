@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from fuseflow.dse.result import Estimate
 from fuseflow.ir.formats import LevelFormat, TensorFormat
 from fuseflow.ir.program import (

@@ -166,6 +166,7 @@ def plot_pareto(results: list[Result], out: Path) -> Path | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     from fuseflow.dse.prune import pareto_front
 
     ok = [r for r in results if r.ok and r.cycles and r.bytes_moved]

@@ -68,6 +68,7 @@ class HwConfig:
     timing: TimingConfig = TimingConfig()
     channel_depth: int | None = None  # None = unbounded
     stream_depths: tuple[tuple[str, int], ...] = field(default=())  # by stream name or "s<id>"
+    clock_ghz: float = 1.0  # only to state cycles as time (ff bench, reports); cycles do not depend on it
 
     def depth_of(self, stream_id: int, stream_name: str) -> int | None:
         for key, d in self.stream_depths:
@@ -116,24 +117,61 @@ def load_hw(spec: str | Path | HwConfig) -> HwConfig:
     return hw_from_dict(raw, origin, default_name=path.stem if path.suffix else text_spec)
 
 
+SECTIONS = ("memory", "scanner", "timing", "channels")
+TOP_KEYS = ("name", "clock_ghz")
+#: fields that must be at least 1 (the rest of the integers must not be negative)
+POSITIVE = {"channels", "initiation_interval", "word_bytes", "crd_batch", "val_batch", "write_batch", "row_size",
+            "sequential_interval"}
+
+
+def _number(origin: str, where: str, v: Any, kind: type, minimum: float) -> Any:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (kind is int and not isinstance(v, int)):
+        raise DataError(f"{origin}: {where} = {v!r} is not {'an integer' if kind is int else 'a number'}")
+    if v < minimum:
+        raise DataError(f"{origin}: {where} = {v!r} must be >= {minimum:g}")
+    return kind(v)
+
+
 def hw_from_dict(raw: dict[str, Any], origin: str = "hardware file", default_name: str = "hw") -> HwConfig:
+    unknown = [k for k in raw if k not in SECTIONS and k not in TOP_KEYS]
+    if unknown:
+        raise DataError(f"{origin}: unknown section or key {unknown[0]!r} (known: {', '.join(TOP_KEYS + SECTIONS)})")
+    for key in SECTIONS:
+        if not isinstance(raw.get(key, {}), dict):
+            raise DataError(f"{origin}: [{key}] must be a table")
+
     def section(cls: type, key: str) -> Any:
         data = raw.get(key, {})
         known = {f.name: f for f in fields(cls)}
+        defaults = cls()
         kwargs = {}
         for k, v in data.items():
             if k not in known:
                 raise DataError(f"{origin}: unknown key [{key}] {k} (known: {', '.join(known)})")
+            default = getattr(defaults, k)
             if isinstance(v, dict):
-                v = Poly(int(v.get("b2", 0)), int(v.get("b", 0)), int(v.get("c", 0)))
+                if not isinstance(default, Poly):
+                    raise DataError(f"{origin}: [{key}] {k} is not a polynomial of the block size")
+                v = Poly(*(_number(origin, f"[{key}] {k}.{c}", v.get(c, 0), int, -2**31) for c in ("b2", "b", "c")))
+            elif isinstance(default, bool):
+                if not isinstance(v, bool):
+                    raise DataError(f"{origin}: [{key}] {k} = {v!r} must be true or false")
+            elif isinstance(default, (int, float)):
+                v = _number(origin, f"[{key}] {k}", v, type(default), 1 if k in POSITIVE else 0)
             kwargs[k] = v
         return cls(**kwargs)
 
     ch = raw.get("channels", {})
-    depth = int(ch.get("depth", 0))
-    streams = tuple((str(k), int(v)) for k, v in ch.get("streams", {}).items())
+    bad = [k for k in ch if k not in ("depth", "streams")]
+    if bad:
+        raise DataError(f"{origin}: unknown key [channels] {bad[0]} (known: depth, streams)")
+    depth = _number(origin, "[channels] depth", ch.get("depth", 0), int, 0)
+    streams = tuple((str(k), _number(origin, f"[channels.streams] {k}", v, int, 0))
+                    for k, v in ch.get("streams", {}).items())
+    clock = _number(origin, "clock_ghz", raw.get("clock_ghz", 1.0), float, 1e-6)
     return HwConfig(
         name=str(raw.get("name", default_name)),
+        clock_ghz=clock,
         memory=section(MemoryConfig, "memory"),
         scanner=section(ScannerConfig, "scanner"),
         timing=section(TimingConfig, "timing"),
