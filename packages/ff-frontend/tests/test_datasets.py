@@ -129,3 +129,20 @@ def test_gcn_on_a_random_graph_and_sae_on_a_matrix() -> None:
     assert p.program.tensors["a"].shape == (40, 40)
     p = load_program("sae", {"batch": "4"}, dataset="random:rows=6,cols=20,density=0.3,seed=1")
     assert p.program.tensors["x"].shape == (4, 20)
+
+
+class _Exploit:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        import os
+
+        return (os.system, ("touch pwned",))
+
+
+def test_planetoid_files_cannot_run_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for part in ("allx", "tx", "graph"):
+        with open(tmp_path / f"ind.evil.{part}", "wb") as f:
+            pickle.dump(_Exploit(), f)
+    with pytest.raises(DataError, match="refusing to load"):
+        datasets.load("planetoid:evil", data_dir=str(tmp_path))
+    assert not (tmp_path / "pwned").exists()

@@ -74,6 +74,7 @@ class Builder:
         self.assignments: list[Assignment] = []
         self.ops: list[OpInfo] = []
         self.annotated: set[str] = set()
+        self.zero_filled: set[str] = set()  # annotated in eager-dense PyTorch: unstored entries are zeros
         self._op_names: set[str] = set()
 
     # tensors

@@ -82,7 +82,9 @@ def _dropout(t: Any, x: Any, p: float = 0.5, train: bool = False) -> Any:
 
 @handles("fuseflow.annotate")
 def _annotate(t: Any, x: Any, fmt: str) -> Any:
-    t.apply_format(_sym(t, x), fmt)
+    sym = _sym(t, x)
+    t.apply_format(sym, fmt)
+    t.b.zero_filled.add(sym.tensor)  # eager PyTorch still holds it dense: unstored entries are zeros
     return x
 
 
@@ -303,7 +305,7 @@ def binary(t: Any, kind: str, op: BinaryOp, a: Any, b: Any, alpha: float = 1.0) 
                 inner = Unary(UnaryOp.NEG, inner)
             return Unary(uop, inner, sv)
 
-        return e.emit(x.shape, build, fmt=_unary_format(t, x))
+        return _same_fill(t, x, e.emit(x.shape, build, fmt=_unary_format(t, x, uop, sv)))
     a, b = _sym(t, a), _sym(t, b)
     shape = _broadcast_shape(t, a.shape, b.shape)
     e = t.op(kind)
@@ -317,10 +319,28 @@ def binary(t: Any, kind: str, op: BinaryOp, a: Any, b: Any, alpha: float = 1.0) 
     return e.emit(shape, build2)
 
 
-def _unary_format(t: Any, x: Sym) -> TensorFormat | None:
-    """Unary ops keep the stored pattern: a sparse operand keeps its format."""
+def _unary_format(t: Any, x: Sym, op: UnaryOp | None = None, scalar: float | None = None) -> TensorFormat | None:
+    """Unary ops keep the stored pattern: a sparse operand keeps its format. An op with
+    f(0) != 0 would have to fill every unstored entry (PyTorch computes it on zeros): refused
+    with a clear error instead of a silently wrong sparse result."""
     fmt = _plain_format(t, x)
+    if op is not None and _is_sparse(t, x) and not _keeps_zero(op, scalar):
+        raise t.error(f"{op.value}{'(' + format(scalar, 'g') + ')' if scalar is not None else ''} of the "
+                      f"sparse tensor {x.tensor} maps its unstored zeros to nonzeros, which a sparse result "
+                      "cannot hold; store the operand dense (drop its format annotation) or apply the op "
+                      "only to stored entries (masked_fill / torch.sparse ops)")
     return fmt if fmt is not None and not fmt.is_dense else None
+
+
+def _keeps_zero(op: UnaryOp, scalar: float | None) -> bool:
+    """Whether f(0) == 0 for unary ``op`` (with its scalar)."""
+    if op is UnaryOp.SCALAR_ADD:
+        return not scalar
+    if op is UnaryOp.SCALAR_MAX:
+        return scalar is not None and scalar <= 0
+    if op is UnaryOp.SCALAR_DIV:
+        return bool(scalar)
+    return op not in (UnaryOp.EXP, UnaryOp.SIGMOID, UnaryOp.RSQRT)
 
 
 @handles("aten.add")
@@ -361,7 +381,15 @@ def _maximum(t: Any, a: Any, b: Any) -> Any:
 def unary(t: Any, kind: str, op: UnaryOp, x: Any, scalar: float | None = None) -> Sym:
     x = _sym(t, x)
     e = t.op(kind)
-    return e.emit(x.shape, lambda idx, fresh: Unary(op, access(x, list(idx)), scalar), fmt=_unary_format(t, x))
+    return _same_fill(t, x, e.emit(x.shape, lambda idx, fresh: Unary(op, access(x, list(idx)), scalar),
+                                   fmt=_unary_format(t, x, op, scalar)))
+
+
+def _same_fill(t: Any, x: Sym, y: Sym) -> Sym:
+    """A zero-preserving op of a zero-filled (annotated) tensor is zero-filled too."""
+    if x.tensor in t.b.zero_filled:
+        t.b.zero_filled.add(y.tensor)
+    return y
 
 
 def _simple(kind: str, op: UnaryOp) -> Callable[..., Sym]:
@@ -624,6 +652,10 @@ def _mean(t: Any, x: Any, dims: Any = None, keepdim: bool = False, dtype: Any = 
 
 @handles("aten.amax")
 def _amax(t: Any, x: Any, dims: Any = (), keepdim: bool = False) -> Sym:
+    sym = _sym(t, x)
+    if _is_sparse(t, sym):
+        raise t.error(f"amax over the sparse tensor {sym.tensor}: PyTorch counts its unstored zeros, the "
+                      "sparse reduction sees stored entries only; store it dense or reduce a masked tensor")
     return _reduce(t, "amax", ReduceOp.MAX, x, list(dims) or None, keepdim)
 
 
@@ -636,6 +668,10 @@ def _softmax(t: Any, x: Any, dim: int, *rest: Any, **kwargs: Any) -> Sym:
     d = _dim(dim, x.ndim)
     pfmt = _plain_format(t, x)
     sparse = _is_sparse(t, x)
+    if sparse and x.tensor in t.b.zero_filled and "_sparse_softmax" not in str(getattr(t.node, "target", "")):
+        raise t.error(f"softmax over the annotated sparse tensor {x.tensor}: PyTorch includes its unstored "
+                      "zeros, the sparse softmax skips them; use torch.sparse.softmax, mask it "
+                      "(masked_fill with -inf) or store it dense")
     fmt = pfmt if sparse and pfmt is not None else None
     rshape = tuple(s for ax, s in enumerate(x.shape) if ax != d)
     e = t.op("softmax")

@@ -107,8 +107,19 @@ def _leaf_views(program: TensorProgram, leaves: list[Node]) -> dict[int, ViewInf
         if fmt.block is not None:  # scalar lowering: the block pattern streams as scalar coordinates
             fmt = fmt.with_block(None)
             name = _declare_view(program, leaf.tensor, fmt)
+        if LevelFormat.SINGLETON in fmt.levels:
+            # a COO-like level repeats its parent's coordinate once per entry, so a reduction
+            # would see one fiber per entry: compute on a copy with unique levels
+            fmt = _unique_levels(fmt)
+            name = _declare_view(program, decl.view_of or leaf.tensor, fmt)
         views[leaf.id] = ViewInfo(name, fmt, tuple(leaf.indices[m] for m in fmt.mode_order))
     return views
+
+
+def _unique_levels(fmt: TensorFormat) -> TensorFormat:
+    """``fmt`` with singleton levels made compressed (COO -> DCSR): every coordinate once per fiber."""
+    return TensorFormat(tuple(LevelFormat.COMPRESSED if lv is LevelFormat.SINGLETON else lv for lv in fmt.levels),
+                        fmt.mode_order, fmt.block)
 
 
 def _priority(outputs: list[FusedOutput]) -> list[str]:
@@ -365,7 +376,7 @@ def _write_output(program: TensorProgram, b: GraphBuilder, low: Lowering, fo: Fu
     modes = tuple(fo.indices.index(v) for v in stream_vars)
     blk = tuple(tiles[v] for v in fo.indices) if tiles else None
     blk = blk if blk and any(x > 1 for x in blk) else None
-    fmt = TensorFormat(_levels_by_mode(decl.format, modes), modes, blk)
+    fmt = _unique_levels(TensorFormat(_levels_by_mode(decl.format, modes), modes, blk))  # streams are unique
     if decl.format != fmt:
         program.tensors[fo.tensor] = replace(decl, format=fmt)
     for lvl, (v, crd) in enumerate(st.levels):

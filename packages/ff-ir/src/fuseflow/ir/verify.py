@@ -159,6 +159,8 @@ def graph_problems(g: Graph, tensors: Mapping[str, TensorDecl] | None = None) ->
             elif node.attrs.level is not None and node.attrs.level >= max(tensors[t].order, 1):
                 out.append(f"{node.describe()}: level {node.attrs.level} but tensor {t!r} has "
                            f"{tensors[t].order} levels")
+            else:
+                out += _dim_problems(node, tensors[t])
     problems, readers, writers = _stream_problems(g)
     out += problems
     for node in g.nodes.values():
@@ -182,6 +184,19 @@ def graph_problems(g: Graph, tensors: Mapping[str, TensorDecl] | None = None) ->
     except VerificationError as e:
         out += e.problems
     return out
+
+
+def _dim_problems(node: Node, decl: TensorDecl) -> list[str]:
+    """A scanner's or locate's ``dim`` must be the extent of the mode its level stores."""
+    dim, level = getattr(node.attrs, "dim", None), node.attrs.level
+    if not dim or level is None or level >= decl.order:
+        return []
+    mode = decl.format.mode_order[level]
+    extent = decl.shape[mode]
+    block = decl.format.block[mode] if decl.format.block else 1
+    if dim in (extent, extent // max(block, 1)):
+        return []
+    return [f"{node.describe()}: dim {dim} but level {level} of tensor {decl.name!r} has extent {extent}"]
 
 
 def verify_graph(graph: Graph, tensors: Mapping[str, TensorDecl] | None = None) -> None:
@@ -233,6 +248,7 @@ def tensor_program_problems(tp: TensorProgram) -> list[str]:
         names.add(a.name)
         if a.output.tensor not in tp.tensors:
             out.append(f"{where}: output tensor {a.output.tensor!r} is not declared")
+        extents: dict[str, tuple[int, str]] = {}
         for acc in [a.output, *accesses(a.value)]:
             decl = tp.tensors.get(acc.tensor)
             if decl is None:
@@ -241,6 +257,11 @@ def tensor_program_problems(tp: TensorProgram) -> list[str]:
             elif len(acc.indices) != decl.order:
                 out.append(f"{where}: {acc.tensor}[{','.join(acc.indices)}] has {len(acc.indices)} indices "
                            f"but {acc.tensor!r} has order {decl.order}")
+            else:
+                for i, n in zip(acc.indices, decl.shape, strict=True):
+                    seen = extents.setdefault(i, (n, acc.tensor))
+                    if seen[0] != n:
+                        out.append(f"{where}: index {i!r} has extent {seen[0]} in {seen[1]} but {n} in {acc.tensor}")
         free = _expr_problems(a.value, set(a.output.indices), where, out)
         outs = set(a.output.indices)
         for i in sorted(free - outs):

@@ -22,7 +22,9 @@ def sim_command(
     data_dir: Path | None = typer.Option(  # noqa: UP007
         None, "--data-dir", help="Read inputs from a SAM/Comal tensor data directory."),
     channel_depth: int | None = typer.Option(  # noqa: UP007
-        None, "--channel-depth", help="Bound every stream to this many tokens (0 = unbounded)."),
+        None, "--channel-depth", min=0, help="Bound every stream to this many tokens (0 = unbounded)."),
+    verify: bool = typer.Option(True, "--verify/--no-verify",
+                                help="Verify the program (as `ff ir validate`) before simulating."),
 ) -> None:
     """Simulate PROGRAM cycle by cycle (Comal's timing model)."""
     from fuseflow.ir import io
@@ -31,6 +33,10 @@ def sim_command(
     prog = io.load(program)
     if data_dir is not None:
         _load_data_dir(prog, data_dir)
+    if verify:
+        from fuseflow.ir.verify import verify_program
+
+        verify_program(prog)
     opts = {} if channel_depth is None else {"channel_depth": channel_depth}
     res = simulate(prog, hw=hw, engine=engine, check=check, trace_path=trace,
                    random_inputs=random_inputs, **opts)

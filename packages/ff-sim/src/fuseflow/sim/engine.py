@@ -7,6 +7,7 @@ from typing import Any
 
 from fuseflow.ir.data import TensorData
 from fuseflow.ir.dataflow import Program
+from fuseflow.ir.errors import SimulationError
 from fuseflow.sim.counters import Counters
 from fuseflow.sim.hw import HwConfig, load_hw
 from fuseflow.sim.inputs import prepare_inputs
@@ -39,7 +40,13 @@ def run_program(program: Program, hw: HwConfig, env: dict[str, TensorData], made
     busy: dict[str, dict[str, list[list[int]]]] = {}
     cycles = 0
     for k in program.kernels:
-        run = run_kernel(program, k, env, hw, trace) if run_one is None else run_one(program, k, env, hw)
+        try:
+            run = run_kernel(program, k, env, hw, trace) if run_one is None else run_one(program, k, env, hw)
+        except (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError) as e:
+            # a graph that passes the verifier can still route a stream where it makes no sense
+            # (a locate without its base ref, say): a clear error, not an internal one
+            raise SimulationError(f"kernel {k.name}: the streams do not fit the tensors ({type(e).__name__}: "
+                                  f"{e}); the graph or its data is malformed") from e
         env.update(run.outputs)
         outputs.update(run.outputs)
         kernels.append(KernelResult(k.name, run.cycles, run.counters.flops, run.counters.bytes_moved(word),

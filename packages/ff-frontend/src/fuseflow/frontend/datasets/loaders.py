@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,13 +22,47 @@ def _need(path: Path) -> Path:
     return path
 
 
+#: the only classes a Planetoid pickle may name: scipy matrices, numpy arrays and plain containers
+PLANETOID_CLASSES = {
+    ("copyreg", "_reconstructor"), ("builtins", "object"), ("builtins", "list"), ("builtins", "dict"),
+    ("builtins", "int"), ("builtins", "set"), ("builtins", "tuple"), ("collections", "defaultdict"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    *((mod, cls) for mod in ("scipy.sparse.csr", "scipy.sparse._csr", "scipy.sparse.csc", "scipy.sparse._csc",
+                             "scipy.sparse.lil", "scipy.sparse._lil", "scipy.sparse._arrays")
+      for cls in ("csr_matrix", "csc_matrix", "lil_matrix", "csr_array", "csc_array")),
+}
+
+
+class _PlanetoidUnpickler(pickle.Unpickler):
+    """Reads Kipf's Planetoid pickles without running code: any class outside
+    :data:`PLANETOID_CLASSES` (``os.system``, say) is refused."""
+
+    def __init__(self, f: Any, path: Path) -> None:
+        super().__init__(f, encoding="latin1")
+        self.path = path
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in PLANETOID_CLASSES:
+            raise DataError(f"{self.path}: refusing to load {module}.{name} (a Planetoid file holds only "
+                            "scipy/numpy arrays and lists; convert other data to .mtx or OGB CSV files)")
+        return super().find_class(module, name)
+
+
 def planetoid(name: str, data_dir: str | Path) -> Graph:
     """Planetoid raw files ``ind.<name>.{x,tx,allx,graph,test.index}`` (Kipf's layout)."""
     d = Path(data_dir)
 
     def load(part: str) -> object:
-        with open(_need(d / f"ind.{name}.{part}"), "rb") as f:
-            return pickle.load(f, encoding="latin1")
+        path = _need(d / f"ind.{name}.{part}")
+        with open(path, "rb") as f:
+            try:
+                return _PlanetoidUnpickler(f, path).load()
+            except DataError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a malformed file is a data error
+                raise DataError(f"{path}: not a readable Planetoid file ({type(e).__name__}: {e})") from None
 
     allx, tx = load("allx"), load("tx")
     graph = load("graph")

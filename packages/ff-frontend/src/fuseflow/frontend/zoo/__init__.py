@@ -21,6 +21,15 @@ class Option:
     type: type
     default: Any
     help: str = ""
+    minimum: float | None = None  # None: integers default to >= 1 (>= 0 when their default is 0)
+
+    def check(self, model: str, value: Any) -> Any:
+        low = self.minimum
+        if low is None and self.type is int:
+            low = 0 if self.default == 0 else 1
+        if low is not None and isinstance(value, (int, float)) and not isinstance(value, bool) and value < low:
+            raise FrontendError(f"model {model}: option {self.name}={value} must be >= {low:g}")
+        return value
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,7 @@ class ModelSpec:
             if key not in by_name:
                 valid = ", ".join(by_name) or "none"
                 raise FrontendError(f"model {self.name} has no option {key!r} (options: {valid})")
-            out[key] = _convert(self.name, by_name[key], raw)
+            out[key] = by_name[key].check(self.name, _convert(self.name, by_name[key], raw))
         return out
 
 
