@@ -86,3 +86,28 @@ def test_hardware_file_values_are_validated() -> None:
                      ({"clock_ghz": 0}, "clock_ghz")]:
         with pytest.raises(DataError, match=msg):
             hw_from_dict(raw, "hw.toml")
+
+
+def test_notebook_tour_runs_and_writes_the_html_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import runpy
+
+    tour = runpy.run_path(str(Path(__file__).parents[3] / "docs" / "notebook_tour.py"))
+    tour["main"](tmp_path / "tour")
+    out = capsys.readouterr().out
+    assert "over unfused" in out and "check pass" in out and "cpu eager" in out
+    page = (tmp_path / "tour" / "report.html").read_text()
+    assert "<img src='pareto.png'" in page and "Where the time goes" in page and "k0_mm" in page
+
+
+def test_dse_report_html_has_breakdown_and_cost_model(tmp_path: Path) -> None:
+    from fuseflow.dse.config import Config
+    from fuseflow.dse.evaluate import evaluate
+    from fuseflow.dse.report import write_report
+    from fuseflow.dse.store import Store
+
+    with Store(tmp_path / "s.sqlite") as st:
+        for f in ("unfused", "partial"):
+            st.put(evaluate(Config("gcn", "karate", fusion=f)))
+        write_report(st, tmp_path / "rep", title="gcn on karate")
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "speedup_gcn.png" in page and "share of tokens" in page and "Cost model error" in page

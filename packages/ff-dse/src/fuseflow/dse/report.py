@@ -148,13 +148,14 @@ def plot_speedups(rs: list[Row], out: Path, labels: dict[str, str] | None = None
             ax.bar(xs, ys, width, label=fu[:24])
         ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
         ax.set_xticks(range(len(datasets)))
-        ax.set_xticklabels([d[:28] for d in datasets], rotation=15, fontsize=7)
-        ax.set_ylabel("speedup over unfused")
-        ax.set_title(f"{model}: fusion speedup (Figure-12 style)")
-        ax.legend(fontsize=7)
+        ax.set_xticklabels([d[:28] for d in datasets], rotation=15, fontsize=7, ha="right")
+        ax.set_xlabel("workload (data set or model size)")
+        ax.set_ylabel("speedup over unfused (x)")
+        ax.set_title(f"{model}: speedup of each fusion over unfused", fontsize=10)
+        ax.legend(fontsize=7, title="fusion", title_fontsize=7)
         fig.tight_layout()
         p = out / f"speedup_{_slug(model)}.png"
-        fig.savefig(p, dpi=110)
+        fig.savefig(p, dpi=110, bbox_inches="tight")
         plt.close(fig)
         paths.append(p)
     return paths
@@ -181,19 +182,29 @@ def plot_pareto(results: list[Result], out: Path) -> Path | None:
         sc = ax.scatter([float(r.bytes_moved or 0) for r in rs], [float(r.cycles or 0) for r in rs],
                         label=model, alpha=0.7, s=22)
         fr = sorted((r for r in rs if r.key in front), key=lambda r: r.bytes_moved or 0)
-        ax.plot([float(r.bytes_moved or 0) for r in fr], [float(r.cycles or 0) for r in fr],
-                color=sc.get_facecolor()[0], linewidth=1)
+        ax.step([float(r.bytes_moved or 0) for r in fr], [float(r.cycles or 0) for r in fr], where="post",
+                color=sc.get_facecolor()[0], linewidth=1.2, label=f"{model} Pareto front")
+        for r in (rs if len(ok) <= 15 else fr):  # past 15 points only the front is labelled
+            ax.annotate(_point_label(r), (float(r.bytes_moved or 0), float(r.cycles or 0)), fontsize=6,
+                        xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("bytes moved")
-    ax.set_ylabel("cycles")
-    ax.set_title("cycles vs bytes (lines: Pareto fronts)")
+    ax.set_xlabel("bytes moved (log)")
+    ax.set_ylabel("cycles (log)")
+    ax.set_title("cycles against bytes moved; lines: Pareto fronts", fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
     p = out / "pareto.png"
-    fig.savefig(p, dpi=110)
+    fig.savefig(p, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return p
+
+
+def _point_label(r: Result) -> str:
+    c = r.config
+    knobs = knobs_text(c).split(" ")
+    return " ".join([c.dataset or c.model, c.fusion, *(k for k in knobs if not k.startswith(("hw=",)) and "=" in k
+                                                       and k.split("=")[0] in ("order", "par", "block"))])[:40]
 
 
 def _md_table(header: list[str], body: list[list[str]]) -> str:
@@ -203,8 +214,10 @@ def _md_table(header: list[str], body: list[list[str]]) -> str:
 
 
 def write_report(store: Store, out: str | Path, title: str = "FuseFlow DSE report",
-                 extra_md: str = "", labels: dict[str, str] | None = None) -> Path:
-    """Write results.{csv,json,sqlite}, PNG plots and report.md into ``out``; returns report.md."""
+                 extra_md: str = "", labels: dict[str, str] | None = None, breakdown: bool = True) -> Path:
+    """Write results.{csv,json,sqlite}, PNG plots, report.md and report.html into ``out``;
+    returns report.md. ``breakdown`` re-simulates each workload's best configuration (when it
+    is quick) for the per-primitive table of report.html."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results = store.results()
@@ -245,4 +258,7 @@ def write_report(store: Store, out: str | Path, title: str = "FuseFlow DSE repor
         md += [extra_md, ""]
     path = out / "report.md"
     path.write_text("\n".join(md))
+    from fuseflow.dse.html_report import write_html
+
+    write_html(out, title, results, TABLE_HEADER, table_text(rs), plots, pareto, errs, extra_md, breakdown)
     return path

@@ -8,6 +8,7 @@ writer and one reader.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from fuseflow.ir.errors import CompileError
 from fuseflow.ir.graph import Attrs, Graph, NodeKind, StreamKind, port_spec_maps, port_specs
@@ -92,7 +93,7 @@ class GraphBuilder:
     def remove(self, nid: int) -> None:
         del self.nodes[nid]
 
-    def set_attrs(self, nid: int, **attrs: object) -> None:
+    def set_attrs(self, nid: int, **attrs: Any) -> None:
         self.nodes[nid].attrs = replace(self.nodes[nid].attrs, **attrs)
 
     def counts(self) -> dict[str, int]:
@@ -158,9 +159,9 @@ class GraphBuilder:
 
         heapq.heapify(ready)
         while ready:
-            n = heapq.heappop(ready)
-            out.append(n)
-            for m in succ[n]:
+            nid = heapq.heappop(ready)
+            out.append(nid)
+            for m in succ[nid]:
                 indeg[m] -= 1
                 if indeg[m] == 0:
                     heapq.heappush(ready, m)

@@ -226,6 +226,12 @@ def _declare_view(program: TensorProgram, tensor: str, fmt: TensorFormat) -> str
     return name
 
 
+def _is_copy(program: TensorProgram, name: str) -> bool:
+    """Whether ``name`` is a view of another tensor with its shape (a materialized copy)."""
+    base = program.tensor(name).view_of
+    return base is not None and program.tensor(name).shape == program.tensor(base).shape
+
+
 def compile_group(program: TensorProgram, plan: GroupPlan, order_choice: str | None,
                   kernel_name: str, passes: list[object] | None = None, block: int | None = None
                   ) -> tuple[Kernel, GroupReport]:
@@ -257,8 +263,7 @@ def compile_group(program: TensorProgram, plan: GroupPlan, order_choice: str | N
                     if n.kind in (NodeKind.LEVEL_SCAN, NodeKind.VAL_ARRAY, NodeKind.LOCATE) and n.attrs.tensor})
     outs = [fo.tensor for fo in plan.outputs]
     kernel = Kernel(kernel_name, graph, tuple(plan.group.assignments), tuple(reads), tuple(outs))
-    materialized = sorted({v.tensor for v in views.values() if program.tensor(v.tensor).view_of
-                           and program.tensor(v.tensor).shape == program.tensor(program.tensor(v.tensor).view_of).shape})
+    materialized = sorted({v.tensor for v in views.values() if _is_copy(program, v.tensor)})
     report = GroupReport(plan.group.name, list(plan.group.assignments), outs, order, None,
                          graph.kind_counts(), materialized,
                          sorted({r for fo in plan.outputs for r in fo.recomputed}), records,

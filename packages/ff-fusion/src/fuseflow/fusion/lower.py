@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import weakref
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from fuseflow.fusion.builder import GraphBuilder, Out
 from fuseflow.fusion.fused import Node
@@ -31,6 +32,10 @@ from fuseflow.ir.graph import NodeKind
 from fuseflow.ir.program import BinaryOp, ReduceOp
 
 INTERSECTING = (BinaryOp.MUL, BinaryOp.DIV, BinaryOp.MASK)
+
+
+#: a join lattice: "U" (the universe), ("leaf"|"opq", node) or ("and"|"or", [lattices])
+Lat = Any
 
 
 class UnsupportedOrder(CompileError):
@@ -207,7 +212,7 @@ class Lowering:
         levels = list(st.levels)
         val = st.val
         assert val is not None
-        op = x.op
+        op = cast(ReduceOp, x.op)
         if self.tiles is not None:
             val = self._tile_reduce(val, x)
         for r in sorted(x.rd, key=self.pos.__getitem__, reverse=True):
@@ -324,15 +329,15 @@ class Lowering:
         return self.lattice(y.children[0], v, ctx, walk)
 
     # -- joiners --------------------------------------------------------------------
-    def realize(self, lat: object, v: str, ctx: Ctx, walk: _Walk) -> tuple[Out, dict[tuple[str, int], Out]]:
+    def realize(self, lat: Lat, v: str, ctx: Ctx, walk: _Walk) -> tuple[Out, dict[tuple[str, int], Out]]:
         lat = _simplify(lat)
         if lat == "U":
             return self.universe(v, ctx), {}
         return self._realize(lat, v, ctx, walk, under_union=False)
 
-    def _realize(self, lat: object, v: str, ctx: Ctx, walk: _Walk, under_union: bool
+    def _realize(self, lat: Lat, v: str, ctx: Ctx, walk: _Walk, under_union: bool
                  ) -> tuple[Out, dict[tuple[str, int], Out]]:
-        kind, arg = lat  # type: ignore[misc]
+        kind, arg = lat
         if kind == "leaf":
             return self.scan(arg, v, ctx, under_union)
         if kind == "opq":
@@ -387,10 +392,10 @@ class Lowering:
         ``mask(S, S - rowmax)``): iterate L and let L' share its positions. L is a leaf
         view or a shared computed stream."""
 
-        def ident(q: object) -> object | None:
+        def ident(q: Lat) -> object | None:
             if q == "U":
                 return None
-            kind, node = q  # type: ignore[misc]
+            kind, node = q
             if kind == "leaf":
                 return ("leaf", self._equiv(node, ctx))
             if kind == "opq":
@@ -419,11 +424,11 @@ class Lowering:
                 pay[dup] = pay[target]
         return pay
 
-    def _is_full(self, lat: object, ctx: Ctx) -> bool:
+    def _is_full(self, lat: Lat, ctx: Ctx) -> bool:
         """Does this operand hold every coordinate of the level (a dense level)?"""
         if lat == "U":
             return True
-        kind, arg = lat  # type: ignore[misc]
+        kind, arg = lat
         if kind == "leaf":
             view = self.views[arg.id]
             return view.format.levels[ctx.next_level[arg.id]] is LevelFormat.DENSE
@@ -654,15 +659,15 @@ class _Walk:
     opaque: dict[int, Stream] = field(default_factory=dict)
 
 
-def _simplify(lat: object) -> object:
-    if lat == "U" or lat[0] in ("leaf", "opq"):  # type: ignore[index]
+def _simplify(lat: Lat) -> Lat:
+    if lat == "U" or lat[0] in ("leaf", "opq"):
         return lat
-    kind, parts = lat  # type: ignore[misc]
+    kind, parts = lat
     flat: list[object] = []
     for p in parts:
         p = _simplify(p)
-        if p != "U" and p[0] == kind:  # type: ignore[index]
-            flat.extend(p[1])  # type: ignore[index]
+        if p != "U" and p[0] == kind:
+            flat.extend(p[1])
         else:
             flat.append(p)
     if kind == "and":

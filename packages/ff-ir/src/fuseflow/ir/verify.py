@@ -258,10 +258,11 @@ def tensor_program_problems(tp: TensorProgram) -> list[str]:
                 out.append(f"{where}: {acc.tensor}[{','.join(acc.indices)}] has {len(acc.indices)} indices "
                            f"but {acc.tensor!r} has order {decl.order}")
             else:
-                for i, n in zip(acc.indices, decl.shape, strict=True):
-                    seen = extents.setdefault(i, (n, acc.tensor))
-                    if seen[0] != n:
-                        out.append(f"{where}: index {i!r} has extent {seen[0]} in {seen[1]} but {n} in {acc.tensor}")
+                for var, size in zip(acc.indices, decl.shape, strict=True):
+                    seen = extents.setdefault(var, (size, acc.tensor))
+                    if seen[0] != size:
+                        out.append(f"{where}: index {var!r} has extent {seen[0]} in {seen[1]} but {size} "
+                                   f"in {acc.tensor}")
         free = _expr_problems(a.value, set(a.output.indices), where, out)
         outs = set(a.output.indices)
         for i in sorted(free - outs):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +58,7 @@ def _load(name: str, items: Stamped) -> Channel:
     return ch
 
 
-def run_nodes(nodes: list[tuple[Node, dict[str, Stamped | str]]], links: list[tuple[int, str, int, str]] = (),
+def run_nodes(nodes: list[tuple[Node, dict[str, Stamped | str]]], links: Sequence[tuple[int, str, int, str]] = (),
               stored: dict[str, StoredTensor] | None = None, hw: HwConfig | str = "no-hbm",
               kinds: dict[tuple[int, str], StreamKind] | None = None) -> NodeRun:
     """Run nodes whose inputs are pre-loaded (or linked: (src idx, port, dst idx, port));

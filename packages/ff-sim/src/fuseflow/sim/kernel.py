@@ -138,7 +138,7 @@ def run_kernel(program: Program, kernel: Kernel, env: dict[str, TensorData], hw:
 
 def collect_outputs(program: Program, kernel: Kernel, ctx: KernelContext,
                     prebuilt: dict[str, TensorData] | None = None) -> dict[str, TensorData]:
-    written = {n.attrs.tensor for n in kernel.graph.nodes.values() if n.kind in WRITERS}
+    written = {n.attrs.tensor for n in kernel.graph.nodes.values() if n.kind in WRITERS and n.attrs.tensor}
     names = list(kernel.outputs) + sorted(t for t in written if t not in kernel.outputs)
     out: dict[str, TensorData] = {}
     for name in names:

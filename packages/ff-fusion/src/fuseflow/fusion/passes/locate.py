@@ -41,8 +41,8 @@ class IntersectDenseToLocate:
         arity = n.attrs.arity or 0
         readers = b.readers()
         pairs = [(n.inputs[f"crd{i}"], n.inputs[f"ref{i}"]) for i in range(arity)]
-        dense = {i: self._dense_scan(b, c, r, readers) for i, (c, r) in enumerate(pairs)}
-        dense = {i: s for i, s in dense.items() if s is not None}
+        scans = {i: self._dense_scan(b, c, r, readers) for i, (c, r) in enumerate(pairs)}
+        dense = {i: s for i, s in scans.items() if s is not None}
         if not dense:
             return
         sparse = [i for i in range(arity) if i not in dense]

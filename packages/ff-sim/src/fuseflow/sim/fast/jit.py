@@ -52,7 +52,7 @@ except ImportError:  # pragma: no cover
     jit_hot = jit
     jit_float = jit
 
-    def ctz(x):
+    def ctz(x):  # type: ignore[misc]  # the pure-Python stand-in of the numba intrinsic above
         x = int(x)
         return (x & -x).bit_length() - 1
 

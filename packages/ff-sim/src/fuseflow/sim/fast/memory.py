@@ -48,7 +48,7 @@ class FastMemory(Memory):
         return ms
 
     def channel(self, c: int) -> bytes:
-        words = np.ascontiguousarray(self.slots[:, c]).astype("<i8")
+        words = np.ascontiguousarray(np.asarray(self.slots)[:, c]).astype("<i8")
         return np.unpackbits(words.view(np.uint8), bitorder="little").tobytes()
 
     def _grow(self, c: int, blocks: int) -> None:

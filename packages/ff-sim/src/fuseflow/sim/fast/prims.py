@@ -846,9 +846,9 @@ class _Spacc2:
         self.ports = {"crd_mid": self.im, "crd_inner": self.ii, "val": self.iv}
         self.acc: dict = {}
         self.cnt = _Acc()
-        self.om = ([], array('q'))
-        self.oi = ([], array('q'))
-        self.ov = ([], array('q'))
+        self.om: tuple[list[Any], array[int]] = ([], array('q'))
+        self.oi: tuple[list[Any], array[int]] = ([], array('q'))
+        self.ov: tuple[list[Any], array[int]] = ([], array('q'))
 
     def peek(self, c: _In) -> Any:
         if c.i >= c.n:

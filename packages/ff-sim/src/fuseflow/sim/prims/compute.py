@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
@@ -25,11 +25,11 @@ class Alu(Proc):
         a = self.node.attrs  # type: ignore[union-attr]
         tile = ops.parse_tile_label(a.label)
         if (a.arity or 1) == 1:
-            yield from self._unary(a.op, a.scalar, tile)
+            yield from self._unary(cast(UnaryOp, a.op), a.scalar, tile)
         else:
-            matmul = a.label == "tile_matmul" or (
-                tile is not None and ops.is_contraction(a.op, tile[1], tile[2]))
-            yield from self._binary(a.op, matmul, tile)
+            op = cast(BinaryOp, a.op)
+            matmul = a.label == "tile_matmul" or (tile is not None and ops.is_contraction(op, tile[1], tile[2]))
+            yield from self._binary(op, matmul, tile)
 
     def _unary(self, op: UnaryOp, scalar: float | None, tile: Any = None) -> Wait:
         if not isinstance(op, UnaryOp):

@@ -261,7 +261,7 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any) -> None:
                 h = min(h, _slot(fm, c))
         return int(r.done)
 
-    state = {"left": len(runners), "error": None}
+    state: dict[str, Any] = {"left": len(runners), "error": None}
     running: dict[int, Runner] = {}  # nodes in a step function now, by id
     cond = threading.Condition()
 
@@ -424,11 +424,11 @@ def _finish(program: Program, kernel: Kernel, ctx: KernelContext, runners: list[
         a = r.node.attrs
         if r.node.kind is NodeKind.LEVEL_WRITE:
             codes = np.concatenate([c for c, _ in r.records]) if r.records else np.zeros(0, I64)
-            record_level(ctx, a.tensor, a.level, Col(codes))
+            record_level(ctx, str(a.tensor), int(a.level or 0), Col(codes))
         elif r.node.kind is NodeKind.VAL_WRITE:
             codes = np.concatenate([c for c, _ in r.records]) if r.records else np.zeros(0, I64)
             vals = np.concatenate([v for _, v in r.records]) if r.records else np.zeros(0, F32)
-            record_values(ctx, a.tensor, Col(codes, vals))
+            record_values(ctx, str(a.tensor), Col(codes, vals))
     outputs = collect_outputs_fast(program, kernel, ctx)
     cycles = max((int(r.st[T]) for r in runners), default=0)
     return KernelRun(kernel.name, cycles, total, per, outputs)
