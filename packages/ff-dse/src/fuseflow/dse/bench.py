@@ -135,3 +135,41 @@ def _cuda_timing(module: Any, inputs: tuple[Any, ...], warmup: int, repeats: int
                       repeats, torch.cuda.get_device_name())
     except Exception as e:  # noqa: BLE001 - reported
         return Timing("cuda eager", None, note=f"did not run: {type(e).__name__}: {e}")
+
+
+def workload_timings(model: str, options: dict[str, str], dataset: str | None, compiled: bool = False,
+                     repeats: int = 5) -> list[Timing]:
+    """Time a zoo (or ``file.py:factory``) model as the DSE's workloads build it."""
+    from fuseflow.frontend.api import build_model
+
+    module, inputs, *_ = build_model(model, options, dataset)
+    return time_module(module, inputs, compiled=compiled, repeats=repeats)
+
+
+BASELINE_HEADER = ("workload", "best configuration", "simulated", "cpu eager", "ratio (cpu / simulated)",
+                   "cuda eager")
+
+
+def baseline_table(results: list[Any], cache: dict[str, Any], compiled: bool = False) -> list[list[str]]:
+    """Per workload: its best configuration's simulated time (at its hardware's clock) beside this
+    machine's median times. ``cache`` (kept in the store) saves re-timing a workload."""
+    from fuseflow.dse.html_report import best_per_workload
+    from fuseflow.sim.hw import load_hw
+
+    out = []
+    for wl, r in sorted(best_per_workload(results).items()):
+        c = r.config
+        if wl not in cache:
+            try:
+                cache[wl] = [[t.name, t.median_s, t.note] for t in
+                             workload_timings(c.model, dict(c.options), c.dataset, compiled)]
+            except Exception as e:  # noqa: BLE001 - a workload that cannot be rebuilt here says why
+                cache[wl] = [["cpu eager", None, f"not timed: {type(e).__name__}: {e}"]]
+        times = {name: (s, note) for name, s, note in cache[wl]}
+        sim = float(r.cycles or 0) / (load_hw(c.hw).clock_ghz * 1e9)
+        eager, note = times.get("cpu eager", (None, ""))
+        cuda = times.get("cuda eager", (None, "-"))
+        out.append([wl, c.label(), _fmt_s(sim), _fmt_s(eager) if eager else note,
+                    f"{eager / sim:.3g}x" if eager and sim else "-",
+                    _fmt_s(cuda[0]) if cuda[0] else str(cuda[1])])
+    return out

@@ -68,6 +68,8 @@ def run_command(
     out: Path | None = typer.Option(None, "--out", help="Also write a report directory."),  # noqa: UP007
     evaluator: str | None = EVALUATOR,  # noqa: UP007
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    baseline: bool = typer.Option(False, "--baseline", help="With --out: time each workload's PyTorch "
+                                  "model on this machine beside its best simulated time."),
     retry_failed: bool = typer.Option(False, "--retry-failed/--skip-failed",
                                       help="Rerun configs that failed in an earlier sweep (default: keep "
                                            "their recorded failure)."),
@@ -116,7 +118,7 @@ def run_command(
                            f"{best.config.compile_command()}")
         print_table(rows(results), title=f"{model} design space")
         if out:
-            typer.echo(f"report: {write_report(st, out)}")
+            typer.echo(f"report: {write_report(st, out, baseline=baseline)}")
     _fail_if_none_ok(results, store)
 
 
@@ -152,8 +154,10 @@ def _fail_if_none_ok(results: list[Any], store: Path) -> None:
 def report_command(
     store: Path = typer.Argument(..., help="A results store written by a sweep."),
     out: Path = typer.Option(Path("dse-report"), "--out", help="Report directory."),
+    baseline: bool = typer.Option(False, "--baseline", help="Time each workload's PyTorch model on this "
+                                  "machine beside its best simulated time."),
 ) -> None:
-    """Write CSV/JSON/PNG/Markdown reports from a store."""
+    """Write CSV/JSON/PNG/Markdown/HTML reports from a store."""
     from fuseflow.dse.report import print_table, rows
     from fuseflow.dse.report import write_report as write
     from fuseflow.dse.store import Store
@@ -164,7 +168,7 @@ def report_command(
         raise DataError(f"no results store at {store}")
     with Store(store) as st:
         print_table(rows(st.results()), title=str(store))
-        typer.echo(f"report: {write(st, out)}")
+        typer.echo(f"report: {write(st, out, baseline=baseline)}")
 
 
 def _study(configs: list[Any], labels: dict[str, str], out: Path, title: str, executor: str, address: str | None,

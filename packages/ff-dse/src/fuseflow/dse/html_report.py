@@ -75,7 +75,8 @@ def primitive_breakdown(r: Result) -> list[tuple[str, int, int, int]] | None:
 
 def write_html(out: Path, title: str, results: list[Result], table_header: Sequence[str],
                table_rows: list[list[str]], plots: list[Path], pareto: Path | None,
-               errs: dict[str, tuple[float, float, int]], notes: str = "", breakdown: bool = True) -> Path:
+               errs: dict[str, tuple[float, float, int]], notes: str = "", breakdown: bool = True,
+               baseline_rows: list[list[str]] | None = None) -> Path:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
              f"<p>{len(results)} results ({sum(r.ok for r in results)} ok, {sum(not r.ok for r in results)} "
@@ -88,6 +89,12 @@ def write_html(out: Path, title: str, results: list[Result], table_header: Seque
         parts.append("<h2>Cycles against bytes moved</h2><p class='note'>Each point is one configuration, "
                      "labelled by it; the line joins each model's non-dominated configurations.</p>"
                      f"<p><img src='{html.escape(pareto.name)}' alt='pareto'></p>")
+    if baseline_rows:
+        from fuseflow.dse.bench import BASELINE_HEADER
+
+        parts.append("<h2>Against this machine</h2><p class='note'>Simulated time at the hardware file's "
+                     "clock_ghz beside PyTorch on this machine (medians).</p>"
+                     + _table(BASELINE_HEADER, baseline_rows, left=2))
     best = best_per_workload(results)
     if best:
         parts.append("<h2>Where the time goes: the best configuration of each workload</h2>")

@@ -214,10 +214,12 @@ def _md_table(header: list[str], body: list[list[str]]) -> str:
 
 
 def write_report(store: Store, out: str | Path, title: str = "FuseFlow DSE report",
-                 extra_md: str = "", labels: dict[str, str] | None = None, breakdown: bool = True) -> Path:
+                 extra_md: str = "", labels: dict[str, str] | None = None, breakdown: bool = True,
+                 baseline: bool = False) -> Path:
     """Write results.{csv,json,sqlite}, PNG plots, report.md and report.html into ``out``;
     returns report.md. ``breakdown`` re-simulates each workload's best configuration (when it
-    is quick) for the per-primitive table of report.html."""
+    is quick) for the per-primitive table of report.html; ``baseline`` times each workload's
+    PyTorch model on this machine beside its best simulated time (kept in the store)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results = store.results()
@@ -246,6 +248,18 @@ def write_report(store: Store, out: str | Path, title: str = "FuseFlow DSE repor
           "Data: [results.csv](results.csv), [results.json](results.json), results.sqlite.", ""]
     md += ["## Results", "", _md_table(
         list(TABLE_HEADER), table_text(rs)), ""]
+    base_rows: list[list[str]] = []
+    if baseline:
+        from fuseflow.dse.bench import BASELINE_HEADER, baseline_table
+
+        cache = store.meta("baselines", {}) or {}
+        assert isinstance(cache, dict)
+        base_rows = baseline_table(results, cache)
+        store.set_meta("baselines", cache)
+        md += ["## Against this machine", "", "Simulated time at the hardware file's clock_ghz beside "
+               "PyTorch on this machine (medians).", "", _md_table(list(BASELINE_HEADER), base_rows), ""]
+        with open(out / "baseline.csv", "w", newline="") as f:
+            csv.writer(f).writerows([list(BASELINE_HEADER), *base_rows])
     if plots:
         md += ["## Speedup over unfused", ""] + [f"![{p.stem}]({p.name})" for p in plots] + [""]
     if pareto:
@@ -260,5 +274,6 @@ def write_report(store: Store, out: str | Path, title: str = "FuseFlow DSE repor
     path.write_text("\n".join(md))
     from fuseflow.dse.html_report import write_html
 
-    write_html(out, title, results, TABLE_HEADER, table_text(rs), plots, pareto, errs, extra_md, breakdown)
+    write_html(out, title, results, TABLE_HEADER, table_text(rs), plots, pareto, errs, extra_md, breakdown,
+               base_rows)
     return path
