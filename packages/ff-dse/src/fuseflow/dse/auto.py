@@ -74,7 +74,7 @@ def autoschedule(
     log: Callable[[Result], None] | None = None,
 ) -> AutoResult:
     configs = list({c.key(): c for c in configs}.values())
-    ests = estimate_all(configs, estimator, executor, workers, address)
+    ests, _ = estimate_all(configs, estimator, executor, workers, address)
     seen: dict[str, Result] = {}
     reused = 0
     for c in configs:

@@ -1,340 +1,362 @@
-"""Analytic FLOPs and bytes of a compiled configuration, without simulating.
+"""The cost model: FLOPs and bytes of a compiled program, read off its dataflow graphs
+(no simulation).
 
-Model (uniform, independent sparsity):
-
-* A tensor has a *density* d: the stored fraction of its positions (from ``Program.data``
-  for inputs and parameters, block-padded for blocked formats, 1 for dense formats;
-  estimated from its expression for intermediates).
-* MUL/DIV/MASK intersect: d = d_l * d_r; ADD/SUB/MAX union: d = 1 - (1-d_l)(1-d_r);
-  a reduction over R positions: d = 1 - (1-d)^R. Unary ops keep d.
-* FLOPs: one per produced point of each unary/binary op (MASK is free) and one per
-  reduced input point; points = (product of index sizes) * density.
-* Bytes: each access is streamed in its dataflow order (a topological order of the
-  accesses' storage orders, like the paper's partial order graph). At storage level l
-  the scanner reads as many coordinates as there are iteration points over the order's
-  prefix up to that level's index (filtered by every intersected access), so a tensor
-  under an outer index it does not use is re-read; compressed levels cost 4 B per
-  coordinate and 8 B per fiber, values 4 B per element. Kernel outputs are written once.
-* Fusion: an intermediate produced inside the same group is not stored or read; its
-  producer is inlined into the consumer and *recomputed* once per visit of the
-  consumer's loop nest over it (the factor is 1 when the nests agree). Unfused and
-  partial groups write and read the intermediates between kernels.
+The estimate walks each kernel's graph, the one the simulator runs, in topological order and
+carries an expected token count per stream instead of the tokens themselves: a stream is
+``Flow(n, fibers, dim)``, n data tokens in ``fibers`` fibers over coordinates 0..dim-1. A
+scanner multiplies the refs it gets by its level's mean fiber length (measured on the input
+data, or, for a tensor an earlier kernel writes, taken from what its writers received);
+joiners assume independent coordinates; ALUs, reducers, accumulators and writers count as
+the simulator's primitives do (one FLOP per scalar, tile elements or 2mnk per tile op;
+words read and written by scanners, value arrays and writers). Because it follows the
+lowering, a change to the compiler moves the estimate with it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from fuseflow.dse.result import Estimate
-from fuseflow.ir.formats import LevelFormat, TensorFormat
-from fuseflow.ir.program import (
-    Access,
-    Assignment,
-    Binary,
-    BinaryOp,
-    Const,
-    Expr,
-    Reduce,
-    TensorDecl,
-    TensorProgram,
-    Unary,
-    index_vars,
-)
+from fuseflow.ir.data import StoredTensor, resolve_view, store
+from fuseflow.ir.dataflow import Kernel, Program
+from fuseflow.ir.formats import LevelFormat
+from fuseflow.ir.graph import Node, NodeKind
 
-VALUE_BYTES = 4
-CRD_BYTES = 4
-SEG_BYTES = 8  # two segment bounds per fiber
+WORD_BYTES = 4
+SEG_WORDS_PER_REF = 2
 
 
-def _prod(xs: Any) -> float:
-    return float(math.prod(xs)) if xs else 1.0
-
-
-def _nonempty(d: float, n: float) -> float:
-    """Probability that n positions of density d hold at least one stored value."""
-    if n <= 0 or d <= 0:
-        return 0.0 if n > 0 else 1.0
-    if d >= 1:
-        return 1.0
-    return float(-np.expm1(n * np.log1p(-d)))
-
-
-def data_density(decl: TensorDecl, data: Any) -> float:
-    """Stored fraction of a tensor's positions (block-padded; 1 for dense formats)."""
-    size = _prod(decl.shape)
-    if decl.format.is_dense or size == 0:
-        return 1.0
-    if data is None:
-        return 1.0
-    block = decl.format.block
-    if block is None:
-        return min(1.0, data.nnz() / size)
-    coords, values = data.to_coo()
-    keep = values != 0
-    bc = coords[:, keep] // np.asarray(block, dtype=np.int64)[:, None]
-    nblocks = len(np.unique(bc.T, axis=0)) if bc.size else 0
-    return min(1.0, nblocks * _prod(block) / size)
-
-
-def footprint(decl: TensorDecl, d: float) -> float:
-    """Bytes of a tensor of density d stored in its format."""
-    fmt: TensorFormat = decl.format
-    dims = [decl.shape[m] for m in fmt.mode_order]
-    block = [fmt.block[m] for m in fmt.mode_order] if fmt.block else [1] * len(dims)
-    total = VALUE_BYTES * _prod(decl.shape) * d
-    fibers = 1.0
-    for lv, lf in enumerate(fmt.levels):
-        coords = _prod(dims[: lv + 1]) / _prod(block[: lv + 1])
-        entries = coords * _nonempty(d, _prod(dims[lv + 1:]))
-        if lf is LevelFormat.COMPRESSED:
-            total += CRD_BYTES * entries + SEG_BYTES * fibers
-        elif lf is LevelFormat.SINGLETON:
-            total += CRD_BYTES * entries
-        fibers = entries
-    return total
-
-
-@dataclass
-class _Nest:
-    """One assignment's loop nest: index sizes, dataflow order and filtering accesses."""
-
-    dims: dict[str, int]
-    order: list[str]
-    filters: list[tuple[Access, float]] = field(default_factory=list)
-
-    def points(self, indices: set[str] | list[str]) -> float:
-        s = set(indices)
-        pts = _prod(self.dims[i] for i in s)
-        for acc, d in self.filters:
-            own = set(acc.indices)
-            if own & s:
-                pts *= _nonempty(d, _prod(self.dims[i] for i in own - s))
-        return pts
-
-    def prefix(self, index: str) -> list[str]:
-        return self.order[: self.order.index(index) + 1]
-
-
-def _storage_indices(acc: Access, decl: TensorDecl) -> list[str]:
-    return [acc.indices[m] for m in decl.format.mode_order] if len(acc.indices) == decl.order else list(acc.indices)
-
-
-def _dataflow_order(a: Assignment, tp: TensorProgram) -> list[str]:
-    """Topological order of the accesses' storage orders, ties by first use; first use on a cycle."""
-    first = list(dict.fromkeys([*a.output.indices, *index_vars(a.value)]))
-    edges: dict[str, set[str]] = {i: set() for i in first}
-    for acc in [a.output, *_accesses(a.value)]:
-        decl = tp.tensors.get(acc.tensor)
-        seq = _storage_indices(acc, decl) if decl else list(acc.indices)
-        for u, v in zip(seq, seq[1:], strict=False):
-            if u != v:
-                edges[u].add(v)
-    indeg = {i: 0 for i in first}
-    for u in edges:
-        for v in edges[u]:
-            indeg[v] += 1
-    out: list[str] = []
-    ready = [i for i in first if indeg[i] == 0]
-    while ready:
-        u = ready.pop(0)
-        out.append(u)
-        for v in sorted(edges[u], key=first.index):
-            indeg[v] -= 1
-            if indeg[v] == 0:
-                ready.append(v)
-        ready.sort(key=first.index)
-    return out if len(out) == len(first) else first
-
-
-def _accesses(e: Expr) -> list[Access]:
-    from fuseflow.ir.program import accesses
-
-    return accesses(e)
-
-
-def _intersected(e: Expr, under_union: bool = False) -> list[Access]:
-    """Accesses that filter the iteration (not under a union op)."""
-    if isinstance(e, Access):
-        return [] if under_union else [e]
-    if isinstance(e, Unary):
-        return _intersected(e.operand, under_union)
-    if isinstance(e, Binary):
-        u = under_union or e.op.is_union
-        return _intersected(e.lhs, u) + _intersected(e.rhs, u)
-    if isinstance(e, Reduce):
-        return _intersected(e.body, under_union)
-    return []
+#: largest histogram a flow carries (entries); past it, positions count as uniform
+HIST_CAP = 1 << 22
 
 
 @dataclass(frozen=True)
-class _Cost:
-    flops: float
-    bytes: float
+class Flow:
+    """Expected data tokens of a stream: ``n`` in ``fibers`` fibers of ``dim`` coordinates.
+    ``hist``, where known, spreads the n tokens over their values (a coordinate stream) or the
+    positions they point at (a ref stream): a scanner visits its fibers by it, so fibers that
+    are reached more often (a high-degree node's row, two hops away) weigh more."""
+
+    n: float
+    fibers: float = 1.0
+    dim: float = 1.0
+    hist: np.ndarray | None = None
+
+    def scaled(self, n: float) -> Flow:
+        h = None if self.hist is None or self.n <= 0 else self.hist * (n / self.n)
+        return Flow(n, self.fibers, self.dim, h)
+
+    @property
+    def density(self) -> float:
+        space = self.fibers * self.dim
+        return min(1.0, self.n / space) if space > 0 else 0.0
 
 
-class CostModel:
-    """Estimates of one program (tensor program + input data) under a grouping."""
+@dataclass
+class LevelStats:
+    fibers: float
+    coords: float
+    lengths: np.ndarray | None = None  # per fiber, for a compressed level of known data
+    crd: np.ndarray | None = None  # coordinates, position by position
 
-    def __init__(self, tp: TensorProgram, data: dict[str, Any]) -> None:
-        self.tp = tp
-        self.data = data
-        self.producer = {a.output.tensor: a for a in tp.assignments}
-        self.density: dict[str, float] = {}
-        for name, decl in tp.tensors.items():
-            if name not in self.producer and decl.view_of is None:
-                self.density[name] = data_density(decl, data.get(name))
-        for a in tp.assignments:  # program order: producers before consumers
-            self.density[a.output.tensor] = self._out_density(a)
+    @property
+    def mean(self) -> float:
+        return self.coords / self.fibers if self.fibers > 0 else 0.0
 
-    # -- densities and flops --------------------------------------------------------
-    def dens(self, tensor: str) -> float:
-        decl = self.tp.tensors.get(tensor)
-        if decl is not None and decl.view_of is not None:
-            return self.density.get(decl.view_of, 1.0)
-        return self.density.get(tensor, 1.0)
 
-    def _dims(self, a: Assignment) -> dict[str, int]:
-        dims: dict[str, int] = {}
-        for acc in [a.output, *_accesses(a.value)]:
-            decl = self.tp.tensors.get(acc.tensor)
-            if decl is not None:
-                for i, n in zip(acc.indices, decl.shape, strict=False):
-                    dims.setdefault(i, int(n))
-        for i in index_vars(a.value):
-            dims.setdefault(i, 1)
-        return dims
+@dataclass
+class Tally:
+    flops: float = 0.0
+    words: float = 0.0
 
-    def _expr(self, e: Expr, dims: dict[str, int]) -> tuple[set[str], float, float]:
-        """(free indices, density, flops) of an expression."""
-        if isinstance(e, Access):
-            return set(e.indices), self.dens(e.tensor), 0.0
-        if isinstance(e, Const):
-            return set(), 1.0, 0.0
-        if isinstance(e, Unary):
-            idx, d, f = self._expr(e.operand, dims)
-            return idx, d, f + _prod(dims[i] for i in idx) * d
-        if isinstance(e, Binary):
-            li, ld, lf = self._expr(e.lhs, dims)
-            ri, rd, rf = self._expr(e.rhs, dims)
-            idx = li | ri
-            d = 1 - (1 - ld) * (1 - rd) if e.op.is_union else ld * rd
-            work = 0.0 if e.op is BinaryOp.MASK else _prod(dims[i] for i in idx) * d
-            return idx, d, lf + rf + work
-        if isinstance(e, Reduce):
-            bi, bd, bf = self._expr(e.body, dims)
-            n = _prod(dims[i] for i in e.indices)
-            return bi - set(e.indices), _nonempty(bd, n), bf + _prod(dims[i] for i in bi) * bd
-        raise TypeError(f"not an expression: {e!r}")
 
-    def _out_density(self, a: Assignment) -> float:
-        decl = self.tp.tensors.get(a.output.tensor)
-        if decl is not None and decl.format.is_dense:
-            return 1.0
-        return self._expr(a.value, self._dims(a))[1]
-
-    # -- per-assignment cost with inlining -------------------------------------------
-    def nest(self, a: Assignment) -> _Nest:
-        dims = self._dims(a)
-        filters = [(acc, self.dens(acc.tensor)) for acc in _intersected(a.value)]
-        return _Nest(dims, _dataflow_order(a, self.tp), filters)
-
-    def scan_bytes(self, acc: Access, nest: _Nest) -> float:
-        decl = self.tp.tensors.get(acc.tensor)
-        if decl is None:
-            return 0.0
-        fmt = decl.format
-        seq = _storage_indices(acc, decl)
-        block = [fmt.block[m] for m in fmt.mode_order] if fmt.block else [1] * len(seq)
-        own = (acc, self.dens(acc.tensor))
-        scan = _Nest(nest.dims, nest.order, [*nest.filters, own])
-        total, fibers = 0.0, 1.0
-        for lv, lf in enumerate(fmt.levels):
-            pts = scan.points(scan.prefix(seq[lv])) / _prod(block[: lv + 1])
-            if lf is LevelFormat.COMPRESSED:
-                total += CRD_BYTES * pts + SEG_BYTES * fibers
-            elif lf is LevelFormat.SINGLETON:
-                total += CRD_BYTES * pts
-            fibers = pts
-        if seq:
-            total += VALUE_BYTES * scan.points(scan.prefix(seq[-1]))
+def _stats_of(st: StoredTensor) -> list[LevelStats]:
+    out, fibers = [], 1.0
+    for lv in st.levels:
+        if lv.format is LevelFormat.DENSE:
+            coords = fibers * lv.dim
+        elif lv.format is LevelFormat.COMPRESSED and lv.seg is not None:
+            fibers = float(len(lv.seg) - 1)
+            coords = float(lv.seg[-1]) if len(lv.seg) else 0.0
+            out.append(LevelStats(fibers, coords, np.diff(lv.seg).astype(np.float64), lv.crd))
+            fibers = coords
+            continue
         else:
-            total += VALUE_BYTES
-        return total
-
-    def recompute_factor(self, acc: Access, nest: _Nest) -> float:
-        """Visits of the consumer's loop nest per full evaluation of the inlined producer."""
-        decl = self.tp.tensors.get(acc.tensor)
-        seq = _storage_indices(acc, decl) if decl else list(acc.indices)
-        if not seq:
-            return 1.0
-        prefix = nest.prefix(seq[0])
-        alone = _Nest(nest.dims, nest.order, [(acc, self.dens(acc.tensor))])
-        own = [i for i in prefix if i in acc.indices]
-        base = alone.points(own)
-        return max(1.0, nest.points(prefix) / base) if base > 0 else 1.0
-
-    def cost(self, a: Assignment, group: set[str], depth: int = 0) -> _Cost:
-        """FLOPs and bytes of ``a`` with in-group producers inlined (not the output write)."""
-        nest = self.nest(a)
-        flops = self._expr(a.value, nest.dims)[2]
-        nbytes = 0.0
-        for acc in _accesses(a.value):
-            prod = self.producer.get(acc.tensor)
-            if prod is not None and prod.name in group and prod.name != a.name and depth < 32:
-                inner = self.cost(prod, group, depth + 1)
-                k = self.recompute_factor(acc, nest)
-                flops += k * inner.flops
-                nbytes += k * inner.bytes
-            else:
-                nbytes += self.scan_bytes(acc, nest)
-        return _Cost(flops, nbytes)
-
-    def group_cost(self, names: tuple[str, ...]) -> _Cost:
-        group = set(names)
-        consumers: dict[str, set[str]] = {}
-        for a in self.tp.assignments:
-            for acc in _accesses(a.value):
-                consumers.setdefault(acc.tensor, set()).add(a.name)
-        flops = nbytes = 0.0
-        for name in names:
-            a = self.tp.assignment(name)
-            t = a.output.tensor
-            used_outside = bool(consumers.get(t, set()) - group) or t in self.tp.outputs
-            views = [n for n, d in self.tp.tensors.items() if d.view_of == t]
-            if consumers.get(t, set()) <= group and not used_outside and not views and consumers.get(t):
-                continue  # only inlined into its consumers
-            c = self.cost(a, group)
-            flops += c.flops
-            decl = self.tp.tensors.get(t)
-            nbytes += c.bytes + (footprint(decl, self.dens(t)) if decl else 0.0)
-        return _Cost(flops, nbytes)
+            coords = float(len(lv.crd)) if lv.crd is not None else fibers
+        out.append(LevelStats(fibers, coords))
+        fibers = coords
+    return out
 
 
-def groups_of(program: Any) -> list[tuple[str, tuple[str, ...]]]:
-    """(name, assignments) per kernel of a dataflow Program, else the program's groups."""
-    kernels = getattr(program, "kernels", None)
-    if kernels:
-        return [(k.name, tuple(k.assignments)) for k in kernels if k.assignments]
-    tp: TensorProgram = getattr(program, "program", program)
-    if tp.groups:
-        return [(g.name, g.assignments) for g in tp.groups]
-    return [(a.name, (a.name,)) for a in tp.assignments]
+class GraphCost:
+    """Walks a program's kernels in order; tensors written by a kernel get the level
+    statistics its writers saw, for the kernels after it."""
+
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self.levels: dict[str, list[LevelStats]] = {}
+        self.tile_words: dict[str, int] = {}
+
+    # -- tensor statistics --------------------------------------------------------------
+    def stats(self, tensor: str) -> list[LevelStats]:
+        if tensor in self.levels:
+            return self.levels[tensor]
+        tp = self.program.program
+        decl = tp.tensor(tensor)
+        data = resolve_view(tp.tensors, dict(self.program.data), tensor)
+        if data is not None:
+            st = store(data, decl.format)
+            self.levels[tensor] = _stats_of(st)
+            self.tile_words[tensor] = int(np.prod(st.vals.shape[1:])) if st.vals.ndim > 1 else 1
+        elif decl.view_of is not None and decl.view_of in self.levels:
+            self.levels[tensor] = self._view_stats(tensor, decl.view_of)
+        else:  # no data and no writer: assume dense
+            self.levels[tensor] = self._dense_stats(tensor)
+        return self.levels[tensor]
+
+    def _dense_stats(self, tensor: str) -> list[LevelStats]:
+        decl = self.program.program.tensor(tensor)
+        block = decl.format.block or (1,) * decl.order
+        out, fibers = [], 1.0
+        for m in decl.format.mode_order:
+            coords = fibers * max(1, decl.shape[m] // block[m])
+            out.append(LevelStats(fibers, coords))
+            fibers = coords
+        return out
+
+    def _view_stats(self, view: str, base: str) -> list[LevelStats]:
+        """A reordered or reformatted copy: same stored entries, spread uniformly."""
+        src = self.levels[base]
+        nnz = src[-1].coords if src else 1.0
+        decl = self.program.program.tensor(view)
+        block = decl.format.block or (1,) * decl.order
+        dims = [max(1, decl.shape[m] // block[m]) for m in decl.format.mode_order]
+        total = float(math.prod(dims)) or 1.0
+        density = min(1.0, nnz / total)
+        out, fibers, below = [], 1.0, total
+        for lvl, d in enumerate(dims):
+            below /= d
+            if decl.format.levels[lvl] is LevelFormat.DENSE:
+                coords = fibers * d
+            else:  # a coordinate is stored when any entry under it is
+                coords = fibers * d * (1.0 - (1.0 - density) ** below)
+            out.append(LevelStats(fibers, coords))
+            fibers = coords
+        return out
+
+    # -- one kernel -----------------------------------------------------------------------
+    def kernel(self, k: Kernel) -> Tally:
+        g = k.graph
+        flows: dict[tuple[int, str], Flow] = {}
+        into: dict[int, dict[str, Flow]] = {nid: {} for nid in g.nodes}
+        feeds: dict[tuple[int, str], list[tuple[int, str]]] = {}
+        for s in g.streams:
+            feeds.setdefault((s.src.node, s.src.port), []).append((s.dst.node, s.dst.port))
+        tally = Tally()
+        written: dict[str, dict[int, Flow]] = {}
+        for nid in g.topological_order():
+            node = g.nodes[nid]
+            outs = self._node(node, into[nid], tally, written)
+            for port, flow in outs.items():
+                flows[(nid, port)] = flow
+                for dst, dport in feeds.get((nid, port), []):
+                    into[dst][dport] = flow
+        for tensor, by_level in written.items():
+            self.levels[tensor] = [LevelStats(max(f.fibers, 1.0), f.n) for _, f in sorted(by_level.items())]
+        return tally
+
+    def _node(self, node: Node, ins: dict[str, Flow], tally: Tally,
+              written: dict[str, dict[int, Flow]]) -> dict[str, Flow]:
+        a, kind = node.attrs, node.kind
+        one = Flow(1.0)
+        first = next(iter(ins.values()), one)
+        if kind is NodeKind.ROOT:
+            return {"ref": Flow(1.0, hist=np.ones(1))}
+        if kind is NodeKind.LEVEL_SCAN:
+            refs = ins.get("ref", one)
+            if a.tensor is None:  # a scan of the index space alone
+                dim = float(a.dim or 1)
+                f = Flow(refs.n * dim, refs.n, dim)
+                return {"crd": f, "ref": f}
+            lv = self.stats(a.tensor)[a.level or 0]
+            dim = float(a.dim or (lv.mean or 1.0))
+            crd, f = _scan(refs, lv, a.format, dim)
+            if a.format is LevelFormat.COMPRESSED:
+                tally.words += SEG_WORDS_PER_REF * refs.n + f.n
+            elif a.format is LevelFormat.SINGLETON:
+                tally.words += f.n
+            return {"crd": crd, "ref": f}
+        if kind is NodeKind.LOCATE:
+            f = ins.get("crd", first)
+            base = ins.get("base")
+            located = f
+            if f.hist is not None and base is not None and base.hist is not None and a.dim:
+                if len(base.hist) * len(f.hist) <= HIST_CAP and base.n > 0:  # base*dim + crd, independent
+                    located = Flow(f.n, f.fibers, f.dim, np.outer(base.hist / base.n, f.hist).ravel())
+                else:
+                    located = Flow(f.n, f.fibers, f.dim)
+            elif base is not None and (base.hist is None or base.n > 1):
+                located = Flow(f.n, f.fibers, f.dim)
+            return {"crd": f, "ref": ins.get("ref", f), "located": located}
+        if kind is NodeKind.VAL_ARRAY:
+            f = ins.get("ref", first)
+            self.stats(str(a.tensor))
+            tally.words += f.n * self.tile_words.get(str(a.tensor), _tile(a.block))
+            return {"val": f}
+        if kind is NodeKind.REPEAT_SIG:
+            return {"repsig": ins.get("crd", first)}
+        if kind is NodeKind.REPEAT:
+            sig, x = ins.get("repsig", first), ins.get("in", first)
+            return {"out": Flow(sig.n, sig.fibers, sig.dim, None if x.hist is None else
+                                (x.hist * (sig.n / x.n) if x.n > 0 else None))}
+        if kind in (NodeKind.INTERSECT, NodeKind.UNION):
+            crds = [ins[p] for p in sorted(ins) if p.startswith("crd")]
+            ref_flows = [ins.get(f"ref{i}", crds[i]) for i in range(len(crds))]
+            if kind is NodeKind.INTERSECT:
+                return _intersect(crds, ref_flows)
+            base = crds[0]
+            n = base.fibers * base.dim * (1.0 - math.prod(1.0 - c.density for c in crds))
+            return {"crd": Flow(n, base.fibers, base.dim),
+                    **{f"ref{i}": Flow(n, base.fibers, base.dim) for i in range(len(crds))}}
+        if kind is NodeKind.ALU:
+            f = ins.get("a", first)
+            tally.flops += f.n * _alu_flops(node)
+            return {"val": f}
+        if kind is NodeKind.REDUCE:
+            v = ins.get("val", first)
+            tally.flops += v.n * _tile(a.block)
+            parent = ins.get("crd")
+            out = Flow(v.fibers, parent.fibers, parent.dim) if parent else Flow(v.fibers, 1.0, max(v.fibers, 1.0))
+            return {"val": out}
+        if kind is NodeKind.SPACC1:
+            # sums the inner fibers of every outer (reduced) coordinate of an enclosing fiber
+            outer, inner, v = ins.get("crd_outer", one), ins.get("crd_inner", first), ins.get("val", first)
+            tally.flops += v.n * _tile(a.block)
+            f = _merged(inner, outer)
+            return {"crd": f, "val": f}
+        if kind is NodeKind.SPACC2:
+            outer, mid, inner = ins.get("crd_outer", one), ins.get("crd_mid", first), ins.get("crd_inner", first)
+            v = ins.get("val", first)
+            tally.flops += v.n * _tile(a.block)
+            mids = _merged(mid, outer)
+            inners = Flow(mids.n * inner.dim * (1.0 - (1.0 - inner.density) ** max(1.0, inner.fibers / max(mids.n, 1.0))),
+                          mids.n, inner.dim)
+            return {"crd_mid": mids, "crd_inner": inners, "val": inners}
+        if kind in (NodeKind.CRD_DROP, NodeKind.CRD_HOLD):
+            return {"outer": ins.get("outer", first), "inner": ins.get("inner", first)}
+        if kind in (NodeKind.BROADCAST, NodeKind.FORK):
+            f = ins.get("in", first)
+            n = int(a.arity or 1)
+            lane = f if kind is NodeKind.BROADCAST else f.scaled(f.n / n)
+            return {f"out{i}": lane for i in range(n)}
+        if kind is NodeKind.JOIN:
+            lanes = [ins[p] for p in sorted(ins) if p.startswith("in")]
+            if not lanes:
+                return {"out": one}
+            # at v's own level every lane saw every fiber; below it the lanes split them
+            fibers = lanes[0].fibers if not a.level else sum(f.fibers for f in lanes)
+            return {"out": Flow(sum(f.n for f in lanes), fibers, lanes[0].dim)}
+        if kind is NodeKind.LEVEL_WRITE:
+            f = ins.get("crd", first)
+            tally.words += f.n + f.fibers
+            written.setdefault(str(a.tensor), {})[a.level or 0] = f
+            return {}
+        if kind is NodeKind.VAL_WRITE:
+            f = ins.get("val", first)
+            tally.words += f.n * _tile(a.block)
+            return {}
+        return {}
+
+    def run(self) -> Estimate:
+        per = []
+        for k in self.program.kernels:
+            t = self.kernel(k)
+            per.append((k.name, t.flops, t.words * WORD_BYTES))
+        return Estimate(sum(f for _, f, _ in per), sum(b for _, _, b in per), tuple(per))
 
 
-def estimate(program: Any, groups: list[tuple[str, tuple[str, ...]]] | None = None) -> Estimate:
-    """FLOPs and bytes of a dataflow Program (or TensorProgram) under its (or the given) grouping."""
-    tp: TensorProgram = getattr(program, "program", program)
-    data = getattr(program, "data", None) or {}
-    model = CostModel(tp, data)
-    rows = []
-    for name, names in groups if groups is not None else groups_of(program):
-        c = model.group_cost(names)
-        rows.append((name, c.flops, c.bytes))
-    return Estimate(sum(r[1] for r in rows), sum(r[2] for r in rows), tuple(rows))
+def _scan(refs: Flow, lv: LevelStats, fmt: LevelFormat | None, dim: float) -> tuple[Flow, Flow]:
+    """What a level scanner emits for ``refs``: its coordinates (histogram over their values)
+    and positions (histogram over the level's positions), when the refs' histogram and the
+    level's data are known; otherwise mean fiber lengths."""
+    if fmt is LevelFormat.DENSE:
+        n = refs.n * dim
+        d = int(dim)
+        crd_hist = np.full(d, refs.n) if d <= HIST_CAP else None
+        pos = np.repeat(refs.hist, d) if refs.hist is not None and len(refs.hist) * d <= HIST_CAP else None
+        return Flow(n, refs.n, dim, crd_hist), Flow(n, refs.n, dim, pos)
+    if lv.lengths is not None and refs.hist is not None and len(refs.hist) == len(lv.lengths):
+        n = float(refs.hist @ lv.lengths)
+        width = max(dim, lv.mean)
+        if lv.coords > HIST_CAP or lv.crd is None:
+            return Flow(n, refs.n, width), Flow(n, refs.n, width)
+        pos = np.repeat(refs.hist, lv.lengths.astype(np.int64))
+        crd_hist = np.bincount(lv.crd.astype(np.int64), weights=pos, minlength=int(dim)) if dim <= HIST_CAP else None
+        return Flow(n, refs.n, width, crd_hist), Flow(n, refs.n, width, pos)
+    n = refs.n * lv.mean
+    f = Flow(n, refs.n, max(dim, lv.mean))
+    return f, f
+
+
+def _intersect(crds: list[Flow], refs: list[Flow]) -> dict[str, Flow]:
+    """Coordinates in every input: the most selective input with a histogram, thinned by the
+    others' densities. A full (dense) input's refs then point where those coordinates are."""
+    base = crds[0]
+    with_hist = [i for i, c in enumerate(crds) if c.hist is not None and len(c.hist) == int(base.dim)]
+    if not with_hist:
+        n = base.fibers * base.dim * math.prod(c.density for c in crds)
+        return {"crd": Flow(n, base.fibers, base.dim),
+                **{f"ref{i}": r.scaled(n) for i, r in enumerate(refs)}}
+    j = min(with_hist, key=lambda i: crds[i].density)
+    hj = crds[j].hist
+    assert hj is not None
+    m: np.ndarray = hj * math.prod(c.density for i, c in enumerate(crds) if i != j)
+    n = float(m.sum())
+    out = {"crd": Flow(n, base.fibers, base.dim, m)}
+    for i, r in enumerate(refs):
+        h = r.hist
+        if i != j and crds[i].density >= 0.999 and h is not None and len(m) and len(h) % len(m) == 0:
+            parent = h.reshape(-1, len(m)).sum(axis=1)
+            total = parent.sum()
+            out[f"ref{i}"] = Flow(n, r.fibers, r.dim, np.outer(parent / total, m).ravel() if total > 0 else None)
+        else:
+            out[f"ref{i}"] = r.scaled(n)
+    return out
+
+
+def _merged(inner: Flow, outer: Flow) -> Flow:
+    """The union, per enclosing fiber, of the inner fibers under each of its outer coordinates."""
+    per = outer.n / max(outer.fibers, 1.0)  # inner fibers merged into one
+    unique = inner.dim * (1.0 - (1.0 - inner.density) ** max(per, 1.0))
+    return Flow(outer.fibers * unique, outer.fibers, inner.dim)
+
+
+def _tile(block: Any) -> int:
+    return int(math.prod(block)) if block else 1
+
+
+def _alu_flops(node: Node) -> float:
+    """FLOPs of one ALU token: 1 for a scalar, the tile's elements, or 2mnk for a tile
+    contraction (the compiler tiles every tiled index by the same B, so k = max(block))."""
+    a = node.attrs
+    if not a.block:
+        return 1.0
+    from fuseflow.ir.program import BinaryOp
+    from fuseflow.sim import ops
+
+    tile = ops.parse_tile_label(a.label)
+    if tile is not None and isinstance(a.op, BinaryOp) and ops.is_contraction(a.op, tile[1], tile[2]):
+        return 2.0 * _tile(a.block) * max(a.block)
+    return float(_tile(a.block))
+
+
+def estimate(program: Program) -> Estimate:
+    """FLOPs and bytes of ``program`` from its compiled dataflow graphs."""
+    return GraphCost(program).run()
 
 
 def relative_error(estimated: float, measured: float) -> float:

@@ -116,7 +116,9 @@ def _slug(text: str) -> str:
 
 def _x_label(r: Result, labels: dict[str, str]) -> str:
     c = r.config
-    base = labels.get(c.dataset or "", c.dataset or "-")
+    opts = dict(c.options)
+    sizes = " ".join(f"{k}={opts[k]}" for k in ("seq", "d_model", "block", "batch", "hidden") if k in opts)
+    base = labels.get(c.dataset or "", c.dataset or sizes or c.model)
     return base + (f" b{c.block}" if c.block and not base.startswith("block") else "")
 
 
@@ -148,7 +150,7 @@ def plot_speedups(rs: list[Row], out: Path, labels: dict[str, str] | None = None
             ax.bar(xs, ys, width, label=fu[:24])
         ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
         ax.set_xticks(range(len(datasets)))
-        ax.set_xticklabels([d[:28] for d in datasets], rotation=15, fontsize=7, ha="right")
+        ax.set_xticklabels([d[:36] for d in datasets], rotation=15, fontsize=7, ha="right")
         ax.set_xlabel("workload (data set or model size)")
         ax.set_ylabel("speedup over unfused (x)")
         ax.set_title(f"{model}: speedup of each fusion over unfused", fontsize=10)
@@ -161,7 +163,7 @@ def plot_speedups(rs: list[Row], out: Path, labels: dict[str, str] | None = None
     return paths
 
 
-def plot_pareto(results: list[Result], out: Path) -> Path | None:
+def plot_pareto(results: list[Result], out: Path, labels: dict[str, str] | None = None) -> Path | None:
     """Cycles against bytes moved, per model; non-dominated points outlined."""
     import matplotlib
 
@@ -185,7 +187,7 @@ def plot_pareto(results: list[Result], out: Path) -> Path | None:
         ax.step([float(r.bytes_moved or 0) for r in fr], [float(r.cycles or 0) for r in fr], where="post",
                 color=sc.get_facecolor()[0], linewidth=1.2, label=f"{model} Pareto front")
         for r in (rs if len(ok) <= 15 else fr):  # past 15 points only the front is labelled
-            ax.annotate(_point_label(r), (float(r.bytes_moved or 0), float(r.cycles or 0)), fontsize=6,
+            ax.annotate(_point_label(r, labels or {}), (float(r.bytes_moved or 0), float(r.cycles or 0)), fontsize=6,
                         xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -200,11 +202,12 @@ def plot_pareto(results: list[Result], out: Path) -> Path | None:
     return p
 
 
-def _point_label(r: Result) -> str:
+def _point_label(r: Result, labels: dict[str, str]) -> str:
     c = r.config
-    knobs = knobs_text(c).split(" ")
-    return " ".join([c.dataset or c.model, c.fusion, *(k for k in knobs if not k.startswith(("hw=",)) and "=" in k
-                                                       and k.split("=")[0] in ("order", "par", "block"))])[:40]
+    knobs = [f"order={c.order}" if c.order else "", f"par={format_par(c.par)}" if c.par else "",
+             f"b{c.block}" if c.block else ""]
+    where = labels.get(c.dataset or "", (c.dataset or "")[:16])
+    return " ".join(x for x in [c.model, where, c.fusion, *knobs] if x)[:44]
 
 
 def _md_table(header: list[str], body: list[list[str]]) -> str:
@@ -241,7 +244,7 @@ def write_report(store: Store, out: str | Path, title: str = "FuseFlow DSE repor
             store._db.backup(dst)
         dst.close()
     plots = plot_speedups(rs, out, labels)
-    pareto = plot_pareto(results, out)
+    pareto = plot_pareto(results, out, labels)
     errs = cost_model_errors(results)
     md = [f"# {title}", "", f"{len(results)} results ({sum(r.ok for r in results)} ok, "
           f"{sum(not r.ok for r in results)} failed), {len(store.pruned())} pruned. "

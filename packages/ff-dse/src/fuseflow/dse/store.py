@@ -141,6 +141,10 @@ class Store:
         q = "SELECT key FROM results" + ("" if include_failed else " WHERE status != 'failed'")
         return {k for (k,) in self._db.execute(q)}
 
+    def invalid_keys(self) -> set[str]:
+        """Configurations recorded as invalid (knobs that do not apply)."""
+        return {k for (k,) in self._db.execute("SELECT key FROM results WHERE status = 'invalid'")}
+
     def get(self, key: str) -> Result | None:
         row = self._db.execute("SELECT result FROM results WHERE key = ?", (key,)).fetchone()
         return Result.from_dict(json.loads(row[0])) if row else None

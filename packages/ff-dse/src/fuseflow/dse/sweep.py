@@ -66,13 +66,18 @@ def cause_of(error: str) -> str:
 
 
 def estimate_all(configs: list[Config], estimator: Estimator, executor: str = "local",
-                 workers: int | None = None, address: str | None = None) -> dict[str, Estimate | None]:
-    """Estimates by key (None where the estimator failed; those configs are never pruned)."""
+                 workers: int | None = None, address: str | None = None
+                 ) -> tuple[dict[str, Estimate | None], dict[str, str]]:
+    """Estimates by key (None where the estimator failed; those configs are never pruned),
+    and the configs whose knobs the compiler refused (KnobError), with the reason."""
     out: dict[str, Estimate | None] = {}
+    invalid_knobs: dict[str, str] = {}
     run = get_executor(executor).map
     for oc in run(estimator, configs, workers=workers, address=address):
+        if oc.error.startswith("KnobError: "):
+            invalid_knobs[oc.item.key()] = oc.error.removeprefix("KnobError: ")
         out[oc.item.key()] = oc.value if not oc.error and isinstance(oc.value, Estimate) else None
-    return out
+    return out, invalid_knobs
 
 
 def _claimed(configs: list[Config], store: Store, elsewhere: list[Config]) -> Iterator[Config]:
@@ -130,22 +135,29 @@ def run_sweep(
     done = store.done_keys(include_failed=not retry_failed)
     todo = [c for c in unique if c.key() not in done]
     summary.skipped = len(unique) - len(todo)
-    kept = {c.key() for c in unique}
-    if prune is not None and unique:
-        ests = estimate_all(unique, estimator, executor, workers, address)
-        kept = select(unique, ests, prune)
+    for c in list(todo):  # knobs that cannot apply: recorded, never dispatched
+        problem = knob_problem(c)
+        if problem:
+            store.put(invalid(c, problem))
+            todo.remove(c)
+            summary.invalid += 1
+    invalid_before = store.invalid_keys()
+    valid = [c for c in unique if c.key() not in invalid_before]
+    kept = {c.key() for c in valid}
+    if prune is not None and valid:
+        ests, problems = estimate_all(valid, estimator, executor, workers, address)
+        for c in todo:
+            if c.key() in problems:  # the compiler refused its knobs while estimating
+                store.put(invalid(c, problems[c.key()]))
+                summary.invalid += 1
+        todo = [c for c in todo if c.key() not in problems]
+        kept = select([c for c in valid if c.key() not in problems], ests, prune)
         for c in todo:
             e = ests.get(c.key())
             if c.key() not in kept and e is not None:
                 store.put_pruned(c, e, title)
     run_list = [c for c in todo if c.key() in kept]
     summary.pruned = len(todo) - len(run_list)
-    for c in list(run_list):  # knobs that cannot apply: recorded, never dispatched
-        problem = knob_problem(c)
-        if problem:
-            store.put(invalid(c, problem))
-            run_list.remove(c)
-            summary.invalid += 1
     with SweepProgress(len(unique), title, enabled=progress) as bar:
         bar.advance("finished", summary.skipped) if summary.skipped else None
         bar.advance("pruned", summary.pruned) if summary.pruned else None
