@@ -146,3 +146,20 @@ def test_planetoid_files_cannot_run_code(tmp_path: Path, monkeypatch: pytest.Mon
     with pytest.raises(DataError, match="refusing to load"):
         datasets.load("planetoid:evil", data_dir=str(tmp_path))
     assert not (tmp_path / "pwned").exists()
+
+
+def test_matrix_market_graph_features_are_not_an_identity(tmp_path: Path) -> None:
+    n = 60_000  # an n x n identity would be 13.4 GiB
+    rows = np.arange(n - 1)
+    scipy.io.mmwrite(str(tmp_path / "path.mtx"), sp.coo_matrix((np.ones(n - 1), (rows, rows + 1)), shape=(n, n)))
+    g = datasets.load(f"mtx:{tmp_path / 'path.mtx'}")
+    assert g.features.shape == (n, 16) and g.features.nbytes < 8 * 2**20
+
+
+def test_a_too_large_allocation_fails_fast_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fuseflow.frontend.datasets import graphs
+
+    monkeypatch.setattr(graphs, "available_bytes", lambda: 1000)  # karate needs 4,624 B
+    g = datasets.load("karate")
+    with pytest.raises(DataError, match=r"node features of karate .* needs"):
+        g.features  # noqa: B018 - the property allocates

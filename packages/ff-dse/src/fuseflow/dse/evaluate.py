@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from fuseflow.dse.config import Config
@@ -78,8 +79,36 @@ def knob_problem(cfg: Config) -> str | None:
     return f"--block {cfg.block}: {problem}" if problem else None
 
 
+def reset_peak_rss() -> None:
+    """Start a new peak-RSS window for this process (Linux: ``echo 5 > /proc/self/clear_refs``)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss() -> float | None:
+    """This process's peak RSS in bytes since the last reset (VmHWM), or None off Linux."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
 def evaluate(cfg: Config, engine: str = "fast") -> Result:
-    """Compile and simulate ``cfg`` with ``engine`` (the fast one by default) and ``check=True``."""
+    """Compile and simulate ``cfg`` with ``engine`` (the fast one by default) and ``check=True``;
+    records the wall time and the peak RSS of the evaluation."""
+    reset_peak_rss()
+    result = _evaluate(cfg, engine)
+    return replace(result, peak_rss=peak_rss())
+
+
+def _evaluate(cfg: Config, engine: str) -> Result:
     t0 = time.perf_counter()
     try:
         from fuseflow.sim import simulate  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ from fuseflow.dse.store import Store
 
 COLUMNS = ("model", "dataset", "fusion", "order", "par", "block", "hw", "options", "status",
            "cycles", "speedup", "flops", "bytes_moved", "est_flops", "est_bytes", "check",
-           "max_rel_error", "wall_time", "error", "key")
+           "max_rel_error", "wall_time", "peak_rss_mib", "error", "key")
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,8 @@ class Row:
             "options": ",".join(f"{k}={v}" for k, v in c.options), "status": r.status.value,
             "cycles": r.cycles, "speedup": self.speedup, "flops": r.flops, "bytes_moved": r.bytes_moved,
             "est_flops": d["est_flops"], "est_bytes": d["est_bytes"], "check": r.check,
-            "max_rel_error": r.max_rel_error, "wall_time": round(r.wall_time, 3), "error": r.error,
+            "max_rel_error": r.max_rel_error, "wall_time": round(r.wall_time, 3),
+            "peak_rss_mib": round(r.peak_rss / 2**20, 1) if r.peak_rss else None, "error": r.error,
             "key": r.key,
         }
 

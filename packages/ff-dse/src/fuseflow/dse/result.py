@@ -43,6 +43,7 @@ class Result:
     wall_time: float = 0.0
     error: str = ""
     estimate: Estimate | None = None
+    peak_rss: float | None = None  # bytes: the evaluating process's peak during this evaluation (Linux)
 
     @property
     def ok(self) -> bool:
@@ -61,6 +62,7 @@ class Result:
             "check": self.check,
             "max_rel_error": self.max_rel_error,
             "wall_time": self.wall_time,
+            "peak_rss": self.peak_rss,
             "error": self.error,
             "est_flops": self.estimate.flops if self.estimate else None,
             "est_bytes": self.estimate.bytes if self.estimate else None,
@@ -84,6 +86,7 @@ class Result:
             check=d.get("check"),
             max_rel_error=d.get("max_rel_error"),
             wall_time=float(d.get("wall_time") or 0.0),
+            peak_rss=d.get("peak_rss"),
             error=d.get("error") or "",
             estimate=est,
         )

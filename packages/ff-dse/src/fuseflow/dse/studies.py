@@ -11,9 +11,11 @@ from fuseflow.dse.sizes import FUSIONS, PAPER_SPEEDUPS, Workload
 
 
 def workload_configs(workloads: Iterable[Workload], fusions: Iterable[str] = FUSIONS,
-                     hw: str = "default") -> list[Config]:
+                     hw: str = "default", all_fusions: bool = False) -> list[Config]:
+    """Each workload at each fusion (full left out where the workload says so, unless
+    ``all_fusions``)."""
     return [Config(model=w.model, dataset=w.dataset, options=w.options, fusion=f, block=w.block, hw=hw)
-            for w in workloads for f in fusions]
+            for w in workloads for f in fusions if all_fusions or not (w.skip_full and f == "full")]
 
 
 def dataset_labels(workloads: Iterable[Workload]) -> dict[str, str]:

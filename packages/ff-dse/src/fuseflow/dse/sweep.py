@@ -111,6 +111,15 @@ def _wait_for_others(elsewhere: list[Config], store: Store, bar: SweepProgress, 
     return []
 
 
+def _progress_line(r: Result, done: int, total: int, elapsed: float) -> str:
+    """One finished evaluation, with an ETA from the mean pace so far."""
+    eta = elapsed / done * (total - done) if done else 0.0
+    what = f"{r.cycles:.6g} cycles" if r.ok and r.cycles is not None else f"{r.status.value}: {r.error[:80]}"
+    mem = f", peak {r.peak_rss / 2**30:.2f} GiB" if r.peak_rss else ""
+    return (f"[{done}/{total}] {r.config.label()}: {what} ({r.wall_time:.1f} s{mem}); "
+            f"ETA {eta / 60:.1f} min")
+
+
 def run_sweep(
     configs: Iterable[Config],
     store: Store,
@@ -125,6 +134,7 @@ def run_sweep(
     title: str = "sweep",
     on_result: Callable[[Result], None] | None = None,
     retry_failed: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> SweepSummary:
     """Evaluate ``configs`` into ``store``; configs already there are skipped (failed ones too,
     unless ``retry_failed``), each result is stored as it arrives. Configs are claimed in the
@@ -161,6 +171,7 @@ def run_sweep(
     with SweepProgress(len(unique), title, enabled=progress) as bar:
         bar.advance("finished", summary.skipped) if summary.skipped else None
         bar.advance("pruned", summary.pruned) if summary.pruned else None
+        started, to_run = time.perf_counter(), len(run_list)
         try:
             while run_list:
                 elsewhere: list[Config] = []
@@ -175,6 +186,8 @@ def run_sweep(
                     elif not r.ok:
                         summary.failed += 1
                     bar.advance("finished" if r.ok else "pruned" if r.status is Status.INVALID else "failed")
+                    if log is not None:
+                        log(_progress_line(r, summary.evaluated, to_run, time.perf_counter() - started))
                     if on_result:
                         on_result(r)
                 run_list = _wait_for_others(elsewhere, store, bar, summary)

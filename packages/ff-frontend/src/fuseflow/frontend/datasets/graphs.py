@@ -32,8 +32,31 @@ class Graph:
     @property
     def features(self) -> np.ndarray:
         if self._features is None:
+            ensure_fits(f"node features of {self.name} ({self.num_nodes} x {self.num_features} float32)",
+                        4 * self.num_nodes * self.num_features)
             self._features = np.asarray(self.make_features(), dtype=np.float32)
         return self._features
+
+
+def available_bytes() -> int | None:
+    """Memory the kernel says a new allocation can get (Linux MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def ensure_fits(what: str, nbytes: int) -> None:
+    """Fail fast, naming ``what`` and the bytes it needs, before an allocation the machine
+    cannot hold (instead of a MemoryError or the kernel's OOM killer halfway through)."""
+    avail = available_bytes()
+    if avail is not None and nbytes > avail:
+        raise DataError(f"{what} needs {nbytes / 2**30:.1f} GiB, but only {avail / 2**30:.1f} GiB of memory "
+                        "is available")
 
 
 @dataclass

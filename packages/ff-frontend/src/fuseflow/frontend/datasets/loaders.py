@@ -116,6 +116,14 @@ def ogb(data_dir: str | Path) -> Graph:
     return Graph(f"ogb:{d}", adj, lambda: f, int(f.shape[1]), 2, f"OGB graph from {d}: {n} nodes")
 
 
+#: node features given to a Matrix Market graph (the format stores none)
+MTX_FEATURES = 16
+
+
+def _random_features(n: int, width: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, width), dtype=np.float32)
+
+
 def matrix_market(path: str | Path) -> Graph | Matrix:
     """A Matrix Market file: a square pattern/real matrix is taken as a graph."""
     import scipy.io
@@ -129,7 +137,10 @@ def matrix_market(path: str | Path) -> Graph | Matrix:
         c = m.tocoo()
         adj = symmetric_adjacency(m.shape[0], c.row.astype(np.int64), c.col.astype(np.int64))
         n = m.shape[0]
-        return Graph(f"mtx:{p}", adj, lambda: np.eye(n, dtype=np.float32), n, 2, f"graph from {p}")
+        # the file holds no node features: seeded random ones of a fixed width (not an n x n identity,
+        # which is n^2 floats: 14 GiB at 60,000 nodes)
+        return Graph(f"mtx:{p}", adj, lambda: _random_features(n, MTX_FEATURES), MTX_FEATURES, 2,
+                     f"graph from {p} ({MTX_FEATURES} seeded random node features)")
     return Matrix(f"mtx:{p}", m, f"matrix from {p}")
 
 
