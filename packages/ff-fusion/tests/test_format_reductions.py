@@ -67,3 +67,18 @@ def test_torch_sparse_softmax_over_coo(fusion: str) -> None:
     prog = capture(SparseSoftmax(), (_input(),), name="ss", fusion=fusion)
     res = simulate(compile_captured(prog).program, check=True)
     assert res.check == "pass", res.first_mismatch
+
+
+def test_outer_product_spmm_spacc2_same_figures_on_both_engines() -> None:
+    class OuterSpMM(torch.nn.Module):
+        def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return annotate(a, "DCSC") @ annotate(b, "DCSR")
+
+    g = torch.Generator().manual_seed(5)
+    a = torch.randn(40, 30, generator=g) * (torch.rand(40, 30, generator=g) < 0.1)
+    b = torch.randn(30, 50, generator=g) * (torch.rand(30, 50, generator=g) < 0.1)
+    prog = compile_captured(capture(OuterSpMM(), (a, b), name="outer"), order="k0,i,j").program
+    assert any(n.kind.value == "spacc2" for k in prog.kernels for n in k.graph.nodes.values())
+    ref, fast = (simulate(prog, hw="no-hbm", engine=e, check=True) for e in ("reference", "fast"))
+    assert ref.check == fast.check == "pass"
+    assert (ref.cycles, ref.flops, ref.bytes_moved) == (fast.cycles, fast.flops, fast.bytes_moved)

@@ -25,6 +25,7 @@ from fuseflow.sim import ops
 from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
 from fuseflow.sim.fast.colwriters import value_write_clock
 from fuseflow.sim.prims.common import DONE, EMPTY, Sig, Stop, stop
+from fuseflow.sim.prims.compute import spacc2_groups
 
 F32 = np.float32
 ZERO = ops.ZERO
@@ -943,12 +944,12 @@ class _Spacc2:
 
     def _flush(self, n: int) -> None:
         om, oi, ov = self.om, self.oi, self.ov
-        mids = sorted({m for m, _ in self.acc})
-        for k, m in enumerate(mids):
+        mids = spacc2_groups(self.acc)  # one sort of all entries, shared with the reference
+        for k, (m, entries) in enumerate(mids):
             self.emit(om, m)
-            for (mm, j) in sorted(key for key in self.acc if key[0] == m):
+            for j, v in entries:
                 self.emit(oi, j)
-                self.emit(ov, self.acc[(mm, j)])
+                self.emit(ov, v)
             s = stop(n + 1) if k == len(mids) - 1 else stop(0)
             self.emit(oi, s)
             self.emit(ov, s)

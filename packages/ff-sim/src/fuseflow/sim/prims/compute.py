@@ -251,6 +251,16 @@ class Spacc1(Proc):
             self.t += 1
 
 
+def spacc2_groups(acc: dict[tuple[int, int], Any]) -> list[tuple[int, list[tuple[int, Any]]]]:
+    """An order-2 accumulator's entries as (mid, [(inner, value), ...]), both in coordinate order."""
+    out: list[tuple[int, list[tuple[int, Any]]]] = []
+    for (m, j) in sorted(acc):
+        if not out or out[-1][0] != m:
+            out.append((m, []))
+        out[-1][1].append((j, acc[(m, j)]))
+    return out
+
+
 class Spacc2(Proc):
     """Order-2 sparse accumulator: sums (mid, inner) -> val over the outer index and
     flushes at each outer stop Sn: mid fibers in order, each with its inner fiber."""
@@ -329,17 +339,17 @@ class Spacc2(Proc):
 
     def _flush(self, n: int) -> Wait:
         om, oi, ov = self.outs["crd_mid"], self.outs["crd_inner"], self.outs["val"]
-        mids = sorted({m for m, _ in self.acc})
-        for k, m in enumerate(mids):
+        groups = spacc2_groups(self.acc)  # one sort of all entries: linear after it, not per mid
+        for k, (m, entries) in enumerate(groups):
             yield from self.emit(om, m)
-            for (mm, j) in sorted(key for key in self.acc if key[0] == m):
+            for j, v in entries:
                 yield from self.emit(oi, j)
-                yield from self.emit(ov, self.acc[(mm, j)])
-            s = stop(n + 1) if k == len(mids) - 1 else stop(0)
+                yield from self.emit(ov, v)
+            s = stop(n + 1) if k == len(groups) - 1 else stop(0)
             yield from self.emit(oi, s)
             yield from self.emit(ov, s)
         yield from self.emit(om, stop(n))
-        if not mids:
+        if not groups:
             yield from self.emit(oi, stop(n + 1))
             yield from self.emit(ov, stop(n + 1))
         self.acc.clear()
