@@ -72,3 +72,18 @@ def test_show_dot_keeps_kernel_names_inside_out(tmp_path: Path) -> None:
     assert not (tmp_path / "outside.dot").exists()
     text = next(w for w in written if w.suffix == ".dot").read_text()
     assert '\\"x' in text  # the quote is escaped inside the DOT string
+
+
+def test_cold_start_is_announced_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fuseflow.sim.fast import warmup
+
+    monkeypatch.setattr(warmup, "cache_is_warm", lambda: False)
+    monkeypatch.setattr(warmup, "_ANNOUNCED", False)
+    said: list[str] = []
+    warmup.announce_cold_start(said.append)
+    warmup.announce_cold_start(said.append)
+    assert len(said) == 1 and "ff sim --warmup" in said[0]
+
+
+def test_sim_without_a_program_is_a_usage_error() -> None:
+    assert _exit(["sim"]) == 2

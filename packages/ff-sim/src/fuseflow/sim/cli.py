@@ -11,7 +11,7 @@ from fuseflow.ir.errors import CheckError, DataError
 
 
 def sim_command(
-    program: Path = typer.Argument(..., help="Compiled program (.ffir, .fftxt, ...)."),
+    program: Path | None = typer.Argument(None, help="Compiled program (.ffir, .fftxt, ...)."),  # noqa: UP007
     hw: str = typer.Option("default", "--hw", help="Hardware preset (default, no-hbm) or a TOML file."),
     engine: str = typer.Option("fast", "--engine", help="Simulator engine: fast (default) or reference."),
     check: bool = typer.Option(False, "--check", help="Compare outputs with PyTorch; fail on a mismatch."),
@@ -23,12 +23,24 @@ def sim_command(
         None, "--data-dir", help="Read inputs from a SAM/Comal tensor data directory."),
     channel_depth: int | None = typer.Option(  # noqa: UP007
         None, "--channel-depth", min=0, help="Bound every stream to this many tokens (0 = unbounded)."),
+    warmup: bool = typer.Option(False, "--warmup", help="Compile the fast engine's loops ahead of time "
+                                "(once per machine), then simulate PROGRAM if one is given."),
     verify: bool = typer.Option(True, "--verify/--no-verify",
                                 help="Verify the program (as `ff ir validate`) before simulating."),
 ) -> None:
     """Simulate PROGRAM cycle by cycle (Comal's timing model)."""
     from fuseflow.ir import io
     from fuseflow.sim.api import simulate
+
+    if warmup:
+        from fuseflow.sim.fast.warmup import warmup as build_loops
+
+        typer.echo("compiling the fast engine's loops (numba caches them for later runs):")
+        typer.echo(f"done in {build_loops(typer.echo):.1f} s")
+    if program is None:
+        if warmup:
+            return
+        raise typer.BadParameter("give a PROGRAM to simulate (or --warmup alone)", param_hint="PROGRAM")
 
     prog = io.load(program)
     if data_dir is not None:

@@ -275,6 +275,9 @@ class FastEngine:
 
     def run(self, program: Program, hw: HwConfig | str = "default", **options: Any) -> SimResult:
         """Options as the reference engine. Bounded channels and traces use the reference."""
+        from fuseflow.sim.fast.warmup import announce_cold_start
+
+        announce_cold_start()
         cfg = load_hw(hw).with_options(options.get("channel_depth"), options.get("stream_depths"))
         env, made = prepare_inputs(program, options.get("random_inputs"), options.get("density"))
         trace = bool(options.get("trace"))
