@@ -90,6 +90,12 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except MemoryError as e:  # outside the engine's own guard (loading data, checking outputs)
+        if debug:
+            raise
+        typer.echo(f"error: out of memory{': ' + str(e) if str(e) else ''} (the run needs more memory than "
+                   "this machine has; try a smaller data set or fusion)", err=True)
+        sys.exit(7)
     except Exception as e:  # noqa: BLE001 - the CLI's last line of defence
         if debug:
             raise

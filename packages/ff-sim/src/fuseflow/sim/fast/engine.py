@@ -229,8 +229,9 @@ def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData]
             raise _out_of_memory(kernel, node, node_ins, str(e)) from None
         except Ended as e:
             raise SimulationError(f"deadlock: {node.describe()} waiting to read {e} (ended)") from None
-        except KeyError as e:
-            raise SimulationError(f"deadlock: {node.describe()} waiting on {e}") from None
+        except KeyError as e:  # inputs were checked above: this is a bug of the engine, not a deadlock
+            raise SimulationError(f"{node.describe()}: the fast engine failed (KeyError: {e}); please report it; "
+                                  "--engine reference gives the same figures") from e
         outs = _fit(outs)
         left = memory_left()
         if left is not None and left < _RESERVE:
