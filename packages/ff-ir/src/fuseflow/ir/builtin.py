@@ -40,11 +40,14 @@ def ir_convert(
     src: Path,
     dst: Path,
     to: Optional[str] = typer.Option(None, "--to", help="binary, text or tortilla (default: by extension)."),  # noqa: UP007, UP045
+    kernel: Optional[str] = typer.Option(None, "--kernel", help="Keep only this kernel (tortilla holds one graph)."),  # noqa: UP007, UP045
 ) -> None:
     """Convert between binary (.ffir), text (.fftxt) and tortilla (.tortilla / .pb) forms."""
     from fuseflow.ir import io
 
     prog = io.load(src)
+    if kernel is not None:
+        prog = prog.only_kernel(kernel)
     io.save(prog, dst, form=to)
     typer.echo(f"wrote {dst}")
 

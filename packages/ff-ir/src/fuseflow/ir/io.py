@@ -29,7 +29,7 @@ from fuseflow.ir import protoconv, tortilla
 from fuseflow.ir import text as textform
 from fuseflow.ir._proto import fuseflow_ir_pb2 as pb
 from fuseflow.ir.data import TensorData
-from fuseflow.ir.dataflow import IR_VERSION, Program
+from fuseflow.ir.dataflow import IR_VERSION, Kernel, Program
 from fuseflow.ir.errors import DataError, FuseFlowError, IRFormatError, IRVersionError
 
 MAGIC = b"FFIR"
@@ -161,8 +161,32 @@ def load(path: str | os.PathLike[str]) -> Program:
     except OSError as e:
         raise IRFormatError(f"{p}: cannot read ({e.strerror or e})") from None
     program = from_any(data, str(p))
+    if program.kernels and not program.program.tensors:
+        program = _with_sidecar_program(program, p)
     load_data(program, p)
     return program
+
+
+#: beside a tortilla graph (which holds one kernel's graph only), FuseFlow keeps its tensor
+#: program here, so a graph it exported comes back whole
+SIDECAR_PROGRAM = "program.fftxt"
+
+
+def _with_sidecar_program(graph_only: Program, path: Path) -> Program:
+    """A graph-only program (tortilla) completed by the tensor program in its sidecar."""
+    side = data_dir(path) / SIDECAR_PROGRAM
+    if not side.is_file():
+        return graph_only
+    try:
+        full = from_text(side.read_text(encoding="utf-8"), str(side))
+    except UnicodeDecodeError as e:
+        raise IRFormatError(f"{side}: not UTF-8 text (byte {e.start})") from None
+    kernel = graph_only.kernels[0]
+    known = {k.name: k for k in full.kernels}
+    if kernel.name in known:  # keep the expressions and reads/writes it recorded
+        k = known[kernel.name]
+        kernel = Kernel(kernel.name, kernel.graph, k.assignments, k.inputs, k.outputs)
+    return Program(full.program, [kernel], meta=full.meta)
 
 
 def save(program: Program, path: str | os.PathLike[str], form: str | None = None) -> None:
@@ -180,6 +204,12 @@ def save(program: Program, path: str | os.PathLike[str], form: str | None = None
     except OSError as e:
         raise IRFormatError(f"{p}: cannot write ({e.strerror or e})") from None
     save_data(program, p)
+    side = data_dir(p) / SIDECAR_PROGRAM
+    if form == "tortilla":
+        side.parent.mkdir(parents=True, exist_ok=True)
+        side.write_text(to_text(program), encoding="utf-8")
+    elif side.exists():
+        side.unlink()
 
 
 # ---- tensor data sidecar ----------------------------------------------------------

@@ -525,7 +525,7 @@ def program_to_tortilla(p: Program, channel_size: int = DEFAULT_CHANNEL_SIZE) ->
     """Serialize a one-kernel program's graph (the tensor program is not part of tortilla)."""
     if len(p.kernels) != 1:
         raise _fail(f"a tortilla file holds one kernel graph; program {p.name!r} has {len(p.kernels)} "
-                    "(convert one kernel at a time)")
+                    f"({', '.join(k.name for k in p.kernels)}): pick one with --kernel NAME")
     k = p.kernels[0]
     return graph_to_tortilla(k.graph, k.name, channel_size).SerializeToString(deterministic=True)
 
