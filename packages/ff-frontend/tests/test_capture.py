@@ -217,3 +217,22 @@ def test_sparse_softmax_over_stored_entries() -> None:
     t = prog.program.tensors
     assert t["s"].format.spec() == "cs" and t["softmax"].format.spec() == "cs"
     check_eager(prog)
+
+
+def test_export_errors_name_the_model_source_line(tmp_path) -> None:  # noqa: ANN001
+    import importlib.util
+
+    import pytest
+    import torch
+    from fuseflow.frontend.capture import capture
+    from fuseflow.ir.errors import FrontendError
+
+    src = tmp_path / "badmodel.py"
+    src.write_text("import torch\n\n\nclass M(torch.nn.Module):\n    def forward(self, a, b):\n"
+                   "        return a @ b + torch.ones(7, 3)\n")
+    spec = importlib.util.spec_from_file_location("badmodel", src)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with pytest.raises(FrontendError, match=r"at badmodel\.py:6: RuntimeError"):
+        capture(mod.M(), (torch.rand(5, 5), torch.rand(5, 3)), name="bad")

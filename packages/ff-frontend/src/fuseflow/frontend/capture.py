@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -228,6 +229,34 @@ def _packet(target: Any) -> str:
     return getattr(target, "__name__", str(target))
 
 
+def _user_frame(e: BaseException) -> str:
+    """``file:line`` of the innermost frame of ``e`` in the user's model (not torch, not FuseFlow)."""
+    import traceback
+
+    skip = ("/torch/", "/fuseflow/", "/site-packages/", "<frozen", "/lib/python")
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if not any(s in f.filename for s in skip)]
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+
+
+class _quiet_torch_logs:
+    """Silence torch's own error log lines while exporting: the failure is reported once, by us."""
+
+    NAMES = ("torch._subclasses.fake_tensor", "torch.export", "torch._export", "torch._dynamo")
+
+    def __enter__(self) -> None:
+        import logging
+
+        self.saved = [(n, logging.getLogger(n).level) for n in self.NAMES]
+        for n in self.NAMES:
+            logging.getLogger(n).setLevel(logging.CRITICAL)
+
+    def __exit__(self, *exc: object) -> None:
+        import logging
+
+        for n, level in self.saved:
+            logging.getLogger(n).setLevel(level)
+
+
 def capture(module: torch.nn.Module, example_inputs: tuple[Any, ...], name: str = "model",
             fusion: str = "partial", index_names: dict[str, tuple[str, ...]] | None = None) -> Program:
     """Capture ``module(*example_inputs)`` as a tensor-level :class:`Program` (no kernels)."""
@@ -241,11 +270,14 @@ def capture(module: torch.nn.Module, example_inputs: tuple[Any, ...], name: str 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            ep = torch.export.export(module, inputs, strict=False)
+            with _quiet_torch_logs():
+                ep = torch.export.export(module, inputs, strict=False)
         except FuseFlowError:
             raise
         except Exception as e:  # noqa: BLE001 - export failures become frontend errors
-            raise FrontendError(f"torch.export failed on {name}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+            where = _user_frame(e)
+            raise FrontendError(f"torch.export failed on {name}{' at ' + where if where else ''}: "
+                                f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
         with torch.no_grad():
             eager = module(*inputs)
     b = Builder(name)
