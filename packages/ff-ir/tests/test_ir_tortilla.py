@@ -60,8 +60,8 @@ def test_native_fields_carry_the_common_attributes(spmv):
     assert ops[12].alu.stages[0].op == tp.ALU.MUL
     assert ops[13].reduce.reduce_type == tp.Reduce.ADD
     assert ops[9].joiner.join_type == tp.Joiner.INTERSECT
-    # only what tortilla cannot say goes to the extension: the dense size and the reduce index
-    assert ops[1].ff.dim == 4 and not ops[2].HasField("ff")
+    # only what tortilla cannot say goes to the extension (present on every op, to mark the file as ours)
+    assert ops[1].ff.dim == 4 and ops[2].ff == tp.FuseFlowAttrs()  # empty: a FuseFlow mark, nothing extra
     assert ops[13].ff.index == "j"
 
 

@@ -275,6 +275,7 @@ def _record_extras(n: Node, op: tp.Operation) -> None:
     """Put into ``op.ff`` the attributes the native fields do not give back."""
     native = _decode(op, strict=False)[1]
     ff = op.ff
+    ff.SetInParent()  # present even when empty: it marks the file as FuseFlow's (see graph_from_tortilla)
     for f in fields(Attrs):
         want, got = getattr(n.attrs, f.name), native.get(f.name)
         if want == got and type(want) is type(got):
@@ -322,7 +323,8 @@ def _s(text: str) -> str | None:
     return text or None
 
 
-def _decode(op: tp.Operation, strict: bool = True) -> tuple[NodeKind, dict[str, Any], list[_End]]:  # noqa: C901
+def _decode(op: tp.Operation, strict: bool = True, ours: bool = True  # noqa: C901
+            ) -> tuple[NodeKind, dict[str, Any], list[_End]]:
     """(kind, native attributes, port ends) of one operation, before the ``ff`` extension."""
     which = op.WhichOneof("op")
     if which == "root":
@@ -384,8 +386,11 @@ def _decode(op: tp.Operation, strict: bool = True) -> tuple[NodeKind, dict[str, 
             ("outer", True, m.output_outer_crd), ("inner", True, m.output_inner_crd))
     if which == "locate":
         m = op.locate
+        # FuseFlow's exporter puts the passed-through ref in output_ref1; the original
+        # compiler puts the located (dense side) ref there
         ends = _ends(("crd", False, m.input_crd), ("ref", False, m.input_ref), ("crd", True, m.output_crd),
-                     ("ref", True, m.output_ref1), ("located", True, m.output_ref2))
+                     ("ref" if ours else "located", True, m.output_ref1),
+                     ("located" if ours else "ref", True, m.output_ref2))
         if op.ff.HasField("locate_base"):
             ends += _ends(("base", False, op.ff.locate_base))
         return NodeKind.LOCATE, {"label": _s(m.label)}, ends
@@ -481,12 +486,23 @@ def graph_from_tortilla(msg: tp.ComalGraph) -> Graph:
     g = Graph(msg.graph.name or msg.name)
     writers: dict[int, tuple[PortRef, StreamKind, str]] = {}
     readers: dict[int, tuple[PortRef, str]] = {}
+    synthetic: list[tuple[int, str, int]] = []  # (repeat op id, index, its rep_ref stream id)
+    # FuseFlow's exporter marks every operation with its extension; a graph with none was
+    # written by the original compiler, whose port conventions differ (locate, repeat)
+    ours = any(op.HasField("ff") for op in msg.graph.operators)
     for op in msg.graph.operators:
         if op.id in g.nodes:
             raise _fail(f"operation id {op.id} is used twice")
-        kind, attrs, ends = _decode(op)
+        kind, attrs, ends = _decode(op, ours=ours)
         _apply_extras(attrs, op.ff)
         g.nodes[op.id] = Node(op.id, kind, Attrs(**attrs))
+        if kind is NodeKind.REPEAT and not ours:
+            # the original compiler's repeat reads a *ref* stream as its signal: Comal builds a
+            # repeat-signal generator over it (two contexts), so the graph gets one too
+            rep = [e for e in ends if e.port == "repsig" and not e.output and e.msg.id.id]
+            if rep and isinstance(rep[0].msg, (tp.RefStream, tp.CrdStream)):
+                synthetic.append((op.id, attrs.get("index") or "", rep[0].msg.id.id))
+                ends = [e for e in ends if e is not rep[0]]
         for e in ends:
             sid = e.msg.id.id
             if sid == 0:
@@ -500,6 +516,17 @@ def graph_from_tortilla(msg: tp.ComalGraph) -> Graph:
                 if sid in readers:
                     raise _fail(f"stream {sid} has two readers: {readers[sid][0]} and {end}")
                 readers[sid] = (end, e.msg.name)
+    next_id = max([*g.nodes, 0]) + 1
+    next_sid = max([*writers, *readers, 0]) + 1
+    for rid, index, sid in synthetic:
+        gen = Node(next_id, NodeKind.REPEAT_SIG, Attrs(index=index or None, label="comal repeat signal"))
+        g.nodes[next_id] = gen
+        if sid in readers:
+            raise _fail(f"stream {sid} has two readers: {readers[sid][0]} and {PortRef(rid, 'repsig')}")
+        readers[sid] = (PortRef(next_id, "crd"), "")
+        writers[next_sid] = (PortRef(next_id, "repsig"), REPSIG, "")
+        readers[next_sid] = (PortRef(rid, "repsig"), "")
+        next_id, next_sid = next_id + 1, next_sid + 1
     for sid in sorted(set(writers) | set(readers)):
         if sid not in writers:
             raise _fail(f"stream {sid} read by {readers[sid][0]} has no writer")

@@ -44,6 +44,11 @@ def sim_command(
 
     prog = io.load(program)
     if data_dir is not None:
+        if not data_dir.is_dir():
+            raise DataError(f"--data-dir {data_dir}: not a directory")
+        from fuseflow.ir.comal import complete_from_data_dir
+
+        prog = complete_from_data_dir(prog, data_dir)  # a graph written by the original compiler
         _load_data_dir(prog, data_dir)
     if verify:
         from fuseflow.ir.verify import verify_program
