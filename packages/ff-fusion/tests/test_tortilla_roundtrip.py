@@ -43,3 +43,27 @@ def test_kernel_option_cuts_a_multi_kernel_program(tmp_path: Path) -> None:
     assert _figures(first)[0] == simulate(prog).kernels[0].cycles
     with pytest.raises(UnknownNameError, match="kernels:"):
         prog.only_kernel("nope")
+
+
+def test_data_dir_feeds_converted_copies_from_their_source_files(tmp_path: Path) -> None:
+    """GCN reads its weights through transposed views: the SAM folder holds only the sources."""
+    from fuseflow.ir import samdata
+
+    prog = compile_model("gcn", {}, "karate", "partial").program
+    views = [t for k in prog.kernels for t in k.inputs if prog.program.tensors[t].view_of]
+    assert views, "the program reads no converted copy"
+    folder = tmp_path / "sam"
+    for name, td in prog.data.items():
+        samdata.write_tensor(folder, name, td, prog.program.tensors[name].format)
+    expected = _figures(prog)
+    prog.data = {}
+    io.save(prog, tmp_path / "g.ffir")
+    try:
+        main(["sim", str(tmp_path / "g.ffir"), "--data-dir", str(folder), "--check"])
+    except SystemExit as e:
+        assert not e.code
+    from fuseflow.sim.cli import _load_data_dir
+
+    again = io.load(tmp_path / "g.ffir")
+    _load_data_dir(again, folder)
+    assert _figures(again) == expected

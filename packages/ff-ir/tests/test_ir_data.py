@@ -67,10 +67,11 @@ def test_samdata_round_trip(tmp_path, name):
 def test_samdata_file_names_and_contents(tmp_path):
     a = np.array([[0, 1.5, 2], [0, 0, 0], [3, 0, 0]], dtype=np.float32)
     files = samdata.write_tensor(tmp_path, "B", TensorData.from_dense(a), TensorFormat.parse("DCSC"))
-    assert [f.name for f in files] == ["tensor_B_mode_shape", "tensor_B_mode_0_seg", "tensor_B_mode_0_crd",
-                                       "tensor_B_mode_1_seg", "tensor_B_mode_1_crd", "tensor_B_mode_vals"]
-    assert (tmp_path / "tensor_B_mode_0_crd").read_text() == "0\n1\n2\n"  # columns with entries
-    assert (tmp_path / "tensor_B_mode_1_crd").read_text() == "2\n0\n0\n"
+    # files are named by the tensor mode a level holds, as SAM names them: DCSC's outer level is mode 1
+    assert [f.name for f in files] == ["tensor_B_mode_shape", "tensor_B_mode_1_seg", "tensor_B_mode_1_crd",
+                                       "tensor_B_mode_0_seg", "tensor_B_mode_0_crd", "tensor_B_mode_vals"]
+    assert (tmp_path / "tensor_B_mode_1_crd").read_text() == "0\n1\n2\n"  # columns with entries
+    assert (tmp_path / "tensor_B_mode_0_crd").read_text() == "2\n0\n0\n"
     assert (tmp_path / "tensor_B_mode_vals").read_text() == "3.0\n1.5\n2.0\n"
     files = samdata.write_tensor(tmp_path, "D", TensorData.from_dense(a), TensorFormat.parse("DENSE"))
     assert [f.name for f in files] == ["tensor_D_mode_shape", "tensor_D_mode_vals"]

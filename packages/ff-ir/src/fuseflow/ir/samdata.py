@@ -4,8 +4,9 @@ For a tensor ``T`` stored in a :class:`TensorFormat`:
 
 - ``tensor_T_mode_shape``: the dimensions in storage-level order (level l holds tensor
   mode ``mode_order[l]``), in elements (not blocks);
-- ``tensor_T_mode_<l>_seg`` and ``tensor_T_mode_<l>_crd`` for each compressed level l,
-  ``tensor_T_mode_<l>_crd`` only for a singleton level, nothing for a dense level;
+- ``tensor_T_mode_<m>_seg`` and ``tensor_T_mode_<m>_crd`` for each compressed level, named by
+  the tensor mode m the level holds (as SAM names them), ``tensor_T_mode_<m>_crd`` only for a
+  singleton level, nothing for a dense level;
 - ``tensor_T_mode_vals``: the values by position; with a block shape, each block's
   entries row-major (B^2 numbers per block for BxB blocks).
 """
@@ -58,11 +59,11 @@ def write_stored(directory: str | os.PathLike[str], tensor: str, st: StoredTenso
     for lv, level in enumerate(st.levels):
         if level.format is LevelFormat.COMPRESSED:
             assert level.seg is not None
-            written.append(_path(d, tensor, f"{lv}_seg"))
+            written.append(_path(d, tensor, f"{fmt.mode_order[lv]}_seg"))
             _write_ints(written[-1], level.seg)
         if level.format is not LevelFormat.DENSE:
             assert level.crd is not None
-            written.append(_path(d, tensor, f"{lv}_crd"))
+            written.append(_path(d, tensor, f"{fmt.mode_order[lv]}_crd"))
             _write_ints(written[-1], level.crd)
     written.append(_path(d, tensor, "vals"))
     _write_floats(written[-1], st.vals)
@@ -92,17 +93,18 @@ def read_stored(directory: str | os.PathLike[str], tensor: str, fmt: TensorForma
             levels.append(Level(lfmt, dim))
             n_pos *= dim
             continue
-        crd = _read(_path(d, tensor, f"{lv}_crd"), int)
+        mode = fmt.mode_order[lv]  # SAM names a level's files by the tensor mode it holds
+        crd = _read(_path(d, tensor, f"{mode}_crd"), int)
         seg = None
         if lfmt is LevelFormat.COMPRESSED:
-            seg = _read(_path(d, tensor, f"{lv}_seg"), int)
+            seg = _read(_path(d, tensor, f"{mode}_seg"), int)
             if len(seg) != n_pos + 1 or seg[0] != 0 or seg[-1] != len(crd) or np.any(np.diff(seg) < 0):
-                raise DataError(f"{_path(d, tensor, f'{lv}_seg')}: not a segment array for {n_pos} "
+                raise DataError(f"{_path(d, tensor, f'{mode}_seg')}: not a segment array for {n_pos} "
                                 f"fibers and {len(crd)} coordinates")
         elif len(crd) != n_pos:
-            raise DataError(f"{_path(d, tensor, f'{lv}_crd')}: {len(crd)} coordinates for {n_pos} positions")
+            raise DataError(f"{_path(d, tensor, f'{mode}_crd')}: {len(crd)} coordinates for {n_pos} positions")
         if crd.size and (crd.min() < 0 or crd.max() >= dim):
-            raise DataError(f"{_path(d, tensor, f'{lv}_crd')}: coordinate out of range 0..{dim - 1}")
+            raise DataError(f"{_path(d, tensor, f'{mode}_crd')}: coordinate out of range 0..{dim - 1}")
         levels.append(Level(lfmt, dim, seg=seg, crd=crd))
         n_pos = len(crd)
     vals = _read(_path(d, tensor, "vals"), float)

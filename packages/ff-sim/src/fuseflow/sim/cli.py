@@ -88,7 +88,11 @@ def _load_data_dir(prog: Program, folder: Path) -> None:
         raise DataError(f"--data-dir {folder}: not a directory")
     found = 0
     for name in tensors_read(prog):
-        if (folder / f"tensor_{name}_mode_shape").exists():
+        # a converted copy (a view: another format or mode order) is made from its source's files
+        while (not (folder / f"tensor_{name}_mode_shape").exists() and name in prog.program.tensors
+               and prog.program.tensors[name].view_of):
+            name = prog.program.tensors[name].view_of or name
+        if name not in prog.data and (folder / f"tensor_{name}_mode_shape").exists():
             prog.data[name] = samdata.read_tensor(folder, name, prog.program.tensor(name).format)
             found += 1
     if not found:
