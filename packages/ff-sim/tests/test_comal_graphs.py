@@ -160,7 +160,44 @@ def spmm_gustavson(tmp: Path) -> tuple[Path, np.ndarray]:
     return e.save(tmp / "graph.bin"), a @ b
 
 
-GRAPHS = {"spmv": spmv, "dcsr_add": lambda t: elementwise(t, True), "dcsr_mul": lambda t: elementwise(t, False),
+def spmm_outer(tmp: Path) -> tuple[Path, np.ndarray]:
+    """SAM's outer-product SpMM (order k,i,j; A stored DCSC: its scanners name modes 1 then 0)."""
+    rng = np.random.default_rng(4)
+    a, b = _sparse(rng, (6, 5), 0.4), _sparse(rng, (5, 7), 0.4)
+    e = Emitter("spmm_outer")
+    e.op(0, "root").root.output_ref.id.id = 1
+    e.broadcast(1, "ref", 1, [2, 3])
+    e.scan(2, "A", 1, "compressed", "k", 2, 4, 5)
+    e.scan(3, "B", 0, "compressed", "k", 3, 6, 7)
+    e.joiner(4, False, "k", [(5, 4), (7, 6)], 8, [9, 10])
+    e.scan(5, "A", 0, "compressed", "i", 9, 11, 12)
+    e.broadcast(6, "ref", 11, [13, 14])
+    rep = e.op(7, "repB").repeat  # B's row, once per i of A's column
+    rep.in_ref.id.id, rep.rep_ref.id.id, rep.out_ref.id.id, rep.index = 10, 13, 15, "i"
+    e.scan(8, "B", 1, "compressed", "j", 15, 16, 17)
+    e.broadcast(9, "ref", 16, [18, 19])
+    rep = e.op(10, "repA").repeat  # A's value, once per j of B's row
+    rep.in_ref.id.id, rep.rep_ref.id.id, rep.out_ref.id.id, rep.index = 14, 18, 20, "j"
+    e.array(11, "A", 20, 21)
+    e.array(12, "B", 19, 22)
+    e.alu(13, tp.ALU.MUL, [21, 22], 23)
+    sp = e.op(14, "spacc").spacc
+    sp.input_inner_crd.id.id, sp.input_val.id.id = 17, 23
+    sp.input_outer_crds.add().id.id = 12  # from the inside out: i, then k
+    sp.input_outer_crds.add().id.id = 8
+    sp.output_outer_crds.add().id.id = 24
+    sp.output_inner_crd.id.id, sp.output_val.id.id = 25, 26
+    sp.order, sp.inner_crd = 2, "j"
+    sp.outer_crds.extend(["i", "k"])
+    e.write(15, 0, "compressed", "i", 24)
+    e.write(16, 1, "compressed", "j", 25)
+    e.write_vals(17, 26)
+    samdata.write_tensor(tmp, "A", TensorData.from_dense(a), named_format("DCSC"))
+    samdata.write_tensor(tmp, "B", TensorData.from_dense(b), named_format("DCSR"))
+    return e.save(tmp / "graph.bin"), a @ b
+
+
+GRAPHS = {"spmv": spmv, "spmm_outer": spmm_outer, "dcsr_add": lambda t: elementwise(t, True), "dcsr_mul": lambda t: elementwise(t, False),
           "dcsr_add_rows_differ": lambda t: elementwise(t, True, same_rows=False),
           "spmm_gustavson": spmm_gustavson}
 

@@ -2,7 +2,8 @@
 SAM/Comal data folder that goes with them.
 
 Such a graph names its tensors but declares none: ``tensor_<T>_mode_shape`` gives a tensor's
-dimensions (storage level l holds mode l), its scanners give each level's format (a level no
+dimensions (in storage order), its scanners give each level's format and, by the order in
+which they reach the tensor's modes, its mode order (a scanner's ``mode`` is a tensor mode) (a level no
 scanner reads, such as a located one, is dense), a dense scanner or a locate gets its dim from
 the shape, and an output whose writers name no tensor is SAM's ``X``, its extents those of the
 indices its writers write. A locate, which the original compiler emits without a tensor, takes
@@ -66,6 +67,19 @@ def _upstream_index(g: Graph, nid: int, port: str) -> str | None:
     return None
 
 
+def _storage_modes(g: Graph) -> dict[str, list[int]]:
+    """Per tensor, the modes its scanners (and locates: mode 0) read, outermost first (a
+    scanner comes after the one whose refs it takes in any topological order)."""
+    out: dict[str, list[int]] = {}
+    for nid in g.topological_order():
+        n = g.nodes[nid]
+        if n.kind in (NodeKind.LEVEL_SCAN, NodeKind.LOCATE) and n.attrs.tensor and n.attrs.level is not None:
+            seen = out.setdefault(n.attrs.tensor, [])
+            if n.attrs.level not in seen:
+                seen.append(n.attrs.level)
+    return out
+
+
 def complete_from_data_dir(program: Program, folder: Path) -> Program:
     """``program`` (graph only, one kernel) with tensor declarations built from ``folder``."""
     if program.program.tensors or len(program.kernels) != 1:
@@ -79,29 +93,34 @@ def complete_from_data_dir(program: Program, folder: Path) -> Program:
             g.nodes[n.id] = replace(n, attrs=replace(n.attrs, tensor=tensor, level=0 if n.attrs.level is None
                                                      else n.attrs.level,
                                                      index=n.attrs.index or _upstream_index(g, n.id, "crd")))
+    modes = _storage_modes(g)  # the original compiler's scanners name a tensor *mode*
     read = {n.attrs.tensor for n in g.nodes.values()
             if n.kind in (NodeKind.LEVEL_SCAN, NodeKind.VAL_ARRAY, NodeKind.LOCATE) and n.attrs.tensor}
-    shapes: dict[str, tuple[int, ...]] = {}
+    shapes: dict[str, tuple[int, ...]] = {}  # dims in storage-level order, as the shape file lists them
     for t in sorted(read):
         shape = _shape(folder, t)
         if shape is None:
             raise DataError(f"--data-dir {folder}: no tensor_{t}_mode_shape for tensor {t!r} the graph reads")
         shapes[t] = shape
+    orders: dict[str, tuple[int, ...]] = {}
+    for t, shape in shapes.items():
+        order = [m for m in modes.get(t, []) if m < len(shape)]
+        orders[t] = tuple(order + [m for m in range(len(shape)) if m not in order])
     extent: dict[str, int] = {}
     formats: dict[str, dict[int, LevelFormat]] = {t: {} for t in shapes}
     for n in list(g.nodes.values()):
         a = n.attrs
         if n.kind in (NodeKind.LEVEL_SCAN, NodeKind.LOCATE) and a.tensor in shapes and a.level is not None:
-            if a.level >= len(shapes[a.tensor]):
+            level = orders[a.tensor].index(a.level) if n.kind is NodeKind.LEVEL_SCAN else a.level
+            if level >= len(shapes[a.tensor]):
                 raise DataError(f"{n.describe()}: tensor {a.tensor} has {len(shapes[a.tensor])} modes, "
-                                f"not a level {a.level}")
-            dim = shapes[a.tensor][a.level]
+                                f"not a level {level}")
+            dim = shapes[a.tensor][level]
             if a.index:
                 extent.setdefault(a.index, dim)
             if n.kind is NodeKind.LEVEL_SCAN and a.format is not None:
-                formats[a.tensor][a.level] = a.format
-            if a.dim is None:
-                g.nodes[n.id] = replace(n, attrs=replace(a, dim=dim))
+                formats[a.tensor][level] = a.format
+            g.nodes[n.id] = replace(n, attrs=replace(a, level=level, dim=a.dim if a.dim is not None else dim))
     writers = [n for n in g.nodes.values() if n.kind in (NodeKind.LEVEL_WRITE, NodeKind.VAL_WRITE)]
     out = next((n.attrs.tensor for n in writers if n.attrs.tensor), OUTPUT)
     for n in writers:
@@ -111,9 +130,13 @@ def complete_from_data_dir(program: Program, folder: Path) -> Program:
     missing = [n.attrs.index for n in levels if n.attrs.index not in extent]
     if missing:
         raise DataError(f"cannot size output {out}: no input is scanned over index {missing[0]!r}")
-    tensors = {t: TensorDecl(t, shape, TensorFormat(tuple(formats[t].get(lv, LevelFormat.DENSE)
-                                                          for lv in range(len(shape)))), TensorRole.INPUT)
-               for t, shape in shapes.items()}
+    tensors = {}
+    for t, shape in shapes.items():
+        by_mode = [0] * len(shape)
+        for lv, m in enumerate(orders[t]):
+            by_mode[m] = shape[lv]
+        fmt = TensorFormat(tuple(formats[t].get(lv, LevelFormat.DENSE) for lv in range(len(shape))), orders[t])
+        tensors[t] = TensorDecl(t, tuple(by_mode), fmt, TensorRole.INPUT)
     tensors[out] = TensorDecl(out, tuple(extent[str(n.attrs.index)] for n in levels),
                               TensorFormat(tuple(n.attrs.format or LevelFormat.DENSE for n in levels)),
                               TensorRole.OUTPUT)
