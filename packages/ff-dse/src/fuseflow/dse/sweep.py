@@ -171,7 +171,7 @@ def run_sweep(
     with SweepProgress(len(unique), title, enabled=progress) as bar:
         bar.advance("finished", summary.skipped) if summary.skipped else None
         bar.advance("pruned", summary.pruned) if summary.pruned else None
-        started, to_run = time.perf_counter(), len(run_list)
+        started, to_run, finished = time.perf_counter(), len(run_list), 0
         try:
             while run_list:
                 elsewhere: list[Config] = []
@@ -180,14 +180,15 @@ def run_sweep(
                     r = oc.value if not oc.error and isinstance(oc.value, Result) else failure(
                         oc.item, oc.error or f"evaluator returned {type(oc.value).__name__}, not a Result")
                     store.put(r)
-                    summary.evaluated += 1
-                    if r.status is Status.INVALID:
+                    if r.status is Status.INVALID:  # its knobs were refused while compiling: not simulated
                         summary.invalid += 1
-                    elif not r.ok:
-                        summary.failed += 1
+                    else:
+                        summary.evaluated += 1
+                        summary.failed += 0 if r.ok else 1
                     bar.advance("finished" if r.ok else "pruned" if r.status is Status.INVALID else "failed")
                     if log is not None:
-                        log(_progress_line(r, summary.evaluated, to_run, time.perf_counter() - started))
+                        finished += 1
+                        log(_progress_line(r, finished, to_run, time.perf_counter() - started))
                     if on_result:
                         on_result(r)
                 run_list = _wait_for_others(elsewhere, store, bar, summary)
