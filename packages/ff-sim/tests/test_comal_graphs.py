@@ -129,6 +129,37 @@ def elementwise(tmp: Path, union: bool, same_rows: bool = True) -> tuple[Path, n
     return e.save(tmp / "graph.bin"), (a + b) if union else (a * b)
 
 
+def mul_with_drop(tmp: Path) -> tuple[Path, np.ndarray]:
+    """DCSR element-wise multiply whose output drops the rows the inner intersection empties
+    (coord_drop between the two levels' coordinates)."""
+    rng = np.random.default_rng(6)
+    a, b = _sparse(rng, (6, 5), 0.4), _sparse(rng, (6, 5), 0.4)
+    a[1, :], b[1, :] = 0.0, 0.0
+    a[3, 0], b[3, 1] = 1.0, 2.0  # row 3 in both, but no common column: dropped
+    e = Emitter("mul_drop")
+    e.op(0, "root").root.output_ref.id.id = 1
+    e.broadcast(1, "ref", 1, [2, 3])
+    e.scan(2, "A", 0, "compressed", "i", 2, 4, 5)
+    e.scan(3, "B", 0, "compressed", "i", 3, 6, 7)
+    e.joiner(4, False, "i", [(5, 4), (7, 6)], 8, [9, 10])
+    e.scan(5, "A", 1, "compressed", "j", 9, 11, 12)
+    e.scan(6, "B", 1, "compressed", "j", 10, 13, 14)
+    e.joiner(7, False, "j", [(12, 11), (14, 13)], 15, [16, 17])
+    drop = e.op(8, "drop").coord_drop
+    drop.input_outer_crd.id.id, drop.input_inner_crd.id.id = 8, 15
+    drop.output_outer_crd.id.id, drop.output_inner_crd.id.id = 18, 19
+    drop.outer_crd, drop.inner_crd = "i", "j"
+    e.array(9, "A", 16, 20)
+    e.array(10, "B", 17, 21)
+    e.alu(11, tp.ALU.MUL, [20, 21], 22)
+    e.write(12, 0, "compressed", "i", 18)
+    e.write(13, 1, "compressed", "j", 19)
+    e.write_vals(14, 22)
+    for name, m in (("A", a), ("B", b)):
+        samdata.write_tensor(tmp, name, TensorData.from_dense(m), named_format("DCSR"))
+    return e.save(tmp / "graph.bin"), a * b
+
+
 def spmm_gustavson(tmp: Path) -> tuple[Path, np.ndarray]:
     rng = np.random.default_rng(3)
     a, b = _sparse(rng, (6, 5), 0.4), _sparse(rng, (5, 7), 0.4)
@@ -197,7 +228,7 @@ def spmm_outer(tmp: Path) -> tuple[Path, np.ndarray]:
     return e.save(tmp / "graph.bin"), a @ b
 
 
-GRAPHS = {"spmv": spmv, "spmm_outer": spmm_outer, "dcsr_add": lambda t: elementwise(t, True), "dcsr_mul": lambda t: elementwise(t, False),
+GRAPHS = {"spmv": spmv, "spmm_outer": spmm_outer, "dcsr_mul_drop": mul_with_drop, "dcsr_add": lambda t: elementwise(t, True), "dcsr_mul": lambda t: elementwise(t, False),
           "dcsr_add_rows_differ": lambda t: elementwise(t, True, same_rows=False),
           "spmm_gustavson": spmm_gustavson}
 
