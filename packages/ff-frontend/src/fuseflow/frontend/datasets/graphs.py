@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 from fuseflow.ir.errors import DataError
+from fuseflow.ir.sysmem import available_bytes
 
 
 @dataclass
@@ -36,18 +37,6 @@ class Graph:
                         4 * self.num_nodes * self.num_features)
             self._features = np.asarray(self.make_features(), dtype=np.float32)
         return self._features
-
-
-def available_bytes() -> int | None:
-    """Memory the kernel says a new allocation can get (Linux MemAvailable), or None."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 def ensure_fits(what: str, nbytes: int) -> None:

@@ -134,14 +134,9 @@ _RESERVE = 512 << 20  # bytes of memory left below which a run stops, before the
 
 def memory_left() -> int | None:
     """Bytes the OS can still give (Linux MemAvailable), or None where unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+    from fuseflow.ir.sysmem import available_bytes
+
+    return available_bytes()
 
 
 def _out_of_memory(kernel: Kernel, node: Any, node_ins: dict[str, Any], why: str) -> SimulationError:
