@@ -103,12 +103,17 @@ def spmv(tmp: Path) -> tuple[Path, np.ndarray]:
     return e.save(tmp / "graph.bin"), a @ x
 
 
-def elementwise(tmp: Path, union: bool, same_rows: bool = True) -> tuple[Path, np.ndarray]:
+def elementwise(tmp: Path, union: bool, same_rows: bool = True, drop: bool = False) -> tuple[Path, np.ndarray]:
+    """DCSR add (union) or multiply (intersection) at both levels; with ``drop``, a coord_drop
+    removes the output rows the inner intersection empties."""
     rng = np.random.default_rng(2)
     a, b = _sparse(rng, (6, 5), 0.5), _sparse(rng, (6, 5), 0.5)
     a[:, 0] = b[:, 0] = 1.0  # the same non-empty rows: Comal's union panics otherwise (quirk Q1)
     if not same_rows:  # a deviation: where Comal panics, FuseFlow computes the sum
         a[2, :], b[4, :] = 0.0, 0.0
+    if drop:  # row 3 in both operands, but no common column
+        a[3, :], b[3, :] = 0.0, 0.0
+        a[3, 0], b[3, 1] = 1.0, 2.0
     e = Emitter("add" if union else "mul")
     e.op(0, "root").root.output_ref.id.id = 1
     e.broadcast(1, "ref", 1, [2, 3])
@@ -121,43 +126,19 @@ def elementwise(tmp: Path, union: bool, same_rows: bool = True) -> tuple[Path, n
     e.array(8, "A", 16, 18)
     e.array(9, "B", 17, 19)
     e.alu(10, tp.ALU.ADD if union else tp.ALU.MUL, [18, 19], 20)
-    e.write(11, 0, "compressed", "i", 8)
-    e.write(12, 1, "compressed", "j", 15)
+    rows, cols = 8, 15
+    if drop:
+        d = e.op(14, "drop").coord_drop
+        d.input_outer_crd.id.id, d.input_inner_crd.id.id = 8, 15
+        d.output_outer_crd.id.id, d.output_inner_crd.id.id = 21, 22
+        d.outer_crd, d.inner_crd = "i", "j"
+        rows, cols = 21, 22
+    e.write(11, 0, "compressed", "i", rows)
+    e.write(12, 1, "compressed", "j", cols)
     e.write_vals(13, 20)
     for name, m in (("A", a), ("B", b)):
         samdata.write_tensor(tmp, name, TensorData.from_dense(m), named_format("DCSR"))
     return e.save(tmp / "graph.bin"), (a + b) if union else (a * b)
-
-
-def mul_with_drop(tmp: Path) -> tuple[Path, np.ndarray]:
-    """DCSR element-wise multiply whose output drops the rows the inner intersection empties
-    (coord_drop between the two levels' coordinates)."""
-    rng = np.random.default_rng(6)
-    a, b = _sparse(rng, (6, 5), 0.4), _sparse(rng, (6, 5), 0.4)
-    a[1, :], b[1, :] = 0.0, 0.0
-    a[3, 0], b[3, 1] = 1.0, 2.0  # row 3 in both, but no common column: dropped
-    e = Emitter("mul_drop")
-    e.op(0, "root").root.output_ref.id.id = 1
-    e.broadcast(1, "ref", 1, [2, 3])
-    e.scan(2, "A", 0, "compressed", "i", 2, 4, 5)
-    e.scan(3, "B", 0, "compressed", "i", 3, 6, 7)
-    e.joiner(4, False, "i", [(5, 4), (7, 6)], 8, [9, 10])
-    e.scan(5, "A", 1, "compressed", "j", 9, 11, 12)
-    e.scan(6, "B", 1, "compressed", "j", 10, 13, 14)
-    e.joiner(7, False, "j", [(12, 11), (14, 13)], 15, [16, 17])
-    drop = e.op(8, "drop").coord_drop
-    drop.input_outer_crd.id.id, drop.input_inner_crd.id.id = 8, 15
-    drop.output_outer_crd.id.id, drop.output_inner_crd.id.id = 18, 19
-    drop.outer_crd, drop.inner_crd = "i", "j"
-    e.array(9, "A", 16, 20)
-    e.array(10, "B", 17, 21)
-    e.alu(11, tp.ALU.MUL, [20, 21], 22)
-    e.write(12, 0, "compressed", "i", 18)
-    e.write(13, 1, "compressed", "j", 19)
-    e.write_vals(14, 22)
-    for name, m in (("A", a), ("B", b)):
-        samdata.write_tensor(tmp, name, TensorData.from_dense(m), named_format("DCSR"))
-    return e.save(tmp / "graph.bin"), a * b
 
 
 def spmm_gustavson(tmp: Path) -> tuple[Path, np.ndarray]:
@@ -228,7 +209,7 @@ def spmm_outer(tmp: Path) -> tuple[Path, np.ndarray]:
     return e.save(tmp / "graph.bin"), a @ b
 
 
-GRAPHS = {"spmv": spmv, "spmm_outer": spmm_outer, "dcsr_mul_drop": mul_with_drop, "dcsr_add": lambda t: elementwise(t, True), "dcsr_mul": lambda t: elementwise(t, False),
+GRAPHS = {"spmv": spmv, "spmm_outer": spmm_outer, "dcsr_mul_drop": lambda t: elementwise(t, False, drop=True), "dcsr_add": lambda t: elementwise(t, True), "dcsr_mul": lambda t: elementwise(t, False),
           "dcsr_add_rows_differ": lambda t: elementwise(t, True, same_rows=False),
           "spmm_gustavson": spmm_gustavson}
 
