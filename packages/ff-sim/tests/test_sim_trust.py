@@ -47,11 +47,22 @@ def test_no_verify_skips_the_check(tmp_path: Path) -> None:
         assert not e.code
 
 
-@pytest.mark.parametrize("args", [["--channel-depth", "-1"], ["--hw", "nosuch"]])
+@pytest.mark.parametrize("args", [["--channel-depth", "-1"], ["--hw", "nosuch"], ["--random-inputs", "-1"]])
 def test_bad_sim_options_are_usage_errors(tmp_path: Path, args: list[str]) -> None:
     p = tmp_path / "ok.ffir"
     io.save(examples.spmv(), p)
     assert _exit(["sim", str(p), *args]) == 2
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["-m", "heads=0"], "-m heads=0"), (["-m", "heads=two"], "-m heads=two"), (["--block", "abc"], "--block"),
+    (["--block", "0"], "--block 0"), (["--block", "-4"], "--block -4"), (["--par", "i:0"], "--par"),
+    (["--order", "list", "--limit", "-1"], "--limit -1")])
+def test_bad_compile_options_are_usage_errors(args: list[str], named: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert _exit(["compile", "gpt3-bigbird", *args]) == 2
+    cap = capsys.readouterr()
+    assert named in cap.out + cap.err and "internal error" not in cap.out + cap.err
 
 
 def test_show_dot_keeps_kernel_names_inside_out(tmp_path: Path) -> None:

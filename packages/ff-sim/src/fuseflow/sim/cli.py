@@ -18,7 +18,7 @@ def sim_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     trace: Path | None = typer.Option(None, "--trace", help="Write a Chrome trace-event file."),  # noqa: UP007
     random_inputs: int | None = typer.Option(  # noqa: UP007
-        None, "--random-inputs", help="Seed: give inputs without data seeded random values."),
+        None, "--random-inputs", min=0, help="Seed: give inputs without data seeded random values."),
     data_dir: Path | None = typer.Option(  # noqa: UP007
         None, "--data-dir", help="Read inputs from a SAM/Comal tensor data directory."),
     channel_depth: int | None = typer.Option(  # noqa: UP007
