@@ -98,3 +98,46 @@ def test_cold_start_is_announced_once(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_sim_without_a_program_is_a_usage_error() -> None:
     assert _exit(["sim"]) == 2
+
+
+def test_data_dir_feeds_a_converted_copy_from_its_source(tmp_path: Path) -> None:
+    """The kernels read a unique-level copy of the COO input ``s``; the SAM folder holds ``s``."""
+    import torch
+    from fuseflow.frontend.capture import capture
+    from fuseflow.fusion.api import compile_captured
+    from fuseflow.ir import samdata
+
+    class SparseSoftmax(torch.nn.Module):
+        def forward(self, s: torch.Tensor) -> torch.Tensor:
+            return torch.sparse.softmax(s, dim=1).to_dense()
+
+    g = torch.Generator().manual_seed(4)
+    x = (torch.randn(6, 5, generator=g) * (torch.rand(6, 5, generator=g) < 0.5)).to_sparse_coo()
+    compiled = compile_captured(capture(SparseSoftmax(), (x,), name="ss", fusion="unfused")).program
+    from fuseflow.sim.inputs import tensors_read
+
+    assert "s" not in tensors_read(compiled)  # only its copy is read
+    folder = tmp_path / "data"
+    folder.mkdir()
+    samdata.write_tensor(folder, "s", compiled.data["s"], compiled.program.tensor("s").format)
+    expected = simulate_outputs(compiled)
+    compiled.data.clear()
+    p = tmp_path / "ss.ffir"
+    io.save(compiled, p)
+    try:
+        main(["sim", str(p), "--data-dir", str(folder)])
+    except SystemExit as e:
+        assert not e.code
+    from fuseflow.ir.io import load
+    from fuseflow.sim.cli import _load_data_dir
+
+    again = load(p)
+    _load_data_dir(again, folder)
+    assert simulate_outputs(again) == expected
+
+
+def simulate_outputs(prog: object) -> dict[str, list[float]]:
+    from fuseflow.sim import simulate
+
+    res = simulate(prog, engine="reference")  # type: ignore[arg-type]
+    return {k: [round(float(v), 6) for v in d.to_dense().reshape(-1)] for k, d in res.outputs.items()}

@@ -78,6 +78,18 @@ def sim_command(
         )
 
 
+def _with_sources(prog: Program, names: list[str]) -> list[str]:
+    """``names`` and, for each converted copy (a view: CSC or unique-level copy of an input),
+    the tensor it is converted from: the data folder holds the input, named as the model names it."""
+    out: list[str] = []
+    for name in names:
+        chain = [name]
+        while (base := prog.program.tensor(chain[-1]).view_of) is not None and base not in chain:
+            chain.append(base)
+        out.extend(n for n in chain if n not in out)
+    return out
+
+
 def _load_data_dir(prog: Program, folder: Path) -> None:
     """Inputs from a SAM/Comal data directory: every tensor the kernels read that has a
     ``tensor_<T>_mode_shape`` file there (read in the tensor's declared format)."""
@@ -87,8 +99,8 @@ def _load_data_dir(prog: Program, folder: Path) -> None:
     if not folder.is_dir():
         raise DataError(f"--data-dir {folder}: not a directory")
     found = 0
-    for name in tensors_read(prog):
-        if (folder / f"tensor_{name}_mode_shape").exists():
+    for name in _with_sources(prog, tensors_read(prog)):
+        if name not in prog.data and (folder / f"tensor_{name}_mode_shape").exists():
             prog.data[name] = samdata.read_tensor(folder, name, prog.program.tensor(name).format)
             found += 1
     if not found:
