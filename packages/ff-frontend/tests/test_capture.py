@@ -10,7 +10,7 @@ import torch
 from fuseflow.frontend import annotate
 from fuseflow.frontend.api import load_program
 from fuseflow.frontend.capture import capture
-from fuseflow.ir.errors import FrontendError
+from fuseflow.ir.errors import FrontendError, UsageError
 from fuseflow.ir.interp import evaluate
 from fuseflow.ir.program import format_expr
 
@@ -202,8 +202,11 @@ def test_options_are_typed_and_checked() -> None:
     assert prog.program.tensors["l1_lin_weight"].shape == (4, 34)
     with pytest.raises(FrontendError, match="hidden"):
         load_program("gcn", {"hiden": "4"})
-    with pytest.raises(FrontendError, match="not a int"):
+    with pytest.raises(UsageError, match="-m hidden=four.*not a int") as e:
         load_program("gcn", {"hidden": "four"})
+    assert e.value.exit_code == 2  # a bad option value is a usage error
+    with pytest.raises(UsageError, match="-m hidden=0.*must be >= 1"):
+        load_program("gcn", {"hidden": "0"})
 
 
 def test_sparse_softmax_over_stored_entries() -> None:

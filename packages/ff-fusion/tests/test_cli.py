@@ -60,8 +60,8 @@ def test_show_dot(gcn_partial):
 
 def test_bad_par_is_a_clean_error():
     from fuseflow.fusion.builtin import _par
-    from fuseflow.ir.errors import CompileError
+    from fuseflow.ir.errors import UsageError
 
     assert _par(["i:4", "j:2"]) == [("i", 4), ("j", 2)]
-    with pytest.raises(CompileError, match="INDEX:FACTOR"):
+    with pytest.raises(UsageError, match="INDEX:FACTOR"):
         _par(["i:0"])

@@ -82,3 +82,27 @@ def test_outer_product_spmm_spacc2_same_figures_on_both_engines() -> None:
     ref, fast = (simulate(prog, hw="no-hbm", engine=e, check=True) for e in ("reference", "fast"))
     assert ref.check == fast.check == "pass"
     assert (ref.cycles, ref.flops, ref.bytes_moved) == (fast.cycles, fast.flops, fast.bytes_moved)
+
+
+@pytest.mark.parametrize("fusion", ["unfused", "partial", "full"])
+def test_sparse_softmax_over_an_sddmm_result(fusion: str) -> None:
+    """Softmax over SDDMM scores kept in the mask's COO format (a singleton level). The scores
+    were once stored dense, so the softmax also counted the unstored zeros (PyTorch's CSR has no
+    sparse softmax, so COO is the layout to test)."""
+
+    class Attn(torch.nn.Module):
+        def forward(self, m: torch.Tensor, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+            s = m * (q @ k.t())
+            return torch.sparse.softmax(s, dim=1).to_dense()
+
+    g = torch.Generator().manual_seed(5)
+    mask = (torch.rand(8, 8, generator=g) < 0.4).float()
+    mask.fill_diagonal_(1.0)
+    args = (mask.to_sparse_coo(), torch.randn(8, 4, generator=g), torch.randn(8, 4, generator=g))
+    prog = capture(Attn(), args, name="attn", fusion=fusion)
+    scores = next(a.output.tensor for a in prog.program.assignments if a.name.endswith(".mul"))
+    assert not prog.program.tensors[scores].format.is_dense  # the scores keep the mask's pattern
+    compiled = compile_captured(prog).program
+    for engine in ("reference", "fast"):
+        res = simulate(compiled, engine=engine, check=True)
+        assert res.check == "pass", (engine, res.first_mismatch)

@@ -214,6 +214,12 @@ GRAPHS = {"spmv": spmv, "spmm_outer": spmm_outer, "dcsr_mul_drop": lambda t: ele
           "spmm_gustavson": spmm_gustavson}
 
 
+#: cycles at no-hbm (Comal's scalar timing of comal-timing.md, memory model off); the rows-differ add
+#: panics in Comal (Q1), FuseFlow computes the sum instead, so its figure is FuseFlow's own
+CYCLES = {"spmv": 29, "dcsr_add": 38, "dcsr_mul": 38, "dcsr_add_rows_differ": 34, "spmm_gustavson": 64,
+          "spmm_outer": 80, "dcsr_mul_drop": 36}
+
+
 @pytest.mark.parametrize("name", sorted(GRAPHS))
 def test_comal_graph_runs_with_its_data_folder(name: str, tmp_path: Path) -> None:
     path, expected = GRAPHS[name](tmp_path)
@@ -224,7 +230,7 @@ def test_comal_graph_runs_with_its_data_folder(name: str, tmp_path: Path) -> Non
     ref, fast = (simulate(prog, hw="no-hbm", engine=eng) for eng in ("reference", "fast"))
     np.testing.assert_allclose(ref.outputs["X"].to_dense(), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(fast.outputs["X"].to_dense(), expected, rtol=1e-5, atol=1e-6)
-    assert ref.cycles == fast.cycles > 0
+    assert ref.cycles == fast.cycles == CYCLES[name]
     try:  # and from the command line
         main(["sim", str(path), "--data-dir", str(tmp_path), "--hw", "no-hbm"])
     except SystemExit as e:

@@ -47,11 +47,22 @@ def test_no_verify_skips_the_check(tmp_path: Path) -> None:
         assert not e.code
 
 
-@pytest.mark.parametrize("args", [["--channel-depth", "-1"], ["--hw", "nosuch"]])
+@pytest.mark.parametrize("args", [["--channel-depth", "-1"], ["--hw", "nosuch"], ["--random-inputs", "-1"]])
 def test_bad_sim_options_are_usage_errors(tmp_path: Path, args: list[str]) -> None:
     p = tmp_path / "ok.ffir"
     io.save(examples.spmv(), p)
     assert _exit(["sim", str(p), *args]) == 2
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["-m", "heads=0"], "-m heads=0"), (["-m", "heads=two"], "-m heads=two"), (["--block", "abc"], "--block"),
+    (["--block", "0"], "--block 0"), (["--block", "-4"], "--block -4"), (["--par", "i:0"], "--par"),
+    (["--order", "list", "--limit", "-1"], "--limit -1")])
+def test_bad_compile_options_are_usage_errors(args: list[str], named: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert _exit(["compile", "gpt3-bigbird", *args]) == 2
+    cap = capsys.readouterr()
+    assert named in cap.out + cap.err and "internal error" not in cap.out + cap.err
 
 
 def test_show_dot_keeps_kernel_names_inside_out(tmp_path: Path) -> None:
@@ -87,3 +98,46 @@ def test_cold_start_is_announced_once(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_sim_without_a_program_is_a_usage_error() -> None:
     assert _exit(["sim"]) == 2
+
+
+def test_data_dir_feeds_a_converted_copy_from_its_source(tmp_path: Path) -> None:
+    """The kernels read a unique-level copy of the COO input ``s``; the SAM folder holds ``s``."""
+    import torch
+    from fuseflow.frontend.capture import capture
+    from fuseflow.fusion.api import compile_captured
+    from fuseflow.ir import samdata
+
+    class SparseSoftmax(torch.nn.Module):
+        def forward(self, s: torch.Tensor) -> torch.Tensor:
+            return torch.sparse.softmax(s, dim=1).to_dense()
+
+    g = torch.Generator().manual_seed(4)
+    x = (torch.randn(6, 5, generator=g) * (torch.rand(6, 5, generator=g) < 0.5)).to_sparse_coo()
+    compiled = compile_captured(capture(SparseSoftmax(), (x,), name="ss", fusion="unfused")).program
+    from fuseflow.sim.inputs import tensors_read
+
+    assert "s" not in tensors_read(compiled)  # only its copy is read
+    folder = tmp_path / "data"
+    folder.mkdir()
+    samdata.write_tensor(folder, "s", compiled.data["s"], compiled.program.tensor("s").format)
+    expected = simulate_outputs(compiled)
+    compiled.data.clear()
+    p = tmp_path / "ss.ffir"
+    io.save(compiled, p)
+    try:
+        main(["sim", str(p), "--data-dir", str(folder)])
+    except SystemExit as e:
+        assert not e.code
+    from fuseflow.ir.io import load
+    from fuseflow.sim.cli import _load_data_dir
+
+    again = load(p)
+    _load_data_dir(again, folder)
+    assert simulate_outputs(again) == expected
+
+
+def simulate_outputs(prog: object) -> dict[str, list[float]]:
+    from fuseflow.sim import simulate
+
+    res = simulate(prog, engine="reference")  # type: ignore[arg-type]
+    return {k: [round(float(v), 6) for v in d.to_dense().reshape(-1)] for k, d in res.outputs.items()}

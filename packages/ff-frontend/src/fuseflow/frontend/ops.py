@@ -316,6 +316,11 @@ def binary(t: Any, kind: str, op: BinaryOp, a: Any, b: Any, alpha: float = 1.0) 
             rhs = Unary(UnaryOp.SCALAR_MUL, rhs, float(alpha))
         return Binary(op, broadcast_access(a, idx, shape), rhs)
 
+    if op is BinaryOp.MUL:  # a product is zero wherever a sparse operand is: it keeps that pattern
+        for x in (a, b):
+            fmt = _plain_format(t, x)
+            if fmt is not None and not fmt.is_dense and x.shape == shape:
+                return _same_fill(t, x, e.emit(shape, build2, fmt=fmt))
     return e.emit(shape, build2)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from fuseflow.ir.errors import CompileError
+from fuseflow.ir.errors import UsageError
 from fuseflow.ir.hookspecs import hookimpl
 from fuseflow.ir.plugins import CliCommand
 
@@ -14,7 +14,7 @@ def _kv(items: list[str]) -> dict[str, str]:
     out = {}
     for it in items:
         if "=" not in it:
-            raise CompileError(f"model option {it!r} must be KEY=VALUE")
+            raise UsageError(f"model option {it!r} must be KEY=VALUE")
         k, v = it.split("=", 1)
         out[k.strip()] = v.strip()
     return out
@@ -25,7 +25,7 @@ def _par(items: list[str]) -> list[tuple[str, int]]:
     for it in items:
         idx, _, f = it.rpartition(":")
         if not f.isdigit() or int(f) < 1:
-            raise CompileError(f"--par {it!r} must be INDEX:FACTOR with a positive factor (e.g. i:4, "
+            raise UsageError(f"--par {it!r} must be INDEX:FACTOR with a positive factor (e.g. i:4, "
                                "or *:4 for each kernel's outermost output index)")
         idx = idx or "*"
         out.append((idx, int(f)))
@@ -48,6 +48,10 @@ def compile_command(
     from fuseflow.fusion import api
 
     opts = _kv(model_opt)
+    if block is not None and block < 1:
+        raise UsageError(f"--block {block}: the block size must be >= 1")
+    if limit < 1:
+        raise UsageError(f"--limit {limit}: must be >= 1")
     if order == "list":
         if block is not None:
             opts.setdefault("block", str(block))
@@ -84,7 +88,7 @@ def show_command(
         typer.echo(io.to_text(prog), nl=False)
         return
     if fmt != "dot":
-        raise CompileError(f"unknown --format {fmt!r} (text or dot)")
+        raise UsageError(f"unknown --format {fmt!r} (text or dot)")
     if out_dir is None:
         for k in prog.kernels:
             typer.echo(to_dot(k))

@@ -23,6 +23,12 @@ class IRVersionError(IRFormatError):
     """An IR file was written by a newer major version of the format."""
 
 
+class UsageError(FuseFlowError):
+    """A command-line option or configuration value is out of range (names the option or field)."""
+
+    exit_code = 2
+
+
 class VerificationError(FuseFlowError):
     """A dataflow graph or tensor program is ill-formed (names the node and port)."""
 

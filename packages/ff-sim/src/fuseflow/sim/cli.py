@@ -18,7 +18,7 @@ def sim_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     trace: Path | None = typer.Option(None, "--trace", help="Write a Chrome trace-event file."),  # noqa: UP007
     random_inputs: int | None = typer.Option(  # noqa: UP007
-        None, "--random-inputs", help="Seed: give inputs without data seeded random values."),
+        None, "--random-inputs", min=0, help="Seed: give inputs without data seeded random values."),
     data_dir: Path | None = typer.Option(  # noqa: UP007
         None, "--data-dir", help="Read inputs from a SAM/Comal tensor data directory."),
     channel_depth: int | None = typer.Option(  # noqa: UP007
@@ -78,6 +78,18 @@ def sim_command(
         )
 
 
+def _with_sources(prog: Program, names: list[str]) -> list[str]:
+    """``names`` and, for each converted copy (a view: CSC or unique-level copy of an input),
+    the tensor it is converted from: the data folder holds the input, named as the model names it."""
+    out: list[str] = []
+    for name in names:
+        chain = [name]
+        while (base := prog.program.tensor(chain[-1]).view_of) is not None and base not in chain:
+            chain.append(base)
+        out.extend(n for n in chain if n not in out)
+    return out
+
+
 def _load_data_dir(prog: Program, folder: Path) -> None:
     """Inputs from a SAM/Comal data directory: every tensor the kernels read that has a
     ``tensor_<T>_mode_shape`` file there (read in the tensor's declared format)."""
@@ -87,11 +99,7 @@ def _load_data_dir(prog: Program, folder: Path) -> None:
     if not folder.is_dir():
         raise DataError(f"--data-dir {folder}: not a directory")
     found = 0
-    for name in tensors_read(prog):
-        # a converted copy (a view: another format or mode order) is made from its source's files
-        while (not (folder / f"tensor_{name}_mode_shape").exists() and name in prog.program.tensors
-               and prog.program.tensors[name].view_of):
-            name = prog.program.tensors[name].view_of or name
+    for name in _with_sources(prog, tensors_read(prog)):
         if name not in prog.data and (folder / f"tensor_{name}_mode_shape").exists():
             prog.data[name] = samdata.read_tensor(folder, name, prog.program.tensor(name).format)
             found += 1

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fuseflow.ir.errors import FrontendError, UnknownNameError
+from fuseflow.ir.errors import FrontendError, UnknownNameError, UsageError
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Option:
         if low is None and self.type is int:
             low = 0 if self.default == 0 else 1
         if low is not None and isinstance(value, (int, float)) and not isinstance(value, bool) and value < low:
-            raise FrontendError(f"model {model}: option {self.name}={value} must be >= {low:g}")
+            raise UsageError(f"-m {self.name}={value}: model {model}'s option {self.name} must be >= {low:g}")
         return value
 
 
@@ -68,7 +68,8 @@ def _convert(model: str, opt: Option, raw: Any) -> Any:
             raise ValueError(raw)
         return opt.type(raw)
     except ValueError:
-        raise FrontendError(f"model {model}: option {opt.name}={raw!r} is not a {opt.type.__name__}") from None
+        raise UsageError(f"-m {opt.name}={raw}: model {model}'s option {opt.name} "
+                         f"is not a {opt.type.__name__}") from None
 
 
 def _specs() -> dict[str, ModelSpec]:
