@@ -150,8 +150,8 @@ def test_two_sweeps_on_one_store_share_the_work(tmp_path: Path) -> None:
     b_argv, b_env = _synthetic_sweep(db, tmp_path / "b.log")
     a = subprocess.Popen(a_argv, env=a_env, stdout=subprocess.PIPE, text=True)
     time.sleep(1.0)
-    b = subprocess.run(b_argv, env=b_env, stdout=subprocess.PIPE, text=True, timeout=120)
-    a_out, _ = a.communicate(timeout=120)
+    b = subprocess.run(b_argv, env=b_env, stdout=subprocess.PIPE, text=True, timeout=300)
+    a_out, _ = a.communicate(timeout=300)
     assert a.returncode == 0 and b.returncode == 0, (a_out, b.stdout)
     done_a = (tmp_path / "a.log").read_text().split()
     done_b = (tmp_path / "b.log").read_text().split() if (tmp_path / "b.log").exists() else []

@@ -43,17 +43,28 @@ CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, cl
 CLAIM_TTL = 24 * 3600.0
 
 
+def _started(pid: int) -> str:
+    """A process's start time (Linux: clock ticks since boot), to tell it from a later process
+    that was given the same pid; empty where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
 def _owner() -> str:
     import socket
 
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{socket.gethostname()}:{os.getpid()}:{_started(os.getpid())}"
 
 
 def _alive(owner: str) -> bool:
     """Whether the sweep that made a claim may still be running."""
     import socket
 
-    host, _, pid = owner.rpartition(":")
+    host, _, rest = owner.partition(":")
+    pid, _, started = rest.partition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return True
     try:
@@ -62,7 +73,7 @@ def _alive(owner: str) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not started or _started(int(pid)) == started  # the same pid, another process: dead
 
 
 class Store:
