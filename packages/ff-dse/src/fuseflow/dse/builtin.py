@@ -12,7 +12,7 @@ from fuseflow.ir.plugins import CliCommand
 def fuseflow_executors() -> list[Any]:
     from fuseflow.dse.executors import builtin_executors
 
-    return builtin_executors()  # type: ignore[return-value]
+    return builtin_executors()  # type: ignore[return-value]  # registry maps names to callables typed as Any
 
 
 @hookimpl

@@ -102,7 +102,7 @@ def fusion_candidates(program: Any, cap: int = 4, limit: int = 64) -> list[str]:
 
 def candidates_for(cfg: Config, cap: int = 4, limit: int = 64) -> list[str]:
     """Candidates for a config's model and data (loads the ``unfused`` program)."""
-    from fuseflow.frontend.api import load_program  # type: ignore[import-not-found]
+    from fuseflow.frontend.api import load_program  # type: ignore[import-not-found]  # optional ff-frontend API, absent in older installs
 
     prog = load_program(cfg.model, dict(cfg.options), cfg.dataset, "unfused")
     return fusion_candidates(prog, cap=cap, limit=limit)

@@ -176,4 +176,4 @@ def get_executor(name: str) -> ExecutorSpec:
     if name not in reg:
         hint = " (install it with: pip install 'ff-dse[ray]')" if name == "ray" else ""
         raise UnknownNameError(f"unknown executor {name!r}{hint} (known: {', '.join(reg.names())})")
-    return reg.get(name)  # type: ignore[no-any-return]
+    return reg.get(name)  # type: ignore[no-any-return]  # plugin registry values are untyped entry points

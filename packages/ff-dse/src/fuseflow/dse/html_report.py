@@ -70,7 +70,8 @@ def primitive_breakdown(r: Result) -> list[tuple[str, int, int, int]] | None:
         a[0] += c.tokens
         a[1] += c.flops
         a[2] += c.bytes_moved()
-    return sorted(((k, *v) for k, v in acc.items()), key=lambda x: -x[1])  # type: ignore[misc]
+    rows = [(k, v[0], v[1], v[2]) for k, v in acc.items()]
+    return sorted(rows, key=lambda x: -x[1])
 
 
 def write_html(out: Path, title: str, results: list[Result], table_header: Sequence[str],

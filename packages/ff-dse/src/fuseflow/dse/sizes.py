@@ -95,7 +95,7 @@ def figure12_workloads(mode: str, data_dir: str | None = None) -> list[Workload]
     """Table 2 workloads scaled by ``mode``. With ``data_dir``: graphs from ``DIR/NAME.mtx``
     and images from ``DIR/NAME/`` (the frontend's ``mtx:`` and ``images-dir:`` loaders)."""
     m = MODES[mode]
-    cap, feats, div, batch = (int(m[k]) for k in ("nodes", "features", "side_div", "batch"))  # type: ignore[call-overload]
+    cap, feats, div, batch = (int(m[k]) for k in ("nodes", "features", "side_div", "batch"))  # type: ignore[call-overload]  # JSON table values are object-typed
     out: list[Workload] = []
     for name, (nodes, _f, edges) in GRAPHS.items():
         if data_dir:
@@ -112,7 +112,7 @@ def figure12_workloads(mode: str, data_dir: str | None = None) -> list[Workload]
         else:
             ds = name if div == 1 else images(max(8, side // div), batch)
         out.append(Workload("sae", ds, (("batch", str(batch)),), label=name))
-    for b in m["blocks"]:  # type: ignore[attr-defined]
+    for b in m["blocks"]:  # type: ignore[attr-defined]  # JSON table values are object-typed
         opts = (*m["gpt3"], ("block", str(b)))  # type: ignore[misc]  # BigBird mask block
         out.append(Workload("gpt3-bigbird", None, opts, label=f"block {b}"))
     return out
