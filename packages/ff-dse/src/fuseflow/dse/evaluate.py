@@ -111,7 +111,7 @@ def evaluate(cfg: Config, engine: str = "fast") -> Result:
 def _evaluate(cfg: Config, engine: str) -> Result:
     t0 = time.perf_counter()
     try:
-        from fuseflow.sim import simulate  # type: ignore[attr-defined]  # re-exported lazily by fuseflow.sim
+        from fuseflow.sim import simulate
 
         program = compile_config(cfg)
         est, note = None, ""
@@ -188,7 +188,8 @@ def resolve(name: str | None, default: Callable[..., Any]) -> Callable[..., Any]
 
     mod, _, fn = name.partition(":")
     try:
-        return getattr(importlib.import_module(mod), fn or "evaluate")  # type: ignore[no-any-return]  # user evaluator resolved by name
+        found: Callable[..., Any] = getattr(importlib.import_module(mod), fn or "evaluate")
+        return found
     except (ImportError, AttributeError) as e:
         from fuseflow.ir.errors import UnknownNameError
 
