@@ -102,6 +102,15 @@ def test_ogb_csv(tmp_path: Path) -> None:
     check_adjacency(g.adjacency)
 
 
+def test_ogb_without_features_is_not_an_identity(tmp_path: Path) -> None:
+    # 200,000 nodes: an n x n identity would be 149 GiB; the loader gives 16 seeded random columns
+    (tmp_path / "edge.csv").write_text("0,1\n1,199999\n")
+    g = datasets.load("ogb", data_dir=str(tmp_path))
+    assert g.num_nodes == 200_000 and g.num_features == 16
+    assert g.features.shape == (200_000, 16) and g.features.dtype == np.float32
+    assert float(np.abs(g.features).sum()) > 0
+
+
 def test_matrix_market(tmp_path: Path) -> None:
     m = sp.coo_matrix(([2.0, 3.0], ([0, 1], [1, 2])), shape=(3, 3))
     scipy.io.mmwrite(str(tmp_path / "g.mtx"), m)

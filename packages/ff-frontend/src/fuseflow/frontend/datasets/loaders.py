@@ -112,7 +112,12 @@ def ogb(data_dir: str | Path) -> Graph:
     feats = _read_csv(fp, np.float32) if fp is not None else None
     n = int(max(e.max(initial=-1) + 1, 0 if feats is None else feats.shape[0]))
     adj = symmetric_adjacency(n, e[:, 0], e[:, 1])
-    f = feats if feats is not None else np.eye(n, dtype=np.float32)
+    if feats is None:
+        # no node-feat file: seeded random features of a fixed width, made lazily behind the
+        # Graph's size check (an n x n identity is n^2 floats: 207 GiB at collab's 235,868 nodes)
+        return Graph(f"ogb:{d}", adj, lambda: _random_features(n, MTX_FEATURES), MTX_FEATURES, 2,
+                     f"OGB graph from {d}: {n} nodes ({MTX_FEATURES} seeded random node features)")
+    f = feats
     return Graph(f"ogb:{d}", adj, lambda: f, int(f.shape[1]), 2, f"OGB graph from {d}: {n} nodes")
 
 
