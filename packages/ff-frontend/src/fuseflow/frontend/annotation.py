@@ -22,7 +22,7 @@ def _annotate_fake(x: torch.Tensor, fmt: str) -> torch.Tensor:
 def annotate(x: torch.Tensor, fmt: str) -> torch.Tensor:
     """Mark ``x`` to be stored in format ``fmt`` (a name such as CSR, BSR16, or a spec
     such as ``dc`` / ``cc@1,0``); returns ``x`` unchanged in eager mode."""
-    return _annotate(x, fmt)  # type: ignore[no-any-return]
+    return _annotate(x, fmt)  # type: ignore[no-any-return]  # torch's custom op is typed Any
 
 
 ANNOTATE_OP = torch.ops.fuseflow.annotate.default

@@ -39,7 +39,7 @@ class GraphBuilder:
 
     # -- construction ---------------------------------------------------------------
     def add(self, kind: NodeKind, inputs: dict[str, Out] | None = None, **attrs: object) -> BNode:
-        node = BNode(self._next, kind, Attrs(**attrs), dict(inputs or {}))  # type: ignore[arg-type]
+        node = BNode(self._next, kind, Attrs(**attrs), dict(inputs or {}))  # type: ignore[arg-type]  # attribute names and types come from Attrs' own fields
         self._next += 1
         self.nodes[node.id] = node
         return node

@@ -43,7 +43,7 @@ class Node:
     id: int = 0
     source: str = ""  # assignment the node came from
 
-    def walk(self):  # type: ignore[no-untyped-def]
+    def walk(self):  # type: ignore[no-untyped-def]  # a recursive generator of Nodes
         yield self
         for c in self.children:
             yield from c.walk()
@@ -55,11 +55,11 @@ class Node:
         if self.kind == "leaf":
             return f"{self.tensor}[{','.join(self.indices)}]"
         if self.kind == "reduce":
-            return f"{self.op.value}[{','.join(self.rd)}]({self.children[0].text()})"  # type: ignore[attr-defined]
+            return f"{self.op.value}[{','.join(self.rd)}]({self.children[0].text()})"  # type: ignore[attr-defined]  # op is an enum of this node kind
         args = ", ".join(c.text() for c in self.children)
         if self.scalar is not None:
             args += f", {self.scalar!r}"
-        return f"{self.op.value}({args})"  # type: ignore[attr-defined]
+        return f"{self.op.value}({args})"  # type: ignore[attr-defined]  # op is an enum of this node kind
 
 
 @dataclass
@@ -88,7 +88,7 @@ class _Inliner:
         self.uses: dict[str, int] = {}
 
     def node(self, **kw: object) -> Node:
-        n = Node(**kw)  # type: ignore[arg-type]
+        n = Node(**kw)  # type: ignore[arg-type]  # fields checked by the dataclass
         n.id = next(self.ids)
         return n
 

@@ -297,7 +297,7 @@ class Lowering:
             walk.opaque[y.id] = st
             return ("opq", y)
         if y.free <= ctx.varset:
-            walk.hoisted[y.id] = self._shared_build(y, ctx).val  # type: ignore[assignment]
+            walk.hoisted[y.id] = self._shared_build(y, ctx).val  # type: ignore[assignment]  # a shared build of a value always has a value stream
             return "U"
         if (y.kind != "leaf" and y.id not in self._building and self.remaining(y.free, ctx) == [v]
                 and self._cache_key(y, ctx) in self.shared):
@@ -344,7 +344,7 @@ class Lowering:
             st = walk.opaque[arg.id]
             crd = st.levels[0][1]
             if len(st.levels) == 1:
-                return crd, {("opq", arg.id): st.val}  # type: ignore[dict-item]
+                return crd, {("opq", arg.id): st.val}  # type: ignore[dict-item]  # an opaque stream's single level carries its value
             return crd, {}
         parts = list(arg)
         aliases: list[tuple[tuple[str, int], tuple[str, int]]] = []
@@ -402,16 +402,16 @@ class Lowering:
                 return ("opq", walk.opaque[node.id].levels[0][1])
             return None
 
-        operands = {ident(p): (p[0], p[1].id) for p in parts if ident(p) is not None}  # type: ignore[index]
+        operands = {ident(p): (p[0], p[1].id) for p in parts if ident(p) is not None}  # type: ignore[index]  # join lattices are tuples here (checked just above)
         kept: list[object] = []
         aliases: list[tuple[tuple[str, int], tuple[str, int]]] = []
         for p in parts:
-            if p != "U" and p[0] == "or":  # type: ignore[index]
-                members = [q for q in p[1] if q != "U"]  # type: ignore[index]
+            if p != "U" and p[0] == "or":  # type: ignore[index]  # join lattices are tuples here (checked just above)
+                members = [q for q in p[1] if q != "U"]  # type: ignore[index]  # join lattices are tuples here (checked just above)
                 flat = [m for q in members for m in (q[1] if q[0] == "and" else [q])]
                 if members and all(q[0] in ("leaf", "opq", "and") for q in members) and all(
                         ident(m) in operands for m in flat):
-                    aliases += [((m[0], m[1].id), operands[ident(m)]) for m in flat]  # type: ignore[index]
+                    aliases += [((m[0], m[1].id), operands[ident(m)]) for m in flat]  # type: ignore[index]  # join lattices are tuples here (checked just above)
                     continue
             kept.append(p)
         return kept, aliases

@@ -33,7 +33,7 @@ class TensorData:
             return False
         return all(_same_array(getattr(self, f), getattr(other, f)) for f in ("dense", "coords", "values"))
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # arrays make TensorData unhashable
 
     @classmethod
     def from_dense(cls, arr: np.ndarray) -> TensorData:

@@ -235,7 +235,7 @@ class Graph:
     # -- construction -------------------------------------------------------------
     def add(self, kind: NodeKind, **attrs: object) -> Node:
         nid = self._next_id(self.nodes)
-        node = Node(nid, kind, Attrs(**attrs))  # type: ignore[arg-type]
+        node = Node(nid, kind, Attrs(**attrs))  # type: ignore[arg-type]  # attribute names and types come from Attrs' own fields
         self.nodes[nid] = node
         return node
 
@@ -290,7 +290,7 @@ class Graph:
         self.nodes[node.id] = node
 
     def set_attrs(self, nid: int, **attrs: object) -> None:
-        self.nodes[nid] = replace(self.nodes[nid], attrs=replace(self.nodes[nid].attrs, **attrs))  # type: ignore[arg-type]
+        self.nodes[nid] = replace(self.nodes[nid], attrs=replace(self.nodes[nid].attrs, **attrs))  # type: ignore[arg-type]  # attribute names and types come from Attrs' own fields
 
     # -- queries ------------------------------------------------------------------
     def stream_into(self, port: PortRef) -> Stream | None:

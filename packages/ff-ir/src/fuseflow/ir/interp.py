@@ -136,7 +136,7 @@ def _erf(x: np.ndarray) -> np.ndarray:
     try:
         from scipy.special import erf
 
-        return erf(x)  # type: ignore[no-any-return]
+        return erf(x)  # type: ignore[no-any-return]  # scipy's erf is untyped
     except ImportError:  # pragma: no cover - scipy is usually there
         return np.vectorize(math.erf, otypes=[np.float64])(x)
 
@@ -157,7 +157,7 @@ def _unary(op: UnaryOp, x: np.ndarray, s: float | None) -> np.ndarray:
         return _UNARY[op](x)
 
 
-def _eval(e: Expr, lookup, ext: dict[str, int]) -> _Val:  # type: ignore[no-untyped-def]
+def _eval(e: Expr, lookup, ext: dict[str, int]) -> _Val:  # type: ignore[no-untyped-def]  # lookup is a closure over the interpreter's state
     if isinstance(e, Access):
         v, m = lookup(e.tensor)
         if len(set(e.indices)) != len(e.indices):
@@ -205,7 +205,7 @@ def _eval(e: Expr, lookup, ext: dict[str, int]) -> _Val:  # type: ignore[no-unty
     raise VerificationError(f"not an expression: {e!r}")
 
 
-def _sum_of_product(e: Reduce, lookup, ext: dict[str, int]) -> _Val:  # type: ignore[no-untyped-def]
+def _sum_of_product(e: Reduce, lookup, ext: dict[str, int]) -> _Val:  # type: ignore[no-untyped-def]  # lookup is a closure over the interpreter's state
     """sum[k](mul(a, b)) by einsum (same result, no big broadcast temporaries)."""
     assert isinstance(e.body, Binary)
     a, b = _eval(e.body.lhs, lookup, ext), _eval(e.body.rhs, lookup, ext)

@@ -244,7 +244,7 @@ def save_data(program: Program, path: str | os.PathLike[str]) -> None:
                 arrays["coords"] = np.asarray(td.coords)
                 arrays["values"] = np.asarray(td.values)
             with open(folder / _file_name(name), "wb") as f:
-                np.savez(f, **arrays)  # type: ignore[arg-type]
+                np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stubs reject **kwargs of arrays
 
 
 def load_data(program: Program, path: str | os.PathLike[str]) -> None:

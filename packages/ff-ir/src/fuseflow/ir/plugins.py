@@ -141,5 +141,5 @@ def lookup_format(text: str) -> TensorFormat:
     key = text.strip()
     for cand in (key, key.upper()):
         if cand in reg:
-            return reg.get(cand).format  # type: ignore[no-any-return]
+            return reg.get(cand).format  # type: ignore[no-any-return]  # registry entries of this kind hold a TensorFormat
     return TensorFormat.parse(key)

@@ -197,7 +197,7 @@ def attrs_from_pb(msg: pb.Attrs, what: str) -> Attrs:
     elif which == "reduce_op":
         vals["op"] = enum_from_pb(ReduceOp, msg.reduce_op, what)
     vals["block"] = tuple(msg.block) if msg.has_block else None
-    return Attrs(**vals)  # type: ignore[arg-type]
+    return Attrs(**vals)  # type: ignore[arg-type]  # attribute names and types come from Attrs' own fields
 
 
 def graph_to_pb(g: Graph, msg: pb.Graph) -> None:

@@ -100,12 +100,12 @@ def _attr_value(kind: NodeKind, field_name: str, v: object) -> str:
         assert isinstance(v, (UnaryOp, BinaryOp, ReduceOp))
         return op_text(kind, v)
     if field_name == "scalar":
-        return number(v)  # type: ignore[arg-type]
+        return number(v)  # type: ignore[arg-type]  # a float attribute
     if field_name == "block":
-        return "x".join(str(b) for b in v)  # type: ignore[attr-defined]
+        return "x".join(str(b) for b in v)  # type: ignore[attr-defined]  # a block attribute is a tuple of ints
     if field_name == "label":
         return json.dumps(v)
-    return str(int(v))  # type: ignore[call-overload]
+    return str(int(v))  # type: ignore[call-overload]  # an int attribute
 
 
 def node_text(n: Node) -> str:
@@ -402,7 +402,7 @@ def _parse_node(words: list[str]) -> Node:
     allowed = tuple(f.name for f in fields(Attrs))
     kv = _key_values(words[2:], allowed)
     attrs = {k: _parse_attr(kind, k, v) for k, v in kv.items()}
-    return Node(nid, kind, Attrs(**attrs))  # type: ignore[arg-type]
+    return Node(nid, kind, Attrs(**attrs))  # type: ignore[arg-type]  # a float attribute
 
 
 def _parse_endpoint(text: str) -> PortRef:

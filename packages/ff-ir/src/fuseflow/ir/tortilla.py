@@ -176,7 +176,7 @@ def _export_node(n: Node, ports: _Ports, op: tp.Operation) -> None:  # noqa: C90
             _put(m.vals.inputs.add(), inp(chr(ord("a") + i)))
         _put(m.vals.output, out("val"))
         if a.op in ALU_EXPORT:
-            m.stages.add(inputs=range(n_in), output=n_in, op=ALU_EXPORT[a.op])  # type: ignore[index]
+            m.stages.add(inputs=range(n_in), output=n_in, op=ALU_EXPORT[a.op])  # type: ignore[index]  # ALU ops exported are the ones in ALU_EXPORT (checked on import)
         m.output_val, m.label = n_in, label
         m.scalar = -1.0 if a.op is UnaryOp.NEG else (a.scalar or 0.0)
         _shape(m, a.block)
@@ -545,7 +545,7 @@ WRITES = (NodeKind.LEVEL_WRITE, NodeKind.VAL_WRITE)
 
 def _tensors(g: Graph, kinds: tuple[NodeKind, ...]) -> tuple[str, ...]:
     seen = {n.attrs.tensor: None for n in g.nodes.values() if n.kind in kinds and n.attrs.tensor}
-    return tuple(seen)  # type: ignore[arg-type]
+    return tuple(seen)  # type: ignore[arg-type]  # names filtered to non-empty strings above
 
 
 def program_to_tortilla(p: Program, channel_size: int = DEFAULT_CHANNEL_SIZE) -> bytes:

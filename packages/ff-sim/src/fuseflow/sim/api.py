@@ -34,7 +34,7 @@ def simulate(program: Program, hw: str | Path | HwConfig = "default", engine: st
     if check:
         env, _ = prepare_inputs(program, random_inputs, options.get("density"))
         rep = check_outputs(program, result.outputs, env, use_recorded=not result.random_inputs)
-        result.check, result.max_rel_error = rep.status, rep.max_rel_error  # type: ignore[assignment]
+        result.check, result.max_rel_error = rep.status, rep.max_rel_error  # type: ignore[assignment]  # the check's status literals are SimResult's
         result.first_mismatch, result.check_note = rep.first_mismatch, rep.note
     if trace_path is not None:
         write_trace(result, trace_path)

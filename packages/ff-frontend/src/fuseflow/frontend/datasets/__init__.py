@@ -68,8 +68,8 @@ def load(name: str, data_dir: str | None = None) -> Dataset:
         return graphs.random_dataset(rest)
     if kind == "images":
         p = graphs.parse_params(rest, {"side": int, "count": int, "density": float, "seed": int}, "images")
-        return images.synthetic_images(key, int(p.get("side", 16)), int(p.get("count", 32)),  # type: ignore
-                                       float(p.get("density", 0.1)), int(p.get("seed", 0)))  # type: ignore
+        return images.synthetic_images(key, int(p.get("side", 16)), int(p.get("count", 32)),  # type: ignore  # parse_params values are typed by the spec given
+                                       float(p.get("density", 0.1)), int(p.get("seed", 0)))  # type: ignore  # parse_params values are typed by the spec given
     if kind == "images-dir":
         return images.load_folder(rest or _dir(data_dir, key))
     if kind == "mtx":

@@ -98,9 +98,9 @@ def _nx_graph(name: str, make: Callable[[], object], classes: int, desc: str) ->
     import networkx as nx
 
     g = make()
-    n = g.number_of_nodes()  # type: ignore[attr-defined]
-    idx = {v: i for i, v in enumerate(g.nodes())}  # type: ignore[attr-defined]
-    e = np.array([(idx[u], idx[v]) for u, v in g.edges()], dtype=np.int64).reshape(-1, 2)  # type: ignore
+    n = g.number_of_nodes()  # type: ignore[attr-defined]  # networkx graph from an untyped factory
+    idx = {v: i for i, v in enumerate(g.nodes())}  # type: ignore[attr-defined]  # networkx graph from an untyped factory
+    e = np.array([(idx[u], idx[v]) for u, v in g.edges()], dtype=np.int64).reshape(-1, 2)  # type: ignore  # networkx graph from an untyped factory
     del nx
     return Graph(name, symmetric_adjacency(n, e[:, 0], e[:, 1]), lambda: np.eye(n, dtype=np.float32), n, classes,
                  desc)
@@ -175,19 +175,19 @@ def random_dataset(params: str) -> Graph | Matrix:
     ``random:rows=R,cols=C,density=D,seed=S`` (a matrix)."""
     p = parse_params(params, {"nodes": int, "rows": int, "cols": int, "density": float, "seed": int,
                               "features": int, "classes": int}, "random")
-    seed = int(p.get("seed", 0))  # type: ignore[call-overload]
-    density = float(p.get("density", 0.05))  # type: ignore[arg-type]
+    seed = int(p.get("seed", 0))  # type: ignore[call-overload]  # parse_params values are typed by the spec given
+    density = float(p.get("density", 0.05))  # type: ignore[arg-type]  # parse_params values are typed by the spec given
     if not 0 < density <= 1:
         raise DataError(f"random: density must be in (0, 1], got {density}")
     if "nodes" in p:
-        n = int(p["nodes"])  # type: ignore[call-overload]
-        f = int(p.get("features", 16))  # type: ignore[call-overload]
+        n = int(p["nodes"])  # type: ignore[call-overload]  # parse_params values are typed by the spec given
+        f = int(p.get("features", 16))  # type: ignore[call-overload]  # parse_params values are typed by the spec given
         adj = random_graph(n, density, seed)
         return Graph(f"random:{params}", adj, lambda: random_features(n, f, seed + 1), f,
-                     int(p.get("classes", 4)),  # type: ignore[call-overload]
+                     int(p.get("classes", 4)),  # type: ignore[call-overload]  # parse_params values are typed by the spec given
                      f"uniform random graph: {n} nodes, density {density}, seed {seed}; random features ({f})")
     if "rows" in p and "cols" in p:
-        r, c = int(p["rows"]), int(p["cols"])  # type: ignore[call-overload]
+        r, c = int(p["rows"]), int(p["cols"])  # type: ignore[call-overload]  # parse_params values are typed by the spec given
         m = sp.random(r, c, density=density, format="csr", dtype=np.float32, random_state=seed)
         return Matrix(f"random:{params}", m, f"random {r}x{c} matrix, density {density}, seed {seed}")
     raise DataError("random data set needs nodes=N (a graph) or rows=R,cols=C (a matrix)")

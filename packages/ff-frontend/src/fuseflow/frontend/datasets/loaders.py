@@ -66,7 +66,7 @@ def planetoid(name: str, data_dir: str | Path) -> Graph:
 
     allx, tx = load("allx"), load("tx")
     graph = load("graph")
-    feats = sp.vstack([sp.csr_matrix(allx), sp.csr_matrix(tx)]).tocsr()  # type: ignore[arg-type]
+    feats = sp.vstack([sp.csr_matrix(allx), sp.csr_matrix(tx)]).tocsr()  # type: ignore[arg-type]  # scipy's stubs do not accept a pickled matrix object
     test_index = d / f"ind.{name}.test.index"
     if test_index.exists():  # test rows are stored in a shuffled order: put them back
         idx = np.loadtxt(test_index, dtype=np.int64).reshape(-1)
@@ -90,7 +90,7 @@ def planetoid(name: str, data_dir: str | Path) -> Graph:
 
 def _read_csv(path: Path, dtype: type) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt") as f:  # type: ignore[operator]
+    with opener(path, "rt") as f:  # type: ignore[operator]  # gzip.open and open share the text-mode call
         return np.loadtxt(f, delimiter=",", dtype=dtype, ndmin=2)
 
 

@@ -45,7 +45,7 @@ def client_clocks(run: Any, s: np.ndarray, req: np.ndarray, words: np.ndarray) -
     u = np.empty(len(s), I64)
     pos = [0, 0, 0]  # token, clock, request: where a walk that had to stop resumes
 
-    def step(slots, mstate, ii, lat, startup, buf):  # type: ignore[no-untyped-def]
+    def step(slots, mstate, ii, lat, startup, buf):  # type: ignore[no-untyped-def]  # a numba-compiled loop over arrays
         m, t, k, grow = client_walk(s, req, words, pos[0], pos[1], pos[2], u, slots, mstate,
                                     ii, lat, startup, buf)
         pos[:] = m, t, k

@@ -36,7 +36,7 @@ class FastMemory(Memory):
 
     def __init__(self, cfg: MemoryConfig) -> None:
         super().__init__(cfg)
-        self.slots = np.zeros((self.cap // _B, self.n), np.int64)  # type: ignore[assignment]
+        self.slots = np.zeros((self.cap // _B, self.n), np.int64)  # type: ignore[assignment]  # the fast model keeps a bit array where the reference keeps bytes
         self.clients: dict[int, np.ndarray] = {}
         self._buf = np.empty((2, 8), np.int64)
 
@@ -58,7 +58,7 @@ class FastMemory(Memory):
         new_nb = max(blocks, 2 * nb)  # geometric: amortised O(1) per slot
         slots = np.zeros((new_nb, self.n), np.int64)
         slots[:nb] = self.slots
-        self.slots, self.cap = slots, new_nb * _B  # type: ignore[assignment]
+        self.slots, self.cap = slots, new_nb * _B  # type: ignore[assignment]  # the fast model keeps a bit array where the reference keeps bytes
 
     def buffer(self, words: int) -> np.ndarray:
         """Scratch room for the slots (and channels) a request of ``words`` takes."""

@@ -16,13 +16,13 @@ def _flops(v: Any) -> int:
 
 
 def _block(proc: Proc) -> int:
-    b = proc.node.attrs.block  # type: ignore[union-attr]
+    b = proc.node.attrs.block  # type: ignore[union-attr]  # every primitive the engine runs has its node
     return int(max(b)) if b else 1
 
 
 class Alu(Proc):
     def run(self) -> Wait:
-        a = self.node.attrs  # type: ignore[union-attr]
+        a = self.node.attrs  # type: ignore[union-attr]  # every primitive the engine runs has its node
         tile = ops.parse_tile_label(a.label)
         if (a.arity or 1) == 1:
             yield from self._unary(cast(UnaryOp, a.op), a.scalar, tile)
@@ -102,7 +102,7 @@ class Reduce(Proc):
     """
 
     def run(self) -> Wait:
-        a = self.node.attrs  # type: ignore[union-attr]
+        a = self.node.attrs  # type: ignore[union-attr]  # every primitive the engine runs has its node
         is_max = a.op is ReduceOp.MAX
         lat = self.ctx.hw.timing.reduce_latency.at(_block(self))
         zero = np.zeros(a.block, dtype=np.float32) if a.block else ops.ZERO

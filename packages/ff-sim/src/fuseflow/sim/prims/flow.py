@@ -81,7 +81,7 @@ class Broadcast(Proc):
 
 
 def _lanes(proc: Proc, prefix: str, chans: dict[str, Any]) -> list[Any]:
-    n = proc.node.attrs.arity or 0  # type: ignore[union-attr]
+    n = proc.node.attrs.arity or 0  # type: ignore[union-attr]  # every primitive the engine runs has its node
     return [chans[f"{prefix}{i}"] for i in range(n)]
 
 
@@ -127,7 +127,7 @@ class Join(Proc):
         lanes = _lanes(self, "in", self.ins)
         out = self.outs["out"]
         count = self.ins.get("count")
-        delta = int(self.node.attrs.level or 0)  # type: ignore[union-attr]
+        delta = int(self.node.attrs.level or 0)  # type: ignore[union-attr]  # every primitive the engine runs has its node
         n = len(lanes)
         while True:
             parked: list[Any] = [None] * n  # the stop that ended each lane's segment

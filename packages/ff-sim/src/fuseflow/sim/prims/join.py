@@ -17,7 +17,7 @@ class _Joiner(Proc):
     union = False
 
     def run(self) -> Wait:
-        n = self.node.attrs.arity or 0  # type: ignore[union-attr]
+        n = self.node.attrs.arity or 0  # type: ignore[union-attr]  # every primitive the engine runs has its node
         crds = [self.ins[f"crd{i}"] for i in range(n)]
         refs = [self.ins[f"ref{i}"] for i in range(n)]
         oc = self.outs["crd"]

@@ -31,7 +31,7 @@ class LevelScan(Proc):
     """
 
     def run(self) -> Wait:
-        a = self.node.attrs  # type: ignore[union-attr]
+        a = self.node.attrs  # type: ignore[union-attr]  # every primitive the engine runs has its node
         if a.tensor is None:  # a dense scan of an index space (no tensor): only ``dim``
             if a.dim is None or a.format is not LevelFormat.DENSE:
                 raise self.fail("a scanner without a tensor must be dense and have a dim")
@@ -110,7 +110,7 @@ class ValArray(Proc):
     """ref r -> vals[r] (a float32 or a tile); N -> the value 0; stops pass."""
 
     def run(self) -> Wait:
-        a = self.node.attrs  # type: ignore[union-attr]
+        a = self.node.attrs  # type: ignore[union-attr]  # every primitive the engine runs has its node
         vals = self.ctx.stored(a.tensor).vals
         tiled = vals.ndim > 1
         words = int(np.prod(vals.shape[1:])) if tiled else 1
@@ -149,7 +149,7 @@ class Locate(Proc):
     """
 
     def run(self) -> Wait:
-        a = self.node.attrs  # type: ignore[union-attr]
+        a = self.node.attrs  # type: ignore[union-attr]  # every primitive the engine runs has its node
         dim = self.ctx.stored(a.tensor).levels[a.level].dim
         ic, ir = self.ins["crd"], self.ins.get("ref")  # ref is optional: crd stands in
         ib = self.ins.get("base")

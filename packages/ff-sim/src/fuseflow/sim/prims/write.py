@@ -18,7 +18,7 @@ class LevelWrite(Proc):
     """
 
     def run(self) -> Wait:
-        a = self.node.attrs  # type: ignore[union-attr]
+        a = self.node.attrs  # type: ignore[union-attr]  # every primitive the engine runs has its node
         rec: list[Any] = self.ctx.level_record(a.tensor, a.level)
         batch = max(1, self.ctx.hw.memory.write_batch)
         inp = self.ins["crd"]
@@ -50,7 +50,7 @@ class ValWrite(Proc):
     is one blocking round trip to memory; the final D costs one more cycle."""
 
     def run(self) -> Wait:
-        a = self.node.attrs  # type: ignore[union-attr]
+        a = self.node.attrs  # type: ignore[union-attr]  # every primitive the engine runs has its node
         rec: list[Any] = self.ctx.value_record(a.tensor)
         inp = self.ins["val"]
         while True:
