@@ -35,6 +35,7 @@ from fuseflow.sim.fast.colprims import COL_PRIMS
 from fuseflow.sim.fast.memory import FastMemory
 from fuseflow.sim.fast.prims import FAST_PRIMS, Ended, _nomem
 from fuseflow.sim.fast.rebuild import collect_outputs_fast
+from fuseflow.sim.fast.stream.engine import STATS as STREAM_STATS
 from fuseflow.sim.fast.stream.engine import run_kernel_streaming
 from fuseflow.sim.hw import HwConfig, load_hw
 from fuseflow.sim.inputs import prepare_inputs
@@ -184,6 +185,7 @@ def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData]
     ctx = KernelContext(program, env, hw)
     order = plan(kernel, ctx)
     if order is None:
+        STREAM_STATS["reference"] += 1
         return run_kernel(program, kernel, env, hw)
     g = kernel.graph
     fm = FastMemory(hw.memory) if ctx.memory is not None else None

@@ -14,7 +14,7 @@ from fuseflow.ir.graph import Node, NodeKind, StreamKind
 from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
 from fuseflow.sim import ops
 from fuseflow.sim.fast.codes import C_VAL
-from fuseflow.sim.fast.stream import compute, flow, scan, write
+from fuseflow.sim.fast.stream import accum, compute, flow, scan, write
 from fuseflow.sim.fast.stream.common import END, K0, NO_HORIZON, STATE_SLOTS, T
 
 I64 = np.int64
@@ -276,6 +276,29 @@ def _spacc1(node, ports, ctx, fm, kinds):
     return r
 
 
+def _spacc2(node, ports, ctx, fm, kinds):
+    qoc, qm, qi, qv = (ports.ins[p] for p in ("crd_outer", "crd_mid", "crd_inner", "val"))
+    qom, qoi, qov = (ports.out(p) for p in ("crd_mid", "crd_inner", "val"))
+    tables = [np.zeros(64, I64), np.zeros(64, F32), np.zeros((128, 2), I64)]  # keys, values, index
+
+    r = _make(node, [qoc, qm, qi, qv], [qom, qoi, qov], lambda q, hz, h: accum.spacc2_step(
+        q.ctl, qoc, q.Q[qoc], qm, q.Q[qm], qi, q.Q[qi], qv, q.Q[qv], q.V[qv], qom, q.Q[qom], q.V[qom],
+        qoi, q.Q[qoi], q.V[qoi], qov, q.Q[qov], q.V[qov], tables[0], tables[1], tables[2], h.st, h.rep))
+
+    def grow(n: int) -> None:
+        size = max(n, 2 * len(tables[0]))
+        for k in (0, 1):
+            new = np.zeros(size, tables[k].dtype)
+            new[:len(tables[k])] = tables[k]
+            tables[k] = new
+        tables[2] = np.zeros((2 * size, 2), I64)
+        accum.rehash(tables[0], int(r.st[K0 + 3]), tables[2])
+
+    r.grow = grow
+    r.st[K0 + 1] = 1  # the outer fiber is empty so far
+    return r
+
+
 def _joiner(node, ports, ctx, fm, kinds):
     n = node.attrs.arity or 0
     if n < 1:
@@ -319,6 +342,7 @@ _MAKERS = {
     NodeKind.ALU: _alu,
     NodeKind.REDUCE: _reduce,
     NodeKind.SPACC1: _spacc1,
+    NodeKind.SPACC2: _spacc2,
     NodeKind.INTERSECT: _joiner,
     NodeKind.UNION: _joiner,
     NodeKind.LEVEL_WRITE: _level_write,

@@ -1,0 +1,298 @@
+"""The order-2 sparse accumulator (spacc2) as a streaming step function.
+
+Same clock as ``fuseflow.sim.prims.compute.Spacc2`` (the specification): each call
+commits whole steps of its three nested loops (outer, mid fiber, inner fiber), kept in
+the state slots. Entries live in arrays (key = mid << 32 | inner, value) with an
+open-addressing index, so a flush sorts the entries once (as ``spacc2_groups`` does) and
+costs time linear in them after that; nothing is rescanned per mid coordinate.
+
+State: [phase, outer empty, mid coordinate, entries].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
+from fuseflow.sim.fast.jit import jit_hot, jit_inline
+from fuseflow.sim.fast.stream.common import (
+    CAP,
+    DONE,
+    END,
+    FLOPS,
+    GROW_STATE,
+    HEAD,
+    IRREGULAR,
+    K0,
+    NEED_IN,
+    REDUCE_OPS,
+    T,
+    full,
+    put,
+)
+
+OUTER, MID, INNER = 0, 1, 2
+
+
+@jit_inline
+def _slot(table, key):
+    """The index slot of ``key``: where it is, or the empty slot where it goes."""
+    mask = len(table) - 1
+    h = ((key ^ (key >> 29)) * 0x2545F4914F6CDD1D) & mask
+    while table[h, 0] != 0 and table[h, 1] != key:
+        h = (h + 1) & mask
+    return h
+
+
+@jit_hot
+def rehash(keys, n, table):
+    """Rebuilds the index of the first ``n`` entries into an empty ``table``."""
+    for k in range(n):
+        h = _slot(table, keys[k])
+        table[h, 0] = k + 1
+        table[h, 1] = keys[k]
+
+
+@jit_hot
+def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OIQ, OIV, qov, OVQ, OVV,
+                keys, vals, table, st, rep):
+    t = st[T]
+    phase = st[K0]
+    oempty = st[K0 + 1]
+    mid = st[K0 + 2]
+    n = st[K0 + 3]
+    ho, no = ctl[qoc, HEAD], ctl[qoc, END]
+    hm, nm = ctl[qm, HEAD], ctl[qm, END]
+    hi, ni = ctl[qi, HEAD], ctl[qi, END]
+    hv, nv = ctl[qv, HEAD], ctl[qv, END]
+    eom, eoi, eov = ctl[qom, END], ctl[qoi, END], ctl[qov, END]
+    n_ops = 0
+    status = NEED_IN
+    while True:
+        if phase == INNER:
+            if hi >= ni:
+                rep[0] = qi
+                break
+            if hv >= nv:
+                rep[0] = qv
+                break
+            tt = max(t, IQ[1, hi], VQ[1, hv])
+            j = IQ[0, hi]
+            if j >= 0:
+                vc = VQ[0, hv]
+                if vc == C_VAL:
+                    x = Vi[hv]
+                elif vc == C_EMPTY:
+                    x = np.float32(0.0)
+                else:
+                    status = IRREGULAR
+                    break
+                key = (mid << 32) | j
+                h = _slot(table, key)
+                if table[h, 0] != 0:
+                    vals[table[h, 0] - 1] += x
+                else:
+                    if n >= len(keys) or 2 * (n + 1) > len(table):
+                        rep[1] = n + 1
+                        status = GROW_STATE
+                        break
+                    keys[n] = key
+                    vals[n] = x
+                    n += 1
+                    table[h, 0] = n
+                    table[h, 1] = key
+                n_ops += 1
+                hi += 1
+                hv += 1
+                t = tt + 1
+            elif j <= STOP0:
+                lev = STOP0 - j
+                if lev > 0:  # the inner stop also closes the mid fiber: its stop follows
+                    if hm + 1 >= nm:
+                        rep[0] = qm
+                        break
+                    if MQ[0, hm + 1] != STOP0 - (lev - 1):
+                        status = IRREGULAR
+                        break
+                    tt = max(tt, MQ[1, hm + 1], OC[1, ho])
+                    hm += 2
+                    ho += 1
+                    phase = OUTER
+                else:
+                    hm += 1
+                    phase = MID
+                hi += 1
+                hv += 1
+                t = tt + 1
+            elif j == C_EMPTY:
+                if hi + 1 >= ni:
+                    rep[0] = qi
+                    break
+                tt = max(tt, IQ[1, hi + 1])
+                hi += 1
+                hv += 1
+                if IQ[0, hi] <= STOP0:
+                    t = tt
+                else:
+                    hm += 1
+                    phase = MID
+                    t = tt + 1
+            else:
+                status = IRREGULAR
+                break
+        elif phase == MID:
+            if hm >= nm:
+                rep[0] = qm
+                break
+            tt = max(t, MQ[1, hm])
+            m = MQ[0, hm]
+            if m >= 0:
+                mid = m
+                phase = INNER
+                t = tt
+            elif m <= STOP0:
+                if hi >= ni:
+                    rep[0] = qi
+                    break
+                if hv >= nv:
+                    rep[0] = qv
+                    break
+                if IQ[0, hi] != m - 1:
+                    status = IRREGULAR
+                    break
+                tt = max(tt, IQ[1, hi], VQ[1, hv], OC[1, ho])
+                hm += 1
+                hi += 1
+                hv += 1
+                ho += 1
+                phase = OUTER
+                t = tt + 1
+            else:
+                status = IRREGULAR
+                break
+        else:
+            if ho >= no:
+                rep[0] = qoc
+                break
+            tt = max(t, OC[1, ho])
+            o = OC[0, ho]
+            if o >= 0:
+                oempty = 0
+                phase = MID
+                t = tt
+            elif o == C_DONE or o <= STOP0:
+                if o == C_DONE or oempty:
+                    if hm >= nm:
+                        rep[0] = qm
+                        break
+                    if hi >= ni:
+                        rep[0] = qi
+                        break
+                    if hv >= nv:
+                        rep[0] = qv
+                        break
+                    if o != C_DONE and (MQ[0, hm] != o - 1 or IQ[0, hi] != o - 2):
+                        status = IRREGULAR
+                        break
+                    tt = max(tt, MQ[1, hm], IQ[1, hi], VQ[1, hv])
+                if o == C_DONE:
+                    if ctl[qom, CAP] - eom < 1:
+                        status = full(rep, qom, 1)
+                        break
+                    if ctl[qoi, CAP] - eoi < 1:
+                        status = full(rep, qoi, 1)
+                        break
+                    if ctl[qov, CAP] - eov < 1:
+                        status = full(rep, qov, 1)
+                        break
+                    put(OMQ, OMV, eom, C_DONE, tt + 1, 0.0)
+                    put(OIQ, OIV, eoi, C_DONE, tt + 1, 0.0)
+                    put(OVQ, OVV, eov, C_DONE, tt + 1, 0.0)
+                    eom += 1
+                    eoi += 1
+                    eov += 1
+                    ho += 1
+                    hm += 1
+                    hi += 1
+                    hv += 1
+                    t = tt
+                    status = DONE
+                    break
+                lev = STOP0 - o
+                order = np.argsort(keys[:n])
+                groups = 0
+                last = -1
+                for k in range(n):
+                    g = keys[order[k]] >> 32
+                    if g != last:
+                        groups += 1
+                        last = g
+                need_i = n + groups if groups else 1
+                if ctl[qom, CAP] - eom < groups + 1:
+                    status = full(rep, qom, groups + 1)
+                    break
+                if ctl[qoi, CAP] - eoi < need_i:
+                    status = full(rep, qoi, need_i)
+                    break
+                if ctl[qov, CAP] - eov < need_i:
+                    status = full(rep, qov, need_i)
+                    break
+                s = tt + 1
+                g_done = 0
+                for k in range(n):
+                    key = keys[order[k]]
+                    g = key >> 32
+                    if k == 0 or g != keys[order[k - 1]] >> 32:
+                        put(OMQ, OMV, eom, g, s, 0.0)
+                        eom += 1
+                    put(OIQ, OIV, eoi, key & 0xFFFFFFFF, s, 0.0)
+                    put(OVQ, OVV, eov, C_VAL, s, vals[order[k]])
+                    eoi += 1
+                    eov += 1
+                    if k == n - 1 or keys[order[k + 1]] >> 32 != g:
+                        g_done += 1
+                        code = STOP0 - (lev + 1) if g_done == groups else STOP0
+                        put(OIQ, OIV, eoi, code, s, 0.0)
+                        put(OVQ, OVV, eov, code, s, 0.0)
+                        eoi += 1
+                        eov += 1
+                put(OMQ, OMV, eom, o, s, 0.0)
+                eom += 1
+                if groups == 0:
+                    put(OIQ, OIV, eoi, o - 1, s, 0.0)
+                    put(OVQ, OVV, eov, o - 1, s, 0.0)
+                    eoi += 1
+                    eov += 1
+                if 8 * n > len(table):
+                    table[:, 0] = 0
+                else:  # find every slot before clearing any (a cleared slot cuts probe chains)
+                    pos = np.empty(n, np.int64)
+                    for k in range(n):
+                        pos[k] = _slot(table, keys[k])
+                    for k in range(n):
+                        table[pos[k], 0] = 0
+                n = 0
+                if oempty:
+                    hm += 1
+                    hi += 1
+                    hv += 1
+                ho += 1
+                oempty = 1
+                t = tt + 1
+            else:
+                status = IRREGULAR
+                break
+    st[T] = t
+    st[K0] = phase
+    st[K0 + 1] = oempty
+    st[K0 + 2] = mid
+    st[K0 + 3] = n
+    st[REDUCE_OPS] += n_ops
+    st[FLOPS] += n_ops
+    ctl[qoc, HEAD] = ho
+    ctl[qm, HEAD] = hm
+    ctl[qi, HEAD] = hi
+    ctl[qv, HEAD] = hv
+    ctl[qom, END] = eom
+    ctl[qoi, END] = eoi
+    ctl[qov, END] = eov
+    return status
