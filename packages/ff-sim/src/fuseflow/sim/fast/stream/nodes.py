@@ -14,7 +14,7 @@ from fuseflow.ir.graph import Node, NodeKind, StreamKind
 from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
 from fuseflow.sim import ops
 from fuseflow.sim.fast.codes import C_VAL
-from fuseflow.sim.fast.stream import accum, compute, flow, scan, write
+from fuseflow.sim.fast.stream import accum, compute, flow, forkjoin, scan, write
 from fuseflow.sim.fast.stream.common import END, K0, NO_HORIZON, STATE_SLOTS, T
 
 I64 = np.int64
@@ -299,6 +299,34 @@ def _spacc2(node, ports, ctx, fm, kinds):
     return r
 
 
+def _fork(node, ports, ctx, fm, kinds):
+    n = node.attrs.arity or 0
+    if n < 1:
+        return None
+    qi = ports.ins["in"]
+    qos = [ports.out(f"out{k}") for k in range(n)]
+    qo = np.array(qos, I64)
+    return _make(node, [qi], qos, lambda q, hz, h: forkjoin.fork_step(
+        q.ctl, qi, q.Q[qi], q.V[qi], qo, tuple(q.Q[x] for x in qos), tuple(q.V[x] for x in qos), h.st, h.rep))
+
+
+def _join(node, ports, ctx, fm, kinds):
+    n = node.attrs.arity or 0
+    if n < 1:
+        return None
+    qls = [ports.ins[f"in{k}"] for k in range(n)]
+    ql = np.array(qls, I64)
+    qc = ports.ins.get("count", -1)
+    qo = ports.out("out")
+    delta = int(node.attrs.level or 0)
+    parked = np.full(n, forkjoin.NONE, I64)
+    r = _make(node, qls + ([qc] if qc >= 0 else []), [qo], lambda q, hz, h: forkjoin.join_step(
+        q.ctl, ql, tuple(q.Q[x] for x in qls), tuple(q.V[x] for x in qls), qc, q.Q[qc if qc >= 0 else qls[0]],
+        qo, q.Q[qo], q.V[qo], delta, parked, h.st, h.rep))
+    r.st[K0 + 3] = forkjoin.NONE  # no stop held
+    return r
+
+
 def _joiner(node, ports, ctx, fm, kinds):
     n = node.attrs.arity or 0
     if n < 1:
@@ -343,6 +371,8 @@ _MAKERS = {
     NodeKind.REDUCE: _reduce,
     NodeKind.SPACC1: _spacc1,
     NodeKind.SPACC2: _spacc2,
+    NodeKind.FORK: _fork,
+    NodeKind.JOIN: _join,
     NodeKind.INTERSECT: _joiner,
     NodeKind.UNION: _joiner,
     NodeKind.LEVEL_WRITE: _level_write,
