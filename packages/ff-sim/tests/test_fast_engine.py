@@ -196,7 +196,12 @@ def test_zoo_parallel(par, hw):
         prog = compile_model("gcn", {}, "florentine", "partial", par=list(par)).program
     except Exception as e:  # noqa: BLE001
         pytest.skip(f"compile failed: {e}")
+    from fuseflow.sim.fast.stream import engine as stream
+
+    before = dict(stream.STATS)
     _same(prog, hw)
+    assert stream.STATS["streamed"] - before["streamed"] == len(prog.kernels)  # fork/join stream
+    assert stream.STATS["not taken"] == before["not taken"]
 
 
 @pytest.mark.parametrize("name", ["spmm_ikj", "sddmm", "softmax", "elementwise_mul_cc"])
@@ -216,12 +221,32 @@ def test_outputs_rebuilt_from_columns(name, monkeypatch):
         assert np.asarray(t.to_dense()).tobytes() == np.asarray(f.outputs[out].to_dense()).tobytes()
 
 
+def _outer_spmm(rnd):
+    """SpMM in SAM's order k0,i,j over doubly compressed operands: the spacc2 path."""
+    import fuseflow
+    import torch
+    from fuseflow.frontend.annotation import annotate
+
+    class Outer(torch.nn.Module):
+        def forward(self, a, b):
+            return annotate(a, "DCSC") @ annotate(b, "DCSR")
+
+    g = torch.Generator().manual_seed(rnd.randrange(99))
+    n, k, m = (rnd.randrange(1, 12) for _ in range(3))
+    d = rnd.choice([0.0, 0.1, 0.3, 0.7])
+    a = (torch.rand(n, k, generator=g) < d).float() * torch.randn(n, k, generator=g)
+    b = (torch.rand(k, m, generator=g) < d).float() * torch.randn(k, m, generator=g)
+    return fuseflow.compile(Outer(), (a, b), order="k0,i,j").program
+
+
 def _random_program(rnd):
     """A seeded random program: a zoo model on a random graph, or an example kernel with
     random operand formats, under a random fusion, dataflow order and parallelisation."""
     from fuseflow.fusion.api import compile_model
     from fuseflow.ir.errors import FuseFlowError
 
+    if rnd.random() < 0.15:
+        return _outer_spmm(rnd), None
     if rnd.random() < 0.35:
         op = rnd.choice([ex.BinaryOp.ADD, ex.BinaryOp.MUL, ex.BinaryOp.SUB])
         kind = rnd.choice(["elementwise", "spmm_ikj", "spmm_ijk", "sddmm", "spmv"])
@@ -264,7 +289,26 @@ def test_random_programs(seed, mode):
             simulate(prog, hw=hw, engine="fast", **kw)
         assert str(got.value) == str(e)
         return
+    from fuseflow.sim.fast.stream import engine as stream
+
+    before = dict(stream.STATS)
     _same(prog, hw, **kw)
+    if mode != "whole":  # every primitive these programs use streams (no tiles among them)
+        assert stream.STATS["streamed"] - before["streamed"] == len(prog.kernels)
+        assert all(stream.STATS[k] == before[k] for k in ("not taken", "irregular", "reference"))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_outer_spmm(seed, mode):
+    """spacc2 (SpMM k0,i,j): streamed, exact, on both presets."""
+    from fuseflow.sim.fast.stream import engine as stream
+
+    prog = _outer_spmm(random.Random(100 + seed))
+    for hw in HWS:
+        before = dict(stream.STATS)
+        _same(prog, hw)
+        if mode != "whole":
+            assert stream.STATS["streamed"] - before["streamed"] == len(prog.kernels)
 
 
 def test_without_the_jit_compiler(tmp_path):
