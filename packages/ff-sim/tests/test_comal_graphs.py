@@ -227,7 +227,12 @@ def test_comal_graph_runs_with_its_data_folder(name: str, tmp_path: Path) -> Non
     from fuseflow.sim.cli import _load_data_dir
 
     _load_data_dir(prog, tmp_path)
+    from fuseflow.sim.fast.stream import engine as stream
+
+    before = stream.STATS["streamed"]
     ref, fast = (simulate(prog, hw="no-hbm", engine=eng) for eng in ("reference", "fast"))
+    assert stream.STATS["streamed"] - before == len(prog.kernels)  # spacc2, crd_drop too
+    assert (fast.counters, fast.per_primitive) == (ref.counters, ref.per_primitive)
     np.testing.assert_allclose(ref.outputs["X"].to_dense(), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(fast.outputs["X"].to_dense(), expected, rtol=1e-5, atol=1e-6)
     assert ref.cycles == fast.cycles == CYCLES[name]
