@@ -342,6 +342,7 @@ def test_out_of_memory_names_the_kernel_and_primitive(monkeypatch):
     def too_big(run, node, ins):
         raise MemoryError("Unable to allocate 9.00 GiB")
 
+    monkeypatch.setattr(engine, "STREAMING", False)  # the whole-stream layers (the kernel streams now)
     monkeypatch.setitem(engine.COL_PRIMS, NodeKind.VAL_ARRAY, too_big)
     with pytest.raises(SimulationError, match=r"kernel \S+: out of memory at val_array#\d+ .*9.00 GiB.*whole"):
         simulate(ex.spmm_ikj(6, 5, 4), hw="no-hbm", engine="fast", random_inputs=1)
@@ -353,6 +354,7 @@ def test_run_stops_before_memory_runs_out(monkeypatch):
     from fuseflow.ir.errors import SimulationError
     from fuseflow.sim.fast import engine
 
+    monkeypatch.setattr(engine, "STREAMING", False)  # the whole-stream layers (the kernel streams now)
     left = iter([8 << 30] * 3 + [100 << 20] * 1000)
     monkeypatch.setattr(engine, "memory_left", lambda: next(left))
     with pytest.raises(SimulationError, match=r"out of memory at \S+#3 .*0.1 GiB of memory left after it"):
