@@ -114,7 +114,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
 def out_of_memory(what: str, exc: BaseException | None = None, nbytes: int | None = None) -> OutOfMemoryError:
     """The clear error for an allocation that failed while doing ``what``."""
     n = nbytes if nbytes is not None else (needed_bytes(exc) if exc is not None else None)
-    need = f": it needs {n:,} bytes ({n / 2**30:.2f} GiB) more" if n else ""
+    need = (f": it needs {n:,} bytes" + (f" ({n / 2**30:.2f} GiB)" if n >= 1 << 26 else "")) if n else ""
     return OutOfMemoryError(f"out of memory {what}{need}; the machine (or its memory limit) cannot give it. "
                             "Try a smaller data set, sparse storage of a mostly-zero tensor or less fusion")
 

@@ -274,7 +274,7 @@ class FastEngine:
         from fuseflow.sim.fast.warmup import announce_cold_start
 
         opts = EngineOptions.of(options.get("engine_options"))
-        apply_compile_settings(opts)  # before the loops load (the registry loaded this module, not them)
+        apply_compile_settings(opts)  # simulate() chose before the loops loaded; here it is only checked
         announce_cold_start()
         cfg = load_hw(hw).with_options(options.get("channel_depth"), options.get("stream_depths"))
         env, made = prepare_inputs(program, options.get("random_inputs"), options.get("density"))

@@ -31,7 +31,6 @@ try:  # pragma: no branch - numba is a declared dependency of ff-sim
         them, so a call passes no array structures (and takes no reference counts)."""
         return _njit(cache=True, nogil=True, boundscheck=True, inline="always")(fn)
 
-
     def jit_hot(fn):
         """``jit`` for a per-token step function: bounds checked only when asked."""
         return _njit(cache=not CHECKED, nogil=True, boundscheck=CHECKED)(fn)
