@@ -237,3 +237,15 @@ def test_out_of_memory_error_is_a_simulation_error() -> None:
     with pytest.raises(RuntimeError, match="other"):
         with memory_guard("doing X"):
             raise RuntimeError("other")
+
+
+def test_out_of_memory_in_a_user_factory_is_not_a_frontend_error(tmp_path: Path) -> None:
+    (tmp_path / "big.py").write_text(textwrap.dedent('''
+        import torch
+
+        def factory():
+            return torch.nn.Identity(), (torch.zeros(60000, 60000),)
+    '''))
+    r = ff("compile", "big.py:factory", "-o", "x.ffir", cwd=tmp_path, limit=LIMIT)
+    assert r.returncode == 7, r.stderr
+    assert "out of memory in big.py:factory" in r.stderr and "14,400,000,000 bytes" in r.stderr

@@ -22,7 +22,7 @@ from fuseflow.frontend import (
 from fuseflow.frontend.builder import Builder, CapturedProgram, MaskVal, OpEmitter, Sym, clean
 from fuseflow.ir.data import TensorData
 from fuseflow.ir.dataflow import Program
-from fuseflow.ir.errors import FrontendError, FuseFlowError, memory_guard
+from fuseflow.ir.errors import FrontendError, FuseFlowError, is_out_of_memory, memory_guard, out_of_memory
 from fuseflow.ir.formats import LevelFormat, TensorFormat, dense, named_format
 from fuseflow.ir.plugins import lookup_format
 from fuseflow.ir.program import Assignment, TensorRole, accesses
@@ -287,6 +287,8 @@ def capture(module: torch.nn.Module, example_inputs: tuple[Any, ...], name: str 
         except FuseFlowError:
             raise
         except Exception as e:  # noqa: BLE001 - export failures become frontend errors
+            if is_out_of_memory(e):
+                raise out_of_memory(f"exporting {name} with torch.export", e) from None
             where = _user_frame(e)
             raise FrontendError(f"torch.export failed on {name}{' at ' + where if where else ''}: "
                                 f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
