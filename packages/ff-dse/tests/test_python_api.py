@@ -111,3 +111,30 @@ def test_dse_report_html_has_breakdown_and_cost_model(tmp_path: Path) -> None:
         write_report(st, tmp_path / "rep", title="gcn on karate")
     page = (tmp_path / "rep" / "report.html").read_text()
     assert "speedup_gcn.png" in page and "share of tokens" in page and "Cost model error" in page
+
+
+class SparseProduct(torch.nn.Module):
+    """A CSR result of two CSR operands: its expected output is stored sparse."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        from fuseflow.frontend.annotation import annotate
+
+        return annotate(annotate(a, "CSR") @ annotate(b, "CSR"), "CSR")
+
+
+def test_engine_options_and_a_sparse_expected_output_through_the_api() -> None:
+    from fuseflow.ir.errors import UsageError
+    from fuseflow.sim.options import EngineOptions
+
+    g = torch.Generator().manual_seed(1)
+    a = (torch.rand(40, 40, generator=g) < 0.05).float() * torch.randn(40, 40, generator=g)
+    b = (torch.rand(40, 40, generator=g) < 0.05).float() * torch.randn(40, 40, generator=g)
+    cm = fuseflow.compile(SparseProduct(), (a, b))
+    out = cm.program.program.outputs[0]
+    want = cm.program.expected[out]
+    assert want.dense is None and want.nnz() == int(torch.count_nonzero(a @ b))
+    r = cm.simulate(check=True, engine_options=EngineOptions(threads=1, queue_capacity=5))
+    assert r.check == "pass"
+    assert cm.simulate(check=True, engine_options={"threads": 1}).cycles == r.cycles
+    with pytest.raises(UsageError, match="--threads"):
+        cm.simulate(engine_options={"threads": 100})

@@ -11,7 +11,7 @@ import pytest
 import scipy.io
 import scipy.sparse as sp
 from fuseflow.frontend import datasets
-from fuseflow.ir.errors import DataError, UnknownNameError
+from fuseflow.ir.errors import DataError, OutOfMemoryError, UnknownNameError
 
 
 def check_adjacency(a: sp.csr_matrix) -> None:
@@ -170,5 +170,6 @@ def test_a_too_large_allocation_fails_fast_naming_it(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(graphs, "available_bytes", lambda: 1000)  # karate needs 4,624 B
     g = datasets.load("karate")
-    with pytest.raises(DataError, match=r"node features of karate .* needs"):
+    with pytest.raises(OutOfMemoryError, match=r"node features of karate .* needs 4,624 bytes") as e:
         g.features  # noqa: B018 - the property allocates
+    assert e.value.exit_code == 7  # out of memory, like the engine's

@@ -120,3 +120,33 @@ def test_tensor_names_are_quoted_in_file_names(tmp_path, spmv):
     io.save(spmv, path)
     assert (io.data_dir(path) / "data" / "a%2Fb%20c.npz").exists()
     assert "a/b c" in io.load(path).data
+
+
+def test_sparse_and_dense_expected_outputs_round_trip(tmp_path, spmv):
+    """An expected output is stored as its tensor is (COO for a sparse one): what was
+    saved loads back equal, the dense layout of older files too."""
+    spmv.expected["A"] = TensorData.from_coo((4, 6), np.array([[0, 3], [5, 1]]), np.array([1.5, -2.0]))
+    spmv.expected["y"] = TensorData.from_dense(np.arange(4, dtype=np.float32))
+    path = tmp_path / "p.ffir"
+    io.save(spmv, path)
+    with np.load(io.data_dir(path) / "expected" / "A.npz") as z:
+        assert sorted(z.files) == ["coords", "shape", "values"]
+    with np.load(io.data_dir(path) / "expected" / "y.npz") as z:
+        assert sorted(z.files) == ["dense", "shape"]
+    back = io.load(path)
+    assert back.expected == spmv.expected
+
+
+def test_out_of_memory_errors_name_what_and_how_much():
+    from fuseflow.ir.errors import OutOfMemoryError, SimulationError, memory_guard, needed_bytes
+
+    with pytest.raises(MemoryError) as e:  # numpy's own error carries the size
+        np.empty((1 << 40, 1 << 20), np.float32)
+    assert needed_bytes(e.value) == 4 << 60
+    with pytest.raises(OutOfMemoryError, match=r"out of memory loading X: it needs 4,611,686,018,427,387,904 bytes"):
+        with memory_guard("loading X"):
+            np.empty((1 << 40, 1 << 20), np.float32)
+    assert issubclass(OutOfMemoryError, SimulationError) and OutOfMemoryError.exit_code == 7
+    with pytest.raises(DataError):  # other errors pass through unchanged
+        with memory_guard("loading X"):
+            raise DataError("bad")

@@ -16,32 +16,28 @@ from fuseflow.sim import simulate
 from fuseflow.sim.fast.memory import FastMemory
 from fuseflow.sim.hw import MemoryConfig
 from fuseflow.sim.memory import Memory, SlotDictMemory
+from fuseflow.sim.options import EngineOptions
 
 GRAPHS = Path(__file__).parent / "graphs"
 HWS = ("default", "no-hbm")
 
 
-MODES = ("stream", "stream-tiny", "whole")
+MODES = {"stream": EngineOptions(), "stream-tiny": EngineOptions(queue_capacity=3, queue_grown=3),
+         "whole": EngineOptions(streaming=False)}
+FAST = {"options": EngineOptions()}  # what _same runs the fast engine with
 
 
-@pytest.fixture(params=MODES)
+@pytest.fixture(params=sorted(MODES))
 def mode(request, monkeypatch):
     """The fast engine's paths: streaming kernels (with queues of 3 tokens, every step
     function stops and resumes everywhere), or every kernel whole-stream."""
-    from fuseflow.sim.fast import engine
-    from fuseflow.sim.fast.stream import engine as stream
-
-    if request.param == "whole":
-        monkeypatch.setattr(engine, "STREAMING", False)
-    elif request.param == "stream-tiny":
-        monkeypatch.setattr(stream, "QUEUE_CAP", 3)
-        monkeypatch.setattr(stream, "QUEUE_GROWN", 3)
+    monkeypatch.setitem(FAST, "options", MODES[request.param])
     return request.param
 
 
 def _same(prog, hw, **kw):
     r = simulate(prog, hw=hw, engine="reference", **kw)
-    f = simulate(prog, hw=hw, engine="fast", **kw)
+    f = simulate(prog, hw=hw, engine="fast", engine_options=FAST["options"], **kw)
     assert f.engine == "fast"
     assert (f.cycles, f.flops, f.bytes_moved, f.tokens_moved) == (r.cycles, r.flops, r.bytes_moved, r.tokens_moved)
     assert [k.cycles for k in f.kernels] == [k.cycles for k in r.kernels]
@@ -89,9 +85,7 @@ def test_examples(name, density, hw, mode):
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_examples_loop_primitives(name, hw, monkeypatch):
     """The loop versions alone (the columnar ones fall back to them) stay exact too."""
-    from fuseflow.sim.fast import engine
-
-    monkeypatch.setattr(engine, "COLUMNAR", False)
+    monkeypatch.setitem(FAST, "options", EngineOptions(columnar=False))
     _same(EXAMPLES[name](), hw, random_inputs=3, density=0.6)
 
 
@@ -134,9 +128,7 @@ def test_zoo(model, options, dataset, fusion, hw, mode):
 
 @pytest.mark.parametrize("hw", HWS)
 def test_zoo_loop_primitives(hw, monkeypatch):
-    from fuseflow.sim.fast import engine
-
-    monkeypatch.setattr(engine, "COLUMNAR", False)
+    monkeypatch.setitem(FAST, "options", EngineOptions(columnar=False))
     _same(_zoo("gcn", (), "karate", "partial"), hw)
 
 
@@ -312,9 +304,9 @@ def test_random_outer_spmm(seed, mode):
 
 
 def test_without_the_jit_compiler(tmp_path):
-    """FUSEFLOW_NO_JIT=1 runs the compiled loops as plain Python: same figures."""
+    """EngineOptions(jit=False) (ff sim --no-jit) runs the compiled loops as plain Python:
+    same figures."""
     import json
-    import os
     import subprocess
     import sys
 
@@ -324,10 +316,10 @@ def test_without_the_jit_compiler(tmp_path):
     path = tmp_path / "p.ffir"
     io.save(prog, path)
     code = ("import json, sys; from fuseflow.ir import io; from fuseflow.sim import simulate; "
-            "r = simulate(io.load(sys.argv[1])); "
+            "r = simulate(io.load(sys.argv[1]), engine_options={'jit': False}); "
+            "from fuseflow.sim.fast import jit; assert not jit.HAVE_JIT; "
             "print(json.dumps([r.cycles, r.flops, r.bytes_moved, r.tokens_moved]))")
-    env = dict(os.environ, FUSEFLOW_NO_JIT="1")
-    out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
                          check=True).stdout
     r = simulate(prog, engine="reference")
     assert json.loads(out) == [r.cycles, r.flops, r.bytes_moved, r.tokens_moved]
@@ -342,10 +334,10 @@ def test_out_of_memory_names_the_kernel_and_primitive(monkeypatch):
     def too_big(run, node, ins):
         raise MemoryError("Unable to allocate 9.00 GiB")
 
-    monkeypatch.setattr(engine, "STREAMING", False)  # the whole-stream layers (the kernel streams now)
     monkeypatch.setitem(engine.COL_PRIMS, NodeKind.VAL_ARRAY, too_big)
     with pytest.raises(SimulationError, match=r"kernel \S+: out of memory at val_array#\d+ .*9.00 GiB.*whole"):
-        simulate(ex.spmm_ikj(6, 5, 4), hw="no-hbm", engine="fast", random_inputs=1)
+        simulate(ex.spmm_ikj(6, 5, 4), hw="no-hbm", engine="fast", random_inputs=1,
+                 engine_options=EngineOptions(streaming=False))  # the whole-stream layers
 
 
 def test_run_stops_before_memory_runs_out(monkeypatch):
@@ -354,11 +346,11 @@ def test_run_stops_before_memory_runs_out(monkeypatch):
     from fuseflow.ir.errors import SimulationError
     from fuseflow.sim.fast import engine
 
-    monkeypatch.setattr(engine, "STREAMING", False)  # the whole-stream layers (the kernel streams now)
     left = iter([8 << 30] * 3 + [100 << 20] * 1000)
     monkeypatch.setattr(engine, "memory_left", lambda: next(left))
     with pytest.raises(SimulationError, match=r"out of memory at \S+#3 .*0.1 GiB of memory left after it"):
-        simulate(ex.spmm_ikj(6, 5, 4), hw="no-hbm", engine="fast", random_inputs=1)
+        simulate(ex.spmm_ikj(6, 5, 4), hw="no-hbm", engine="fast", random_inputs=1,
+                 engine_options=EngineOptions(streaming=False))  # the whole-stream layers
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/meminfo")

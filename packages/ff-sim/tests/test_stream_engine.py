@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from fuseflow.sim import simulate
 from fuseflow.sim.fast.stream import engine as stream
+from fuseflow.sim.options import EngineOptions
 
 
 def _gcn(fusion, data="karate", **opts):
@@ -29,11 +30,9 @@ def test_every_gcn_kernel_streams(fusion):
 def test_queues_stay_small(hw, monkeypatch):
     """Fully fused GCN recomputes layer 1 per nonzero of A: its streams are far longer
     than any queue the run needs (the whole-stream path held them all)."""
-    monkeypatch.setattr(stream, "QUEUE_CAP", 64)
-    monkeypatch.setattr(stream, "QUEUE_GROWN", 64)
     monkeypatch.setitem(stream.STATS, "largest queue", 0)
     prog = _gcn("full", "random:nodes=60,density=0.08,seed=3,features=40", hidden=8)
-    r = simulate(prog, hw=hw, engine="fast")
+    r = simulate(prog, hw=hw, engine="fast", engine_options=EngineOptions(queue_capacity=64, queue_grown=64))
     ref = simulate(prog, hw=hw, engine="reference")
     assert (r.cycles, r.counters) == (ref.cycles, ref.counters)
     longest = max(c.tokens for c in r.per_primitive.values())
@@ -68,19 +67,17 @@ def test_horizon_holds_back_a_higher_client(monkeypatch):
     prog = ex.elementwise(ex.BinaryOp.MUL, 12, 11, "dd")
     ref = simulate(prog, engine="reference", random_inputs=1)
     before = stream.STATS["memory waits"]
-    monkeypatch.setattr(stream, "QUEUE_CAP", 2)
-    monkeypatch.setattr(stream, "QUEUE_GROWN", 2)
-    got = simulate(prog, engine="fast", random_inputs=1)
+    got = simulate(prog, engine="fast", random_inputs=1,
+                   engine_options=EngineOptions(queue_capacity=2, queue_grown=2))
     assert stream.STATS["memory waits"] > before
     assert (got.cycles, got.per_primitive) == (ref.cycles, ref.per_primitive)
 
 
 def test_bounds_checked_run(tmp_path):
-    """The step functions run without bounds checks. With FUSEFLOW_BOUNDSCHECK=1 they are
+    """The step functions run without bounds checks. With --boundscheck they are
     checked (an index bug raises instead of corrupting memory): 3-token queues make every
     one of them stop and resume at every point, on both presets."""
     import json
-    import os
     import subprocess
     import sys
 
@@ -89,11 +86,14 @@ def test_bounds_checked_run(tmp_path):
     path = tmp_path / "p.ffir"
     io.save(_gcn("full"), path)
     code = ("import json, sys; from fuseflow.ir import io; from fuseflow.sim import simulate; "
-            "from fuseflow.sim.fast.stream.engine import STATS; p = io.load(sys.argv[1]); "
-            "r = [simulate(p, hw=h).cycles for h in ('default', 'no-hbm')]; "
+            "from fuseflow.sim.options import EngineOptions; "
+            "o = EngineOptions(queue_capacity=3, queue_grown=3, boundscheck=True); "
+            "p = io.load(sys.argv[1]); "
+            "r = [simulate(p, hw=h, engine_options=o).cycles for h in ('default', 'no-hbm')]; "
+            "from fuseflow.sim.fast.stream.engine import STATS; "
+            "from fuseflow.sim.fast import jit; assert jit.CHECKED; "
             "print(json.dumps([r, STATS['streamed']]))")
-    env = dict(os.environ, FUSEFLOW_BOUNDSCHECK="1", FUSEFLOW_STREAM_CAP="3", FUSEFLOW_STREAM_GROWN="3")
-    out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
                          check=True).stdout
     cycles, streamed = json.loads(out)
     prog = io.load(path)

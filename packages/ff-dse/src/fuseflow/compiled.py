@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fuseflow.ir.dataflow import Program
-from fuseflow.ir.errors import FrontendError
+from fuseflow.ir.errors import FrontendError, memory_guard
 
 if TYPE_CHECKING:
     from fuseflow.dse.bench import Baseline
@@ -33,7 +33,9 @@ class CompiledProgram:
     # -- running -----------------------------------------------------------------------
     def simulate(self, hw: str | Path | Any = "default", engine: str = "fast", check: bool = True,
                  **options: Any) -> SimResult:
-        """Simulate every kernel (``fuseflow.sim.simulate``); with ``check``, compare with PyTorch."""
+        """Simulate every kernel (``fuseflow.sim.simulate``); with ``check``, compare with PyTorch.
+        ``engine_options=EngineOptions(...)`` (``fuseflow.sim.options``, or a dict of its
+        fields) sets the fast engine's queues, threads, profiling and compilation."""
         from fuseflow.sim import simulate
 
         self.last_result = simulate(self.program, hw=hw, engine=engine, check=check, **options)
@@ -139,9 +141,10 @@ def compile_module(module: Any, example_inputs: Sequence[Any] | Any, *, fusion: 
                                 f"(inputs: {', '.join(names)})")
         per_input = tuple(formats.get(i, formats.get(names[i])) for i in range(len(inputs)))
         traced = _annotated(module, per_input)
-    prog = capture(traced, inputs, name=label, fusion=fusion)
     pairs = list(par.items()) if isinstance(par, Mapping) else list(par or [])
-    result = compile_captured(prog, order=order, par=pairs or None, block=block)
+    with memory_guard(f"compiling {label}"):
+        prog = capture(traced, inputs, name=label, fusion=fusion)
+        result = compile_captured(prog, order=order, par=pairs or None, block=block)
     result.program.meta["fusion"] = fusion
     return CompiledProgram(result.program, module, inputs, result.reports)
 

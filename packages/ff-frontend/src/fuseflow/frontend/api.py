@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fuseflow.ir.dataflow import Program
-from fuseflow.ir.errors import FrontendError
+from fuseflow.ir.errors import FrontendError, is_out_of_memory, out_of_memory
 
 
 def load_program(model: str, options: dict[str, str] | None = None, dataset: str | None = None,
@@ -118,6 +118,8 @@ def _from_file(ref: str, options: dict[str, str], dataset: str | None) -> tuple[
     except FrontendError:
         raise
     except Exception as e:  # noqa: BLE001 - the user's factory failed
+        if is_out_of_memory(e):
+            raise out_of_memory(f"in {ref} (making the model and its inputs)", e) from None
         raise FrontendError(f"{ref} failed: {type(e).__name__}: {e}") from None
     if not (isinstance(result, tuple) and len(result) == 2):
         raise FrontendError(f"{ref} must return (module, example_inputs_tuple)")

@@ -22,7 +22,7 @@ from fuseflow.frontend import (
 from fuseflow.frontend.builder import Builder, CapturedProgram, MaskVal, OpEmitter, Sym, clean
 from fuseflow.ir.data import TensorData
 from fuseflow.ir.dataflow import Program
-from fuseflow.ir.errors import FrontendError, FuseFlowError
+from fuseflow.ir.errors import FrontendError, FuseFlowError, is_out_of_memory, memory_guard, out_of_memory
 from fuseflow.ir.formats import LevelFormat, TensorFormat, dense, named_format
 from fuseflow.ir.plugins import lookup_format
 from fuseflow.ir.program import Assignment, TensorRole, accesses
@@ -67,6 +67,18 @@ def tensor_data(t: torch.Tensor, fmt: TensorFormat) -> TensorData:
         return TensorData.from_coo(tuple(arr.shape), np.array(nz, dtype=np.int64), arr[nz])
     coo = (t if t.layout == torch.sparse_coo else t.to_sparse_coo()).coalesce()
     return TensorData.from_coo(tuple(coo.shape), coo.indices().numpy(), coo.values().float().numpy())
+
+
+def expected_data(ref: torch.Tensor, shape: tuple[int, ...], fmt: TensorFormat) -> TensorData:
+    """PyTorch's output as the output tensor is stored: dense for a dense format, else its
+    stored entries (COO, never densified when PyTorch's result is sparse already)."""
+    if tuple(ref.shape) == tuple(shape) or ref.layout == torch.strided:
+        return tensor_data(ref.reshape(shape) if ref.layout == torch.strided else ref, fmt)
+    coo = (ref if ref.layout == torch.sparse_coo else ref.to_sparse_coo()).coalesce()
+    flat = np.ravel_multi_index(tuple(coo.indices().numpy()), tuple(coo.shape))
+    coords = np.array(np.unravel_index(flat, shape), dtype=np.int64).reshape(len(shape), -1)
+    data = TensorData.from_coo(tuple(shape), coords, coo.values().float().numpy())
+    return TensorData.from_dense(data.to_dense()) if fmt.is_dense else data
 
 
 def source_of(node: torch.fx.Node) -> str:
@@ -275,10 +287,12 @@ def capture(module: torch.nn.Module, example_inputs: tuple[Any, ...], name: str 
         except FuseFlowError:
             raise
         except Exception as e:  # noqa: BLE001 - export failures become frontend errors
+            if is_out_of_memory(e):
+                raise out_of_memory(f"exporting {name} with torch.export", e) from None
             where = _user_frame(e)
             raise FrontendError(f"torch.export failed on {name}{' at ' + where if where else ''}: "
                                 f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
-        with torch.no_grad():
+        with torch.no_grad(), memory_guard(f"running {name} in eager PyTorch (for its expected outputs)"):
             eager = module(*inputs)
     b = Builder(name)
     tr = Translator(b, module)
@@ -306,12 +320,15 @@ def capture(module: torch.nn.Module, example_inputs: tuple[Any, ...], name: str 
             sym = ops.copy(tr, sym)
         b.set_role(sym.tensor, TensorRole.OUTPUT)
         out_names.append(sym.tensor)
-        ref = ref.detach()
-        arr = (ref.to_dense() if ref.layout != torch.strided else ref).float().numpy()
-        expected[sym.tensor] = TensorData.from_dense(arr.reshape(b.decls[sym.tensor].shape))
+        with memory_guard(f"storing the expected output {sym.tensor} {list(b.decls[sym.tensor].shape)}"):
+            expected[sym.tensor] = expected_data(ref.detach(), b.decls[sym.tensor].shape, b.decls[sym.tensor].format)
     program = b.program(tuple(out_names))
     _drop_unused(program, values)
-    data = {n: tensor_data(values[n], program.tensors[n].format) for n in program.tensors if n in values}
+    data: dict[str, TensorData] = {}
+    for n in program.tensors:
+        if n in values:
+            with memory_guard(f"laying out input {n} {list(program.tensors[n].shape)}"):
+                data[n] = tensor_data(values[n], program.tensors[n].format)
     apply_fusion(program, fusion)
     meta = {"frontend": "torch", "model": name, "fusion": fusion}
     return Program(program, data=data, expected=expected, meta=meta)

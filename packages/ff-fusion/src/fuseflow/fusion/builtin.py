@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from fuseflow.ir.errors import UsageError
+from fuseflow.ir.errors import UsageError, memory_guard
 from fuseflow.ir.hookspecs import hookimpl
 from fuseflow.ir.plugins import CliCommand
 
@@ -62,13 +62,15 @@ def compile_command(
             for k, o in enumerate(ol.first):
                 typer.echo(f"  {k}: {','.join(o)}")
         return
-    result = api.compile_model(model, opts, dataset, fusion, order, _par(par), block)
+    with memory_guard(f"compiling {model}" + (f" on {dataset}" if dataset else "")):
+        result = api.compile_model(model, opts, dataset, fusion, order, _par(par), block)
     if report:
         typer.echo(api.format_report(result.reports), nl=False)
     if output is not None:
         from fuseflow.ir import io
 
-        io.save(result.program, output)
+        with memory_guard(f"writing {output}"):
+            io.save(result.program, output)
         typer.echo(f"wrote {output} ({len(result.program.kernels)} kernels)")
     elif not report:
         typer.echo(api.format_report(result.reports), nl=False)

@@ -6,6 +6,10 @@ each class to a one-line message and an exit code (``--debug`` shows the traceba
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class FuseFlowError(Exception):
     """Base of every error FuseFlow reports to users."""
@@ -84,3 +88,45 @@ class DataError(FuseFlowError):
     """A data set or tensor data file cannot be loaded."""
 
     exit_code = 2
+
+
+class OutOfMemoryError(SimulationError):
+    """A run (the engine, ``--check``, loading or capturing data) needs more memory than the
+    machine or its limit gives; the message names what needed it and, when known, how much."""
+
+
+def needed_bytes(exc: BaseException) -> int | None:
+    """The size of the allocation that failed, when the error says it: numpy's MemoryError
+    carries it, torch's allocator writes it in its message."""
+    size = getattr(exc, "_total_size", None)  # numpy's _ArrayMemoryError
+    if isinstance(size, int):
+        return size
+    m = re.search(r"allocate (?:memory: you tried to allocate )?(\d+) bytes", str(exc))
+    return int(m.group(1)) if m else None
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """A MemoryError, or torch's CPU allocator failing (a RuntimeError)."""
+    return isinstance(exc, MemoryError) or (
+        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
+
+
+def out_of_memory(what: str, exc: BaseException | None = None, nbytes: int | None = None) -> OutOfMemoryError:
+    """The clear error for an allocation that failed while doing ``what``."""
+    n = nbytes if nbytes is not None else (needed_bytes(exc) if exc is not None else None)
+    need = (f": it needs {n:,} bytes" + (f" ({n / 2**30:.2f} GiB)" if n >= 1 << 26 else "")) if n else ""
+    return OutOfMemoryError(f"out of memory {what}{need}; the machine (or its memory limit) cannot give it. "
+                            "Try a smaller data set, sparse storage of a mostly-zero tensor or less fusion")
+
+
+@contextmanager
+def memory_guard(what: str) -> Iterator[None]:
+    """Turn an allocation failure inside the block into :class:`OutOfMemoryError` naming ``what``."""
+    try:
+        yield
+    except FuseFlowError:
+        raise
+    except (MemoryError, RuntimeError) as e:
+        if not is_out_of_memory(e):
+            raise
+        raise out_of_memory(what, e) from None

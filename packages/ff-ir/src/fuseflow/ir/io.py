@@ -30,7 +30,7 @@ from fuseflow.ir import text as textform
 from fuseflow.ir._proto import fuseflow_ir_pb2 as pb
 from fuseflow.ir.data import TensorData
 from fuseflow.ir.dataflow import IR_VERSION, Kernel, Program
-from fuseflow.ir.errors import DataError, FuseFlowError, IRFormatError, IRVersionError
+from fuseflow.ir.errors import DataError, FuseFlowError, IRFormatError, IRVersionError, memory_guard
 
 MAGIC = b"FFIR"
 HEADER = struct.Struct("<4sHHII")
@@ -256,7 +256,8 @@ def load_data(program: Program, path: str | os.PathLike[str]) -> None:
             continue
         table: dict[str, TensorData] = getattr(program, kind)
         for f in sorted(folder.glob("*.npz")):
-            table[urllib.parse.unquote(f.name[:-4])] = read_npz(f)
+            with memory_guard(f"loading tensor data {f}"):
+                table[urllib.parse.unquote(f.name[:-4])] = read_npz(f)
 
 
 def read_npz(path: Path) -> TensorData:

@@ -11,6 +11,7 @@ from fuseflow.ir.plugins import registry
 from fuseflow.sim.check import check as check_outputs
 from fuseflow.sim.hw import HwConfig, load_hw
 from fuseflow.sim.inputs import prepare_inputs
+from fuseflow.sim.options import EngineOptions, apply_compile_settings
 from fuseflow.sim.result import SimResult
 from fuseflow.sim.trace import write_trace
 
@@ -23,8 +24,12 @@ def simulate(program: Program, hw: str | Path | HwConfig = "default", engine: st
 
     ``check`` compares the program's outputs with recorded PyTorch outputs (or the
     tensor-program interpreter). Options go to the engine (``channel_depth``,
-    ``stream_depths``, ``density`` of random inputs).
+    ``stream_depths``, ``density`` of random inputs, ``engine_options``: the fast engine's
+    :class:`~fuseflow.sim.options.EngineOptions`, or a dict of its fields).
     """
+    opts = EngineOptions.of(options.pop("engine_options", None))
+    apply_compile_settings(opts)  # before the engine plugins load the compiled loops
+    options["engine_options"] = opts
     eng = registry("engine").get(engine)
     cfg = load_hw(hw)
     start = time.perf_counter()

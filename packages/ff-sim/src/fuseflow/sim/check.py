@@ -1,4 +1,11 @@
-"""Comparing simulated outputs with PyTorch's (recorded) or the tensor-program interpreter's."""
+"""Comparing simulated outputs with PyTorch's (recorded) or the tensor-program interpreter's.
+
+Nothing is densified: a sparse output (COO) is compared with a sparse reference entry by
+entry, on the union of their stored coordinates (a coordinate stored on one side only is
+compared with 0 on the other, so explicit zeros do not count as a difference); a dense
+output with a dense reference, in slices. Differences are taken in float64 (exact for
+float32 values) on at most ``CHUNK`` entries at a time.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,11 @@ from typing import Any
 import numpy as np
 from fuseflow.ir.data import TensorData
 from fuseflow.ir.dataflow import Program
+from fuseflow.ir.errors import memory_guard, out_of_memory
 
 RTOL = 1e-4
 ATOL_FRACTION = 1e-5  # absolute floor, relative to the reference's largest magnitude
+CHUNK = 1 << 22  # entries compared at once (float64 temporaries of 32 MiB each)
 
 
 @dataclass
@@ -22,41 +31,125 @@ class CheckReport:
 
 
 def reference_outputs(program: Program, env: dict[str, TensorData],
-                      use_recorded: bool) -> tuple[dict[str, np.ndarray] | None, str]:
+                      use_recorded: bool) -> tuple[dict[str, TensorData] | None, str]:
     names = list(program.program.outputs)
     if use_recorded and names and all(n in program.expected for n in names):
-        return {n: program.expected[n].to_dense() for n in names}, "recorded PyTorch outputs"
+        return {n: program.expected[n] for n in names}, "recorded PyTorch outputs"
     try:
         from fuseflow.ir.interp import evaluate  # written alongside the frontend
     except ImportError:
         return None, "no reference: no recorded outputs and fuseflow.ir.interp is not available"
-    inputs = {n: t.to_dense() for n, t in env.items()}
-    got = evaluate(program.program, inputs)
-    return {n: np.asarray(got[n], dtype=np.float32) for n in names}, "fuseflow.ir.interp"
+    with memory_guard("computing the reference outputs with the tensor-program interpreter (dense)"):
+        inputs = {n: t.to_dense() for n, t in env.items()}
+        got = evaluate(program.program, inputs)
+        return {n: TensorData.from_dense(np.asarray(got[n], dtype=np.float32)) for n in names}, "fuseflow.ir.interp"
 
 
-def compare(outputs: dict[str, TensorData], reference: dict[str, np.ndarray]) -> CheckReport:
+def _size(shape: tuple[int, ...]) -> int:
+    return int(np.prod(shape, dtype=np.int64)) if shape else 1
+
+
+def _entries(td: TensorData) -> tuple[np.ndarray, np.ndarray]:
+    """Row-major flat positions (sorted, unique) and float64 values of the stored
+    entries; a dense array gives its non-zero (and NaN) entries."""
+    if td.dense is not None:
+        flat = np.asarray(td.dense).reshape(-1)
+        keys = np.flatnonzero(flat != 0)  # NaN != 0: kept
+        return keys.astype(np.int64), flat[keys].astype(np.float64)
+    assert td.coords is not None and td.values is not None
+    shape = tuple(td.shape)
+    if not shape:
+        return np.zeros(td.values.size, np.int64), td.values.astype(np.float64)
+    keys = np.ravel_multi_index(tuple(np.asarray(td.coords, dtype=np.int64)), shape).astype(np.int64)
+    vals = np.asarray(td.values, dtype=np.float64)
+    order = np.argsort(keys, kind="stable")
+    keys, vals = keys[order], vals[order]
+    if keys.size > 1 and bool((keys[1:] == keys[:-1]).any()):  # repeated coordinates add up
+        keys, inv = np.unique(keys, return_inverse=True)
+        vals = np.bincount(inv, weights=vals, minlength=keys.size)
+    return keys, vals
+
+
+def _scale(w: np.ndarray) -> float:
+    """The reference's largest magnitude (NaN ignored), in slices."""
+    top = 0.0
+    for s in range(0, w.size, CHUNK):
+        part = np.abs(w[s:s + CHUNK])
+        part = part[~np.isnan(part)]
+        if part.size:
+            top = max(top, float(part.max()))
+    return top
+
+
+def _compare_aligned(g: np.ndarray, w: np.ndarray, atol: float) -> tuple[float, int | None]:
+    """Worst relative error and the first position out of tolerance, over equal-length
+    value arrays (float32 or float64), in slices."""
+    worst = 0.0
+    first: int | None = None
+    for s in range(0, g.size, CHUNK):
+        gg = g[s:s + CHUNK].astype(np.float64)
+        ww = w[s:s + CHUNK].astype(np.float64)
+        diff = np.abs(gg - ww)
+        both_nan = np.isnan(gg) & np.isnan(ww)
+        diff[both_nan] = 0.0
+        bad = ~(diff <= RTOL * np.abs(ww) + atol) & ~both_nan
+        rel = diff / np.maximum(np.where(both_nan, 1.0, np.abs(ww)), atol)
+        if rel.size:
+            worst = max(worst, float(np.nanmax(np.where(np.isnan(rel), np.inf, rel))))
+        if first is None and bool(bad.any()):
+            first = s + int(np.argmax(bad))
+    return worst, first
+
+
+def _compare_one(name: str, got: TensorData, want: TensorData) -> tuple[float, dict[str, Any] | None]:
+    gshape, wshape = tuple(got.shape), tuple(want.shape)
+    if _size(gshape) != _size(wshape):
+        return 0.0, {"tensor": name, "problem": f"shape {gshape} != {wshape}"}
+    if got.dense is not None and want.dense is not None:  # dense against dense, row-major
+        g = np.asarray(got.dense).reshape(-1)
+        w = np.asarray(want.dense).reshape(-1)
+        atol = max(ATOL_FRACTION * _scale(w), 1e-30)
+        worst, at = _compare_aligned(g, w, atol)
+        if at is None:
+            return worst, None
+        gv, wv = float(g[at]), float(w[at])
+    else:  # sparse: the union of the stored coordinates
+        gk, gvals = _entries(got)
+        wk, wvals = _entries(want)
+        atol = max(ATOL_FRACTION * _scale(wvals), 1e-30)
+        keys = np.union1d(gk, wk)
+        g = np.zeros(keys.size)
+        w = np.zeros(keys.size)
+        g[np.searchsorted(keys, gk)] = gvals
+        w[np.searchsorted(keys, wk)] = wvals
+        del gk, wk, gvals, wvals
+        worst, pos = _compare_aligned(g, w, atol)
+        if pos is None:
+            return worst, None
+        at, gv, wv = int(keys[pos]), float(g[pos]), float(w[pos])
+    idx = [int(x) for x in np.unravel_index(at, gshape)] if gshape else []
+    return worst, {"tensor": name, "index": idx, "got": gv, "expected": wv}
+
+
+def compare(outputs: dict[str, TensorData], reference: dict[str, TensorData]) -> CheckReport:
     worst = 0.0
     first: dict[str, Any] | None = None
     for name, want in reference.items():
         if name not in outputs:
             return CheckReport("fail", None, {"tensor": name, "problem": "not written by any kernel"})
-        got = outputs[name].to_dense()
-        want = np.asarray(want, dtype=np.float32).reshape(got.shape) if want.size == got.size else want
-        if got.shape != want.shape:
-            return CheckReport("fail", None, {"tensor": name, "problem": f"shape {got.shape} != {want.shape}"})
-        scale = float(np.nanmax(np.abs(want))) if want.size else 0.0
-        atol = max(ATOL_FRACTION * scale, 1e-30)
-        diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
-        both_nan = np.isnan(got) & np.isnan(want)
-        diff = np.where(both_nan, 0.0, diff)
-        bad = ~(diff <= RTOL * np.abs(want) + atol)
-        rel = diff / np.maximum(np.abs(want), atol)
-        if rel.size:
-            worst = max(worst, float(np.nanmax(np.where(np.isnan(rel), np.inf, rel))))
-        if bad.any() and first is None:
-            idx = tuple(int(x) for x in np.argwhere(bad)[0])
-            first = {"tensor": name, "index": list(idx), "got": float(got[idx]), "expected": float(want[idx])}
+        if not isinstance(want, TensorData):  # an array (callers before sparse references)
+            want = TensorData.from_dense(np.asarray(want, dtype=np.float32))
+        got = outputs[name]
+        try:
+            w, mismatch = _compare_one(name, got, want)
+        except MemoryError as e:
+            raise out_of_memory(f"checking output {name} ({got.nnz() if got.dense is None else 'dense'} "
+                                f"entries, shape {list(got.shape)})", e) from None
+        if mismatch is not None and "problem" in mismatch:
+            return CheckReport("fail", None, mismatch)
+        worst = max(worst, w)
+        if first is None:
+            first = mismatch
     return CheckReport("fail" if first else "pass", worst, first)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from fuseflow.ir.dataflow import Program
@@ -27,11 +28,24 @@ def sim_command(
                                 "(once per machine), then simulate PROGRAM if one is given."),
     verify: bool = typer.Option(True, "--verify/--no-verify",
                                 help="Verify the program (as `ff ir validate`) before simulating."),
+    queue_capacity: int = typer.Option(1 << 14, "--queue-capacity", help="Fast engine: tokens per stream queue at first."),
+    queue_grown: int = typer.Option(1 << 18, "--queue-grown", help="Fast engine: a busy queue doubles up to this."),
+    threads: int = typer.Option(2, "--threads", help="Fast engine: threads running step functions (1-64)."),
+    profile: bool = typer.Option(False, "--profile", help="Fast engine: per-primitive time and memory on stderr."),
+    show_queues: bool = typer.Option(False, "--show-queues", help="Fast engine: each kernel's biggest queues."),
+    columnar: bool = typer.Option(True, "--columnar/--no-columnar", hidden=True),
+    streaming: bool = typer.Option(True, "--streaming/--whole-stream", hidden=True),
+    jit: bool = typer.Option(True, "--jit/--no-jit", help="Fast engine: --no-jit runs its loops as plain Python."),
+    boundscheck: bool = typer.Option(False, "--boundscheck", help="Fast engine: bounds-check the step functions."),
 ) -> None:
     """Simulate PROGRAM cycle by cycle (Comal's timing model)."""
     from fuseflow.ir import io
     from fuseflow.sim.api import simulate
+    from fuseflow.sim.options import EngineOptions, apply_compile_settings
 
+    engine_options = EngineOptions(queue_capacity, queue_grown, threads, profile, show_queues, columnar,
+                                   streaming, jit, boundscheck)
+    apply_compile_settings(engine_options)
     if warmup:
         from fuseflow.sim.fast.warmup import warmup as build_loops
 
@@ -54,7 +68,9 @@ def sim_command(
         from fuseflow.ir.verify import verify_program
 
         verify_program(prog)
-    opts = {} if channel_depth is None else {"channel_depth": channel_depth}
+    opts: dict[str, Any] = {"engine_options": engine_options}
+    if channel_depth is not None:
+        opts["channel_depth"] = channel_depth
     res = simulate(prog, hw=hw, engine=engine, check=check, trace_path=trace,
                    random_inputs=random_inputs, **opts)
     if as_json:

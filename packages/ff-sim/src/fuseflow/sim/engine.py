@@ -7,7 +7,7 @@ from typing import Any
 
 from fuseflow.ir.data import TensorData
 from fuseflow.ir.dataflow import Program
-from fuseflow.ir.errors import SimulationError
+from fuseflow.ir.errors import SimulationError, out_of_memory
 from fuseflow.sim.counters import Counters
 from fuseflow.sim.hw import HwConfig, load_hw
 from fuseflow.sim.inputs import prepare_inputs
@@ -47,6 +47,8 @@ def run_program(program: Program, hw: HwConfig, env: dict[str, TensorData], made
             # (a locate without its base ref, say): a clear error, not an internal one
             raise SimulationError(f"kernel {k.name}: the streams do not fit the tensors ({type(e).__name__}: "
                                   f"{e}); the graph or its data is malformed") from e
+        except MemoryError as e:  # the fast engine names the primitive itself; the rest land here
+            raise out_of_memory(f"in kernel {k.name}", e) from None
         env.update(run.outputs)
         outputs.update(run.outputs)
         kernels.append(KernelResult(k.name, run.cycles, run.counters.flops, run.counters.bytes_moved(word),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from fuseflow.ir.data import TensorData
 from fuseflow.ir.dataflow import Program
-from fuseflow.ir.errors import SimulationError
+from fuseflow.ir.errors import SimulationError, memory_guard
 from fuseflow.ir.program import TensorDecl
 
 DEFAULT_DENSITY = 0.1
@@ -59,6 +59,8 @@ def prepare_inputs(program: Program, random_inputs: int | None,
                 f"no data for input tensor {name!r} (give its data, or use random inputs: "
                 f"simulate(..., random_inputs=SEED) / ff sim --random-inputs SEED)"
             )
-        env[name] = random_tensor(program.program.tensor(name), rng, density or DEFAULT_DENSITY)
+        decl = program.program.tensor(name)
+        with memory_guard(f"making random input {name} {list(decl.shape)}"):
+            env[name] = random_tensor(decl, rng, density or DEFAULT_DENSITY)
         made.append(name)
     return env, tuple(made)

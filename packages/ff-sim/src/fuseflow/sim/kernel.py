@@ -7,7 +7,7 @@ from typing import Any
 
 from fuseflow.ir.data import StoredTensor, TensorData, resolve_view, store
 from fuseflow.ir.dataflow import Kernel, Program
-from fuseflow.ir.errors import DataError, SimulationError
+from fuseflow.ir.errors import DataError, SimulationError, memory_guard
 from fuseflow.ir.graph import NodeKind, StreamKind
 from fuseflow.sim.channel import Channel
 from fuseflow.sim.counters import Counters
@@ -148,5 +148,6 @@ def collect_outputs(program: Program, kernel: Kernel, ctx: KernelContext,
             out[name] = prebuilt[name]
             continue
         decl = program.program.tensor(name)
-        out[name] = rebuild(decl, ctx.levels.get(name, {}), ctx.values.get(name, []))
+        with memory_guard(f"in kernel {kernel.name}, collecting output {name} {list(decl.shape)}"):
+            out[name] = rebuild(decl, ctx.levels.get(name, {}), ctx.values.get(name, []))
     return out

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from fuseflow.ir.errors import DataError
+from fuseflow.ir.errors import DataError, out_of_memory
 from fuseflow.ir.sysmem import available_bytes
 
 
@@ -44,8 +44,7 @@ def ensure_fits(what: str, nbytes: int) -> None:
     cannot hold (instead of a MemoryError or the kernel's OOM killer halfway through)."""
     avail = available_bytes()
     if avail is not None and nbytes > avail:
-        raise DataError(f"{what} needs {nbytes / 2**30:.1f} GiB, but only {avail / 2**30:.1f} GiB of memory "
-                        "is available")
+        raise out_of_memory(f"loading {what} (only {avail / 2**30:.1f} GiB of memory is available)", nbytes=nbytes)
 
 
 @dataclass

@@ -17,9 +17,9 @@ kernel runner (as are bounded channels and traces): see docs/fast-engine.md.
 from __future__ import annotations
 
 import heapq
-import os
 import sys
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -40,11 +40,9 @@ from fuseflow.sim.fast.stream.engine import run_kernel_streaming
 from fuseflow.sim.hw import HwConfig, load_hw
 from fuseflow.sim.inputs import prepare_inputs
 from fuseflow.sim.kernel import KernelContext, KernelRun, run_kernel
+from fuseflow.sim.options import EngineOptions, apply_compile_settings
 from fuseflow.sim.result import SimResult
 
-PROFILE = bool(os.environ.get("FUSEFLOW_FAST_PROFILE"))  # per-primitive wall time on stderr
-COLUMNAR = os.environ.get("FUSEFLOW_FAST_COL", "1") != "0"  # 0: the loop primitives only (tests)
-STREAMING = os.environ.get("FUSEFLOW_FAST_STREAM", "1") != "0"  # 0: every kernel whole-stream
 MEMORY_KINDS = (NodeKind.LEVEL_SCAN, NodeKind.VAL_ARRAY, NodeKind.LEVEL_WRITE, NodeKind.VAL_WRITE)
 
 
@@ -177,9 +175,11 @@ def _fit(outs: dict[str, tuple[Any, Any]]) -> dict[str, tuple[Any, Any]]:
     return outs
 
 
-def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData], hw: HwConfig) -> KernelRun:
-    if STREAMING:
-        got = run_kernel_streaming(program, kernel, env, hw)
+def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData], hw: HwConfig,
+                    opts: EngineOptions | None = None) -> KernelRun:
+    opts = opts or EngineOptions()
+    if opts.streaming:
+        got = run_kernel_streaming(program, kernel, env, hw, opts=opts)
         if got is not None:
             return got
     ctx = KernelContext(program, env, hw)
@@ -211,8 +211,8 @@ def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData]
         node = g.nodes[nid]
         run = _Run(node, ctx, kinds[nid], fm)
         node_ins = {port: produced[src][sport] for port, (src, sport) in ins[nid].items()}
-        t0 = time.perf_counter() if PROFILE else 0.0
-        col = COL_PRIMS.get(node.kind) if COLUMNAR else None
+        t0 = time.perf_counter() if opts.profile else 0.0
+        col = COL_PRIMS.get(node.kind) if opts.columnar else None
         try:
             try:
                 outs = col(run, node, node_ins) if col is not None else None
@@ -240,7 +240,7 @@ def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData]
                 tokens += len(o[0])
         run.counters.tokens += tokens
         runs[nid] = run
-        if PROFILE:
+        if opts.profile:
             import resource  # Unix only: imported when profiling
 
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
@@ -275,6 +275,8 @@ class FastEngine:
         """Options as the reference engine. Bounded channels and traces use the reference."""
         from fuseflow.sim.fast.warmup import announce_cold_start
 
+        opts = EngineOptions.of(options.get("engine_options"))
+        apply_compile_settings(opts)  # simulate() chose before the loops loaded; here it is only checked
         announce_cold_start()
         cfg = load_hw(hw).with_options(options.get("channel_depth"), options.get("stream_depths"))
         env, made = prepare_inputs(program, options.get("random_inputs"), options.get("density"))
@@ -284,4 +286,4 @@ class FastEngine:
         # one heap for all kernels: the next kernel's streams reuse the pages of the last
         # one's instead of faulting in fresh ones (GPT-3 unfused: 22 kernels)
         with keep_heap():
-            return run_program(program, cfg, env, made, self.name, False, run_kernel_fast)
+            return run_program(program, cfg, env, made, self.name, False, partial(run_kernel_fast, opts=opts))

@@ -7,13 +7,18 @@ Python, correct but slow, so results never depend on whether the compiler is the
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_N, C_R, C_S, C_VAL, STOP0
+from fuseflow.sim.options import COMPILE
+
+JIT_REQUESTED = COMPILE["jit"]  # EngineOptions.jit of the first simulation (ff sim --no-jit)
+# The streaming engine's step functions run per token and twice as fast without
+# bounds checks; EngineOptions.boundscheck (ff sim --boundscheck) checks them too (compiled
+# afresh: numba's cache does not tell the two apart), as one CI run of the differential tests does.
+CHECKED = COMPILE["boundscheck"]
 
 try:  # pragma: no branch - numba is a declared dependency of ff-sim
-    if os.environ.get("FUSEFLOW_NO_JIT"):
+    if not JIT_REQUESTED:
         raise ImportError
     from numba import njit as _njit
 
@@ -26,19 +31,14 @@ try:  # pragma: no branch - numba is a declared dependency of ff-sim
         them, so a call passes no array structures (and takes no reference counts)."""
         return _njit(cache=True, nogil=True, boundscheck=True, inline="always")(fn)
 
-    # The streaming engine's step functions run per token and twice as fast without
-    # bounds checks; FUSEFLOW_BOUNDSCHECK=1 checks them too (compiled afresh: numba's
-    # cache does not tell the two apart), as one CI run of the differential tests does.
-    _CHECKED = os.environ.get("FUSEFLOW_BOUNDSCHECK") == "1"
-
     def jit_hot(fn):
         """``jit`` for a per-token step function: bounds checked only when asked."""
-        return _njit(cache=not _CHECKED, nogil=True, boundscheck=_CHECKED)(fn)
+        return _njit(cache=not CHECKED, nogil=True, boundscheck=CHECKED)(fn)
 
     def jit_float(fn):
         """``jit_hot`` with numpy's float semantics: x / 0 is inf or nan, as numpy gives
         it, instead of Python's ZeroDivisionError."""
-        return _njit(cache=not _CHECKED, nogil=True, boundscheck=_CHECKED, error_model="numpy")(fn)
+        return _njit(cache=not CHECKED, nogil=True, boundscheck=CHECKED, error_model="numpy")(fn)
 
     # trailing-zero count of an int64 (LLVM's cttz); numba has no public name for it
     from numba.cpython.unsafe.numbers import trailing_zeros as ctz

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from fuseflow.ir.data import TensorData
+from fuseflow.ir.errors import memory_guard
 from fuseflow.ir.formats import LevelFormat
 from fuseflow.sim.fast.col import C_DONE, C_EMPTY, C_VAL, STOP0, Col, decode
 from fuseflow.sim.fast.jit import jit
@@ -164,7 +165,9 @@ def collect_outputs_fast(program: Any, kernel: Any, ctx: KernelContext) -> dict[
         vcol = ctx.value_cols.get(name)
         lists = ctx.levels.get(name, {})
         if vcol is not None and not lists and name not in ctx.values:
-            got = _rebuild(program.program.tensor(name), {lv: c.codes for lv, c in lcols.items()}, vcol)
+            decl = program.program.tensor(name)
+            with memory_guard(f"in kernel {kernel.name}, collecting output {name} {list(decl.shape)}"):
+                got = _rebuild(decl, {lv: c.codes for lv, c in lcols.items()}, vcol)
             if got is not None:
                 done[name] = got
                 continue

@@ -19,7 +19,6 @@ rule for bounded Kahn networks), so memory grows only where the graph needs the 
 from __future__ import annotations
 
 import heapq
-import os
 import threading
 from typing import Any
 
@@ -47,18 +46,15 @@ from fuseflow.sim.fast.stream.common import (
 )
 from fuseflow.sim.fast.stream.nodes import Ports, Runner, build
 from fuseflow.sim.kernel import KernelContext, KernelRun
+from fuseflow.sim.options import EngineOptions
 
 I64 = np.int64
 F32 = np.float32
-QUEUE_CAP = int(os.environ.get("FUSEFLOW_STREAM_CAP", 1 << 14))  # tokens per queue at first
-# a queue its reader keeps emptying doubles up to this (fewer, longer calls on long streams;
-# a small kernel keeps small queues: the DSE runs hundreds of them)
-QUEUE_GROWN = int(os.environ.get("FUSEFLOW_STREAM_GROWN", 1 << 18))
+# queue sizes and threads: EngineOptions (queue_capacity, queue_grown, threads)
 # kernels streamed, and kernels left to the whole-stream path: why (for tests and profiles)
 # ("not exact": kernels only the reference runs exactly; "reference": kernels it ran)
-STATS: dict[str, int] = {"streamed": 0, "not taken": 0, "not exact": 0, "reference": 0, "irregular": 0, "largest queue": 0, "memory waits": 0}
-# step functions of two independent nodes at once (2: this machine's cores; 1: one at a time)
-THREADS = int(os.environ.get("FUSEFLOW_STREAM_THREADS", 2))
+STATS: dict[str, int] = {"streamed": 0, "not taken": 0, "not exact": 0, "reference": 0, "irregular": 0,
+                         "largest queue": 0, "memory waits": 0}
 WHY: list[str] = []  # the last reasons, newest last
 
 
@@ -122,10 +118,12 @@ def supported(kernel: Kernel, ctx: KernelContext) -> bool:
     return plan(kernel, ctx) is not None
 
 
-def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, cap: int | None = None) -> KernelRun | None:
+def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, cap: int | None = None,
+                         opts: EngineOptions | None = None) -> KernelRun | None:
     """The kernel's run, or None when the streaming path does not take it. ``cap``:
-    tokens per queue at first (``QUEUE_CAP``; tests use tiny ones)."""
-    cap = cap or QUEUE_CAP
+    tokens per queue at first (``opts.queue_capacity``; tests use tiny ones)."""
+    opts = opts or EngineOptions()
+    cap = cap or opts.queue_capacity
     ctx = KernelContext(program, env, hw)
     if not supported(kernel, ctx):
         STATS["not exact"] += 1  # the reference runs it (fast.engine.run_kernel_fast)
@@ -156,8 +154,8 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
             return None
         runners.append(r)
     try:
-        _schedule(runners, queues, fm)
-        if os.environ.get("FUSEFLOW_STREAM_DEBUG"):
+        _schedule(runners, queues, fm, opts.queue_grown, opts.threads)
+        if opts.show_queues:
             caps = sorted(((int(queues.ctl[q, CAP]), q) for q in range(len(queues.Q))), reverse=True)[:8]
             print(f"stream: {kernel.name} biggest queues {caps}", flush=True)
     except Stalled as e:
@@ -187,13 +185,13 @@ def _holder(fm: Any, clients: list[Runner], k: int) -> Runner | None:
     return min(live, key=lambda c: _slot(fm, c)) if live else None
 
 
-def _schedule(runners: list[Runner], queues: Queues, fm: Any) -> None:
+def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, threads: int) -> None:
     """Runs the nodes until all are done. A node that stops is parked until what it
     waits for changes: tokens on the queue it reads, room on the queue it writes (half
     the queue, or what it needs), or a horizon past the one it stopped at. Ready nodes
     run lowest id first, so tokens flow downstream while they are in cache.
 
-    ``THREADS`` threads take ready nodes; a node runs only beside nodes it shares no
+    ``threads`` threads take ready nodes; a node runs only beside nodes it shares no
     queue with, and one memory client at a time. The compiled steps release the GIL and
     touch only their own queues and state; all bookkeeping happens under one lock. The
     figures do not depend on the interleaving (see the module docstring)."""
@@ -219,7 +217,7 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any) -> None:
         for q in r.outs:  # room at the back; each token moves once on average
             h = ctl[q, HEAD]
             woken = r.status == NEED_OUT and r.rep[0] == q
-            if woken and 4 * (ctl[q, END] - h) <= ctl[q, CAP] and ctl[q, CAP] < QUEUE_GROWN:
+            if woken and 4 * (ctl[q, END] - h) <= ctl[q, CAP] and ctl[q, CAP] < grown:
                 queues.grow(q, 0)  # it was full and its reader took most of it: a long stream
             elif h and ((2 * ctl[q, END] > ctl[q, CAP] and 4 * (ctl[q, END] - h) <= ctl[q, CAP]) or woken):
                 queues.compact(q)
@@ -323,7 +321,7 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any) -> None:
                     state["error"] = e
                 cond.notify_all()
 
-    helpers = [threading.Thread(target=work, daemon=True) for _ in range(max(1, THREADS) - 1)]
+    helpers = [threading.Thread(target=work, daemon=True) for _ in range(max(1, threads) - 1)]
     for h in helpers:
         h.start()
     work()

@@ -1,0 +1,95 @@
+"""The fast engine's settings, in one typed object (``ff sim`` flags and the Python API fill it).
+
+``jit`` and ``boundscheck`` say how the engine's loops are compiled: numba compiles a
+function once per process, so they are fixed when the fast engine is first loaded (the
+first ``simulate``); a later run that asks otherwise is a usage error naming them.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, fields
+from typing import Any
+
+from fuseflow.ir.errors import UsageError
+
+#: the ``ff sim`` flag of each field (usage errors name it)
+FLAGS = {
+    "queue_capacity": "--queue-capacity", "queue_grown": "--queue-grown", "threads": "--threads",
+    "profile": "--profile", "show_queues": "--show-queues", "columnar": "--no-columnar",
+    "streaming": "--whole-stream", "jit": "--no-jit", "boundscheck": "--boundscheck",
+}
+MAX_THREADS = 64
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Settings of the fast engine. None of them changes a figure (cycles, counters,
+    outputs); they trade memory, time and checking."""
+
+    queue_capacity: int = 1 << 14  # tokens per stream queue at first
+    queue_grown: int = 1 << 18  # a queue its reader keeps emptying doubles up to this
+    threads: int = 2  # step functions of independent nodes run at once on this many threads
+    profile: bool = False  # per-primitive wall time and peak memory on stderr (whole-stream kernels)
+    show_queues: bool = False  # each streamed kernel's biggest queues on stdout
+    columnar: bool = True  # False: the whole-stream path runs its loop versions only (tests)
+    streaming: bool = True  # False: every kernel runs whole-stream (tests)
+    # how the loops are compiled, once per process (None: as already chosen, else on / off)
+    jit: bool | None = None  # False: the compiled loops run as plain Python (slow; debugging)
+    boundscheck: bool | None = None  # True: the per-token step functions check their indices too
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            want = bool if "bool" in str(f.type) else int
+            if value is None and "None" in str(f.type):
+                continue
+            if type(value) is not want:
+                raise _bad(f.name, value, f"must be {'true or false' if want is bool else 'an integer'}")
+        if self.queue_capacity < 1:
+            raise _bad("queue_capacity", self.queue_capacity, "must be >= 1 token")
+        if self.queue_grown < 1:  # below the capacity: queues keep their first size
+            raise _bad("queue_grown", self.queue_grown, "must be >= 1 token")
+        if not 1 <= self.threads <= MAX_THREADS:
+            raise _bad("threads", self.threads, f"must be between 1 and {MAX_THREADS}")
+
+    @classmethod
+    def of(cls, value: EngineOptions | dict[str, Any] | None) -> EngineOptions:
+        """``value`` itself, the defaults for None, or the options a dict names."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            known = {f.name for f in fields(cls)}
+            unknown = sorted(set(value) - known)
+            if unknown:
+                raise UsageError(f"unknown engine option(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+            return cls(**value)
+        raise UsageError(f"engine options must be an EngineOptions or a dict, not {type(value).__name__}")
+
+
+def _bad(name: str, value: object, why: str) -> UsageError:
+    return UsageError(f"engine option {name} ({FLAGS[name]}) {why}, got {value!r}")
+
+
+#: how the loops are compiled, read by ``fuseflow.sim.fast.jit`` when it is first imported
+COMPILE: dict[str, bool] = {"jit": True, "boundscheck": False}
+
+
+def apply_compile_settings(opts: EngineOptions) -> None:
+    """Choose how the fast engine's loops are compiled, before they first load; once they
+    are loaded, a different choice is a usage error."""
+    want = {k: v for k, v in (("jit", opts.jit), ("boundscheck", opts.boundscheck)) if v is not None}
+    loaded = sys.modules.get("fuseflow.sim.fast.jit")
+    if loaded is None:
+        COMPILE.update(want)
+        return
+    have = {"jit": bool(loaded.JIT_REQUESTED), "boundscheck": bool(loaded.CHECKED)}
+    if not have["jit"]:  # plain Python: bounds are always checked, either answer holds
+        have["boundscheck"] = want.get("boundscheck", False)
+    if any(have[k] != v for k, v in want.items()):
+        raise UsageError(
+            f"the fast engine's loops are already compiled in this process with jit={have['jit']}, "
+            f"boundscheck={have['boundscheck']}; --no-jit/--boundscheck (EngineOptions.jit/boundscheck) "
+            "take effect only in the first simulation of a process")
