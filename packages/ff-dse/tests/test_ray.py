@@ -30,3 +30,28 @@ def test_ray_sweep_on_a_local_instance(tmp_path: Path) -> None:
             assert "synthetic failure" in st.get(cfgs[-1].key()).error  # type: ignore[union-attr]
     finally:
         ray.shutdown()
+
+
+def test_figure12_slice_on_ray_matches_the_local_executor(tmp_path: Path) -> None:
+    """The Figure 12 study (fast mode, GCN and SAE slices, every fusion) split over a local Ray
+    instance of 2 workers gives exactly the figures of the local process pool."""
+    import ray
+    from fuseflow.dse.sizes import figure12_workloads, select_workloads
+    from fuseflow.dse.studies import workload_configs
+
+    wls = select_workloads(figure12_workloads("fast"), ["gcn", "sae"], ["cora", "imagenet"])
+    cfgs = workload_configs(wls)
+    assert len(cfgs) == 6
+    figures = {}
+    try:
+        for ex in ("local", "ray"):
+            with Store(tmp_path / f"{ex}.sqlite") as st:
+                s = run_sweep(cfgs, st, executor=ex, workers=2, progress=False)
+                assert (s.evaluated, s.failed) == (6, 0)
+                got = {c.key(): st.get(c.key()) for c in cfgs}
+                figures[ex] = {k: (r.cycles, r.flops, r.bytes_moved, r.kernel_cycles, r.check)  # type: ignore[union-attr]  # all evaluated above
+                               for k, r in got.items()}
+    finally:
+        ray.shutdown()
+    assert figures["ray"] == figures["local"]
+    assert all(f[0] and f[0] > 0 and f[4] for f in figures["local"].values())

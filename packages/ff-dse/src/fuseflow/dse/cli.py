@@ -205,6 +205,9 @@ def _study(configs: list[Any], labels: dict[str, str], out: Path, title: str, ex
         typer.echo(f"wall time: {wall:.1f} s")
         extra = "## Speedups beside the paper\n\n" + "\n".join(f"- {line}" for line in lines)
         extra += f"\n\nWall time: {wall:.1f} s ({summary.line()})."
+        from fuseflow.dse.paper_compare import compare, markdown
+
+        extra += "\n\n" + markdown(compare(rs, labels))
         path = write_report(st, out, title=title, extra_md=extra, labels=labels)
         typer.echo(f"report: {path} (plots, results.csv, results.json, results.sqlite in {out})")
     _fail_if_none_ok(summary.results, db)
