@@ -15,9 +15,10 @@ import networkx as nx
 import numpy as np
 
 
-def nested_matmul(inner: int = 8, out: int = 4, sparse: bool = False):
+def nested_matmul(inner: int = 8, out: int = 4, sparse: str | None = None):
     """A is the karate adjacency (CSR). B (34 x inner) and C (inner x out) are dense random,
-    or with ``sparse`` both the karate adjacency itself, stored CSR (then inner = out = 34)."""
+    or with ``sparse`` (a format name, e.g. CSR or CSC) both the karate adjacency itself stored in
+    that format (then inner = out = 34)."""
     from fuseflow.ir.data import TensorData
     from fuseflow.ir.dataflow import Program
     from fuseflow.ir.formats import dense, named_format
@@ -41,7 +42,7 @@ def nested_matmul(inner: int = 8, out: int = 4, sparse: bool = False):
     bc_fmt = dense(2)
     if sparse:
         inner = out = 34
-        b, c, bc_fmt = adj.copy(), adj.copy(), named_format("CSR")
+        b, c, bc_fmt = adj.copy(), adj.copy(), named_format(sparse)
     tp = TensorProgram(name="abc")
     tp.tensors["A"] = TensorDecl("A", (34, 34), named_format("CSR"), TensorRole.INPUT)
     tp.tensors["B"] = TensorDecl("B", (34, inner), bc_fmt, TensorRole.INPUT)
@@ -67,8 +68,9 @@ def main() -> None:
     ap.add_argument("--hw", default="no-hbm")
     ap.add_argument("--inner", type=int, default=8, help="columns of B (rows of C)")
     ap.add_argument("--out", type=int, default=4, help="columns of C")
-    ap.add_argument("--sparse", action="store_true",
-                    help="B and C are the karate adjacency too (CSR), i.e. A A A; ignores --inner/--out")
+    ap.add_argument("--sparse", nargs="?", const="CSR", default=None, metavar="FORMAT",
+                    help="B and C are the karate adjacency too, stored FORMAT (default CSR), i.e. A A A; "
+                         "ignores --inner/--out")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     from fuseflow.fusion.api import capture, compile_captured, list_orders
