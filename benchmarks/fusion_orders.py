@@ -15,7 +15,10 @@ import networkx as nx
 import numpy as np
 
 
-def nested_matmul(inner: int = 8, out: int = 4):
+def nested_matmul(inner: int = 8, out: int = 4, sparse: str | None = None):
+    """A is the karate adjacency (CSR). B (34 x inner) and C (inner x out) are dense random,
+    or with ``sparse`` (a format name, e.g. CSR or CSC) both the karate adjacency itself stored in
+    that format (then inner = out = 34)."""
     from fuseflow.ir.data import TensorData
     from fuseflow.ir.dataflow import Program
     from fuseflow.ir.formats import dense, named_format
@@ -36,10 +39,14 @@ def nested_matmul(inner: int = 8, out: int = 4):
     rng = np.random.default_rng(0)
     b = rng.standard_normal((34, inner)).astype(np.float32)
     c = rng.standard_normal((inner, out)).astype(np.float32)
+    bc_fmt = dense(2)
+    if sparse:
+        inner = out = 34
+        b, c, bc_fmt = adj.copy(), adj.copy(), named_format(sparse)
     tp = TensorProgram(name="abc")
     tp.tensors["A"] = TensorDecl("A", (34, 34), named_format("CSR"), TensorRole.INPUT)
-    tp.tensors["B"] = TensorDecl("B", (34, inner), dense(2), TensorRole.INPUT)
-    tp.tensors["C"] = TensorDecl("C", (inner, out), dense(2), TensorRole.INPUT)
+    tp.tensors["B"] = TensorDecl("B", (34, inner), bc_fmt, TensorRole.INPUT)
+    tp.tensors["C"] = TensorDecl("C", (inner, out), bc_fmt, TensorRole.INPUT)
     tp.tensors["T"] = TensorDecl("T", (34, inner), dense(2), TensorRole.INTERMEDIATE)
     tp.tensors["Y"] = TensorDecl("Y", (34, out), dense(2), TensorRole.OUTPUT)
     mul = BinaryOp.MUL
@@ -61,12 +68,15 @@ def main() -> None:
     ap.add_argument("--hw", default="no-hbm")
     ap.add_argument("--inner", type=int, default=8, help="columns of B (rows of C)")
     ap.add_argument("--out", type=int, default=4, help="columns of C")
+    ap.add_argument("--sparse", nargs="?", const="CSR", default=None, metavar="FORMAT",
+                    help="B and C are the karate adjacency too, stored FORMAT (default CSR), i.e. A A A; "
+                         "ignores --inner/--out")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     from fuseflow.fusion.api import capture, compile_captured, list_orders
     from fuseflow.sim import simulate
 
-    prog = nested_matmul(args.inner, args.out)
+    prog = nested_matmul(args.inner, args.out, args.sparse)
     (ol,) = list_orders(prog, n=1)
     print(f"(A B) C over karate, fused: {ol.count} valid orders over {','.join(ol.vars)} (cap {args.cap}), "
           f"hw={args.hw}")
@@ -74,7 +84,7 @@ def main() -> None:
     t0 = time.perf_counter()
     for k in itertools.islice(itertools.count(), min(args.cap, ol.count or args.cap)):
         try:
-            res = compile_captured(nested_matmul(args.inner, args.out), order=str(k))
+            res = compile_captured(nested_matmul(args.inner, args.out, args.sparse), order=str(k))
             r = simulate(res.program, hw=args.hw, check=True)
             rows.append((k, ",".join(res.reports[0].order), r.cycles, r.check))
         except Exception as e:  # noqa: BLE001
