@@ -66,7 +66,7 @@ def _entries(td: TensorData) -> tuple[np.ndarray, np.ndarray]:
     keys, vals = keys[order], vals[order]
     if keys.size > 1 and bool((keys[1:] == keys[:-1]).any()):  # repeated coordinates add up
         keys, inv = np.unique(keys, return_inverse=True)
-        vals = np.bincount(inv, weights=vals, minlength=keys.size)
+        vals = np.asarray(np.bincount(inv, weights=vals, minlength=keys.size), dtype=np.float64)
     return keys, vals
 
 
