@@ -19,21 +19,8 @@ def nested_matmul(inner: int = 8, out: int = 4, sparse: str | None = None):
     """A is the karate adjacency (CSR). B (34 x inner) and C (inner x out) are dense random,
     or with ``sparse`` (a format name, e.g. CSR or CSC) both the karate adjacency itself stored in
     that format (then inner = out = 34)."""
-    from fuseflow.ir.data import TensorData
-    from fuseflow.ir.dataflow import Program
+    from fuseflow.fusion.workloads import nested_matmul as chain
     from fuseflow.ir.formats import dense, named_format
-    from fuseflow.ir.program import (
-        Access,
-        Assignment,
-        Binary,
-        BinaryOp,
-        FusionGroup,
-        Reduce,
-        ReduceOp,
-        TensorDecl,
-        TensorProgram,
-        TensorRole,
-    )
 
     adj = nx.to_numpy_array(nx.karate_club_graph(), weight=None).astype(np.float32)
     rng = np.random.default_rng(0)
@@ -43,23 +30,7 @@ def nested_matmul(inner: int = 8, out: int = 4, sparse: str | None = None):
     if sparse:
         inner = out = 34
         b, c, bc_fmt = adj.copy(), adj.copy(), named_format(sparse)
-    tp = TensorProgram(name="abc")
-    tp.tensors["A"] = TensorDecl("A", (34, 34), named_format("CSR"), TensorRole.INPUT)
-    tp.tensors["B"] = TensorDecl("B", (34, inner), bc_fmt, TensorRole.INPUT)
-    tp.tensors["C"] = TensorDecl("C", (inner, out), bc_fmt, TensorRole.INPUT)
-    tp.tensors["T"] = TensorDecl("T", (34, inner), dense(2), TensorRole.INTERMEDIATE)
-    tp.tensors["Y"] = TensorDecl("Y", (34, out), dense(2), TensorRole.OUTPUT)
-    mul = BinaryOp.MUL
-    tp.assignments += [
-        Assignment("T", Access("T", ("i", "j")),
-                   Reduce(ReduceOp.SUM, ("k",), Binary(mul, Access("A", ("i", "k")), Access("B", ("k", "j"))))),
-        Assignment("Y", Access("Y", ("i", "l")),
-                   Reduce(ReduceOp.SUM, ("j",), Binary(mul, Access("T", ("i", "j")), Access("C", ("j", "l"))))),
-    ]
-    tp.outputs = ("Y",)
-    tp.groups = [FusionGroup("all", ("T", "Y"))]
-    data = {k: TensorData.from_dense(v) for k, v in (("A", adj), ("B", b), ("C", c))}
-    return Program(tp, data=data, expected={"Y": TensorData.from_dense(adj @ b @ c)})
+    return chain(adj, b, c, bc_fmt)
 
 
 def main() -> None:

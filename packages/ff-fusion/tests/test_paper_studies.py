@@ -13,21 +13,8 @@ import warnings
 import numpy as np
 import pytest
 from fuseflow.fusion.api import compile_captured, compile_model, list_orders
-from fuseflow.ir.data import TensorData
+from fuseflow.fusion.workloads import nested_matmul
 from fuseflow.ir.dataflow import Program
-from fuseflow.ir.formats import dense, named_format
-from fuseflow.ir.program import (
-    Access,
-    Assignment,
-    Binary,
-    BinaryOp,
-    FusionGroup,
-    Reduce,
-    ReduceOp,
-    TensorDecl,
-    TensorProgram,
-    TensorRole,
-)
 from fuseflow.sim import simulate
 
 
@@ -52,23 +39,7 @@ def _abc(n: int = 12, inner: int = 4, out: int = 4) -> Program:
     a = (rng.random((n, n)) < 0.25).astype(np.float32)
     b = rng.standard_normal((n, inner)).astype(np.float32)
     c = rng.standard_normal((inner, out)).astype(np.float32)
-    tp = TensorProgram(name="abc")
-    tp.tensors["A"] = TensorDecl("A", (n, n), named_format("CSR"), TensorRole.INPUT)
-    tp.tensors["B"] = TensorDecl("B", (n, inner), dense(2), TensorRole.INPUT)
-    tp.tensors["C"] = TensorDecl("C", (inner, out), dense(2), TensorRole.INPUT)
-    tp.tensors["T"] = TensorDecl("T", (n, inner), dense(2), TensorRole.INTERMEDIATE)
-    tp.tensors["Y"] = TensorDecl("Y", (n, out), dense(2), TensorRole.OUTPUT)
-    mul = BinaryOp.MUL
-    tp.assignments += [
-        Assignment("T", Access("T", ("i", "j")),
-                   Reduce(ReduceOp.SUM, ("k",), Binary(mul, Access("A", ("i", "k")), Access("B", ("k", "j"))))),
-        Assignment("Y", Access("Y", ("i", "l")),
-                   Reduce(ReduceOp.SUM, ("j",), Binary(mul, Access("T", ("i", "j")), Access("C", ("j", "l"))))),
-    ]
-    tp.outputs = ("Y",)
-    tp.groups = [FusionGroup("all", ("T", "Y"))]
-    data = {k: TensorData.from_dense(v) for k, v in (("A", a), ("B", b), ("C", c))}
-    return Program(tp, data=data, expected={"Y": TensorData.from_dense(a @ b @ c)})
+    return nested_matmul(a, b, c)
 
 
 def test_orders_with_l_before_the_second_reduction_recompute():
