@@ -20,6 +20,51 @@ def _block(proc: Proc) -> int:
     return int(max(b)) if b else 1
 
 
+def unary_value(op: UnaryOp, scalar: float | None, tile: Any, x: Any) -> Any:
+    """A one-input ALU's result on payload ``x`` (a float32 or a tile)."""
+    if tile is None:
+        return ops.unary(op, x, scalar)
+    return ops.tile_unary(tile[0], op, x, scalar, tile[1], tile[2])
+
+
+def binary_value(op: BinaryOp, matmul: bool, tile: Any, x: Any, y: Any) -> tuple[Any, int] | None:
+    """A two-input ALU's (result, FLOPs) when ``x`` or ``y`` is a payload; None when the
+    operands are out of step. Both engines compute values through it."""
+    px, py = is_payload(x), is_payload(y)
+    if tile is not None:
+        xa = x if px else ops.ZERO
+        ya = y if py else ops.ZERO
+        v = ops.tile_binary(op, xa, ya, tile[1], tile[2])
+        return v, (ops.einsum_flops(xa, ya, tile[1], tile[2]) if matmul else _flops(v))
+    if px and py:
+        v = ops.binary(op, x, y, matmul)
+    elif px and y is EMPTY:  # absent operand: f(v, 0), never -0.0
+        v = ops.binary(op, x, ops.zero_like(x), matmul) + ops.ZERO
+    elif x is EMPTY and py:
+        v = ops.binary(op, ops.zero_like(y), y, matmul) + ops.ZERO
+    else:
+        return None
+    flops = 2 * x.shape[0] * x.shape[1] * y.shape[1] if (
+        matmul and px and py and isinstance(x, np.ndarray)) else _flops(v)
+    return v, flops
+
+
+def fold(acc: Any, x: Any, is_max: bool) -> Any:
+    """A reducer's accumulator after payload ``x`` (None: nothing yet)."""
+    if acc is None:
+        return ops.as_value(x)
+    return np.maximum(acc, x) if is_max else acc + x
+
+
+def is_matmul(op: BinaryOp, label: str | None, tile: Any) -> bool:
+    return label == "tile_matmul" or (tile is not None and ops.is_contraction(op, tile[1], tile[2]))
+
+
+def reduce_zero(block: Any) -> Any:
+    """What a sum over an empty fiber gives: a zero tile in blocked mode."""
+    return np.zeros(block, dtype=np.float32) if block else ops.ZERO
+
+
 class Alu(Proc):
     def run(self) -> Wait:
         a = self.node.attrs  # type: ignore[union-attr]  # every primitive the engine runs has its node
@@ -28,8 +73,7 @@ class Alu(Proc):
             yield from self._unary(cast(UnaryOp, a.op), a.scalar, tile)
         else:
             op = cast(BinaryOp, a.op)
-            matmul = a.label == "tile_matmul" or (tile is not None and ops.is_contraction(op, tile[1], tile[2]))
-            yield from self._binary(op, matmul, tile)
+            yield from self._binary(op, is_matmul(op, a.label, tile), tile)
 
     def _unary(self, op: UnaryOp, scalar: float | None, tile: Any = None) -> Wait:
         if not isinstance(op, UnaryOp):
@@ -44,9 +88,7 @@ class Alu(Proc):
             if is_payload(x):
                 self.counters.alu_ops += 1
                 self.counters.flops += _flops(x)
-                v = ops.unary(op, x, scalar) if tile is None else ops.tile_unary(tile[0], op, x, scalar,
-                                                                                  tile[1], tile[2])
-                yield from self.emit(out, v, self.t + lat)
+                yield from self.emit(out, unary_value(op, scalar, tile, x), self.t + lat)
             else:  # stops and N pass
                 yield from self.emit(out, x)
             self.t += 1
@@ -62,27 +104,13 @@ class Alu(Proc):
         while True:
             x = yield from self.deq(ia)
             y = yield from self.deq(ib)
-            px, py = is_payload(x), is_payload(y)
-            if (px or py) and tile is not None:
-                xa = x if px else ops.ZERO
-                ya = y if py else ops.ZERO
-                v = ops.tile_binary(op, xa, ya, tile[1], tile[2])
-                self.counters.alu_ops += 1
-                self.counters.flops += ops.einsum_flops(xa, ya, tile[1], tile[2]) if matmul else _flops(v)
-                yield from self.emit(out, v, self.t + lat)
-            elif px or py:
-                if px and py:
-                    v = ops.binary(op, x, y, matmul)
-                elif px and y is EMPTY:  # absent operand: f(v, 0), never -0.0
-                    v = ops.binary(op, x, ops.zero_like(x), matmul) + ops.ZERO
-                elif x is EMPTY and py:
-                    v = ops.binary(op, ops.zero_like(y), y, matmul) + ops.ZERO
-                else:
+            if is_payload(x) or is_payload(y):
+                got = binary_value(op, matmul, tile, x, y)
+                if got is None:
                     raise self.fail(f"operands out of step: {x} and {y}")
                 self.counters.alu_ops += 1
-                self.counters.flops += 2 * x.shape[0] * x.shape[1] * y.shape[1] if (
-                    matmul and px and py and isinstance(x, np.ndarray)) else _flops(v)
-                yield from self.emit(out, v, self.t + lat)
+                self.counters.flops += got[1]
+                yield from self.emit(out, got[0], self.t + lat)
             elif x is EMPTY and y is EMPTY:
                 yield from self.emit(out, EMPTY)
             elif x is DONE and y is DONE:
@@ -105,7 +133,7 @@ class Reduce(Proc):
         a = self.node.attrs  # type: ignore[union-attr]  # every primitive the engine runs has its node
         is_max = a.op is ReduceOp.MAX
         lat = self.ctx.hw.timing.reduce_latency.at(_block(self))
-        zero = np.zeros(a.block, dtype=np.float32) if a.block else ops.ZERO
+        zero = reduce_zero(a.block)
         inp, out = self.ins["val"], self.outs["val"]
         if "crd" in self.ins:
             yield from self._with_parent(is_max, lat, zero)
@@ -114,10 +142,7 @@ class Reduce(Proc):
         while True:
             x = yield from self.deq(inp)
             if is_payload(x):
-                if acc is None:
-                    acc = ops.as_value(x)
-                else:
-                    acc = np.maximum(acc, x) if is_max else acc + x
+                acc = fold(acc, x, is_max)
                 self.counters.reduce_ops += 1  # one op per value, as Comal counts
                 self.counters.flops += _flops(x)
                 self.t += 1
@@ -160,7 +185,7 @@ class Reduce(Proc):
             while True:
                 x = yield from self.deq(inp)
                 if is_payload(x):
-                    acc = ops.as_value(x) if acc is None else (np.maximum(acc, x) if is_max else acc + x)
+                    acc = fold(acc, x, is_max)
                     self.counters.reduce_ops += 1
                     self.counters.flops += _flops(x)
                     self.t += 1

@@ -29,6 +29,7 @@ from fuseflow.sim.counters import Counters
 from fuseflow.sim.fast.col import Col
 from fuseflow.sim.fast.memory import FastMemory
 from fuseflow.sim.fast.rebuild import collect_outputs_fast, record_level, record_values
+from fuseflow.sim.fast.stream.boxed import boxed
 from fuseflow.sim.fast.stream.common import (
     BASE,
     CAP,
@@ -140,12 +141,13 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
         ins[s.dst.node][s.dst.port] = q
         kinds[s.dst.node][s.dst.port] = s.kind
     runners: list[Runner] = []
+    pool = boxed(kernel, ctx)  # values are tiles: queues carry handles into it
     for nid in sorted(g.nodes):
         node = g.nodes[nid]
         if any(spec.name not in ins[nid] and not spec.optional for spec in node.inputs()):
             return None
         try:
-            r = build(node, Ports(ins[nid], outs[nid], queues.new), ctx, fm, kinds[nid])
+            r = build(node, Ports(ins[nid], outs[nid], queues.new), ctx, fm, kinds[nid], pool)
         except Exception:  # noqa: BLE001 - a node the whole-stream path will report on
             return None
         if r is None:
@@ -431,7 +433,10 @@ def _finish(program: Program, kernel: Kernel, ctx: KernelContext, runners: list[
         elif r.node.kind is NodeKind.VAL_WRITE:
             codes = np.concatenate([c for c, _ in r.records]) if r.records else np.zeros(0, I64)
             vals = np.concatenate([v for _, v in r.records]) if r.records else np.zeros(0, F32)
-            record_values(ctx, str(a.tensor), Col(codes, vals))
+            if r.unbox is not None:
+                ctx.value_record(str(a.tensor)).extend(r.unbox(codes, vals))
+            else:
+                record_values(ctx, str(a.tensor), Col(codes, vals))
     outputs = collect_outputs_fast(program, kernel, ctx)
     cycles = max((int(r.st[T]) for r in runners), default=0)
     return KernelRun(kernel.name, cycles, total, per, outputs)

@@ -14,7 +14,7 @@ from fuseflow.ir.graph import Node, NodeKind, StreamKind
 from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
 from fuseflow.sim import ops
 from fuseflow.sim.fast.codes import C_VAL
-from fuseflow.sim.fast.stream import accum, compute, crd, flow, forkjoin, scan, write
+from fuseflow.sim.fast.stream import accum, boxed, compute, crd, flow, forkjoin, scan, write
 from fuseflow.sim.fast.stream.common import END, K0, NO_HORIZON, STATE_SLOTS, T
 
 I64 = np.int64
@@ -24,6 +24,7 @@ BINARY_CODES = {BinaryOp.ADD: compute.OP_ADD, BinaryOp.SUB: compute.OP_SUB, Bina
                 BinaryOp.DIV: compute.OP_DIV, BinaryOp.MAX: compute.OP_MAX, BinaryOp.MASK: compute.OP_MASK}
 _NO_SLOTS = np.zeros((1, 1), I64)
 _NO_MSTATE = np.zeros(3, I64)
+_NO_SIZES = np.zeros(0, I64)
 
 
 class Runner:
@@ -46,6 +47,7 @@ class Runner:
         self.post: Callable[[Any, int, int], None] | None = None  # after a call: (queues, start, end)
         self.grow: Callable[[int], None] | None = None  # GROW_STATE: room for n coordinates
         self.records: list[tuple[np.ndarray, np.ndarray | None]] = []  # a writer's drained record
+        self.unbox: Callable[[np.ndarray, np.ndarray], list[Any]] | None = None  # a boxed writer's values
 
     @property
     def t(self) -> int:
@@ -68,20 +70,38 @@ class Ports:
         return q
 
 
-def _mem(ctx: Any, fm: Any, node: Node) -> tuple[bool, Callable[[], tuple]]:
-    """(memory on, () -> the memory arguments of a step call but the horizon)."""
+def _mem(ctx: Any, fm: Any, node: Node, pool: boxed.Pool | None = None,
+         tile: int = 0) -> tuple[bool, Callable[[], tuple]]:
+    """(memory on, () -> the memory arguments of a step call but the horizon). A request
+    is at most the configured batches, ``tile`` words, or (a boxed writer) the pool's
+    biggest value."""
     if fm is None:
         return False, lambda: (_NO_SLOTS, _NO_MSTATE, 1, 0, 0, np.zeros((2, 1), I64))
     mstate = fm.client(node.id)
     cfg = ctx.hw.memory
-    words = max(cfg.crd_batch, cfg.seg_words_per_ref, cfg.val_batch, cfg.write_batch, 1)
+    words = max(cfg.crd_batch, cfg.seg_words_per_ref, cfg.val_batch, cfg.write_batch, tile, 1)
+    if pool is not None:
+        return True, lambda: (fm.slots, mstate, fm.ii, fm.lat, fm.startup, fm.buffer(max(words, pool.maxw)))
     buf = fm.buffer(words)
     return True, lambda: (fm.slots, mstate, fm.ii, fm.lat, fm.startup, buf)
 
 
-def build(node: Node, ports: Ports, ctx: Any, fm: Any, kinds: dict[str, StreamKind]) -> Runner | None:
+def build(node: Node, ports: Ports, ctx: Any, fm: Any, kinds: dict[str, StreamKind],
+          pool: boxed.Pool | None = None) -> Runner | None:
+    """``pool``: the kernel's values are handles into it (see ``boxed``)."""
     maker = _MAKERS.get(node.kind)
-    return maker(node, ports, ctx, fm, kinds) if maker is not None else None
+    if maker is None:
+        return None
+    if maker in _VALUED:
+        return maker(node, ports, ctx, fm, kinds, pool)
+    if pool is not None and maker in (_spacc1, _spacc2):
+        return None  # accumulators of tiles: the reference runs the kernel
+    return maker(node, ports, ctx, fm, kinds)
+
+
+def _block(node: Node) -> int:
+    b = node.attrs.block
+    return int(max(b)) if b else 1
 
 
 class _Holder:
@@ -190,24 +210,68 @@ def _level_scan(node, ports, ctx, fm, kinds):
     return r
 
 
-def _val_array(node, ports, ctx, fm, kinds):
+def _val_array(node, ports, ctx, fm, kinds, pool):
     vals = ctx.stored(node.attrs.tensor).vals
-    if vals.ndim != 1 or vals.dtype != F32:
+    words, zero, block = 0, 0.0, 1
+    if pool is not None:
+        vals, words, zero, block = boxed.stored(pool, vals)
+    elif vals.ndim != 1 or vals.dtype != F32:
         return None
     vals = np.ascontiguousarray(vals)
-    use_mem, margs = _mem(ctx, fm, node)
+    use_mem, margs = _mem(ctx, fm, node, tile=words)
     qi = ports.ins["ref"]
     qo = ports.out("val")
-    L = ctx.hw.timing.val_array_latency.at(1)
+    L = ctx.hw.timing.val_array_latency.at(block)
     batch = max(1, ctx.hw.memory.val_batch)
     r = _make(node, [qi], [qo], lambda q, hz, h: scan.val_array_step(
-        q.ctl, qi, q.Q[qi], qo, q.Q[qo], q.V[qo], vals, L, batch, use_mem, *margs(), hz, h.st, h.rep), True)
+        q.ctl, qi, q.Q[qi], qo, q.Q[qo], q.V[qo], vals, L, batch, words, zero, use_mem, *margs(), hz, h.st, h.rep),
+        True)
     r.st[K0] = -1  # no batch loaded
     return r
 
 
-def _alu(node, ports, ctx, fm, kinds):
+def _boxed_alu(node, ports, ctx, pool):
+    """An ALU over handles: the scalar step for the timing, then ``boxed.AluValues``."""
     a = node.attrs
+    qo = ports.out("val")
+    tm = ctx.hw.timing
+    b = _block(node)
+    if (a.arity or 1) == 1:
+        if not isinstance(a.op, UnaryOp):
+            return None
+        qi = ports.ins["a"]
+        L = tm.unary_latency.at(b)
+        vals = boxed.AluValues(pool, node, qi, -1, qo)
+
+        def call1(q: Any, hz: int, h: _Holder) -> int:
+            vals.before(q)
+            status = compute.alu1_step(q.ctl, qi, q.Q[qi], q.V[qi], qo, q.Q[qo], q.V[qo], L, h.st, h.rep)
+            vals.after(q, h.st)
+            return status
+
+        return _make(node, [qi], [qo], call1)
+    if a.arity != 2 or a.op not in BINARY_CODES:
+        return None
+    qa, qb = ports.ins["a"], ports.ins["b"]
+    code = BINARY_CODES[a.op]
+    vals = boxed.AluValues(pool, node, qa, qb, qo)
+    mm = vals.matmul
+    L, ii = (tm.matmul_latency if mm else tm.alu_latency).at(b), (tm.matmul_ii if mm else tm.alu_ii).at(b)
+
+    def call2(q: Any, hz: int, h: _Holder) -> int:
+        vals.before(q)
+        status = compute.alu2_step(q.ctl, qa, q.Q[qa], q.V[qa], qb, q.Q[qb], q.V[qb], qo, q.Q[qo], q.V[qo], code,
+                                   L, ii, h.st, h.rep)
+        vals.after(q, h.st)
+        return status
+
+    return _make(node, [qa, qb], [qo], call2)
+
+
+def _alu(node, ports, ctx, fm, kinds, pool):
+    a = node.attrs
+    if pool is not None:
+        return _boxed_alu(node, ports, ctx, pool)
     if ops.parse_tile_label(a.label) is not None or a.label == "tile_matmul" or a.block:
         return None
     qo = ports.out("val")
@@ -240,19 +304,28 @@ def _alu(node, ports, ctx, fm, kinds):
         q.ctl, qa, q.Q[qa], q.V[qa], qb, q.Q[qb], q.V[qb], qo, q.Q[qo], q.V[qo], code, L, ii, h.st, h.rep))
 
 
-def _reduce(node, ports, ctx, fm, kinds):
+def _reduce(node, ports, ctx, fm, kinds, pool):
     a = node.attrs
-    if a.block or a.op not in (ReduceOp.SUM, ReduceOp.MAX):
+    if (a.block and pool is None) or a.op not in (ReduceOp.SUM, ReduceOp.MAX):
         return None
     qi = ports.ins["val"]
     qp = ports.ins.get("crd", -1)
     qo = ports.out("val")
     is_max = a.op is ReduceOp.MAX
-    L = ctx.hw.timing.reduce_latency.at(1)
+    L = ctx.hw.timing.reduce_latency.at(_block(node))
     ins = [qi] + ([qp] if qp >= 0 else [])
-    return _make(node, ins, [qo], lambda q, hz, h: compute.reduce_step(
-        q.ctl, qi, q.Q[qi], q.V[qi], qp, q.Q[qp if qp >= 0 else qi], qo, q.Q[qo], q.V[qo], is_max, L,
-        h.st, h.fst, h.rep))
+    vals = boxed.ReduceValues(pool, node, qi, qo) if pool is not None else None
+
+    def call(q: Any, hz: int, h: _Holder) -> int:
+        if vals is not None:
+            vals.before(q)
+        status = compute.reduce_step(q.ctl, qi, q.Q[qi], q.V[qi], qp, q.Q[qp if qp >= 0 else qi], qo, q.Q[qo],
+                                     q.V[qo], is_max, L, h.st, h.fst, h.rep)
+        if vals is not None:
+            vals.after(q, h.st)
+        return status
+
+    return _make(node, ins, [qo], call)
 
 
 def _spacc1(node, ports, ctx, fm, kinds):
@@ -361,14 +434,19 @@ def _level_write(node, ports, ctx, fm, kinds):
         q.ctl, qi, q.Q[qi], qrec, q.Q[qrec], batch, use_mem, *margs(), hz, h.st, h.rep), True)
 
 
-def _val_write(node, ports, ctx, fm, kinds):
+def _val_write(node, ports, ctx, fm, kinds, pool):
     qi = ports.ins["val"]
     qrec = ports.new("record")
-    use_mem, margs = _mem(ctx, fm, node)
-    return _make(node, [qi], [qrec], lambda q, hz, h: write.val_write_step(
-        q.ctl, qi, q.Q[qi], q.V[qi], qrec, q.Q[qrec], q.V[qrec], use_mem, *margs(), hz, h.st, h.rep), True)
+    use_mem, margs = _mem(ctx, fm, node, pool)
+    r = _make(node, [qi], [qrec], lambda q, hz, h: write.val_write_step(
+        q.ctl, qi, q.Q[qi], q.V[qi], qrec, q.Q[qrec], q.V[qrec], pool.sizes if pool is not None else _NO_SIZES,
+        use_mem, *margs(), hz, h.st, h.rep), True)
+    if pool is not None:
+        r.unbox = lambda codes, vals: boxed.unbox(pool, codes, vals)
+    return r
 
 
+_VALUED = (_val_array, _alu, _reduce, _val_write)  # makers that take the pool
 _MAKERS = {
     NodeKind.ROOT: _root_maker,
     NodeKind.BROADCAST: _broadcast,

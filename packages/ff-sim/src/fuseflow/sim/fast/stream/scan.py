@@ -205,10 +205,11 @@ def level_scan_step(ctl, qi, Qi, qc, OC, OCV, qr, OR, ORV, fmt, dim, seg, crd, L
 
 
 @jit_hot
-def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, use_mem, slots, mstate, ii, mlat, startup, buf, hz,
-                   st, rep):
+def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, use_mem, slots, mstate, ii, mlat, startup,
+                   buf, hz, st, rep):
     """ref r -> vals[r] at +L (a request for the batch of ``batch`` values when r leaves
-    the loaded one); N -> the value 0; stops pass; D ends. State: [loaded batch]."""
+    the loaded one; with tiles of ``words`` > 0 words, a request of a whole tile per
+    ref); N -> the value ``zero``; stops pass; D ends. State: [loaded batch]."""
     t = st[T]
     steps = 0
     n_val_reads = 0
@@ -234,7 +235,15 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, use_mem, slots, msta
             if x >= nv:
                 status = IRREGULAR
                 break
-            if x < lo or x - lo >= batch:
+            if words > 0:  # a tile: every ref is a request of its words
+                if use_mem:
+                    w8 = mem_wait(slots, mstate, ii, mlat, startup, tt, words, buf, hz)
+                    if w8 < 0:
+                        status = MEM_GROW if w8 == -1 else MEM_WAIT
+                        break
+                    tt = w8
+                n_val_reads += words - 1
+            elif x < lo or x - lo >= batch:
                 ln = x // batch
                 w = nv - ln * batch
                 if w > batch:
@@ -252,7 +261,7 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, use_mem, slots, msta
         elif x <= STOP0 or x == C_DONE:
             put(Qo, Vo, e, x, tt + 1, 0.0)
         elif x == C_EMPTY:
-            put(Qo, Vo, e, C_VAL, tt + 1, 0.0)
+            put(Qo, Vo, e, C_VAL, tt + 1, zero)
         else:
             status = IRREGULAR
             break

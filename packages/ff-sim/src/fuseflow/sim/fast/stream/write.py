@@ -103,10 +103,11 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, use_mem, slots, mstate, ii, 
 
 
 @jit_hot
-def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, use_mem, slots, mstate, ii, mlat, startup, buf, hz,
+def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, sizes, use_mem, slots, mstate, ii, mlat, startup, buf, hz,
                    st, rep):
     """Records the values (N as N, rebuilt as 0); each one blocking round trip of one
-    word; stops only move the clock; D costs one more cycle."""
+    word (of ``sizes[h]`` words for a value that is tile pool handle h, when ``sizes``
+    is not empty); stops only move the clock; D costs one more cycle."""
     t = st[T]
     steps = 0
     n_val_writes = 0
@@ -139,8 +140,11 @@ def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, use_mem, slots, mstate, ii,
         if e >= cap:
             status = full(rep, qrec, 1)
             break
+        w = 1
+        if len(sizes) and x == C_VAL:
+            w = sizes[int(Vi[h])]
         if use_mem:
-            w8 = mem_wait(slots, mstate, ii, mlat, startup, tt, 1, buf, hz)
+            w8 = mem_wait(slots, mstate, ii, mlat, startup, tt, w, buf, hz)
             if w8 < 0:
                 status = MEM_GROW if w8 == -1 else MEM_WAIT
                 break
@@ -148,7 +152,7 @@ def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, use_mem, slots, mstate, ii,
         REC[0, e] = x
         RECV[e] = Vi[h]
         e += 1
-        n_val_writes += 1
+        n_val_writes += w
         h += 1
         t = tt + 1
         steps += 1

@@ -1,0 +1,344 @@
+"""Kernels whose values are tiles (blocked mode), or any values but float32 scalars.
+
+Their value queues carry handles instead of values: exact integers in float32 (below
+2**24) into the kernel's :class:`Pool`, which holds the stored values of the tensors it
+reads and every value an ALU or reducer makes. Nodes that only move values (repeat,
+broadcast, fork/join, joiners, crd ops, writers' records) run unchanged. ALUs and
+reducers run their scalar step function for the timing (with the tile latencies), then
+compute the values of the tokens that call emitted with the reference's own functions
+(``prims.compute``): a run of regular tokens as one numpy operation over the stacked
+tiles, anything else token by token. Their FLOPs are the reference's.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any
+
+import numpy as np
+from fuseflow.ir.dataflow import Kernel
+from fuseflow.ir.errors import SimulationError
+from fuseflow.ir.graph import NodeKind
+from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
+from fuseflow.sim import ops
+from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
+from fuseflow.sim.fast.stream.common import END, FLOPS, HEAD
+from fuseflow.sim.prims.common import EMPTY
+from fuseflow.sim.prims.compute import binary_value, fold, is_matmul, reduce_zero, unary_value
+
+I64 = np.int64
+F32 = np.float32
+LIMIT = 1 << 24  # float32 holds every integer below this exactly
+
+
+class Pool:
+    """Values by handle: stacks of values of one shape each (axis 0: the stack)."""
+
+    def __init__(self, kernel: str) -> None:
+        self.kernel = kernel
+        self.segs: list[np.ndarray] = []
+        self.starts = np.zeros(0, I64)
+        self.n = 0
+        self.sizes = np.zeros(1024, I64)  # words per value (1 for a scalar), by handle
+        self.maxw = 1
+        self.lock = threading.Lock()
+
+    def add(self, stack: np.ndarray) -> int:
+        """Appends a stack of values; returns the first one's handle."""
+        k = len(stack)
+        w = max(1, math.prod(stack.shape[1:]))
+        with self.lock:
+            h = self.n
+            if h + k >= LIMIT:
+                raise SimulationError(
+                    f"kernel {self.kernel}: more than {LIMIT:,} tile values (the fast engine's limit for "
+                    "blocked kernels); try --engine reference, or a smaller model")
+            if h + k > len(self.sizes):
+                sizes = np.zeros(max(2 * len(self.sizes), h + k), I64)
+                sizes[:h] = self.sizes[:h]
+                self.sizes = sizes
+            self.sizes[h:h + k] = w
+            self.maxw = max(self.maxw, w)
+            self.segs.append(stack)
+            self.starts = np.append(self.starts, h)
+            self.n = h + k
+        return h
+
+    def add_values(self, vals: list[Any]) -> np.ndarray:
+        """Handles (float32) of values of any shapes: one stack per run of one shape."""
+        out = np.empty(len(vals), F32)
+        k = 0
+        while k < len(vals):
+            shape = np.shape(vals[k])
+            j = k + 1
+            while j < len(vals) and np.shape(vals[j]) == shape and _dtype(vals[j]) == _dtype(vals[k]):
+                j += 1
+            h = self.add(np.stack([np.asarray(v) for v in vals[k:j]]))
+            out[k:j] = np.arange(h, h + j - k, dtype=F32)
+            k = j
+        return out
+
+    def put(self, stack: np.ndarray) -> np.ndarray:
+        h = self.add(stack)
+        return np.arange(h, h + len(stack), dtype=F32)
+
+    def _where(self, hs: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.starts, hs, side="right") - 1
+
+    def get(self, h: int) -> Any:
+        s = int(self._where(np.array([h]))[0])
+        v = self.segs[s][h - int(self.starts[s])]
+        return v if v.ndim else v[()]  # a scalar as the reference has it (np.float32)
+
+    def values(self, hs: np.ndarray) -> list[Any]:
+        return [self.get(int(h)) for h in hs.tolist()]
+
+    def gather(self, hs: np.ndarray) -> np.ndarray | None:
+        """The stacked values of handles ``hs`` when they have one shape and dtype, else None."""
+        if not len(hs):
+            return None
+        seg = self._where(hs)
+        s0 = int(seg[0])
+        if (seg == s0).all():
+            return self.segs[s0][hs - self.starts[s0]]
+        first = self.segs[s0]
+        if any(self.segs[s].shape[1:] != first.shape[1:] or self.segs[s].dtype != first.dtype
+               for s in np.unique(seg).tolist()):
+            return None
+        out = np.empty((len(hs),) + first.shape[1:], first.dtype)
+        for s in np.unique(seg).tolist():
+            m = seg == s
+            out[m] = self.segs[s][hs[m] - self.starts[s]]
+        return out
+
+
+def _dtype(v: Any) -> Any:
+    return getattr(v, "dtype", None)
+
+
+def _handles(V: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    return V[pos].astype(I64)
+
+
+def boxed(kernel: Kernel, ctx: Any) -> Pool | None:
+    """The kernel's pool when its values are not all float32 scalars (else None)."""
+    for node in kernel.graph.nodes.values():
+        a = node.attrs
+        if node.kind is NodeKind.ALU and (ops.parse_tile_label(a.label) is not None or a.label == "tile_matmul"
+                                          or a.block):
+            return Pool(kernel.name)
+        if node.kind is NodeKind.REDUCE and a.block:
+            return Pool(kernel.name)
+        if node.kind is NodeKind.VAL_ARRAY:
+            vals = ctx.stored(a.tensor).vals
+            if vals.ndim != 1 or vals.dtype != F32:
+                return Pool(kernel.name)
+    return None
+
+
+# -- value arrays: their stored values are the pool's first stacks ---------------------------
+
+
+def stored(pool: Pool, vals: np.ndarray) -> tuple[np.ndarray, int, float, int]:
+    """(the handles of ``vals``, words per tile (0: scalars), the handle of N's value, block)."""
+    tiled = vals.ndim > 1
+    h = pool.add(np.ascontiguousarray(vals))
+    zero = np.zeros(vals.shape[1:], F32) if tiled else np.zeros((), F32)
+    z = pool.add(zero[None])
+    words = math.prod(vals.shape[1:]) if tiled else 0
+    return np.arange(h, h + len(vals), dtype=F32), words, float(z), int(vals.shape[1]) if tiled else 1
+
+
+# -- ALUs --------------------------------------------------------------------------------------
+
+
+def _aligned(x: np.ndarray, letters: str, out: str) -> np.ndarray:
+    """``ops._align`` on a stack of tiles (axis 0 is the stack)."""
+    order = [0] + [1 + letters.index(c) for c in out if c in letters]
+    shape = [len(x)] + [x.shape[1 + letters.index(c)] if c in letters else 1 for c in out]
+    return np.transpose(x, order).reshape(shape)
+
+
+def _binary_stack(op: BinaryOp, matmul: bool, tile: Any, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """Results and FLOPs per token of stacks of payload pairs of one shape each, with the
+    same bits as ``binary_value`` token by token; None where that is not sure."""
+    if X.dtype != F32 or Y.dtype != F32:
+        return None
+    with np.errstate(all="ignore"):
+        if tile is not None:
+            _, ins, out = tile
+            if X.ndim != len(ins[0]) + 1 or Y.ndim != len(ins[1]) + 1:
+                return None
+            if matmul:
+                if not ops.by_matmul(ins, out):
+                    return None
+                V = ops.contract(X, Y, ins, out, lead=1).astype(F32, copy=False)
+                return V, ops.einsum_flops(X[0], Y[0], ins, out)
+            x, y = _aligned(X, ins[0], out), _aligned(Y, ins[1], out)
+            V = np.where(x != 0, y, F32(0.0)) if op is BinaryOp.MASK else ops.BINARY[op](x, y)
+            V = np.asarray(V).astype(F32, copy=False)
+            return V, max(1, math.prod(V.shape[1:]))
+        if matmul or X.shape != Y.shape:
+            return None
+        V = np.asarray(ops.BINARY[op](X, Y)).astype(F32, copy=False)
+        return V, max(1, math.prod(V.shape[1:]))
+
+
+def _value(pool: Pool, code: int, h: float) -> Any:
+    return pool.get(int(h)) if code == C_VAL else EMPTY
+
+
+class AluValues:
+    """Computes a boxed ALU's values after each call of its scalar step function."""
+
+    def __init__(self, pool: Pool, node: Any, qa: int, qb: int, qo: int) -> None:
+        a = node.attrs
+        self.pool = pool
+        self.tile = ops.parse_tile_label(a.label)
+        self.op = a.op
+        self.scalar = a.scalar
+        self.unary = qb < 0
+        self.matmul = False if self.unary else is_matmul(a.op, a.label, self.tile)
+        self.qa, self.qb, self.qo = qa, qb, qo
+        self.heads = (0, 0, 0)
+
+    def before(self, q: Any) -> None:
+        c = q.ctl
+        self.heads = (int(c[self.qa, HEAD]), int(c[self.qb, HEAD]) if self.qb >= 0 else 0, int(c[self.qo, END]))
+
+    def after(self, q: Any, st: np.ndarray) -> None:
+        ha, hb, e0 = self.heads
+        e1 = int(q.ctl[self.qo, END])
+        if e1 <= e0:
+            return
+        Vo = q.V[self.qo]
+        pay = np.flatnonzero(q.Q[self.qo][0, e0:e1] == C_VAL)  # tokens are 1:1 with the inputs
+        if not len(pay):
+            return
+        A, AV = q.Q[self.qa], q.V[self.qa]
+        ca = A[0, ha + pay]
+        if self.unary:
+            got = self._unary(ca, AV[ha + pay])
+        else:
+            B, BV = q.Q[self.qb], q.V[self.qb]
+            got = self._binary(ca, AV[ha + pay], B[0, hb + pay], BV[hb + pay])
+        hs, flops = got
+        Vo[e0 + pay] = hs
+        st[FLOPS] += flops - len(pay)  # the step function counted one per value
+
+    def _unary(self, ca: np.ndarray, va: np.ndarray) -> tuple[np.ndarray, int]:
+        pool, op, tile = self.pool, self.op, self.tile
+        assert isinstance(op, UnaryOp)
+        X = pool.gather(va.astype(I64)) if (ca == C_VAL).all() else None
+        if X is not None and X.dtype == F32 and (tile is None or (tile[0] == "tile" and X.ndim == len(tile[1][0]) + 1)):
+            s = F32(0.0 if self.scalar is None else self.scalar)
+            with np.errstate(all="ignore"):
+                Y = ops.UNARY[op](X, s)
+            Y = np.asarray(Y).astype(F32, copy=False)
+            if tile is not None:
+                Y = _aligned(Y, tile[1][0], tile[2])
+            return pool.put(np.ascontiguousarray(Y)), len(X) * max(1, math.prod(X.shape[1:]))
+        xs = pool.values(va.astype(I64))  # one by one; x is a payload (the step passes N through)
+        vals = [unary_value(op, self.scalar, tile, x) for x in xs]
+        return pool.add_values(vals), sum(int(np.size(x)) for x in xs)
+
+    def _binary(self, ca: np.ndarray, va: np.ndarray, cb: np.ndarray, vb: np.ndarray) -> tuple[np.ndarray, int]:
+        pool, op = self.pool, self.op
+        assert isinstance(op, BinaryOp)
+        if (ca == C_VAL).all() and (cb == C_VAL).all():
+            X, Y = pool.gather(va.astype(I64)), pool.gather(vb.astype(I64))
+            if X is not None and Y is not None:
+                got = _binary_stack(op, self.matmul, self.tile, X, Y)
+                if got is not None:
+                    return pool.put(np.ascontiguousarray(got[0])), got[1] * len(X)
+        vals: list[Any] = []
+        flops = 0
+        for x, hx, y, hy in zip(ca.tolist(), va.tolist(), cb.tolist(), vb.tolist(), strict=True):
+            r = binary_value(op, self.matmul, self.tile, _value(pool, x, hx), _value(pool, y, hy))
+            if r is None:  # the step function emits values for payloads only
+                raise SimulationError(f"kernel {pool.kernel}: ALU operands out of step")
+            vals.append(r[0])
+            flops += r[1]
+        return pool.add_values(vals), flops
+
+
+# -- reducers ----------------------------------------------------------------------------------
+
+
+class ReduceValues:
+    """A boxed reducer's values: replays the tokens its call consumed and emitted (one
+    value per fiber its input closes, then that stop's S(k-1) when k > 0; a parent's
+    empty fiber takes one input stop and gives a stop), folding with ``prims.compute.fold``."""
+
+    def __init__(self, pool: Pool, node: Any, qi: int, qo: int) -> None:
+        a = node.attrs
+        self.pool = pool
+        self.is_max = a.op is ReduceOp.MAX
+        self.zero = reduce_zero(a.block)
+        self.qi, self.qo = qi, qo
+        self.acc: Any = None
+        self.heads = (0, 0)
+
+    def before(self, q: Any) -> None:
+        self.heads = (int(q.ctl[self.qi, HEAD]), int(q.ctl[self.qo, END]))
+
+    def after(self, q: Any, st: np.ndarray) -> None:
+        h0, e0 = self.heads
+        h1, e1 = int(q.ctl[self.qi, HEAD]), int(q.ctl[self.qo, END])
+        if h1 == h0 and e1 == e0:
+            return
+        ci, vi = q.Q[self.qi][0, h0:h1].tolist(), q.V[self.qi][h0:h1]
+        co, Vo = q.Q[self.qo][0, e0:e1].tolist(), q.V[self.qo]
+        pool, is_max = self.pool, self.is_max
+        i = 0
+        flops = 0
+        folds = 0
+        slots: list[int] = []
+        vals: list[Any] = []
+        closing = False  # the value just emitted closed a fiber at a stop Sk, k > 0
+        for k, c in enumerate(co):
+            if c == C_VAL or c == C_EMPTY:
+                while True:
+                    x = ci[i]
+                    i += 1
+                    if x == C_VAL:
+                        v = pool.get(int(vi[i - 1]))
+                        self.acc = fold(self.acc, v, is_max)
+                        flops += int(np.size(v))
+                        folds += 1
+                    elif x != C_EMPTY:
+                        break
+                if c == C_VAL:
+                    slots.append(k)
+                    vals.append(self.zero if self.acc is None else self.acc)
+                closing = x < STOP0
+                self.acc = None
+            elif c <= STOP0:
+                if closing:
+                    closing = False
+                else:
+                    i += 1  # a parent's empty fiber
+            elif c == C_DONE:
+                i += 1
+        for x, v in zip(ci[i:], vi[i:].tolist(), strict=True):  # an open fiber goes on
+            if x == C_VAL:
+                val = pool.get(int(v))
+                self.acc = fold(self.acc, val, is_max)
+                flops += int(np.size(val))
+                folds += 1
+        if vals:
+            Vo[e0 + np.array(slots, I64)] = pool.add_values(vals)
+        st[FLOPS] += flops - folds
+
+
+# -- writers -----------------------------------------------------------------------------------
+
+
+def unbox(pool: Pool, codes: np.ndarray, vals: np.ndarray) -> list[Any]:
+    """A value writer's record as the reference's: values and N, no stops, no D."""
+    keep = np.flatnonzero((codes > STOP0) & (codes != C_DONE))
+    return [pool.get(int(vals[k])) if codes[k] == C_VAL else EMPTY for k in keep.tolist()]
+
+
+__all__ = ["AluValues", "Pool", "ReduceValues", "boxed", "stored", "unbox"]
