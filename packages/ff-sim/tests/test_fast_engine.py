@@ -358,3 +358,61 @@ def test_memory_left_reads_the_os():
     from fuseflow.sim.fast import engine
 
     assert 0 < engine.memory_left() < 1 << 50
+
+
+def _random_blocked(rnd):
+    """A seeded random blocked program: tile ALUs (binary, unary, matmul), reducers with a
+    block, spacc1 over tiles, under a random fusion and parallelisation."""
+    from fuseflow.fusion.api import capture, compile_captured, compile_model
+    from fuseflow.ir.errors import FuseFlowError
+
+    block = rnd.choice([2, 4])
+    pick = rnd.random()
+    if pick < 0.2:
+        n = block * rnd.randrange(1, 5)
+        return ex.blocked_spmm(n, block * rnd.randrange(1, 4), block * rnd.randrange(1, 4), block=block), 0.6
+    if pick < 0.5:
+        seq = block * rnd.randrange(2, 5)
+        model, options, data = "bigbird-attention", {"seq": str(seq), "d_head": str(rnd.choice([2, 4])),
+                                                     "seed": str(rnd.randrange(9))}, None
+    elif pick < 0.7:
+        seq = block * rnd.randrange(2, 4)
+        model, data = "gpt3-bigbird", None
+        options = {"decoders": "1", "seq": str(seq), "d_model": str(2 * block), "heads": "2",
+                   "ffn": str(4 * block)}
+    else:
+        model = rnd.choice(["gcn", "graphsage"])
+        nodes = block * rnd.randrange(2, 5)
+        data = f"random:nodes={nodes},density={rnd.choice([0.2, 0.4])},seed={rnd.randrange(99)}," \
+               f"features={block * rnd.randrange(1, 3)}"
+        options = {"hidden": str(block * rnd.randrange(1, 3))}
+    fusion = rnd.choice(["unfused", "partial", "full"])
+    par = rnd.choice([None, None, [("i", 2)]])
+    for f, p in ((fusion, par), (fusion, None), ("partial", None)):
+        try:
+            if model in ("gcn", "graphsage"):  # no block option: tile the captured program
+                return compile_captured(capture(model, options, data, f), par=p, block=block).program, None
+            return compile_model(model, options, data, f, par=p, block=block).program, None
+        except FuseFlowError:
+            continue
+    return ex.blocked_spmm(block * 2, block * 2, block * 2, block=block), 0.6
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_blocked_programs_stream(seed, mode):
+    """Random blocked programs: every kernel streams (values are tile handles) and every
+    figure, counter and output bit equals the reference's."""
+    from fuseflow.sim.fast.stream import engine as stream
+
+    rnd = random.Random(1000 + seed)
+    prog, density = _random_blocked(rnd)
+    hw = rnd.choice(HWS)
+    kw = {"random_inputs": None if prog.data else 1} if density is None else \
+        {"random_inputs": rnd.randrange(99), "density": density}
+    before = dict(stream.STATS)
+    _same(prog, hw, **kw)
+    if mode != "whole":  # streamed, or out of id order with memory clients: the reference's
+        done = {k: stream.STATS[k] - before[k] for k in ("streamed", "not exact")}
+        assert done["streamed"] + done["not exact"] == len(prog.kernels), stream.WHY[-3:]
+        assert done["streamed"] > 0 or density is not None
+        assert all(stream.STATS[k] == before[k] for k in ("not taken", "irregular"))

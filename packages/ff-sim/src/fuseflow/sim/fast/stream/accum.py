@@ -54,12 +54,16 @@ def rehash(keys, n, table):
 
 @jit_hot
 def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OIQ, OIV, qov, OVQ, OVV,
-                keys, vals, table, st, rep):
+                keys, vals, table, ev, st, rep):
+    """With room in ``ev`` (boxed values), also logs each sum (key, the value's queue
+    position or -1 for N) and each flush (-1, -1) in state slot K0 + 5's count."""
     t = st[T]
     phase = st[K0]
     oempty = st[K0 + 1]
     mid = st[K0 + 2]
     n = st[K0 + 3]
+    nev = st[K0 + 5]
+    log = ev.shape[1] > 0
     ho, no = ctl[qoc, HEAD], ctl[qoc, END]
     hm, nm = ctl[qm, HEAD], ctl[qm, END]
     hi, ni = ctl[qi, HEAD], ctl[qi, END]
@@ -100,6 +104,10 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                     n += 1
                     table[h, 0] = n
                     table[h, 1] = key
+                if log:
+                    ev[0, nev] = key
+                    ev[1, nev] = hv if vc == C_VAL else -1
+                    nev += 1
                 n_ops += 1
                 hi += 1
                 hv += 1
@@ -236,6 +244,10 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                 if ctl[qov, CAP] - eov < need_i:
                     status = full(rep, qov, need_i)
                     break
+                if log:
+                    ev[0, nev] = -1
+                    ev[1, nev] = -1
+                    nev += 1
                 s = tt + 1
                 g_done = 0
                 for k in range(n):
@@ -286,6 +298,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
     st[K0 + 1] = oempty
     st[K0 + 2] = mid
     st[K0 + 3] = n
+    st[K0 + 5] = nev
     st[REDUCE_OPS] += n_ops
     st[FLOPS] += n_ops
     ctl[qoc, HEAD] = ho

@@ -23,7 +23,7 @@ from fuseflow.ir.graph import NodeKind
 from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
 from fuseflow.sim import ops
 from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
-from fuseflow.sim.fast.stream.common import END, FLOPS, HEAD
+from fuseflow.sim.fast.stream.common import END, FLOPS, HEAD, K0
 from fuseflow.sim.prims.common import EMPTY
 from fuseflow.sim.prims.compute import binary_value, fold, is_matmul, reduce_zero, unary_value
 
@@ -332,6 +332,52 @@ class ReduceValues:
         st[FLOPS] += flops - folds
 
 
+# -- sparse accumulators -----------------------------------------------------------------------
+
+
+class SpaccValues:
+    """A boxed sparse accumulator's values: its step function logs each sum (key, the
+    value's queue position) and each flush; this redoes them on the values, in order,
+    with the reference's ``_acc`` rule (N adds 0), and writes each flush's sums in key
+    order (as the step emits them) over the step's next values."""
+
+    def __init__(self, pool: Pool, qv: int, qw: int) -> None:
+        self.pool = pool
+        self.qv, self.qw = qv, qw
+        self.acc: dict[int, Any] = {}
+        self.ev = np.zeros((2, 0), I64)
+        self.e0 = 0
+
+    def before(self, q: Any, st: np.ndarray, room: int) -> np.ndarray:
+        if self.ev.shape[1] < room:
+            self.ev = np.zeros((2, 2 * room), I64)
+        st[K0 + 5] = 0
+        self.e0 = int(q.ctl[self.qw, END])
+        return self.ev
+
+    def after(self, q: Any, st: np.ndarray) -> None:
+        n = int(st[K0 + 5])
+        if not n:
+            return
+        pool, acc, Vi = self.pool, self.acc, q.V[self.qv]
+        Wv = q.V[self.qw]
+        slots = self.e0 + np.flatnonzero(q.Q[self.qw][0, self.e0:int(q.ctl[self.qw, END])] == C_VAL)
+        e = 0
+        flops = 0
+        for c, p in zip(self.ev[0, :n].tolist(), self.ev[1, :n].tolist(), strict=True):
+            if c >= 0:
+                v = pool.get(int(Vi[p])) if p >= 0 else ops.ZERO
+                acc[c] = acc[c] + v if c in acc else ops.as_value(v)
+                flops += int(np.size(v))
+                continue
+            keys = sorted(acc)
+            if keys:
+                Wv[slots[e:e + len(keys)]] = pool.add_values([acc[k] for k in keys])
+            e += len(keys)
+            acc.clear()
+        st[FLOPS] += flops - sum(1 for c in self.ev[0, :n].tolist() if c >= 0)
+
+
 # -- writers -----------------------------------------------------------------------------------
 
 
@@ -341,4 +387,4 @@ def unbox(pool: Pool, codes: np.ndarray, vals: np.ndarray) -> list[Any]:
     return [pool.get(int(vals[k])) if codes[k] == C_VAL else EMPTY for k in keep.tolist()]
 
 
-__all__ = ["AluValues", "Pool", "ReduceValues", "boxed", "stored", "unbox"]
+__all__ = ["AluValues", "Pool", "ReduceValues", "SpaccValues", "boxed", "stored", "unbox"]

@@ -338,10 +338,12 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
 
 
 @jit_hot
-def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, present, touched, st, rep):
+def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, present, touched, ev, st, rep):
     """Order-1 sparse accumulator: sums (inner crd, val) pairs over the outer fiber, in
     stream order, and at each outer stop Sk flushes them in coordinate order, then Sk.
-    State: [touched, outer empty, preconsumed]."""
+    State: [touched, outer empty, preconsumed, -, -, events]. With room in ``ev`` (boxed
+    values, see ``boxed``), it also logs each sum (crd, value's position or -1 for N)
+    and each flush (-1, -1) for the engine to redo on the values."""
     t = st[T]
     steps = 0
     n_reduce_ops = 0
@@ -358,6 +360,8 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
     ec = ctl[qc, END]
     ew = ctl[qw, END]
     K = len(acc)
+    nev = st[K0 + 5]
+    log = ev.shape[1] > 0
     status = NEED_IN
     while True:
         if ho >= no:
@@ -396,6 +400,10 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
                     status = IRREGULAR
                     break
                 ntouch = accumulate(acc, present, touched, ntouch, i, x)
+                if log:
+                    ev[0, nev] = i
+                    ev[1, nev] = hv if vc == C_VAL else -1
+                    nev += 1
                 n_reduce_ops += 1
                 n_flops += 1
                 hi += 1
@@ -441,6 +449,10 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
             if look and jv >= nv:
                 rep[0] = qv
                 break
+            if log:
+                ev[0, nev] = -1
+                ev[1, nev] = -1
+                nev += 1
             if ntouch > 1:
                 touched[:ntouch] = np.sort(touched[:ntouch])
             for q in range(ntouch):
@@ -502,6 +514,7 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
     st[K0] = ntouch
     st[K0 + 1] = oempty
     st[K0 + 2] = pre
+    st[K0 + 5] = nev
     rep[2] += steps
     st[REDUCE_OPS] += n_reduce_ops
     st[FLOPS] += n_flops

@@ -15,7 +15,7 @@ from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
 from fuseflow.sim import ops
 from fuseflow.sim.fast.codes import C_VAL
 from fuseflow.sim.fast.stream import accum, boxed, compute, crd, flow, forkjoin, scan, write
-from fuseflow.sim.fast.stream.common import END, K0, NO_HORIZON, STATE_SLOTS, T
+from fuseflow.sim.fast.stream.common import CAP, END, K0, NO_HORIZON, STATE_SLOTS, T
 
 I64 = np.int64
 F32 = np.float32
@@ -25,6 +25,7 @@ BINARY_CODES = {BinaryOp.ADD: compute.OP_ADD, BinaryOp.SUB: compute.OP_SUB, Bina
 _NO_SLOTS = np.zeros((1, 1), I64)
 _NO_MSTATE = np.zeros(3, I64)
 _NO_SIZES = np.zeros(0, I64)
+_NO_EVENTS = np.zeros((2, 0), I64)
 
 
 class Runner:
@@ -94,8 +95,6 @@ def build(node: Node, ports: Ports, ctx: Any, fm: Any, kinds: dict[str, StreamKi
         return None
     if maker in _VALUED:
         return maker(node, ports, ctx, fm, kinds, pool)
-    if pool is not None and maker in (_spacc1, _spacc2):
-        return None  # accumulators of tiles: the reference runs the kernel
     return maker(node, ports, ctx, fm, kinds)
 
 
@@ -328,14 +327,22 @@ def _reduce(node, ports, ctx, fm, kinds, pool):
     return _make(node, ins, [qo], call)
 
 
-def _spacc1(node, ports, ctx, fm, kinds):
+def _spacc1(node, ports, ctx, fm, kinds, pool):
     qo_, qi, qv = ports.ins["crd_outer"], ports.ins["crd_inner"], ports.ins["val"]
     qc, qw = ports.out("crd"), ports.out("val")
     tables = [np.zeros(64, F32), np.zeros(64, np.uint8), np.zeros(64, I64)]  # acc, present, touched
+    vals = boxed.SpaccValues(pool, qv, qw) if pool is not None else None
 
-    r = _make(node, [qo_, qi, qv], [qc, qw], lambda q, hz, h: compute.spacc1_step(
-        q.ctl, qo_, q.Q[qo_], qi, q.Q[qi], qv, q.Q[qv], q.V[qv], qc, q.Q[qc], q.V[qc], qw, q.Q[qw], q.V[qw],
-        tables[0], tables[1], tables[2], h.st, h.rep))
+    def call(q: Any, hz: int, h: _Holder) -> int:
+        ev = _NO_EVENTS if vals is None else vals.before(q, h.st, int(q.ctl[qv, CAP] + q.ctl[qo_, CAP]) + 2)
+        status = compute.spacc1_step(
+            q.ctl, qo_, q.Q[qo_], qi, q.Q[qi], qv, q.Q[qv], q.V[qv], qc, q.Q[qc], q.V[qc], qw, q.Q[qw], q.V[qw],
+            tables[0], tables[1], tables[2], ev, h.st, h.rep)
+        if vals is not None:
+            vals.after(q, h.st)
+        return status
+
+    r = _make(node, [qo_, qi, qv], [qc, qw], call)
 
     def grow(n: int) -> None:
         size = max(n, 2 * len(tables[0]))
@@ -349,14 +356,22 @@ def _spacc1(node, ports, ctx, fm, kinds):
     return r
 
 
-def _spacc2(node, ports, ctx, fm, kinds):
+def _spacc2(node, ports, ctx, fm, kinds, pool):
     qoc, qm, qi, qv = (ports.ins[p] for p in ("crd_outer", "crd_mid", "crd_inner", "val"))
     qom, qoi, qov = (ports.out(p) for p in ("crd_mid", "crd_inner", "val"))
     tables = [np.zeros(64, I64), np.zeros(64, F32), np.zeros((128, 2), I64)]  # keys, values, index
+    vals = boxed.SpaccValues(pool, qv, qov) if pool is not None else None
 
-    r = _make(node, [qoc, qm, qi, qv], [qom, qoi, qov], lambda q, hz, h: accum.spacc2_step(
-        q.ctl, qoc, q.Q[qoc], qm, q.Q[qm], qi, q.Q[qi], qv, q.Q[qv], q.V[qv], qom, q.Q[qom], q.V[qom],
-        qoi, q.Q[qoi], q.V[qoi], qov, q.Q[qov], q.V[qov], tables[0], tables[1], tables[2], h.st, h.rep))
+    def call(q: Any, hz: int, h: _Holder) -> int:
+        ev = _NO_EVENTS if vals is None else vals.before(q, h.st, int(q.ctl[qv, CAP] + q.ctl[qoc, CAP]) + 2)
+        status = accum.spacc2_step(
+            q.ctl, qoc, q.Q[qoc], qm, q.Q[qm], qi, q.Q[qi], qv, q.Q[qv], q.V[qv], qom, q.Q[qom], q.V[qom],
+            qoi, q.Q[qoi], q.V[qoi], qov, q.Q[qov], q.V[qov], tables[0], tables[1], tables[2], ev, h.st, h.rep)
+        if vals is not None:
+            vals.after(q, h.st)
+        return status
+
+    r = _make(node, [qoc, qm, qi, qv], [qom, qoi, qov], call)
 
     def grow(n: int) -> None:
         size = max(n, 2 * len(tables[0]))
@@ -446,7 +461,7 @@ def _val_write(node, ports, ctx, fm, kinds, pool):
     return r
 
 
-_VALUED = (_val_array, _alu, _reduce, _val_write)  # makers that take the pool
+_VALUED = (_val_array, _alu, _reduce, _spacc1, _spacc2, _val_write)  # makers that take the pool
 _MAKERS = {
     NodeKind.ROOT: _root_maker,
     NodeKind.BROADCAST: _broadcast,
