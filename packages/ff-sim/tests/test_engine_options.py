@@ -21,7 +21,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 def test_defaults_and_frozen() -> None:
     o = EngineOptions()
     assert (o.queue_capacity, o.queue_grown, o.threads) == (1 << 14, 1 << 18, 2)
-    assert o.streaming and o.columnar and not o.profile and o.jit is None
+    assert not o.profile and o.jit is None
     with pytest.raises(dataclasses.FrozenInstanceError):
         o.threads = 1  # type: ignore[misc]  # frozen: the assignment must fail
 
@@ -55,14 +55,14 @@ def test_options_reach_the_engine_and_do_not_change_figures(capsys: pytest.Captu
     prog = ex.spmv(40, 30)
     ref = simulate(prog, engine="reference", random_inputs=2, density=0.5)
     runs = [EngineOptions(), EngineOptions(threads=1, queue_capacity=2, queue_grown=2),
-            EngineOptions(streaming=False), EngineOptions(streaming=False, columnar=False)]
+            EngineOptions(threads=3, queue_capacity=1, queue_grown=1 << 30)]
     for o in runs:
         got = simulate(prog, engine="fast", random_inputs=2, density=0.5, engine_options=o)
         assert (got.cycles, got.counters, got.per_primitive) == (ref.cycles, ref.counters, ref.per_primitive)
     capsys.readouterr()
     simulate(prog, engine="fast", random_inputs=2, engine_options=EngineOptions(show_queues=True))
     assert "stream: spmv biggest queues" in capsys.readouterr().out
-    simulate(prog, engine="fast", random_inputs=2, engine_options=EngineOptions(streaming=False, profile=True))
+    simulate(prog, engine="fast", random_inputs=2, engine_options=EngineOptions(profile=True))
     assert "fast: spmv" in capsys.readouterr().err
 
 

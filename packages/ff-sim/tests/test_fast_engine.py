@@ -23,14 +23,14 @@ HWS = ("default", "no-hbm")
 
 
 MODES = {"stream": EngineOptions(), "stream-tiny": EngineOptions(queue_capacity=3, queue_grown=3),
-         "whole": EngineOptions(streaming=False)}
+         "one-thread": EngineOptions(threads=1, queue_capacity=64, queue_grown=1 << 20)}
 FAST = {"options": EngineOptions()}  # what _same runs the fast engine with
 
 
 @pytest.fixture(params=sorted(MODES))
 def mode(request, monkeypatch):
-    """The fast engine's paths: streaming kernels (with queues of 3 tokens, every step
-    function stops and resumes everywhere), or every kernel whole-stream."""
+    """The streaming engine's schedules: default queues on two threads, queues of 3 tokens
+    (every step function stops and resumes everywhere), or one thread whose queues grow."""
     monkeypatch.setitem(FAST, "options", MODES[request.param])
     return request.param
 
@@ -81,14 +81,6 @@ def test_examples(name, density, hw, mode):
     _same(EXAMPLES[name](), hw, random_inputs=3, density=density)
 
 
-@pytest.mark.parametrize("hw", HWS)
-@pytest.mark.parametrize("name", sorted(EXAMPLES))
-def test_examples_loop_primitives(name, hw, monkeypatch):
-    """The loop versions alone (the columnar ones fall back to them) stay exact too."""
-    monkeypatch.setitem(FAST, "options", EngineOptions(columnar=False))
-    _same(EXAMPLES[name](), hw, random_inputs=3, density=0.6)
-
-
 @functools.cache
 def _zoo(model, options, dataset, fusion):
     from fuseflow.fusion.api import compile_model
@@ -124,12 +116,6 @@ def test_zoo(model, options, dataset, fusion, hw, mode):
     except Exception as e:  # noqa: BLE001 - a model the compiler cannot build is not ours to test
         pytest.skip(f"compile failed: {e}")
     _same(prog, hw, random_inputs=None if prog.data else 1)
-
-
-@pytest.mark.parametrize("hw", HWS)
-def test_zoo_loop_primitives(hw, monkeypatch):
-    monkeypatch.setitem(FAST, "options", EngineOptions(columnar=False))
-    _same(_zoo("gcn", (), "karate", "partial"), hw)
 
 
 def test_memory_model_equivalent():
@@ -285,9 +271,9 @@ def test_random_programs(seed, mode):
 
     before = dict(stream.STATS)
     _same(prog, hw, **kw)
-    if mode != "whole":  # every primitive these programs use streams (no tiles among them)
-        assert stream.STATS["streamed"] - before["streamed"] == len(prog.kernels)
-        assert all(stream.STATS[k] == before[k] for k in ("not taken", "irregular", "reference"))
+    # every primitive these programs use streams
+    assert stream.STATS["streamed"] - before["streamed"] == len(prog.kernels)
+    assert all(stream.STATS[k] == before[k] for k in ("not taken", "irregular", "reference"))
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -299,8 +285,7 @@ def test_random_outer_spmm(seed, mode):
     for hw in HWS:
         before = dict(stream.STATS)
         _same(prog, hw)
-        if mode != "whole":
-            assert stream.STATS["streamed"] - before["streamed"] == len(prog.kernels)
+        assert stream.STATS["streamed"] - before["streamed"] == len(prog.kernels)
 
 
 def test_without_the_jit_compiler(tmp_path):
@@ -326,18 +311,16 @@ def test_without_the_jit_compiler(tmp_path):
 
 
 def test_out_of_memory_names_the_kernel_and_primitive(monkeypatch):
-    """A stream too big for memory is a clear simulation error, not an internal one."""
+    """Memory running out in a step is a clear simulation error, not an internal one."""
     from fuseflow.ir.errors import SimulationError
-    from fuseflow.ir.graph import NodeKind
-    from fuseflow.sim.fast import engine
+    from fuseflow.sim.fast.stream import nodes
 
-    def too_big(run, node, ins):
+    def too_big(*args):
         raise MemoryError("Unable to allocate 9.00 GiB")
 
-    monkeypatch.setitem(engine.COL_PRIMS, NodeKind.VAL_ARRAY, too_big)
-    with pytest.raises(SimulationError, match=r"kernel \S+: out of memory at val_array#\d+ .*9.00 GiB.*whole"):
-        simulate(ex.spmm_ikj(6, 5, 4), hw="no-hbm", engine="fast", random_inputs=1,
-                 engine_options=EngineOptions(streaming=False))  # the whole-stream layers
+    monkeypatch.setattr(nodes.scan, "val_array_step", too_big)
+    with pytest.raises(SimulationError, match=r"kernel \S+: out of memory .*val_array#\d+.*9.00 GiB"):
+        simulate(ex.spmm_ikj(6, 5, 4), hw="no-hbm", engine="fast", random_inputs=1)
 
 
 def test_run_stops_before_memory_runs_out(monkeypatch):
@@ -346,11 +329,9 @@ def test_run_stops_before_memory_runs_out(monkeypatch):
     from fuseflow.ir.errors import SimulationError
     from fuseflow.sim.fast import engine
 
-    left = iter([8 << 30] * 3 + [100 << 20] * 1000)
-    monkeypatch.setattr(engine, "memory_left", lambda: next(left))
-    with pytest.raises(SimulationError, match=r"out of memory at \S+#3 .*0.1 GiB of memory left after it"):
-        simulate(ex.spmm_ikj(6, 5, 4), hw="no-hbm", engine="fast", random_inputs=1,
-                 engine_options=EngineOptions(streaming=False))  # the whole-stream layers
+    monkeypatch.setattr(engine, "memory_left", lambda: 100 << 20)
+    with pytest.raises(SimulationError, match=r"kernel \S+: out of memory .*0.1 GiB of memory left"):
+        simulate(ex.spmm_ikj(6, 5, 4), hw="no-hbm", engine="fast", random_inputs=1)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/meminfo")
@@ -411,8 +392,8 @@ def test_random_blocked_programs_stream(seed, mode):
         {"random_inputs": rnd.randrange(99), "density": density}
     before = dict(stream.STATS)
     _same(prog, hw, **kw)
-    if mode != "whole":  # streamed, or out of id order with memory clients: the reference's
-        done = {k: stream.STATS[k] - before[k] for k in ("streamed", "not exact")}
-        assert done["streamed"] + done["not exact"] == len(prog.kernels), stream.WHY[-3:]
-        assert done["streamed"] > 0 or density is not None
-        assert all(stream.STATS[k] == before[k] for k in ("not taken", "irregular"))
+    # streamed, or out of id order with memory clients: the reference's
+    done = {k: stream.STATS[k] - before[k] for k in ("streamed", "not exact")}
+    assert done["streamed"] + done["not exact"] == len(prog.kernels), stream.WHY[-3:]
+    assert done["streamed"] > 0 or density is not None
+    assert all(stream.STATS[k] == before[k] for k in ("not taken", "irregular"))

@@ -1,7 +1,7 @@
 """The fast engine's streaming path (fast/stream/): which kernels it takes, that its queues
-stay small, and that a kernel it cannot finish reruns whole. Its exactness against the
+stay small, and that a kernel it cannot finish runs on the reference. Its exactness against the
 reference engine is tested with every other fast-engine test (test_fast_engine.py runs
-them streaming, streaming with 3-token queues, and whole-stream)."""
+them streaming, with 3-token queues, and on one thread)."""
 
 from __future__ import annotations
 
@@ -40,9 +40,9 @@ def test_queues_stay_small(hw, monkeypatch):
     assert stream.STATS["largest queue"] <= longest // 8
 
 
-def test_an_irregular_kernel_reruns_whole(monkeypatch):
-    """A step function that meets an input it does not take hands the kernel back: it
-    reruns whole-stream, with the same figures."""
+def test_an_irregular_kernel_runs_on_the_reference(monkeypatch):
+    """A step function that meets an input it does not take hands the kernel back: the
+    reference engine runs it, with the same figures."""
     from fuseflow.sim.fast.stream import nodes
     from fuseflow.sim.fast.stream.common import IRREGULAR
 

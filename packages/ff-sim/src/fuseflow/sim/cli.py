@@ -33,8 +33,6 @@ def sim_command(
     threads: int = typer.Option(2, "--threads", help="Fast engine: threads running step functions (1-64)."),
     profile: bool = typer.Option(False, "--profile", help="Fast engine: per-primitive time and memory on stderr."),
     show_queues: bool = typer.Option(False, "--show-queues", help="Fast engine: each kernel's biggest queues."),
-    columnar: bool = typer.Option(True, "--columnar/--no-columnar", hidden=True),
-    streaming: bool = typer.Option(True, "--streaming/--whole-stream", hidden=True),
     jit: bool = typer.Option(True, "--jit/--no-jit", help="Fast engine: --no-jit runs its loops as plain Python."),
     boundscheck: bool = typer.Option(False, "--boundscheck", help="Fast engine: bounds-check the step functions."),
 ) -> None:
@@ -43,8 +41,8 @@ def sim_command(
     from fuseflow.sim.api import simulate
     from fuseflow.sim.options import EngineOptions, apply_compile_settings
 
-    engine_options = EngineOptions(queue_capacity, queue_grown, threads, profile, show_queues, columnar,
-                                   streaming, jit, boundscheck)
+    engine_options = EngineOptions(queue_capacity=queue_capacity, queue_grown=queue_grown, threads=threads,
+                                   profile=profile, show_queues=show_queues, jit=jit, boundscheck=boundscheck)
     apply_compile_settings(engine_options)
     if warmup:
         from fuseflow.sim.fast.warmup import warmup as build_loops

@@ -16,8 +16,7 @@ from fuseflow.ir.errors import UsageError
 #: the ``ff sim`` flag of each field (usage errors name it)
 FLAGS = {
     "queue_capacity": "--queue-capacity", "queue_grown": "--queue-grown", "threads": "--threads",
-    "profile": "--profile", "show_queues": "--show-queues", "columnar": "--no-columnar",
-    "streaming": "--whole-stream", "jit": "--no-jit", "boundscheck": "--boundscheck",
+    "profile": "--profile", "show_queues": "--show-queues", "jit": "--no-jit", "boundscheck": "--boundscheck",
 }
 MAX_THREADS = 64
 
@@ -30,10 +29,8 @@ class EngineOptions:
     queue_capacity: int = 1 << 14  # tokens per stream queue at first
     queue_grown: int = 1 << 18  # a queue its reader keeps emptying doubles up to this
     threads: int = 2  # step functions of independent nodes run at once on this many threads
-    profile: bool = False  # per-primitive wall time and peak memory on stderr (whole-stream kernels)
+    profile: bool = False  # per-kernel wall time, path and peak memory on stderr
     show_queues: bool = False  # each streamed kernel's biggest queues on stdout
-    columnar: bool = True  # False: the whole-stream path runs its loop versions only (tests)
-    streaming: bool = True  # False: every kernel runs whole-stream (tests)
     # how the loops are compiled, once per process (None: as already chosen, else on / off)
     jit: bool | None = None  # False: the compiled loops run as plain Python (slow; debugging)
     boundscheck: bool | None = None  # True: the per-token step functions check their indices too

@@ -1,4 +1,4 @@
-"""Token codes of columnar streams (see col.py), shared with the compiled loops."""
+"""Token codes of the streaming queues and writers' records (a coordinate or ref is itself)."""
 
 C_DONE = -1
 C_EMPTY = -2

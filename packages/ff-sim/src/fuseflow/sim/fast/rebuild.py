@@ -1,4 +1,4 @@
-"""Output tensors from the columnar writers' records, in compiled passes.
+"""Output tensors from the writers' records (code arrays), in compiled passes.
 
 The same parse as ``fuseflow.sim.outputs.rebuild`` (level l+1's stream in lockstep with
 level l's), on code arrays. Anything it does not take (tiles, scalars, a record that does
@@ -13,11 +13,46 @@ import numpy as np
 from fuseflow.ir.data import TensorData
 from fuseflow.ir.errors import memory_guard
 from fuseflow.ir.formats import LevelFormat
-from fuseflow.sim.fast.col import C_DONE, C_EMPTY, C_VAL, STOP0, Col, decode
+from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_N, C_R, C_S, C_VAL, STOP0
 from fuseflow.sim.fast.jit import jit
 from fuseflow.sim.kernel import KernelContext, collect_outputs
+from fuseflow.sim.prims.common import DONE, EMPTY, Sig, stop
 
 I64 = np.int64
+_OBJ = {C_DONE: DONE, C_EMPTY: EMPTY, C_R: Sig.R, C_S: Sig.S, C_N: Sig.N}
+
+
+class Col:
+    """A writer's record: int64 codes (a coordinate is itself, ``Sk`` is ``STOP0 - k``,
+    N and D have their own negative codes), plus float32 values where codes are C_VAL."""
+
+    __slots__ = ("codes", "vals")
+
+    def __init__(self, codes: np.ndarray, vals: np.ndarray | None = None) -> None:
+        self.codes = codes
+        self.vals = vals
+
+
+def _token(code: int) -> Any:
+    return stop(STOP0 - code) if code <= STOP0 else _OBJ[code]
+
+
+def decode(col: Col) -> list:
+    """The record as the reference's tokens (ints, ``np.float32`` values, stops, N, D)."""
+    codes = col.codes
+    if col.vals is not None:
+        out = list(col.vals)
+        other = np.flatnonzero(codes != C_VAL)
+    else:
+        out = codes.tolist()
+        other = np.flatnonzero(codes < 0)
+    cache: dict[int, Any] = {}
+    for i, c in zip(other.tolist(), codes[other].tolist(), strict=True):
+        tok = cache.get(c)
+        if tok is None:
+            tok = cache[c] = _token(c)
+        out[i] = tok
+    return out
 
 
 @jit

@@ -1,5 +1,5 @@
 """Step functions of the arithmetic primitives: ALUs, reducers, the order-1 sparse
-accumulator. Scalar values only (tiles run whole-stream, see ``fast.tiles``).
+accumulator. Scalar values; over tiles they give the timing and ``boxed`` the values.
 
 Binary ops are float32 IEEE operations, the same in numba as in numpy. A unary ALU only
 moves its tokens here; the engine applies the op to the values it emitted afterwards

@@ -26,9 +26,8 @@ import numpy as np
 from fuseflow.ir.dataflow import Kernel, Program
 from fuseflow.ir.graph import NodeKind
 from fuseflow.sim.counters import Counters
-from fuseflow.sim.fast.col import Col
 from fuseflow.sim.fast.memory import FastMemory
-from fuseflow.sim.fast.rebuild import collect_outputs_fast, record_level, record_values
+from fuseflow.sim.fast.rebuild import Col, collect_outputs_fast, record_level, record_values
 from fuseflow.sim.fast.stream.boxed import boxed
 from fuseflow.sim.fast.stream.common import (
     BASE,

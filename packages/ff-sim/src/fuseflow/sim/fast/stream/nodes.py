@@ -1,6 +1,6 @@
 """One runner per graph node: its step function, the queues it reads and writes, its
 state, and the static parameters the step function takes. ``build`` returns None for a
-node the streaming path does not take (the kernel then runs whole-stream)."""
+node the streaming path does not take (the reference engine then runs the kernel)."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def _mem(ctx: Any, fm: Any, node: Node, pool: boxed.Pool | None = None,
 def build(node: Node, ports: Ports, ctx: Any, fm: Any, kinds: dict[str, StreamKind],
           pool: boxed.Pool | None = None) -> Runner | None:
     """``pool``: the kernel's values are handles into it (see ``boxed``)."""
-    maker = _MAKERS.get(node.kind)
+    maker: Any = _MAKERS.get(node.kind)
     if maker is None:
         return None
     if maker in _VALUED:
@@ -118,7 +118,14 @@ class _Holder:
 def _make(node: Node, ins: list[int], outs: list[int], fn: Callable[[Any, int, _Holder], int],
           client: bool = False) -> Runner:
     h = _Holder()
-    return h.bind(Runner(node, ins, outs, lambda q, hz: fn(q, hz, h), client))
+
+    def call(q: Any, hz: int) -> int:
+        try:
+            return fn(q, hz, h)
+        except MemoryError as e:  # name the primitive (the engine names the kernel)
+            raise MemoryError(f"{node.describe()}: {e or 'no memory left'}") from None
+
+    return h.bind(Runner(node, ins, outs, call, client))
 
 
 def _root_maker(node, ports, ctx, fm, kinds):
