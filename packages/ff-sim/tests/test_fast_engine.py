@@ -199,22 +199,24 @@ def test_outputs_rebuilt_from_columns(name, monkeypatch):
         assert np.asarray(t.to_dense()).tobytes() == np.asarray(f.outputs[out].to_dense()).tobytes()
 
 
-def _outer_spmm(rnd):
-    """SpMM in SAM's order k0,i,j over doubly compressed operands: the spacc2 path."""
+def _outer_spmm(rnd, block=None):
+    """SpMM in SAM's order k0,i,j over doubly compressed operands: the spacc2 path (over
+    block x block tiles with ``block``)."""
     import fuseflow
     import torch
     from fuseflow.frontend.annotation import annotate
 
     class Outer(torch.nn.Module):
         def forward(self, a, b):
-            return annotate(a, "DCSC") @ annotate(b, "DCSR")
+            return annotate(a, fa) @ annotate(b, fb)
 
+    fa, fb = ("DCSC", "DCSR") if block is None else (f"cc@1,0#{block}x{block}", f"cc#{block}x{block}")
     g = torch.Generator().manual_seed(rnd.randrange(99))
-    n, k, m = (rnd.randrange(1, 12) for _ in range(3))
+    n, k, m = (rnd.randrange(1, 12) * (block or 1) for _ in range(3))
     d = rnd.choice([0.0, 0.1, 0.3, 0.7])
     a = (torch.rand(n, k, generator=g) < d).float() * torch.randn(n, k, generator=g)
     b = (torch.rand(k, m, generator=g) < d).float() * torch.randn(k, m, generator=g)
-    return fuseflow.compile(Outer(), (a, b), order="k0,i,j").program
+    return fuseflow.compile(Outer(), (a, b), order="k0,i,j", block=block).program
 
 
 def _random_program(rnd):
@@ -377,6 +379,19 @@ def _random_blocked(rnd):
         except FuseFlowError:
             continue
     return ex.blocked_spmm(block * 2, block * 2, block * 2, block=block), 0.6
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_blocked_outer_spmm(seed, mode):
+    """spacc2 over tiles: streamed, exact, on both presets."""
+    from fuseflow.sim.fast.stream import engine as stream
+
+    rnd = random.Random(200 + seed)
+    prog = _outer_spmm(rnd, block=rnd.choice([2, 4]))
+    for hw in HWS:
+        before = dict(stream.STATS)
+        _same(prog, hw)
+        assert stream.STATS["streamed"] - before["streamed"] == len(prog.kernels)
 
 
 @pytest.mark.parametrize("seed", range(12))
