@@ -412,3 +412,27 @@ def test_random_blocked_programs_stream(seed, mode):
     assert done["streamed"] + done["not exact"] == len(prog.kernels), stream.WHY[-3:]
     assert done["streamed"] > 0 or density is not None
     assert all(stream.STATS[k] == before[k] for k in ("not taken", "irregular"))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_tile_pool_collected_between_calls(seed, mode, monkeypatch):
+    """The tile pool frees dead stacks between calls (here at every chance): figures and
+    outputs stay the reference's, so nothing still in use was freed."""
+    from fuseflow.sim.fast.stream import boxed
+
+    freed = []
+    collect = boxed.Pool.collect
+
+    def counting(self, live):
+        before = sum(s is not None for s in self.segs)
+        collect(self, live)
+        freed.append(before - sum(s is not None for s in self.segs))
+
+    monkeypatch.setattr(boxed.Pool, "due", property(lambda self: self.grown > 0))
+    monkeypatch.setattr(boxed.Pool, "collect", counting)
+    rnd = random.Random(3000 + seed)
+    prog, density = _random_blocked(rnd) if seed % 2 else (_outer_spmm(rnd, block=2), None)
+    kw = {"random_inputs": None if prog.data else 1} if density is None else \
+        {"random_inputs": rnd.randrange(99), "density": density}
+    r = _same(prog, rnd.choice(HWS), **kw)
+    assert sum(freed) > 0 or r.flops == 0  # values made, and some freed

@@ -31,6 +31,7 @@ from fuseflow.sim.prims.compute import binary_value, fold, is_matmul, reduce_zer
 I64 = np.int64
 F32 = np.float32
 LIMIT = 1 << 24  # float32 holds every integer below this exactly
+COLLECT_BYTES = 64 << 20
 
 
 class Pool:
@@ -45,9 +46,13 @@ class Pool:
         self.sizes = np.zeros(1024, I64)  # words per value (1 for a scalar), by handle
         self.maxw = 1
         self.lock = threading.Lock()
+        self.kept: set[int] = set()  # stacks never freed (the stored values)
+        self.grown = 0  # bytes added since the last collection
+        self.live = 0  # bytes of made values the last collection kept
 
-    def add(self, stack: np.ndarray) -> int:
-        """Appends a stack of values; returns the first one's handle."""
+    def add(self, stack: np.ndarray, keep: bool = False) -> int:
+        """Appends a stack of values; returns the first one's handle. ``keep``: the stack
+        is never freed (stored values, their views cost nothing)."""
         k = len(stack)
         w = max(1, math.prod(stack.shape[1:]))
         with self.lock:
@@ -62,6 +67,10 @@ class Pool:
                 self.sizes = sizes
             self.sizes[h:h + k] = w
             self.maxw = max(self.maxw, w)
+            if keep:
+                self.kept.add(len(self.segs))
+            else:
+                self.grown += stack.nbytes
             self.segs.append(stack)
             self.firsts.append(h)
             self.starts = np.append(self.starts, h)
@@ -85,6 +94,26 @@ class Pool:
     def put(self, stack: np.ndarray) -> np.ndarray:
         h = self.add(stack)
         return np.arange(h, h + len(stack), dtype=F32)
+
+    @property
+    def due(self) -> bool:
+        """Worth a collection: the made values grew past 64 MB and twice what was kept."""
+        return self.grown > max(COLLECT_BYTES, self.live)
+
+    def collect(self, live: np.ndarray) -> None:
+        """Frees the stacks none of the ``live`` handles points into. The engine calls it
+        between step calls, with every handle a queue or a writer's record still holds
+        (no step function holds a value handle outside its queues)."""
+        used = set(np.unique(self._where(live)).tolist()) if len(live) else set()
+        kept = 0
+        for k, seg in enumerate(self.segs):
+            if seg is None or k in self.kept:
+                continue
+            if k in used:
+                kept += seg.nbytes
+            else:
+                self.segs[k] = None  # type: ignore[call-overload]  # freed; its handles are dead
+        self.live, self.grown = kept, 0
 
     def _where(self, hs: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.starts, hs, side="right") - 1
@@ -149,9 +178,9 @@ def boxed(kernel: Kernel, ctx: Any) -> Pool | None:
 def stored(pool: Pool, vals: np.ndarray) -> tuple[np.ndarray, int, float, int]:
     """(the handles of ``vals``, words per tile (0: scalars), the handle of N's value, block)."""
     tiled = vals.ndim > 1
-    h = pool.add(np.ascontiguousarray(vals))
+    h = pool.add(np.ascontiguousarray(vals), keep=True)
     zero = np.zeros(vals.shape[1:], F32) if tiled else np.zeros((), F32)
-    z = pool.add(zero[None])
+    z = pool.add(zero[None], keep=True)
     words = math.prod(vals.shape[1:]) if tiled else 0
     return np.arange(h, h + len(vals), dtype=F32), words, float(z), int(vals.shape[1]) if tiled else 1
 
@@ -384,6 +413,35 @@ class SpaccValues:
         st[FLOPS] += flops - sum(1 for c in self.ev[0, :n].tolist() if c >= 0)
 
 
+# -- collection ---------------------------------------------------------------------------------
+
+
+class Collector:
+    """Frees the tile pool's dead stacks when it has grown (``fast.stream.engine`` asks
+    ``due`` between calls and runs ``run`` when no step function is running)."""
+
+    def __init__(self, pool: Pool, queues: Any, runners: list[Any]) -> None:
+        self.pool, self.queues, self.runners = pool, queues, runners
+
+    @property
+    def due(self) -> bool:
+        return self.pool.due
+
+    def run(self) -> None:
+        q, live = self.queues, []
+        for k in range(len(q.Q)):
+            h, e = int(q.ctl[k, HEAD]), int(q.ctl[k, END])
+            if e > h:
+                m = q.Q[k][0, h:e] == C_VAL
+                if m.any():
+                    live.append(q.V[k][h:e][m])
+        for r in self.runners:
+            for codes, vals in r.records:
+                if vals is not None:
+                    live.append(vals[codes == C_VAL])
+        self.pool.collect(np.concatenate(live).astype(I64) if live else np.zeros(0, I64))
+
+
 # -- writers -----------------------------------------------------------------------------------
 
 
@@ -393,4 +451,4 @@ def unbox(pool: Pool, codes: np.ndarray, vals: np.ndarray) -> list[Any]:
     return [pool.get(int(vals[k])) if codes[k] == C_VAL else EMPTY for k in keep.tolist()]
 
 
-__all__ = ["AluValues", "Pool", "ReduceValues", "SpaccValues", "boxed", "stored", "unbox"]
+__all__ = ["AluValues", "Collector", "Pool", "ReduceValues", "SpaccValues", "boxed", "stored", "unbox"]

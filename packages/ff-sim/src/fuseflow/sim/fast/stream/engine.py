@@ -28,7 +28,7 @@ from fuseflow.ir.graph import NodeKind
 from fuseflow.sim.counters import Counters
 from fuseflow.sim.fast.memory import FastMemory
 from fuseflow.sim.fast.rebuild import Col, collect_outputs_fast, record_level, record_values
-from fuseflow.sim.fast.stream.boxed import boxed
+from fuseflow.sim.fast.stream.boxed import Collector, boxed
 from fuseflow.sim.fast.stream.common import (
     BASE,
     CAP,
@@ -66,6 +66,7 @@ class Queues:
         self.Q: list[np.ndarray] = []
         self.V: list[np.ndarray] = []
         self.kind: list[str] = []  # "stream", "sink" or "record"
+        self.gc: Any = None  # a blocked kernel's tile pool collector (fast.stream.boxed)
         self.ctl = np.zeros((0, 4), I64)
 
     def new(self, kind: str) -> int:
@@ -154,6 +155,7 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
             WHY.append(f"{kernel.name}: {node.describe()} not taken")
             return None
         runners.append(r)
+    queues.gc = Collector(pool, queues, runners) if pool is not None else None
     try:
         _schedule(runners, queues, fm, opts.queue_grown, opts.threads)
         if opts.show_queues:
@@ -292,6 +294,11 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
                     if state["left"] == 0 or state["error"] is not None:
                         cond.notify_all()
                         return
+                    if queues.gc is not None and queues.gc.due:  # only between calls
+                        if running:
+                            cond.wait()
+                            continue
+                        queues.gc.run()
                     heapq.heapify(ready)
                     r = pick()
                     if r is not None:
