@@ -32,6 +32,7 @@ I64 = np.int64
 F32 = np.float32
 LIMIT = 1 << 24  # float32 holds every integer below this exactly
 COLLECT_BYTES = 64 << 20
+CHUNK_BYTES = 8 << 20  # big enough to amortise a numpy call, small enough to stay in the heap
 
 
 class Pool:
@@ -252,15 +253,17 @@ class AluValues:
         if not len(pay):
             return
         A, AV = q.Q[self.qa], q.V[self.qa]
-        ca = A[0, ha + pay]
-        if self.unary:
-            got = self._unary(ca, AV[ha + pay])
-        else:
-            B, BV = q.Q[self.qb], q.V[self.qb]
-            got = self._binary(ca, AV[ha + pay], B[0, hb + pay], BV[hb + pay])
-        hs, flops = got
-        Vo[e0 + pay] = hs
-        st[FLOPS] += flops - len(pay)  # the step function counted one per value
+        step = max(1, CHUNK_BYTES // (4 * self.pool.maxw))  # a few MB of tiles per numpy call
+        for lo in range(0, len(pay), step):
+            p = pay[lo:lo + step]
+            ca = A[0, ha + p]
+            if self.unary:
+                hs, flops = self._unary(ca, AV[ha + p])
+            else:
+                B, BV = q.Q[self.qb], q.V[self.qb]
+                hs, flops = self._binary(ca, AV[ha + p], B[0, hb + p], BV[hb + p])
+            Vo[e0 + p] = hs
+            st[FLOPS] += flops - len(p)  # the step function counted one per value
 
     def _unary(self, ca: np.ndarray, va: np.ndarray) -> tuple[np.ndarray, int]:
         pool, op, tile = self.pool, self.op, self.tile
@@ -420,15 +423,15 @@ class Collector:
     """Frees the tile pool's dead stacks when it has grown (``fast.stream.engine`` asks
     ``due`` between calls and runs ``run`` when no step function is running)."""
 
-    def __init__(self, pool: Pool, queues: Any, runners: list[Any]) -> None:
-        self.pool, self.queues, self.runners = pool, queues, runners
+    def __init__(self, pool: Pool, runners: list[Any]) -> None:
+        self.pool, self.runners = pool, runners  # not the queues: no reference cycle
 
     @property
     def due(self) -> bool:
         return self.pool.due
 
-    def run(self) -> None:
-        q, live = self.queues, []
+    def run(self, q: Any) -> None:
+        live = []
         for k in range(len(q.Q)):
             h, e = int(q.ctl[k, HEAD]), int(q.ctl[k, END])
             if e > h:

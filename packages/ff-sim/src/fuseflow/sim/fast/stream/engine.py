@@ -155,7 +155,7 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
             WHY.append(f"{kernel.name}: {node.describe()} not taken")
             return None
         runners.append(r)
-    queues.gc = Collector(pool, queues, runners) if pool is not None else None
+    queues.gc = Collector(pool, runners) if pool is not None else None
     try:
         _schedule(runners, queues, fm, opts.queue_grown, opts.threads)
         if opts.show_queues:
@@ -298,7 +298,7 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
                         if running:
                             cond.wait()
                             continue
-                        queues.gc.run()
+                        queues.gc.run(queues)
                     heapq.heapify(ready)
                     r = pick()
                     if r is not None:
