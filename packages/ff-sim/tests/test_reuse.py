@@ -131,3 +131,14 @@ def test_no_reuse_flag_and_summary(tmp_path) -> None:  # type: ignore[no-untyped
     off = runner.invoke(app, ["sim", str(path), "--no-reuse", "--json"])
     assert off.exit_code == 0, off.output
     assert json.loads(off.output)["reused_kernels"] == 0
+
+
+def test_a_kernel_too_big_to_interpret_is_simulated(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fuseflow.sim import reuse
+
+    monkeypatch.setattr(reuse, "DENSE_LIMIT", 16)  # bytes: every kernel is "too big"
+    a1 = _csr(np.random.default_rng(0), 0.3)
+    p = _chain(a1, a1)
+    r = simulate(p, check=True)
+    off = simulate(p, check=True, engine_options={"reuse": False})
+    assert r.reused == {} and _figures(r) == _figures(off) and r.check == "pass"
