@@ -58,3 +58,22 @@ def test_figure12_report_has_the_table(tmp_path: Path) -> None:
     assert "## Measured speedups beside the paper's" in md
     assert "| gcn | partial | 2.60x (OGB-Collab) |" in md
     assert "Follows the paper" in md and "Our choice" in md
+    assert "Mode fast: scaled-down stand-ins, NOT the paper's sizes" in md
+    assert "100-node random graphs" in md and "GPT-3 Small" not in md
+
+
+def test_provenance_depends_on_the_mode() -> None:
+    from fuseflow.dse.paper_compare import provenance
+
+    fast, medium, paper = (" ".join(provenance(m)) for m in ("fast", "medium", "paper"))
+    for text in (fast, medium):
+        assert "scaled-down stand-ins, NOT the paper's sizes" in text
+        assert "(paper: 12 decoders, seq 1024, d_model 768, 12 heads)" in text
+    assert "2 decoders, seq 32, d_model 16" in fast and "3000-node random graphs" in medium
+    assert "cora, cora_ml at their published sizes" in medium and "published sizes" not in fast
+    assert "Mode paper: the published sizes" in paper and "scaled-down" not in paper
+    assert "GPT-3 Small (12 decoders, seq 1024, d_model 768, 12 heads, BigBird mask at block 16/32/64)" in paper
+    assert "SAE batch 32 (the paper does not state one)" in paper
+    with_dir = " ".join(provenance("paper", "/data"))
+    assert "read from /data" in with_dir and "16 seeded random feature columns" in with_dir
+    assert "synthetic stand-ins" not in with_dir

@@ -173,7 +173,9 @@ def report_command(
 
 
 def _study(configs: list[Any], labels: dict[str, str], out: Path, title: str, executor: str, address: str | None,
-           workers: int | None, evaluator: str | None, fresh: bool, progress: bool) -> None:
+           workers: int | None, evaluator: str | None, fresh: bool, progress: bool,
+           notes: list[str] | None = None) -> None:
+    """Run a study; ``notes`` say what follows the paper and what is our choice (report.md)."""
     from fuseflow.dse.report import print_table, rows, write_report
     from fuseflow.dse.store import Store
     from fuseflow.dse.studies import speedup_summary
@@ -207,7 +209,7 @@ def _study(configs: list[Any], labels: dict[str, str], out: Path, title: str, ex
         extra += f"\n\nWall time: {wall:.1f} s ({summary.line()})."
         from fuseflow.dse.paper_compare import compare, markdown
 
-        extra += "\n\n" + markdown(compare(rs, labels))
+        extra += "\n\n" + markdown(compare(rs, labels), notes)
         path = write_report(st, out, title=title, extra_md=extra, labels=labels)
         typer.echo(f"report: {path} (plots, results.csv, results.json, results.sqlite in {out})")
     _fail_if_none_ok(summary.results, db)
@@ -244,7 +246,11 @@ def figure12_command(
         from fuseflow.ir.errors import UnknownNameError
 
         raise UnknownNameError(f"no Figure 12 workload matches --models {models or '*'} --datasets {datasets or '*'}")
-    _study(workload_configs(wls, hw=hw, all_fusions=all_fusions), dataset_labels(wls), out, f"Figure 12 ({mode})", executor, address, workers, evaluator, fresh, progress)
+    from fuseflow.dse.paper_compare import provenance
+
+    _study(workload_configs(wls, hw=hw, all_fusions=all_fusions), dataset_labels(wls), out, f"Figure 12 ({mode})",
+           executor, address, workers, evaluator, fresh, progress,
+           provenance(mode, str(data_dir) if data_dir else None, hw))
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -270,4 +276,7 @@ def demo_command(
     labels = dataset_labels(DEMO)
     typer.echo(f"ff demo: {len(configs)} configurations of gcn, graphsage, sae, gpt3-bigbird "
                f"x unfused/partial/full -> {out}/")
-    _study(configs, labels, out, "FuseFlow demo", executor, address, workers, evaluator, fresh, progress)
+    _study(configs, labels, out, "FuseFlow demo", executor, address, workers, evaluator, fresh, progress,
+           ["ff demo: toy sizes (karate, 48-node random graphs, 8x8 images, a 2-decoder GPT-3 with seq 32) to "
+            "show the flow in minutes; nothing here is at the paper's sizes (`ff dse study figure12 --mode "
+            "paper` runs those)."])

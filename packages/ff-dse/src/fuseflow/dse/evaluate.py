@@ -145,6 +145,7 @@ def _evaluate(cfg: Config, engine: str) -> Result:
         wall_time=time.perf_counter() - t0,
         error=note,
         estimate=est,
+        reused_kernels=len(getattr(sim, "reused", None) or ()),
     )
 
 

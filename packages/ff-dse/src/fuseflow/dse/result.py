@@ -44,6 +44,7 @@ class Result:
     error: str = ""
     estimate: Estimate | None = None
     peak_rss: float | None = None  # bytes: the evaluating process's peak during this evaluation (Linux)
+    reused_kernels: int = 0  # kernels whose figures the simulator reused (fuseflow.sim.reuse)
 
     @property
     def ok(self) -> bool:
@@ -63,6 +64,7 @@ class Result:
             "max_rel_error": self.max_rel_error,
             "wall_time": self.wall_time,
             "peak_rss": self.peak_rss,
+            "reused_kernels": self.reused_kernels,
             "error": self.error,
             "est_flops": self.estimate.flops if self.estimate else None,
             "est_bytes": self.estimate.bytes if self.estimate else None,
@@ -87,6 +89,7 @@ class Result:
             max_rel_error=d.get("max_rel_error"),
             wall_time=float(d.get("wall_time") or 0.0),
             peak_rss=d.get("peak_rss"),
+            reused_kernels=int(d.get("reused_kernels") or 0),
             error=d.get("error") or "",
             estimate=est,
         )

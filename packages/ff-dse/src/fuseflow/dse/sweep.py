@@ -116,6 +116,7 @@ def _progress_line(r: Result, done: int, total: int, elapsed: float) -> str:
     eta = elapsed / done * (total - done) if done else 0.0
     what = f"{r.cycles:.6g} cycles" if r.ok and r.cycles is not None else f"{r.status.value}: {r.error[:80]}"
     mem = f", peak {r.peak_rss / 2**30:.2f} GiB" if r.peak_rss else ""
+    mem += f", {r.reused_kernels}/{len(r.kernel_cycles)} kernels reused" if r.reused_kernels else ""
     return (f"[{done}/{total}] {r.config.label()}: {what} ({r.wall_time:.1f} s{mem}); "
             f"ETA {eta / 60:.1f} min")
 

@@ -13,6 +13,7 @@ from fuseflow.sim.hw import HwConfig, load_hw
 from fuseflow.sim.inputs import prepare_inputs
 from fuseflow.sim.options import EngineOptions, apply_compile_settings
 from fuseflow.sim.result import SimResult
+from fuseflow.sim.reuse import KernelReuse, reusing
 from fuseflow.sim.trace import write_trace
 
 
@@ -25,7 +26,8 @@ def simulate(program: Program, hw: str | Path | HwConfig = "default", engine: st
     ``check`` compares the program's outputs with recorded PyTorch outputs (or the
     tensor-program interpreter). Options go to the engine (``channel_depth``,
     ``stream_depths``, ``density`` of random inputs, ``engine_options``: the fast engine's
-    :class:`~fuseflow.sim.options.EngineOptions`, or a dict of its fields).
+    :class:`~fuseflow.sim.options.EngineOptions`, or a dict of its fields; its ``reuse``
+    holds for both engines: see :mod:`fuseflow.sim.reuse`).
     """
     opts = EngineOptions.of(options.pop("engine_options", None))
     apply_compile_settings(opts)  # before the engine plugins load the compiled loops
@@ -33,8 +35,9 @@ def simulate(program: Program, hw: str | Path | HwConfig = "default", engine: st
     eng = registry("engine").get(engine)
     cfg = load_hw(hw)
     start = time.perf_counter()
-    result: SimResult = eng.run(program, cfg, random_inputs=random_inputs,
-                                trace=trace_path is not None, **options)
+    with reusing(KernelReuse() if opts.reuse else None):
+        result: SimResult = eng.run(program, cfg, random_inputs=random_inputs,
+                                    trace=trace_path is not None, **options)
     result.wall_time = time.perf_counter() - start
     if check:
         env, _ = prepare_inputs(program, random_inputs, options.get("density"))

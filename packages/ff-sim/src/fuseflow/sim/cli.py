@@ -35,6 +35,8 @@ def sim_command(
     show_queues: bool = typer.Option(False, "--show-queues", help="Fast engine: each kernel's biggest queues."),
     jit: bool = typer.Option(True, "--jit/--no-jit", help="Fast engine: --no-jit runs its loops as plain Python."),
     boundscheck: bool = typer.Option(False, "--boundscheck", help="Fast engine: bounds-check the step functions."),
+    reuse: bool = typer.Option(True, "--reuse/--no-reuse", help="Reuse the figures of a kernel equal to one "
+                               "already simulated (same graph and input structure; see docs/simulator.md)."),
 ) -> None:
     """Simulate PROGRAM cycle by cycle (Comal's timing model)."""
     from fuseflow.ir import io
@@ -42,7 +44,8 @@ def sim_command(
     from fuseflow.sim.options import EngineOptions, apply_compile_settings
 
     engine_options = EngineOptions(queue_capacity=queue_capacity, queue_grown=queue_grown, threads=threads,
-                                   profile=profile, show_queues=show_queues, jit=jit, boundscheck=boundscheck)
+                                   profile=profile, show_queues=show_queues, jit=jit, boundscheck=boundscheck,
+                                   reuse=reuse)
     apply_compile_settings(engine_options)
     if warmup:
         from fuseflow.sim.fast.warmup import warmup as build_loops
@@ -77,7 +80,11 @@ def sim_command(
         typer.echo(f"{prog.name}: {res.cycles} cycles, {res.flops} flops, {res.bytes_moved} bytes "
                    f"({res.engine} engine, hw {res.hw}, {res.wall_time:.2f}s)")
         for k in res.kernels:
-            typer.echo(f"  {k.name:<24} {k.cycles:>10} cycles {k.flops:>10} flops {k.bytes_moved:>10} bytes")
+            typer.echo(f"  {k.name:<24} {k.cycles:>10} cycles {k.flops:>10} flops {k.bytes_moved:>10} bytes"
+                       + (f"  (reused {k.reused_from})" if k.reused_from else ""))
+        if reuse and trace is None:  # a trace simulates every kernel
+            typer.echo(f"reuse: {len(res.reused)} of {len(res.kernels)} kernels reused the figures of an "
+                       "identical kernel (--no-reuse simulates every one)")
         if check:
             err = "" if res.max_rel_error is None else f", max rel error {res.max_rel_error:.3g}"
             typer.echo(f"check: {res.check or 'n/a'} ({res.check_note}{err})")

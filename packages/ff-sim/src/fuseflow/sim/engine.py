@@ -13,6 +13,7 @@ from fuseflow.sim.hw import HwConfig, load_hw
 from fuseflow.sim.inputs import prepare_inputs
 from fuseflow.sim.kernel import KernelRun, run_kernel
 from fuseflow.sim.result import KernelResult, SimResult
+from fuseflow.sim.reuse import ACTIVE as REUSE
 
 
 class ReferenceEngine:
@@ -39,9 +40,14 @@ def run_program(program: Program, hw: HwConfig, env: dict[str, TensorData], made
     outputs: dict[str, TensorData] = {}
     busy: dict[str, dict[str, list[list[int]]]] = {}
     cycles = 0
+    reuse = None if trace else REUSE.get()  # a trace needs every kernel simulated
     for k in program.kernels:
         try:
-            run = run_kernel(program, k, env, hw, trace) if run_one is None else run_one(program, k, env, hw)
+            key, run = reuse.lookup(program, k, env, hw, engine) if reuse is not None else ("", None)
+            if run is None:
+                run = run_kernel(program, k, env, hw, trace) if run_one is None else run_one(program, k, env, hw)
+                if reuse is not None:
+                    reuse.remember(key, k, run)
         except (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError) as e:
             # a graph that passes the verifier can still route a stream where it makes no sense
             # (a locate without its base ref, say): a clear error, not an internal one
@@ -52,7 +58,8 @@ def run_program(program: Program, hw: HwConfig, env: dict[str, TensorData], made
         env.update(run.outputs)
         outputs.update(run.outputs)
         kernels.append(KernelResult(k.name, run.cycles, run.counters.flops, run.counters.bytes_moved(word),
-                                    run.counters, run.per_primitive))
+                                    run.counters, run.per_primitive,
+                                    reuse.reused.get(k.name, "") if reuse is not None else ""))
         total.add(run.counters)
         per.update({f"{k.name}/{name}": c for name, c in run.per_primitive.items()})
         if trace:
@@ -62,4 +69,5 @@ def run_program(program: Program, hw: HwConfig, env: dict[str, TensorData], made
         cycles=cycles, flops=total.flops, bytes_moved=total.bytes_moved(word), kernels=kernels,
         counters=total, per_primitive=per, outputs=outputs, engine=engine, hw=hw.name,
         tokens_moved=total.tokens, trace=busy, random_inputs=made,
+        reused=dict(reuse.reused) if reuse is not None else {},
     )

@@ -17,14 +17,16 @@ from fuseflow.ir.errors import UsageError
 FLAGS = {
     "queue_capacity": "--queue-capacity", "queue_grown": "--queue-grown", "threads": "--threads",
     "profile": "--profile", "show_queues": "--show-queues", "jit": "--no-jit", "boundscheck": "--boundscheck",
+    "reuse": "--no-reuse",
 }
 MAX_THREADS = 64
 
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """Settings of the fast engine. None of them changes a figure (cycles, counters,
-    outputs); they trade memory, time and checking."""
+    """Settings of the fast engine (``reuse``: of both engines). None of them changes a
+    figure (cycles, counters); they trade memory, time and checking. Outputs are the same
+    up to float rounding (a reused kernel's outputs come from the interpreter)."""
 
     queue_capacity: int = 1 << 14  # tokens per stream queue at first
     queue_grown: int = 1 << 18  # a queue its reader keeps emptying doubles up to this
@@ -34,6 +36,7 @@ class EngineOptions:
     # how the loops are compiled, once per process (None: as already chosen, else on / off)
     jit: bool | None = None  # False: the compiled loops run as plain Python (slow; debugging)
     boundscheck: bool | None = None  # True: the per-token step functions check their indices too
+    reuse: bool = True  # a kernel equal to one already simulated reuses its figures (fuseflow.sim.reuse)
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -1,0 +1,268 @@
+"""Reuse of the figures of a kernel already simulated in the same run (e.g. the 12 decoders
+of GPT-3, whose kernels differ only in their weights).
+
+Two kernels are *the same* when their keys are equal. The key hashes
+  - the kernel's text form with every tensor renamed by first appearance (t0, t1, ...):
+    its nodes (kinds, indices, levels, formats, dims, ops, scalars, blocks, labels) and
+    streams, and the declaration (shape, dtype, format) of each tensor it reads or writes;
+  - for each tensor it reads, the coordinate structure the simulator sees: the
+    ``store``d levels (format, dim, seg and crd arrays) and the number of stored values
+    (a tensor whose levels are all dense has no seg/crd: its shape is its structure);
+  - the hardware configuration and the engine's name.
+Values are not in the key: no primitive branches on a value (ALUs, reducers and
+accumulators act on every payload token; EMPTY/stop/done tokens are structure, and
+structure comes from the stored levels). The only value-dependent step is storing a
+tensor given as dense data in a compressed (or blocked) format: its non-zeros become the
+structure; the key hashes the stored levels, so it covers that.
+
+On a hit the cycles, counters and per-primitive figures are copied (per-primitive names
+renamed to this kernel's tensors) and the outputs are computed by the tensor-program
+interpreter (``fuseflow.ir.interp``) on the kernel's expressions, laid out in the
+structure the first simulation wrote (same stored coordinates, so later kernels see the
+same structure). Kernels whose interpreted form would need more than ``DENSE_LIMIT``
+bytes (the interpreter works on dense arrays) are simulated instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from fuseflow.ir.data import TensorData, resolve_view, store
+from fuseflow.ir.dataflow import Kernel, Program
+from fuseflow.ir.errors import FuseFlowError
+from fuseflow.ir.graph import Node, NodeKind
+from fuseflow.ir.program import Access, Binary, BinaryOp, Expr, Reduce, ReduceOp, TensorRole, Unary
+from fuseflow.ir.text import node_text, stream_text
+from fuseflow.sim.counters import Counters
+from fuseflow.sim.hw import HwConfig
+from fuseflow.sim.kernel import KernelRun
+
+READERS = (NodeKind.LEVEL_SCAN, NodeKind.VAL_ARRAY, NodeKind.LOCATE)
+DENSE_LIMIT = 4 << 30  # bytes the interpreter may use for one reused kernel's outputs
+
+#: the reuse of the simulation running in this context (set by ``simulate``)
+ACTIVE: ContextVar[KernelReuse | None] = ContextVar("fuseflow_sim_reuse", default=None)
+
+
+@contextmanager
+def reusing(reuse: KernelReuse | None) -> Iterator[KernelReuse | None]:
+    token = ACTIVE.set(reuse)
+    try:
+        yield reuse
+    finally:
+        ACTIVE.reset(token)
+
+
+@dataclass
+class _Figures:
+    source: str  # the kernel simulated
+    nodes: dict[str, int]  # per-primitive name -> node id
+    run: KernelRun
+    structure: dict[int, np.ndarray | None]  # canonical output -> COO coords (None: dense)
+
+
+@dataclass
+class KernelReuse:
+    """Figures of the kernels simulated so far in one run, by key."""
+
+    cache: dict[str, _Figures] = field(default_factory=dict)
+    reused: dict[str, str] = field(default_factory=dict)  # kernel -> the kernel it reused
+    skipped: dict[str, str] = field(default_factory=dict)  # kernel -> why a hit was simulated
+
+    def lookup(self, program: Program, kernel: Kernel, env: dict[str, TensorData], hw: HwConfig,
+               engine: str) -> tuple[str, KernelRun | None]:
+        """The kernel's key and, on a hit that can be evaluated, its run (figures copied,
+        outputs interpreted)."""
+        names = canonical_names(kernel)
+        key = kernel_key(program, kernel, names, env, hw, engine)
+        fig = self.cache.get(key)
+        if fig is None:
+            return key, None
+        why = too_big(program, kernel)
+        if why:
+            self.skipped[kernel.name] = why
+            return key, None
+        try:
+            outputs = interpreted_outputs(program, kernel, names, env, fig.structure)
+        except (FuseFlowError, MemoryError, ValueError) as e:  # the interpreter cannot: simulate it
+            self.skipped[kernel.name] = f"the interpreter failed ({type(e).__name__}: {e})"
+            return key, None
+        if outputs is None:
+            self.skipped[kernel.name] = "an output is not computed by the kernel's expressions"
+            return key, None
+        self.reused[kernel.name] = fig.source
+        per = {_rename(n, fig.nodes, kernel): _copy(c) for n, c in fig.run.per_primitive.items()}
+        return key, KernelRun(kernel.name, fig.run.cycles, _copy(fig.run.counters), per, outputs)
+
+    def remember(self, key: str, kernel: Kernel, run: KernelRun) -> None:
+        if key in self.cache:
+            return
+        names = canonical_names(kernel)
+        canon = {t: i for i, t in enumerate(names)}
+        structure: dict[int, np.ndarray | None] = {}
+        for t, data in run.outputs.items():
+            if t not in canon:
+                return  # an output not named in the graph: never reused
+            structure[canon[t]] = None if data.dense is not None else data.coords
+        nodes = {n.describe(): n.id for n in kernel.graph.nodes.values()}
+        light = replace(run, outputs={}, busy={}, procs=[])
+        self.cache[key] = _Figures(kernel.name, nodes, light, structure)
+
+
+def _copy(c: Counters) -> Counters:
+    out = Counters()
+    out.add(c)
+    return out
+
+
+def _rename(name: str, nodes: dict[str, int], kernel: Kernel) -> str:
+    nid = nodes.get(name)
+    node: Node | None = kernel.graph.nodes.get(nid) if nid is not None else None
+    return node.describe() if node is not None else name
+
+
+def canonical_names(kernel: Kernel) -> list[str]:
+    """The tensors of the kernel's graph in order of first appearance (by node id)."""
+    names: list[str] = []
+    for nid in sorted(kernel.graph.nodes):
+        t = kernel.graph.nodes[nid].attrs.tensor
+        if t is not None and t not in names:
+            names.append(t)
+    return names
+
+
+def kernel_key(program: Program, kernel: Kernel, names: list[str], env: dict[str, TensorData],
+               hw: HwConfig, engine: str) -> str:
+    canon = {t: f"t{i}" for i, t in enumerate(names)}
+    h = hashlib.sha256()
+
+    def put(text: str) -> None:
+        h.update(text.encode())
+        h.update(b"\n")
+
+    put(f"engine {engine}")
+    put(f"hw {hw!r}")
+    for nid in sorted(kernel.graph.nodes):
+        n = kernel.graph.nodes[nid]
+        t = n.attrs.tensor
+        put(node_text(n if t is None else Node(n.id, n.kind, replace(n.attrs, tensor=canon[t]))))
+    for s in kernel.graph.streams:
+        put(stream_text(s))
+    put("writes " + ",".join(canon.get(t, "?") for t in kernel.outputs))
+    read = {n.attrs.tensor for n in kernel.graph.nodes.values() if n.kind in READERS and n.attrs.tensor}
+    tensors = program.program.tensors
+    for t in names:
+        decl = tensors.get(t)
+        if decl is None:
+            put(f"{canon[t]} undeclared")
+            continue
+        put(f"{canon[t]} {list(decl.shape)} {decl.dtype.value} {decl.format.spec()}")
+        if t in read:
+            _put_structure(h, tensors, env, t, decl)
+    return h.hexdigest()
+
+
+def _put_structure(h: hashlib._Hash, tensors: dict, env: dict[str, TensorData], name: str,  # type: ignore[type-arg]  # TensorProgram.tensors
+                   decl: object) -> None:
+    fmt = decl.format  # type: ignore[attr-defined]  # a TensorDecl
+    if all(lv.value == "dense" for lv in fmt.levels):
+        h.update(b"all dense\n")  # the structure is the shape (and block), already hashed
+        return
+    data = resolve_view(tensors, env, name)
+    if data is None:
+        h.update(b"no data\n")  # the kernel will fail on it; the key only has to differ
+        return
+    st = store(data, fmt)
+    for lv in st.levels:
+        h.update(f"level {lv.format.value} {lv.dim}\n".encode())
+        for arr in (lv.seg, lv.crd):
+            h.update(b"-" if arr is None else np.ascontiguousarray(arr, dtype=np.int64).tobytes())
+    h.update(f"vals {list(st.vals.shape)}\n".encode())
+
+
+# -- outputs of a reused kernel, from its expressions ------------------------------------
+
+
+def too_big(program: Program, kernel: Kernel) -> str | None:
+    """Why the interpreter should not evaluate this kernel (dense arrays too large), or None."""
+    tp = program.program
+    mine = set(kernel.assignments)
+    asgs = [a for a in tp.assignments if a.name in mine]
+    if not asgs:
+        return "the kernel has no expressions"
+    ext: dict[str, int] = {}
+    tensors: set[str] = set()
+    for a in asgs:
+        for acc in (a.output, *_accesses(a.value)):
+            tensors.add(acc.tensor)
+            shape = tp.tensor(acc.tensor).shape
+            ext.update(zip(acc.indices, shape, strict=False))
+    arrays = sum(math.prod(tp.tensor(t).shape) for t in tensors)
+    widest = max(_widest(a.value, ext)[1] for a in asgs)
+    need = 17 * arrays + 24 * widest  # float64 values + bool pattern each; three temporaries
+    if need > DENSE_LIMIT:
+        return f"its interpreted form needs ~{need / 2**30:.1f} GiB dense (limit {DENSE_LIMIT / 2**30:.0f} GiB)"
+    return None
+
+
+def _accesses(e: Expr) -> list[Access]:
+    from fuseflow.ir.program import accesses
+
+    return list(accesses(e))
+
+
+def _widest(e: Expr, ext: dict[str, int]) -> tuple[tuple[str, ...], int]:
+    """Axes of ``e``'s value and the largest array the interpreter builds for it."""
+    if isinstance(e, Access):
+        return tuple(e.indices), math.prod(ext.get(i, 1) for i in e.indices)
+    if isinstance(e, Unary):
+        return _widest(e.operand, ext)
+    if isinstance(e, Binary):
+        (a, wa), (b, wb) = _widest(e.lhs, ext), _widest(e.rhs, ext)
+        axes = a + tuple(x for x in b if x not in a)
+        return axes, max(wa, wb, math.prod(ext.get(i, 1) for i in axes))
+    if isinstance(e, Reduce):
+        keep_all, w = _widest(e.body, ext)
+        keep = tuple(x for x in keep_all if x not in e.indices)
+        if e.op is ReduceOp.SUM and isinstance(e.body, Binary) and e.body.op is BinaryOp.MUL:
+            (a, wa), (b, wb) = _widest(e.body.lhs, ext), _widest(e.body.rhs, ext)  # einsum: no broadcast
+            return keep, max(wa, wb, math.prod(ext.get(i, 1) for i in keep))
+        full = keep_all + tuple(x for x in e.indices if x not in keep_all)
+        return keep, max(w, math.prod(ext.get(i, 1) for i in full))
+    return (), 1
+
+
+def interpreted_outputs(program: Program, kernel: Kernel, names: list[str], env: dict[str, TensorData],
+                        structure: dict[int, np.ndarray | None]) -> dict[str, TensorData] | None:
+    """The kernel's outputs by the interpreter, in the cached structure; None when an
+    output is not one its expressions compute."""
+    from fuseflow.ir.interp import evaluate
+
+    cut = program.only_kernel(kernel.name)
+    tp = cut.program
+    produced = {a.output.tensor for a in tp.assignments}
+    wanted = {names[i]: coords for i, coords in structure.items()}
+    if not set(wanted) <= produced:
+        return None
+    inputs: dict[str, np.ndarray] = {}
+    for name, decl in tp.tensors.items():
+        if decl.view_of is not None or decl.role not in (TensorRole.INPUT, TensorRole.PARAM) or name in produced:
+            continue
+        data = resolve_view(program.program.tensors, env, name)
+        if data is not None:
+            inputs[name] = data.to_dense()
+    values = evaluate(tp, inputs)
+    out: dict[str, TensorData] = {}
+    for name, coords in wanted.items():
+        arr = np.asarray(values[name], dtype=np.float32)
+        if coords is None:
+            out[name] = TensorData.from_dense(arr)
+        else:
+            out[name] = TensorData.from_coo(tuple(arr.shape), coords, arr[tuple(coords)])
+    return out
