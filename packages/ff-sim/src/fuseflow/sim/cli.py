@@ -37,6 +37,10 @@ def sim_command(
     streaming: bool = typer.Option(True, "--streaming/--whole-stream", hidden=True),
     jit: bool = typer.Option(True, "--jit/--no-jit", help="Fast engine: --no-jit runs its loops as plain Python."),
     boundscheck: bool = typer.Option(False, "--boundscheck", help="Fast engine: bounds-check the step functions."),
+    spill_at: int = typer.Option(1 << 22, "--spill-at", help="Fast engine: a queue the run needs longer than this "
+                                 "many tokens overflows to disk (0: never)."),
+    spill_dir: Path | None = typer.Option(  # noqa: UP007
+        None, "--spill-dir", help="Fast engine: directory for queues that overflow (default: the temporary one)."),
 ) -> None:
     """Simulate PROGRAM cycle by cycle (Comal's timing model)."""
     from fuseflow.ir import io
@@ -44,7 +48,8 @@ def sim_command(
     from fuseflow.sim.options import EngineOptions, apply_compile_settings
 
     engine_options = EngineOptions(queue_capacity, queue_grown, threads, profile, show_queues, columnar,
-                                   streaming, jit, boundscheck)
+                                   streaming, jit, boundscheck, spill_at,
+                                   None if spill_dir is None else str(spill_dir))
     apply_compile_settings(engine_options)
     if warmup:
         from fuseflow.sim.fast.warmup import warmup as build_loops
