@@ -473,7 +473,7 @@ def _unstick(runners: list[Runner], queues: Queues, producer: dict[int, Runner],
     if r is not None:
         full = [(x, q) for x, q in path[seen[id(r)]:] if q >= 0]
         if full:
-            owner, q = min(full, key=lambda xq: queues.ctl[xq[1], CAP])
+            owner, q = min(full, key=lambda xq: queues.ctl[xq[1], CAP] + spills.limit.get(xq[1], 0))  # room in all
             need = int(owner.rep[1])
             if spills.pending(q):
                 spills.more(q)  # twice the tokens on disk, as growing would allow in RAM

@@ -23,14 +23,24 @@ from __future__ import annotations
 
 import tempfile
 from collections import deque
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 from fuseflow.ir.errors import SimulationError
 from fuseflow.sim.fast.stream.common import BASE, CAP, END, HEAD
 
-TOKEN = np.dtype([("code", np.int64), ("stamp", np.int64), ("val", np.float32)])  # packed: 20 bytes
-SEGMENT = 1 << 28  # bytes per file: a fully read file is deleted, so disk use follows the tokens on it
+TOKEN = np.dtype([("code", np.int64), ("stamp", np.int64), ("val", np.float32)])  # 20 bytes a token
+SEGMENT = 1 << 28  # bytes per file: a file read through is deleted, so disk use follows the tokens on it
+
+
+class _Chunk:
+    """``n`` tokens written at once at ``offset`` of ``file``: their codes, stamps, then
+    values, each contiguous (written straight from the queue's arrays, no packing)."""
+
+    __slots__ = ("file", "offset", "n", "done")
+
+    def __init__(self, file: Any, offset: int, n: int) -> None:
+        self.file, self.offset, self.n, self.done = file, offset, n, 0
 
 
 class DiskFifo:
@@ -38,47 +48,54 @@ class DiskFifo:
 
     def __init__(self, directory: str | None) -> None:
         self.dir = directory
-        self.files: deque[list[Any]] = deque()  # [file, read offset, write offset]
+        self.chunks: deque[_Chunk] = deque()
+        self.file: Any | None = None  # the file written now
+        self.end = 0  # its size
         self.count = 0  # tokens written, not yet read back
 
     def put(self, Q: np.ndarray, V: np.ndarray, a: int, b: int) -> None:
         """Tokens ``a:b`` of a queue's arrays, after those already here."""
-        rec = np.empty(b - a, TOKEN)
-        rec["code"], rec["stamp"], rec["val"] = Q[0, a:b], Q[1, a:b], V[a:b]
-        if not self.files or self.files[-1][2] >= SEGMENT:
-            f: IO[bytes] = tempfile.TemporaryFile(prefix="ff-queue-", dir=self.dir)
-            self.files.append([f, 0, 0])
-        seg = self.files[-1]
-        seg[0].seek(seg[2])
-        seg[0].write(rec.tobytes())
-        seg[0].flush()  # a full disk fails here, not later
-        seg[2] += rec.nbytes
+        if self.file is None or self.end >= SEGMENT:
+            self.file, self.end = tempfile.TemporaryFile(prefix="ff-queue-", dir=self.dir), 0
+        f = self.file
+        f.seek(self.end)
+        for col in (Q[0, a:b], Q[1, a:b], V[a:b]):
+            f.write(col.view(np.uint8).data)
+        f.flush()  # a full disk fails here, not later
+        self.chunks.append(_Chunk(f, self.end, b - a))
+        self.end += (b - a) * TOKEN.itemsize
         self.count += b - a
 
     def get(self, Q: np.ndarray, V: np.ndarray, at: int, room: int) -> int:
         """Up to ``room`` of the oldest tokens into ``Q``/``V`` from index ``at``; how many."""
         got = 0
-        while self.files and got < room:
-            seg = self.files[0]
-            k = min((seg[2] - seg[1]) // TOKEN.itemsize, room - got)
-            rec = np.empty(k, TOKEN)
-            seg[0].seek(seg[1])
-            if seg[0].readinto(rec.view(np.uint8)) != rec.nbytes:
-                raise OSError("a queue's overflow file came back short")
-            Q[0, at + got:at + got + k], Q[1, at + got:at + got + k] = rec["code"], rec["stamp"]
-            V[at + got:at + got + k] = rec["val"]
-            seg[1] += rec.nbytes
+        while self.chunks and got < room:
+            c = self.chunks[0]
+            k = min(c.n - c.done, room - got)
+            dst = at + got
+            start = c.offset
+            for col, size in ((Q[0, dst:dst + k], 8), (Q[1, dst:dst + k], 8), (V[dst:dst + k], 4)):
+                c.file.seek(start + c.done * size)
+                if c.file.readinto(col.view(np.uint8).data) != k * size:
+                    raise OSError("a queue's overflow file came back short")
+                start += c.n * size
+            c.done += k
             got += k
-            if seg[1] == seg[2]:  # read through: the file goes
-                seg[0].close()
-                self.files.popleft()
+            if c.done == c.n:
+                self.chunks.popleft()
+                if c.file is not self.file and (not self.chunks or self.chunks[0].file is not c.file):
+                    c.file.close()  # read through: the file goes
         self.count -= got
         return got
 
     def close(self) -> None:
-        for seg in self.files:
-            seg[0].close()
-        self.files.clear()
+        files = {id(c.file): c.file for c in self.chunks}
+        if self.file is not None:
+            files[id(self.file)] = self.file
+        for f in files.values():
+            f.close()
+        self.chunks.clear()
+        self.file = None
 
 
 class Spills:
