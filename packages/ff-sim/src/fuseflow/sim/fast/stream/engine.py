@@ -65,7 +65,9 @@ _RESERVE = 512 << 20  # bytes of memory a queue's growth leaves free, or the run
 
 
 class Queues:
-    """Every queue's arrays and the ``ctl`` table ([head, end, cap, base] per queue)."""
+    """Every queue's arrays and the ``ctl`` table ([head, end, cap, base] per queue).
+    ``cap`` is the arrays' size, or less while a spilled queue's producer must wait
+    (``Spills.gate``): ``size`` is the arrays' size."""
 
     def __init__(self, cap: int, kernel: str = "", opts: EngineOptions | None = None) -> None:
         opts = opts or EngineOptions()
@@ -99,13 +101,15 @@ class Queues:
             self.Q[q][:, :n] = self.Q[q][:, h:e].copy()
             self.V[q][:n] = self.V[q][h:e].copy()
         c[HEAD], c[END], c[BASE] = 0, n, c[BASE] + h
+        if c[CAP] < self.size(q):  # a gated queue stays shut
+            c[CAP] -= h
 
     def grow(self, q: int, room: int) -> None:
         """At least ``room`` free slots after the unread tokens."""
         self.compact(q)
         c = self.ctl[q]
         n = int(c[END])
-        cap = max(2 * int(c[CAP]), n + room)
+        cap = max(2 * self.size(q), n + room)
         what = f"in kernel {self.kernel}, growing the queue {self.names[q]} to {cap:,} tokens"
         left = available_bytes()
         if left is not None and left - cap * TOKEN.itemsize < _RESERVE:
@@ -118,6 +122,9 @@ class Queues:
         V[:n] = self.V[q][:n]
         self.Q[q], self.V[q] = Q, V
         c[CAP] = cap
+
+    def size(self, q: int) -> int:
+        return int(self.V[q].shape[0])
 
     def pushed(self, q: int) -> int:
         return int(self.ctl[q, BASE] + self.ctl[q, END]) + self.spills.pending(q)
@@ -175,7 +182,7 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
     try:
         _schedule(runners, queues, fm, opts.queue_grown, opts.threads)
         if opts.show_queues:
-            caps = sorted(((int(queues.ctl[q, CAP]), q) for q in range(len(queues.Q))), reverse=True)[:8]
+            caps = sorted(((queues.size(q), q) for q in range(len(queues.Q))), reverse=True)[:8]
             print(f"stream: {kernel.name} biggest queues {caps}", flush=True)
             if spills.written:
                 print(f"stream: {kernel.name} spilled {spills.written:,} tokens to disk, at most "
@@ -189,7 +196,7 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
         STATS["most on disk"] = max(STATS["most on disk"], spills.peak)
         spills.close()
     STATS["streamed"] += 1
-    STATS["largest queue"] = max(STATS["largest queue"], int(queues.ctl[:, CAP].max(initial=0)))
+    STATS["largest queue"] = max(STATS["largest queue"], max(map(queues.size, range(len(queues.Q))), default=0))
     return _finish(program, kernel, ctx, runners, queues)
 
 
@@ -248,7 +255,7 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
         for q in r.outs:  # room at the back; each token moves once on average
             h = ctl[q, HEAD]
             woken = r.status == NEED_OUT and r.rep[0] == q
-            if woken and 4 * (ctl[q, END] - h) <= ctl[q, CAP] and ctl[q, CAP] < grown:
+            if woken and 4 * (ctl[q, END] - h) <= ctl[q, CAP] and queues.size(q) < grown:
                 queues.grow(q, 0)  # it was full and its reader took most of it: a long stream
             elif h and ((2 * ctl[q, END] > ctl[q, CAP] and 4 * (ctl[q, END] - h) <= ctl[q, CAP]) or woken):
                 queues.compact(q)
@@ -417,7 +424,7 @@ def _call(r: Runner, queues: Queues, fm: Any, hz: int) -> int:
             continue
         if status == NEED_OUT:
             q = int(r.rep[0])
-            if queues.ctl[q, CAP] < r.rep[1]:  # it cannot fit even when empty
+            if queues.size(q) < r.rep[1]:  # it cannot fit even when empty
                 queues.grow(q, int(r.rep[1]))
                 continue
         return status
@@ -473,7 +480,7 @@ def _unstick(runners: list[Runner], queues: Queues, producer: dict[int, Runner],
     if r is not None:
         full = [(x, q) for x, q in path[seen[id(r)]:] if q >= 0]
         if full:
-            owner, q = min(full, key=lambda xq: queues.ctl[xq[1], CAP] + spills.limit.get(xq[1], 0))  # room in all
+            owner, q = min(full, key=lambda xq: queues.size(xq[1]) + spills.limit.get(xq[1], 0))  # RAM + disk
             need = int(owner.rep[1])
             if spills.pending(q):
                 spills.more(q)  # twice the tokens on disk, as growing would allow in RAM

@@ -123,25 +123,34 @@ class Spills:
     def want(self, q: int) -> bool:
         """Overflow instead of growing: a stream queue already at ``spill_at``."""
         qs = self.queues
-        return self.spill_at > 0 and qs.kind[q] == "stream" and int(qs.ctl[q, CAP]) >= self.spill_at
+        return self.spill_at > 0 and qs.kind[q] == "stream" and qs.size(q) >= self.spill_at
 
     def start(self, q: int) -> bool:
         """A full queue starts to overflow: a quarter of it stays as the read window, the
         rest of its unread tokens go to disk. False when there is nothing to move."""
         c = self.queues.ctl[q]
-        keep = int(c[HEAD]) + max(1, int(c[CAP]) // 4)
+        keep = int(c[HEAD]) + max(1, self.queues.size(q) // 4)
         if int(c[END]) <= keep:
             return False
         if q not in self.fifo:
             self.fifo[q] = DiskFifo(self.dir)
         self._put(q, keep)
-        self.limit[q] = self.fifo[q].count + int(c[CAP])  # as far as doubling the queue would let it run
+        self.limit[q] = self.fifo[q].count + self.queues.size(q)  # as far as doubling the queue would let it run
         self.queues.compact(q)
+        self.gate(q)
         return True
 
     def more(self, q: int) -> None:
         """The graph needs more slack here: twice as many tokens may wait on disk."""
         self.limit[q] *= 2
+        self.gate(q)
+
+    def gate(self, q: int) -> None:
+        """Shut the queue to its producer (no room: ``cap`` at ``end``) while the disk holds
+        its limit, else open it. Without this the producer, woken for its inputs, would
+        keep writing through the room its last write left on disk."""
+        c = self.queues.ctl[q]
+        c[CAP] = c[END] if self.full(q) else self.queues.size(q)
 
     def after_write(self, q: int, gave: int) -> None:
         """The producer of ``q`` wrote from absolute position ``gave`` on: while older
@@ -149,6 +158,7 @@ class Spills:
         if q in self.fifo:
             c = self.queues.ctl[q]
             self._put(q, max(gave - int(c[BASE]), int(c[HEAD])))
+            self.gate(q)
 
     def refill(self, q: int, force: bool = False) -> int:
         """The window ran low (under a quarter of the queue), or its reader waits on it
@@ -160,12 +170,12 @@ class Spills:
         qs = self.queues
         c = qs.ctl[q]
         window = int(c[END] - c[HEAD])
-        if not force and 4 * window > int(c[CAP]):
+        if not force and 4 * window > qs.size(q):
             return 0
         qs.compact(q)
-        if window >= int(c[CAP]):  # a reader that needs more than the whole queue at once
+        if window >= qs.size(q):  # a reader that needs more than the whole queue at once
             qs.grow(q, 1)
-        room = max(int(c[CAP]) // 2 - window, 1)
+        room = max(qs.size(q) // 2 - window, 1)
         try:
             got = f.get(qs.Q[q], qs.V[q], window, room)
         except OSError as e:
@@ -175,6 +185,7 @@ class Spills:
         if not f.count:
             f.close()
             del self.fifo[q], self.limit[q]
+        self.gate(q)
         return got
 
     def close(self) -> None:
