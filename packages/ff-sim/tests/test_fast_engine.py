@@ -22,7 +22,7 @@ GRAPHS = Path(__file__).parent / "graphs"
 HWS = ("default", "no-hbm")
 
 
-MODES = {"stream": EngineOptions(), "stream-tiny": EngineOptions(queue_capacity=3, queue_grown=3),
+MODES = {"stream": EngineOptions(), "stream-tiny": EngineOptions(queue_capacity=3, queue_grown=3, spill_at=6),
          "one-thread": EngineOptions(threads=1, queue_capacity=64, queue_grown=1 << 20)}
 FAST = {"options": EngineOptions()}  # what _same runs the fast engine with
 

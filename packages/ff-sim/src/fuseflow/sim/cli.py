@@ -37,6 +37,10 @@ def sim_command(
     boundscheck: bool = typer.Option(False, "--boundscheck", help="Fast engine: bounds-check the step functions."),
     reuse: bool = typer.Option(True, "--reuse/--no-reuse", help="Reuse the figures of a kernel equal to one "
                                "already simulated (same graph and input structure; see docs/simulator.md)."),
+    spill_at: int = typer.Option(1 << 22, "--spill-at", help="Fast engine: a queue the run needs longer than this "
+                                 "many tokens overflows to disk (0: never)."),
+    spill_dir: Path | None = typer.Option(  # noqa: UP007
+        None, "--spill-dir", help="Fast engine: directory for queues that overflow (default: the temporary one)."),
 ) -> None:
     """Simulate PROGRAM cycle by cycle (Comal's timing model)."""
     from fuseflow.ir import io
@@ -45,7 +49,8 @@ def sim_command(
 
     engine_options = EngineOptions(queue_capacity=queue_capacity, queue_grown=queue_grown, threads=threads,
                                    profile=profile, show_queues=show_queues, jit=jit, boundscheck=boundscheck,
-                                   reuse=reuse)
+                                   reuse=reuse, spill_at=spill_at,
+                                   spill_dir=None if spill_dir is None else str(spill_dir))
     apply_compile_settings(engine_options)
     if warmup:
         from fuseflow.sim.fast.warmup import warmup as build_loops

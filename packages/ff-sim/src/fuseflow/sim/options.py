@@ -7,6 +7,7 @@ first ``simulate``); a later run that asks otherwise is a usage error naming the
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, fields
 from typing import Any
@@ -18,6 +19,7 @@ FLAGS = {
     "queue_capacity": "--queue-capacity", "queue_grown": "--queue-grown", "threads": "--threads",
     "profile": "--profile", "show_queues": "--show-queues", "jit": "--no-jit", "boundscheck": "--boundscheck",
     "reuse": "--no-reuse",
+    "spill_at": "--spill-at", "spill_dir": "--spill-dir",
 }
 MAX_THREADS = 64
 
@@ -37,21 +39,30 @@ class EngineOptions:
     jit: bool | None = None  # False: the compiled loops run as plain Python (slow; debugging)
     boundscheck: bool | None = None  # True: the per-token step functions check their indices too
     reuse: bool = True  # a kernel equal to one already simulated reuses its figures (fuseflow.sim.reuse)
+    # a stream queue the run needs longer than this many tokens overflows to disk (0: never);
+    # 4M tokens are 80 MB of RAM per queue
+    spill_at: int = 1 << 22
+    spill_dir: str | None = None  # where overflowing queues go (None: the system's temporary directory)
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            want = bool if "bool" in str(f.type) else int
+            want = bool if "bool" in str(f.type) else str if "str" in str(f.type) else int
             if value is None and "None" in str(f.type):
                 continue
             if type(value) is not want:
-                raise _bad(f.name, value, f"must be {'true or false' if want is bool else 'an integer'}")
+                kind = {bool: "true or false", str: "a string", int: "an integer"}[want]
+                raise _bad(f.name, value, f"must be {kind}")
         if self.queue_capacity < 1:
             raise _bad("queue_capacity", self.queue_capacity, "must be >= 1 token")
         if self.queue_grown < 1:  # below the capacity: queues keep their first size
             raise _bad("queue_grown", self.queue_grown, "must be >= 1 token")
         if not 1 <= self.threads <= MAX_THREADS:
             raise _bad("threads", self.threads, f"must be between 1 and {MAX_THREADS}")
+        if self.spill_at < 0:
+            raise _bad("spill_at", self.spill_at, "must be >= 0 tokens (0: never spill to disk)")
+        if self.spill_dir is not None and not os.path.isdir(self.spill_dir):
+            raise _bad("spill_dir", self.spill_dir, "must be an existing directory")
 
     @classmethod
     def of(cls, value: EngineOptions | dict[str, Any] | None) -> EngineOptions:

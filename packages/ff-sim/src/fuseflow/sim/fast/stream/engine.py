@@ -13,18 +13,22 @@ running every client whole in id order, as the reference does on a kernel whose 
 all go from a lower id to a higher one (the only kernels this path takes).
 
 When no node can move, the engine grows the smallest full queue a node waits on (Parks'
-rule for bounded Kahn networks), so memory grows only where the graph needs the slack.
+rule for bounded Kahn networks), so memory grows only where the graph needs the slack;
+past ``EngineOptions.spill_at`` tokens a queue overflows to disk instead (``spill.py``).
 """
 
 from __future__ import annotations
 
 import heapq
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from fuseflow.ir.dataflow import Kernel, Program
+from fuseflow.ir.errors import out_of_memory
 from fuseflow.ir.graph import NodeKind
+from fuseflow.ir.sysmem import available_bytes
 from fuseflow.sim.counters import Counters
 from fuseflow.sim.fast.memory import FastMemory
 from fuseflow.sim.fast.rebuild import Col, collect_outputs_fast, record_level, record_values
@@ -45,6 +49,7 @@ from fuseflow.sim.fast.stream.common import (
     T,
 )
 from fuseflow.sim.fast.stream.nodes import Ports, Runner, build
+from fuseflow.sim.fast.stream.spill import TOKEN, Spills
 from fuseflow.sim.kernel import KernelContext, KernelRun
 from fuseflow.sim.options import EngineOptions
 
@@ -54,23 +59,31 @@ F32 = np.float32
 # kernels streamed, and kernels left to the whole-stream path: why (for tests and profiles)
 # ("not exact": kernels only the reference runs exactly; "reference": kernels it ran)
 STATS: dict[str, int] = {"streamed": 0, "not taken": 0, "not exact": 0, "reference": 0, "irregular": 0,
-                         "largest queue": 0, "memory waits": 0}
+                         "largest queue": 0, "memory waits": 0, "spilled tokens": 0, "most on disk": 0}
 WHY: list[str] = []  # the last reasons, newest last
+_RESERVE = 512 << 20  # bytes of memory a queue's growth leaves free, or the run stops with a clear error
 
 
 class Queues:
-    """Every queue's arrays and the ``ctl`` table ([head, end, cap, base] per queue)."""
+    """Every queue's arrays and the ``ctl`` table ([head, end, cap, base] per queue).
+    ``cap`` is the arrays' size, or less while a spilled queue's producer must wait
+    (``Spills.gate``): ``size`` is the arrays' size."""
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, kernel: str = "", opts: EngineOptions | None = None) -> None:
+        opts = opts or EngineOptions()
         self.cap0 = cap
+        self.kernel = kernel
+        self.names: list[str] = []  # each queue, for errors: "from <primitive> to <primitive>"
+        self.spills = Spills(self, opts.spill_at, opts.spill_dir)
         self.Q: list[np.ndarray] = []
         self.V: list[np.ndarray] = []
         self.kind: list[str] = []  # "stream", "sink" or "record"
         self.gc: Any = None  # a blocked kernel's tile pool collector (fast.stream.boxed)
         self.ctl = np.zeros((0, 4), I64)
 
-    def new(self, kind: str) -> int:
+    def new(self, kind: str, name: str = "") -> int:
         q = len(self.Q)
+        self.names.append(name or f"{kind} {q}")
         self.Q.append(np.empty((2, self.cap0), I64))  # nothing is read before it is written
         self.V.append(np.empty(self.cap0, F32))
         self.kind.append(kind)
@@ -89,21 +102,33 @@ class Queues:
             self.Q[q][:, :n] = self.Q[q][:, h:e].copy()
             self.V[q][:n] = self.V[q][h:e].copy()
         c[HEAD], c[END], c[BASE] = 0, n, c[BASE] + h
+        if c[CAP] < self.size(q):  # a gated queue stays shut
+            c[CAP] -= h
 
     def grow(self, q: int, room: int) -> None:
         """At least ``room`` free slots after the unread tokens."""
         self.compact(q)
         c = self.ctl[q]
         n = int(c[END])
-        cap = max(2 * int(c[CAP]), n + room)
-        Q, V = np.empty((2, cap), I64), np.empty(cap, F32)
+        cap = max(2 * self.size(q), n + room)
+        what = f"in kernel {self.kernel}, growing the queue {self.names[q]} to {cap:,} tokens"
+        left = available_bytes()
+        if left is not None and left - cap * TOKEN.itemsize < _RESERVE:
+            raise out_of_memory(what, nbytes=cap * TOKEN.itemsize)
+        try:
+            Q, V = np.empty((2, cap), I64), np.empty(cap, F32)
+        except MemoryError as e:
+            raise out_of_memory(what, e) from None
         Q[:, :n] = self.Q[q][:, :n]
         V[:n] = self.V[q][:n]
         self.Q[q], self.V[q] = Q, V
         c[CAP] = cap
 
+    def size(self, q: int) -> int:
+        return int(self.V[q].shape[0])
+
     def pushed(self, q: int) -> int:
-        return int(self.ctl[q, BASE] + self.ctl[q, END])
+        return int(self.ctl[q, BASE] + self.ctl[q, END]) + self.spills.pending(q)
 
 
 class Stalled(Exception):
@@ -131,12 +156,12 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
         return None
     fm = FastMemory(hw.memory) if ctx.memory is not None else None
     g = kernel.graph
-    queues = Queues(cap)
+    queues = Queues(cap, kernel.name, opts)
     ins: dict[int, dict[str, int]] = {n: {} for n in g.nodes}
     outs: dict[int, dict[str, int]] = {n: {} for n in g.nodes}
     kinds: dict[int, dict[str, Any]] = {n: {} for n in g.nodes}
     for s in g.streams:
-        q = queues.new("stream")
+        q = queues.new("stream", f"from {g.nodes[s.src.node].describe()} to {g.nodes[s.dst.node].describe()}")
         outs[s.src.node][s.src.port] = q
         ins[s.dst.node][s.dst.port] = q
         kinds[s.dst.node][s.dst.port] = s.kind
@@ -147,7 +172,7 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
         if any(spec.name not in ins[nid] and not spec.optional for spec in node.inputs()):
             return None
         try:
-            r = build(node, Ports(ins[nid], outs[nid], queues.new), ctx, fm, kinds[nid], pool)
+            r = build(node, Ports(ins[nid], outs[nid], _namer(queues, node.describe())), ctx, fm, kinds[nid], pool)
         except Exception:  # noqa: BLE001 - a node the whole-stream path will report on
             return None
         if r is None:
@@ -156,18 +181,31 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
             return None
         runners.append(r)
     queues.gc = Collector(pool, runners) if pool is not None else None
+    spills = queues.spills
     try:
         _schedule(runners, queues, fm, opts.queue_grown, opts.threads)
         if opts.show_queues:
-            caps = sorted(((int(queues.ctl[q, CAP]), q) for q in range(len(queues.Q))), reverse=True)[:8]
+            caps = sorted(((queues.size(q), q) for q in range(len(queues.Q))), reverse=True)[:8]
             print(f"stream: {kernel.name} biggest queues {caps}", flush=True)
+            if spills.written:
+                print(f"stream: {kernel.name} spilled {spills.written:,} tokens to disk, at most "
+                      f"{spills.peak * TOKEN.itemsize / 2**20:,.0f} MiB at once", flush=True)
     except Stalled as e:
         STATS["irregular"] += 1
         WHY.append(f"{kernel.name}: {e}")
         return None
+    finally:
+        STATS["spilled tokens"] += spills.written
+        STATS["most on disk"] = max(STATS["most on disk"], spills.peak)
+        spills.close()
     STATS["streamed"] += 1
-    STATS["largest queue"] = max(STATS["largest queue"], int(queues.ctl[:, CAP].max(initial=0)))
+    STATS["largest queue"] = max(STATS["largest queue"], max(map(queues.size, range(len(queues.Q))), default=0))
     return _finish(program, kernel, ctx, runners, queues)
+
+
+def _namer(queues: Queues, node: str) -> Callable[[str], int]:
+    """A node's sink and record queues, named after it."""
+    return lambda kind: queues.new(kind, f"{kind} of {node}")
 
 
 def _slot(fm: Any, c: Runner) -> int:
@@ -220,7 +258,7 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
         for q in r.outs:  # room at the back; each token moves once on average
             h = ctl[q, HEAD]
             woken = r.status == NEED_OUT and r.rep[0] == q
-            if woken and 4 * (ctl[q, END] - h) <= ctl[q, CAP] and ctl[q, CAP] < grown:
+            if woken and 4 * (ctl[q, END] - h) <= ctl[q, CAP] and queues.size(q) < grown:
                 queues.grow(q, 0)  # it was full and its reader took most of it: a long stream
             elif h and ((2 * ctl[q, END] > ctl[q, CAP] and 4 * (ctl[q, END] - h) <= ctl[q, CAP]) or woken):
                 queues.compact(q)
@@ -233,6 +271,8 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
         r.rep[2] = 0
         ctl = queues.ctl
         qi, qo = ins[id(r)], outs[id(r)]
+        if queues.spills.fifo:
+            _spill_settle(r, queues, gave, wake)
         for q in r.outs:
             kind = queues.kind[q]
             if kind == "stream":
@@ -317,7 +357,7 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
                 status = _call(r, queues, fm, pre[0])
             except Exception as e:  # noqa: BLE001 - handed to the caller
                 with cond:
-                    state["error"] = e
+                    state["error"] = _named(queues, r, e)
                     running.pop(id(r))
                     cond.notify_all()
                 return
@@ -326,7 +366,7 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
                 try:
                     state["left"] -= settle(r, status, *pre)
                 except Exception as e:  # noqa: BLE001 - handed to the caller
-                    state["error"] = e
+                    state["error"] = _named(queues, r, e)
                 cond.notify_all()
 
     helpers = [threading.Thread(target=work, daemon=True) for _ in range(max(1, threads) - 1)]
@@ -339,9 +379,35 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
         raise state["error"]
 
 
+def _named(queues: Queues, r: Runner, e: Exception) -> Exception:
+    """A MemoryError as the clear error naming the kernel and the primitive."""
+    if isinstance(e, MemoryError):
+        return out_of_memory(f"in kernel {queues.kernel}, at {r.node.describe()}", e)
+    return e
+
+
+def _spill_settle(r: Runner, queues: Queues, gave: np.ndarray, wake: Any) -> None:
+    """After a call of ``r``: what it wrote to a queue with tokens on disk follows them
+    there (and wakes it again while the disk may take more); a spilled queue whose window
+    ran low, or that it waits on, gets the next tokens from disk."""
+    spills = queues.spills
+    for k, q in enumerate(r.outs):
+        if spills.pending(q):
+            spills.after_write(q, int(gave[k]))
+            spills.refill(q)  # its reader is woken as for any write (base + end moved)
+            if r.status == NEED_OUT and r.rep[0] == q and _roomy(queues, q, int(r.rep[1])):
+                wake(r)
+    for q in r.ins:
+        hungry = r.status == NEED_IN and r.rep[0] == q
+        if spills.pending(q) and spills.refill(q, force=hungry) and hungry:
+            wake(r)
+
+
 def _roomy(queues: Queues, q: int, need: int) -> bool:
     """Worth waking the writer of ``q``: half of it free (after a compaction), or as
-    much as it needs without one."""
+    much as it needs without one; and, on a spilled queue, room on disk."""
+    if queues.spills.full(q):
+        return False
     c = queues.ctl[q]
     free = int(c[CAP] - c[END] + c[HEAD])
     return free >= max(need, 3 * int(c[CAP]) // 4) or c[CAP] - c[END] >= need
@@ -366,7 +432,7 @@ def _call(r: Runner, queues: Queues, fm: Any, hz: int) -> int:
             continue
         if status == NEED_OUT:
             q = int(r.rep[0])
-            if queues.ctl[q, CAP] < r.rep[1]:  # it cannot fit even when empty
+            if queues.size(q) < r.rep[1]:  # it cannot fit even when empty
                 queues.grow(q, int(r.rep[1]))
                 continue
         return status
@@ -393,6 +459,12 @@ def _unstick(runners: list[Runner], queues: Queues, producer: dict[int, Runner],
     roomy = [r for r in runners if not r.done and r.status == NEED_OUT and _roomy(queues, int(r.rep[0]), int(r.rep[1]))]
     if roomy:
         return roomy
+    spills = queues.spills
+    hungry = [x for x in runners if not x.done and x.status == NEED_IN and spills.pending(int(x.rep[0]))]
+    for x in hungry:  # not after a settle (a queue that began to spill under its waiting reader)
+        spills.refill(int(x.rep[0]), force=True)
+    if hungry:
+        return hungry
 
     def waits_for(r: Runner) -> tuple[Runner | None, int]:
         q = int(r.rep[0])
@@ -416,8 +488,14 @@ def _unstick(runners: list[Runner], queues: Queues, producer: dict[int, Runner],
     if r is not None:
         full = [(x, q) for x, q in path[seen[id(r)]:] if q >= 0]
         if full:
-            owner, q = min(full, key=lambda xq: queues.ctl[xq[1], CAP])
-            queues.grow(q, int(owner.rep[1]))
+            owner, q = min(full, key=lambda xq: queues.size(xq[1]) + spills.limit.get(xq[1], 0))  # RAM + disk
+            need = int(owner.rep[1])
+            if spills.pending(q):
+                spills.more(q)  # twice the tokens on disk, as growing would allow in RAM
+                if not _roomy(queues, q, need):
+                    queues.grow(q, need)
+            elif not (spills.want(q) and spills.start(q)):
+                queues.grow(q, need)
             return [owner]
     stuck = [x.node.describe() for x in runners if not x.done]
     raise Stalled("deadlock: " + ", ".join(stuck[:4]))

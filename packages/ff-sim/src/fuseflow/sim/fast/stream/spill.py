@@ -1,0 +1,217 @@
+"""Queues that overflow to disk.
+
+The model's channels are unbounded, and a kernel whose memory clients run at different
+speeds really holds a growing number of tokens in flight: a client's memory answers wait
+for every lower-id client to pass the slots it searched, so a fast low-id client (say the
+values of a sparse matrix) runs far ahead of a slow higher-id one, and the tokens between
+them must wait somewhere. Exactness needs them kept; RAM does not. A stream queue that
+the engine would grow past ``spill_at`` tokens instead keeps a window in RAM and moves
+the rest to a temporary file, first in, first out (sequential disk traffic).
+
+A spilled queue holds, in order: the unread RAM window ``[head, end)``, then the file,
+then what the producer writes next. While the file holds tokens, what the producer wrote
+in a call goes to the file's end after the call (``after_write``), and when the window
+runs low the oldest tokens of the file come in behind it (``refill``). Step functions
+never see this: they only find their queues' ``ctl`` rows between calls.
+
+The file is bounded like a queue (Parks' rule, as RAM queues are): the producer parks
+once ``limit`` tokens wait on disk (``full``), and the engine doubles the limit only when
+the whole graph would stall otherwise.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import deque
+from typing import Any
+
+import numpy as np
+from fuseflow.ir.errors import SimulationError
+from fuseflow.sim.fast.stream.common import BASE, CAP, END, HEAD
+
+TOKEN = np.dtype([("code", np.int64), ("stamp", np.int64), ("val", np.float32)])  # 20 bytes a token
+SEGMENT = 1 << 28  # bytes per file: a file read through is deleted, so disk use follows the tokens on it
+
+
+class _Chunk:
+    """``n`` tokens written at once at ``offset`` of ``file``: their codes, stamps, then
+    values, each contiguous (written straight from the queue's arrays, no packing)."""
+
+    __slots__ = ("file", "offset", "n", "done")
+
+    def __init__(self, file: Any, offset: int, n: int) -> None:
+        self.file, self.offset, self.n, self.done = file, offset, n, 0
+
+
+class DiskFifo:
+    """One queue's overflow: tokens in a chain of temporary files, read in the order written."""
+
+    def __init__(self, directory: str | None) -> None:
+        self.dir = directory
+        self.chunks: deque[_Chunk] = deque()
+        self.file: Any | None = None  # the file written now
+        self.end = 0  # its size
+        self.count = 0  # tokens written, not yet read back
+
+    def put(self, Q: np.ndarray, V: np.ndarray, a: int, b: int) -> None:
+        """Tokens ``a:b`` of a queue's arrays, after those already here."""
+        if self.file is None or self.end >= SEGMENT:
+            self.file, self.end = tempfile.TemporaryFile(prefix="ff-queue-", dir=self.dir), 0
+        f = self.file
+        f.seek(self.end)
+        for col in (Q[0, a:b], Q[1, a:b], V[a:b]):
+            f.write(col.view(np.uint8).data)
+        f.flush()  # a full disk fails here, not later
+        self.chunks.append(_Chunk(f, self.end, b - a))
+        self.end += (b - a) * TOKEN.itemsize
+        self.count += b - a
+
+    def get(self, Q: np.ndarray, V: np.ndarray, at: int, room: int) -> int:
+        """Up to ``room`` of the oldest tokens into ``Q``/``V`` from index ``at``; how many."""
+        got = 0
+        while self.chunks and got < room:
+            c = self.chunks[0]
+            k = min(c.n - c.done, room - got)
+            dst = at + got
+            start = c.offset
+            for col, size in ((Q[0, dst:dst + k], 8), (Q[1, dst:dst + k], 8), (V[dst:dst + k], 4)):
+                c.file.seek(start + c.done * size)
+                if c.file.readinto(col.view(np.uint8).data) != k * size:
+                    raise OSError("a queue's overflow file came back short")
+                start += c.n * size
+            c.done += k
+            got += k
+            if c.done == c.n:
+                self.chunks.popleft()
+                if c.file is not self.file and (not self.chunks or self.chunks[0].file is not c.file):
+                    c.file.close()  # read through: the file goes
+        self.count -= got
+        return got
+
+    def close(self) -> None:
+        files = {id(c.file): c.file for c in self.chunks}
+        if self.file is not None:
+            files[id(self.file)] = self.file
+        for f in files.values():
+            f.close()
+        self.chunks.clear()
+        self.file = None
+
+
+class Spills:
+    """The spilled queues of one streaming run (see the module docstring). ``queues`` is
+    the run's ``Queues``; its ``kernel`` and ``names`` name a queue in errors."""
+
+    def __init__(self, queues: Any, spill_at: int, directory: str | None) -> None:
+        self.queues = queues
+        self.spill_at = spill_at  # 0: never
+        self.dir = directory
+        self.fifo: dict[int, DiskFifo] = {}  # queues with tokens on disk now
+        self.limit: dict[int, int] = {}  # tokens on disk at which the producer parks
+        self.written = 0  # tokens that went through disk, all queues
+        self.peak = 0  # most tokens on disk at once, all queues
+        self.on_disk = 0
+
+    def pending(self, q: int) -> int:
+        f = self.fifo.get(q)
+        return f.count if f is not None else 0
+
+    def full(self, q: int) -> bool:
+        """The producer of ``q`` must wait: as many tokens on disk as the limit allows."""
+        return q in self.fifo and self.fifo[q].count >= self.limit[q]
+
+    def want(self, q: int) -> bool:
+        """Overflow instead of growing: a stream queue already at ``spill_at``."""
+        qs = self.queues
+        return self.spill_at > 0 and qs.kind[q] == "stream" and qs.size(q) >= self.spill_at
+
+    def start(self, q: int) -> bool:
+        """A full queue starts to overflow: a quarter of it stays as the read window, the
+        rest of its unread tokens go to disk. False when there is nothing to move."""
+        c = self.queues.ctl[q]
+        keep = int(c[HEAD]) + max(1, self.queues.size(q) // 4)
+        if int(c[END]) <= keep:
+            return False
+        if q not in self.fifo:
+            self.fifo[q] = DiskFifo(self.dir)
+        self._put(q, keep)
+        self.limit[q] = self.fifo[q].count + self.queues.size(q)  # as far as doubling the queue would let it run
+        self.queues.compact(q)
+        self.gate(q)
+        return True
+
+    def more(self, q: int) -> None:
+        """The graph needs more slack here: twice as many tokens may wait on disk."""
+        self.limit[q] *= 2
+        self.gate(q)
+
+    def gate(self, q: int) -> None:
+        """Shut the queue to its producer (no room: ``cap`` at ``end``) while the disk holds
+        its limit, else open it. Without this the producer, woken for its inputs, would
+        keep writing through the room its last write left on disk."""
+        c = self.queues.ctl[q]
+        c[CAP] = c[END] if self.full(q) else self.queues.size(q)
+
+    def after_write(self, q: int, gave: int) -> None:
+        """The producer of ``q`` wrote from absolute position ``gave`` on: while older
+        tokens wait on disk, these go there too."""
+        if q in self.fifo:
+            c = self.queues.ctl[q]
+            self._put(q, max(gave - int(c[BASE]), int(c[HEAD])))
+            self.gate(q)
+
+    def refill(self, q: int, force: bool = False) -> int:
+        """The window ran low (under a quarter of the queue), or its reader waits on it
+        (``force``): the oldest tokens on disk come in behind it, up to half the queue
+        (the other half is the producer's room) or, forced, at least one. How many came."""
+        f = self.fifo.get(q)
+        if f is None:
+            return 0
+        qs = self.queues
+        c = qs.ctl[q]
+        window = int(c[END] - c[HEAD])
+        if not force and 4 * window > qs.size(q):
+            return 0
+        qs.compact(q)
+        if window >= qs.size(q):  # a reader that needs more than the whole queue at once
+            qs.grow(q, 1)
+        room = max(qs.size(q) // 2 - window, 1)
+        try:
+            got = f.get(qs.Q[q], qs.V[q], window, room)
+        except OSError as e:
+            raise self._error(q, "reading back", e) from None
+        c[END] = window + got
+        self.on_disk -= got
+        if not f.count:
+            f.close()
+            del self.fifo[q], self.limit[q]
+        self.gate(q)
+        return got
+
+    def close(self) -> None:
+        for f in self.fifo.values():
+            f.close()
+        self.fifo.clear()
+
+    def _put(self, q: int, a: int) -> None:
+        """Tokens from ``a`` to the end of the queue's RAM go to its file."""
+        qs = self.queues
+        c = qs.ctl[q]
+        e = int(c[END])
+        if e <= a:
+            return
+        try:
+            self.fifo[q].put(qs.Q[q], qs.V[q], a, e)
+        except OSError as err:
+            raise self._error(q, f"writing {(e - a) * TOKEN.itemsize:,} bytes of", err) from None
+        c[END] = a  # base + end counts the tokens that reached RAM in order; the rest is pending
+        self.written += e - a
+        self.on_disk += e - a
+        self.peak = max(self.peak, self.on_disk)
+
+    def _error(self, q: int, doing: str, err: OSError) -> SimulationError:
+        qs = self.queues
+        where = self.dir or tempfile.gettempdir()
+        return SimulationError(
+            f"kernel {qs.kernel}: {doing} the queue {qs.names[q]} on disk in {where} failed ({err}); "
+            "give a directory with space and write access (--spill-dir), or more memory (--spill-at)")
