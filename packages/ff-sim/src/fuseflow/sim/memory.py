@@ -11,10 +11,18 @@ A client's answers depend only on its own requests and on the slots that clients
 lower ids took: no state is shared across clients but the slots. That is what lets the
 fast engine stream a kernel (docs/fast-engine.md, "Streaming"): the answer to a request
 is final once every lower-id client's clock has passed the slots it searched.
+
+:class:`SlotDictMemory` is the readable specification; :class:`Memory`, the model both
+engines use, keeps the same state as a bitmap and answers through the compiled
+``fast.jitmem.mem_access`` (the streaming engine's step functions inline the same
+function), so the model is implemented once.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 from fuseflow.sim.hw import MemoryConfig
 
 
@@ -66,18 +74,29 @@ class SlotDictMemory:
         return done
 
 
-_B = 64  # slots per summary block
+_B = 64  # slots per block: one int64 of the bitmap per channel
+
+
+_COMPILED: list[Any] = []
+
+
+def _access(slots: np.ndarray, mstate: np.ndarray, ii: int, lat: int, startup: int, t: int, w: int,
+            buf: np.ndarray) -> int:
+    if not _COMPILED:  # loaded on first use: importing the model does not fix how loops compile
+        from fuseflow.sim.fast.memory import access
+
+        _COMPILED.append(access)
+    return int(_COMPILED[0](slots, mstate, ii, lat, startup, t, w, buf))
 
 
 class Memory:
-    """The model used by both engines: one byte per slot per channel plus a "block full"
-    byte per 64 slots; the first free slot is found with ``bytearray.find`` (a C scan).
-    First-fit only depends on the set of taken slots, so it answers as the slot dict does.
-
-    All channels share one buffer, ``cap`` slots per channel (channel c at ``c * cap``).
-    The fast engine's ``FastMemory`` keeps the same state as bits, slot-major."""
-
-    __slots__ = ("n", "ii", "lat", "startup", "cap", "slots", "full", "rr", "cfg")
+    """``slots``: blocks x channels int64, slot j of channel c in bit j % 64 of
+    ``slots[j // 64, c]`` (``cap`` = 64 x blocks slots per channel). First-fit only
+    depends on the set of taken slots, so it answers as the slot dict does. Each client
+    has its own ``mstate`` = [next channel, grow channel, grow blocks] (:meth:`client`),
+    which the streaming engine's memory clients get. A block of all ones is a full block;
+    the channels' words of one block share a cache line, as the words of one request do.
+    The bitmap grows without zero-filling the new room (the OS zeroes pages on first touch)."""
 
     def __init__(self, cfg: MemoryConfig) -> None:
         self.cfg = cfg
@@ -86,85 +105,49 @@ class Memory:
         self.lat = cfg.latency
         self.startup = cfg.startup
         self.cap = _B * 16
-        self.slots = bytearray(self.n * self.cap)
-        self.full = bytearray(self.n * (self.cap // _B))
-        self.rr: dict[int, int] = {}  # client -> its next channel
+        self.slots = np.zeros((self.cap // _B, self.n), np.int64)
+        self.clients: dict[int, np.ndarray] = {}
+        self._buf = np.empty((2, 8), np.int64)
 
     @property
     def blocks(self) -> int:
-        """Summary blocks per channel."""
         return self.cap // _B
 
+    def client(self, cid: int) -> np.ndarray:
+        """Client ``cid``'s state: its next channel starts at ``cid % channels``."""
+        ms = self.clients.get(cid)
+        if ms is None:
+            ms = self.clients[cid] = np.array([cid % self.n, 0, 0], np.int64)
+        return ms
+
     def channel(self, c: int) -> bytes:
-        """Channel c's slot bitmap (a copy)."""
-        return bytes(self.slots[c * self.cap:(c + 1) * self.cap])
+        """Channel c's slots, a byte each (1: taken)."""
+        words = np.ascontiguousarray(self.slots[:, c]).astype("<i8")
+        return np.unpackbits(words.view(np.uint8), bitorder="little").tobytes()
 
     def _grow(self, c: int, blocks: int) -> None:
-        """At least ``blocks`` summary blocks per channel (every channel grows together)."""
+        """At least ``blocks`` blocks per channel (every channel grows together)."""
         nb = self.blocks
         if blocks <= nb:
             return
         new_nb = max(blocks, 2 * nb)  # geometric: amortised O(1) per slot
-        new_cap = new_nb * _B
-        slots, full = bytearray(self.n * new_cap), bytearray(self.n * new_nb)
-        for ch in range(self.n):
-            slots[ch * new_cap:ch * new_cap + self.cap] = self.slots[ch * self.cap:(ch + 1) * self.cap]
-            full[ch * new_nb:ch * new_nb + nb] = self.full[ch * nb:(ch + 1) * nb]
-        self.slots, self.full, self.cap = slots, full, new_cap
+        slots = np.zeros((new_nb, self.n), np.int64)
+        slots[:nb] = self.slots
+        self.slots, self.cap = slots, new_nb * _B
 
-    def _next_free(self, c: int, s: int) -> int:
-        """First free slot (of channel c) after the (taken) rest of s's block; marks full
-        blocks lazily."""
-        b = s // _B
-        if b + 2 > self.blocks:
-            self._grow(c, b + 2)
-        base, nb = c * self.cap, self.blocks
-        ba, full = self.slots, self.full
-        j = ba.find(0, base + s, base + (b + 1) * _B)
-        if j >= 0:
-            return j - base
-        if ba.find(0, base + b * _B, base + s) < 0:
-            full[c * nb + b] = 1
-        while True:
-            found = full.find(0, c * nb + b + 1, (c + 1) * nb)
-            if found < 0 or found - c * nb + 2 > nb:
-                self._grow(c, nb + 2)
-                base, nb = c * self.cap, self.blocks
-                ba, full = self.slots, self.full
-                continue
-            b = found - c * nb
-            j = ba.find(0, base + b * _B, base + (b + 1) * _B)
-            if j >= 0:
-                return j - base
-            full[c * nb + b] = 1  # found full on the way: never scanned again
+    def buffer(self, words: int) -> np.ndarray:
+        """Scratch room for the slots (and channels) a request of ``words`` takes."""
+        if self._buf.shape[1] < words:
+            self._buf = np.empty((2, words), np.int64)
+        return self._buf
 
     def access(self, t: int, words: int, client: int = 0) -> int:
         """Client ``client`` issues ``words`` word requests at cycle ``t``; the cycle the
         last one completes."""
-        n = self.n
-        ii = self.ii
-        rr = self.rr.get(client, client % n)
-        done = t
-        base_k, extra = divmod(words, n)
-        e = t if t > self.startup else self.startup
-        s0 = -(-e // ii)
-        for i in range(words if words < n else n):
-            c = rr + i
-            if c >= n:
-                c -= n
-            s = s0
-            k = base_k + 1 if i < extra else base_k
-            for _ in range(k):
-                # room for the scan from s (taken slots push s on): it must stay in channel c
-                if s // _B + 2 > self.blocks:
-                    self._grow(c, s // _B + 2)
-                base = c * self.cap
-                j = self.slots.find(0, base + s, base + s - s % _B + _B)
-                j = j - base if j >= 0 else self._next_free(c, s)
-                self.slots[c * self.cap + j] = 1
-                s = j + 1
-            fin = (s - 1) * ii + self.lat
-            if fin > done:
-                done = fin
-        self.rr[client] = (rr + words) % n
-        return done
+        buf = self.buffer(words)
+        mstate = self.client(client)
+        while True:
+            done = _access(self.slots, mstate, self.ii, self.lat, self.startup, t, words, buf)
+            if done >= 0:
+                return done
+            self._grow(int(mstate[1]), int(mstate[2]))

@@ -30,7 +30,6 @@ from fuseflow.ir.errors import out_of_memory
 from fuseflow.ir.graph import NodeKind
 from fuseflow.ir.sysmem import available_bytes
 from fuseflow.sim.counters import Counters
-from fuseflow.sim.fast.memory import FastMemory
 from fuseflow.sim.fast.rebuild import Col, collect_outputs_fast, record_level, record_values
 from fuseflow.sim.fast.stream.boxed import Collector, boxed
 from fuseflow.sim.fast.stream.common import (
@@ -51,6 +50,7 @@ from fuseflow.sim.fast.stream.common import (
 from fuseflow.sim.fast.stream.nodes import Ports, Runner, build
 from fuseflow.sim.fast.stream.spill import TOKEN, Spills
 from fuseflow.sim.kernel import KernelContext, KernelRun
+from fuseflow.sim.memory import Memory as FastMemory
 from fuseflow.sim.options import EngineOptions
 
 I64 = np.int64
