@@ -125,12 +125,15 @@ class Spills:
         qs = self.queues
         return self.spill_at > 0 and qs.kind[q] == "stream" and qs.size(q) >= self.spill_at
 
-    def start(self, q: int) -> bool:
-        """A full queue starts to overflow: a quarter of it stays as the read window, the
-        rest of its unread tokens go to disk. False when there is nothing to move."""
+    def start(self, q: int, need: int) -> bool:
+        """A full queue starts to overflow: half of it stays as the read window (as a
+        refill leaves it), the rest of its unread tokens go to disk. False when that
+        would not give its producer the ``need`` tokens of room it waits for, or there
+        is nothing to move: the queue grows instead."""
         c = self.queues.ctl[q]
-        keep = int(c[HEAD]) + max(1, self.queues.size(q) // 4)
-        if int(c[END]) <= keep:
+        size = self.queues.size(q)
+        keep = int(c[HEAD]) + max(1, size // 2)
+        if int(c[END]) <= keep or size - (keep - int(c[HEAD])) < need:
             return False
         if q not in self.fifo:
             self.fifo[q] = DiskFifo(self.dir)
