@@ -126,20 +126,22 @@ class Spills:
         return self.spill_at > 0 and qs.kind[q] == "stream" and qs.size(q) >= self.spill_at
 
     def start(self, q: int, need: int) -> bool:
-        """A full queue starts to overflow: half of it stays as the read window (as a
-        refill leaves it), the rest of its unread tokens go to disk. False when that
-        would not give its producer the ``need`` tokens of room it waits for, or there
-        is nothing to move: the queue grows instead."""
-        c = self.queues.ctl[q]
-        size = self.queues.size(q)
-        keep = int(c[HEAD]) + max(1, size // 2)
-        if int(c[END]) <= keep or size - (keep - int(c[HEAD])) < need:
+        """A full queue at ``spill_at`` makes room for its producer without growing: past
+        half the queue (the window a refill leaves) its unread tokens go to disk, and the
+        rest moves to the front. False when even that would not give the producer the
+        ``need`` tokens of room it waits for: the queue grows instead."""
+        qs = self.queues
+        c = qs.ctl[q]
+        size, window = qs.size(q), int(c[END] - c[HEAD])
+        keep = min(window, max(1, size // 2))
+        if size - keep < need:
             return False
-        if q not in self.fifo:
-            self.fifo[q] = DiskFifo(self.dir)
-        self._put(q, keep)
-        self.limit[q] = self.fifo[q].count + self.queues.size(q)  # as far as doubling the queue would let it run
-        self.queues.compact(q)
+        if window > keep:
+            if q not in self.fifo:
+                self.fifo[q] = DiskFifo(self.dir)
+            self._put(q, int(c[HEAD]) + keep)
+            self.limit[q] = self.fifo[q].count + size  # as far as doubling the queue would let it run
+        qs.compact(q)
         self.gate(q)
         return True
 
