@@ -494,7 +494,7 @@ def _unstick(runners: list[Runner], queues: Queues, producer: dict[int, Runner],
                 spills.more(q)  # twice the tokens on disk, as growing would allow in RAM
                 if not _roomy(queues, q, need):
                     queues.grow(q, need)
-            elif not (spills.want(q) and spills.start(q)):
+            elif not (spills.want(q) and spills.start(q, need)):
                 queues.grow(q, need)
             return [owner]
     stuck = [x.node.describe() for x in runners if not x.done]

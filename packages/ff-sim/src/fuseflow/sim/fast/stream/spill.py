@@ -125,18 +125,23 @@ class Spills:
         qs = self.queues
         return self.spill_at > 0 and qs.kind[q] == "stream" and qs.size(q) >= self.spill_at
 
-    def start(self, q: int) -> bool:
-        """A full queue starts to overflow: a quarter of it stays as the read window, the
-        rest of its unread tokens go to disk. False when there is nothing to move."""
-        c = self.queues.ctl[q]
-        keep = int(c[HEAD]) + max(1, self.queues.size(q) // 4)
-        if int(c[END]) <= keep:
+    def start(self, q: int, need: int) -> bool:
+        """A full queue at ``spill_at`` makes room for its producer without growing: past
+        half the queue (the window a refill leaves) its unread tokens go to disk, and the
+        rest moves to the front. False when even that would not give the producer the
+        ``need`` tokens of room it waits for: the queue grows instead."""
+        qs = self.queues
+        c = qs.ctl[q]
+        size, window = qs.size(q), int(c[END] - c[HEAD])
+        keep = min(window, max(1, size // 2))
+        if size - keep < need:
             return False
-        if q not in self.fifo:
-            self.fifo[q] = DiskFifo(self.dir)
-        self._put(q, keep)
-        self.limit[q] = self.fifo[q].count + self.queues.size(q)  # as far as doubling the queue would let it run
-        self.queues.compact(q)
+        if window > keep:
+            if q not in self.fifo:
+                self.fifo[q] = DiskFifo(self.dir)
+            self._put(q, int(c[HEAD]) + keep)
+            self.limit[q] = self.fifo[q].count + size  # as far as doubling the queue would let it run
+        qs.compact(q)
         self.gate(q)
         return True
 
