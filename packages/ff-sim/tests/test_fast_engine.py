@@ -4,7 +4,6 @@ every counter of every primitive, and bit-identical output tensors, on both pres
 from __future__ import annotations
 
 import dataclasses
-
 import functools
 import random
 import sys
