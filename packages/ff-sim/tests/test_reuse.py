@@ -142,3 +142,14 @@ def test_a_kernel_too_big_to_interpret_is_simulated(monkeypatch: pytest.MonkeyPa
     r = simulate(p, check=True)
     off = simulate(p, check=True, engine_options={"reuse": False})
     assert r.reused == {} and _figures(r) == _figures(off) and r.check == "pass"
+
+
+def test_bad_data_is_still_reported_by_the_simulation() -> None:
+    """Computing the key must not pre-empt the simulator's error naming the tensor."""
+    from fuseflow.ir.errors import SimulationError
+
+    rng = np.random.default_rng(0)
+    p = _chain(_csr(rng, 0.3), _csr(rng, 0.3))
+    p.data["A1"] = TensorData.from_dense(np.ones((N, N, 2), np.float32))  # 3 modes for a 2-level format
+    with pytest.raises(SimulationError, match="A1"):
+        simulate(p)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from fuseflow.ir.data import TensorData, resolve_view, store
 from fuseflow.ir.dataflow import Kernel, Program
-from fuseflow.ir.errors import FuseFlowError
+from fuseflow.ir.errors import DataError, FuseFlowError
 from fuseflow.ir.graph import Node, NodeKind
 from fuseflow.ir.program import Access, Binary, BinaryOp, Expr, Reduce, ReduceOp, TensorRole, Unary
 from fuseflow.ir.text import node_text, stream_text
@@ -178,7 +178,11 @@ def _put_structure(h: hashlib._Hash, tensors: dict, env: dict[str, TensorData], 
     if data is None:
         h.update(b"no data\n")  # the kernel will fail on it; the key only has to differ
         return
-    st = store(data, fmt)
+    try:
+        st = store(data, fmt)
+    except DataError:
+        h.update(b"bad data\n")  # the simulation reports it, naming the tensor
+        return
     for lv in st.levels:
         h.update(f"level {lv.format.value} {lv.dim}\n".encode())
         for arr in (lv.seg, lv.crd):
