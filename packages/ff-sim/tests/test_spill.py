@@ -4,6 +4,7 @@ reference's. Each run is under an alarm: a lost wake-up must fail the test, not 
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import signal
 from collections.abc import Iterator
@@ -41,7 +42,8 @@ def _gcn(model: str, fusion: str, data: str, hidden: int = 8):
 
 def _same_spilled(prog, hw: str = "default", opts: EngineOptions = TINY, **kw) -> dict[str, int]:
     """The fast engine with ``opts`` gives the reference's figures bit for bit; what it spilled."""
-    ref = simulate(prog, hw=hw, engine="reference", **kw)
+    opts = dataclasses.replace(opts, reuse=False)  # every kernel simulated, on both engines
+    ref = simulate(prog, hw=hw, engine="reference", engine_options=EngineOptions(reuse=False), **kw)
     before = dict(stream.STATS)
     stream.STATS["largest queue"] = 0
     got = simulate(prog, hw=hw, engine="fast", engine_options=opts, **kw)

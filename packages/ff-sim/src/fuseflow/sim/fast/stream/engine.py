@@ -334,7 +334,8 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
                     if state["left"] == 0 or state["error"] is not None:
                         cond.notify_all()
                         return
-                    if queues.gc is not None and queues.gc.due:  # only between calls
+                    # only between calls, and not while handles sit on disk (it sees RAM queues only)
+                    if queues.gc is not None and queues.gc.due and not queues.spills.fifo:
                         if running:
                             cond.wait()
                             continue

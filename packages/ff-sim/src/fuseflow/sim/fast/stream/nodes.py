@@ -117,15 +117,8 @@ class _Holder:
 
 def _make(node: Node, ins: list[int], outs: list[int], fn: Callable[[Any, int, _Holder], int],
           client: bool = False) -> Runner:
-    h = _Holder()
-
-    def call(q: Any, hz: int) -> int:
-        try:
-            return fn(q, hz, h)
-        except MemoryError as e:  # name the primitive (the engine names the kernel)
-            raise MemoryError(f"{node.describe()}: {e or 'no memory left'}") from None
-
-    return h.bind(Runner(node, ins, outs, call, client))
+    h = _Holder()  # a MemoryError in a call: the engine names the kernel and this node
+    return h.bind(Runner(node, ins, outs, lambda q, hz: fn(q, hz, h), client))
 
 
 def _root_maker(node, ports, ctx, fm, kinds):
