@@ -27,7 +27,7 @@ dse_app = typer.Typer(cls=DseGroup, no_args_is_help=True,
 study_app = typer.Typer(no_args_is_help=True, help="Studies from the paper.")
 dse_app.add_typer(study_app, name="study")
 
-EXECUTOR = typer.Option("local", "--executor", help="local (process pool) or ray (pip install 'ff-dse[ray]').")
+EXECUTOR = typer.Option("local", "--executor", help="local (process pool) or ray (pip install 'ff-dse\\[ray]').")
 ADDRESS = typer.Option(None, "--address", help="Ray cluster address (default: start a local instance).")
 WORKERS = typer.Option(None, "--workers", "-j", min=1, help="Parallel evaluations (default: CPUs).")
 EVALUATOR = typer.Option(None, "--evaluator",
