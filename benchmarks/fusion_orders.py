@@ -1,7 +1,16 @@
-"""Cycles of the nested matmul (A B) C over the karate adjacency in every valid dataflow
-order (capped), with the best/worst spread; and the order counts of fused GCN and GraphSAGE.
+"""Cycles of the nested matmul (A B) C over the karate adjacency in every dataflow order, with
+the best/worst spread beside the paper's (~29x); and the order counts of fused GCN and GraphSAGE.
 
-    python benchmarks/fusion_orders.py [--cap 200] [--hw no-hbm] [--inner 8] [--out 4]
+    python benchmarks/fusion_orders.py [--hw no-hbm] [--b-sparse] [--seed 4]   # the paper's workload
+    python benchmarks/fusion_orders.py --artifact-c    # ... with C as the artifact actually writes it
+    python benchmarks/fusion_orders.py --legacy [--cap 200] [--inner 8] [--out 4]
+    python benchmarks/fusion_orders.py --sparse CSC                            # B = C = adjacency
+
+The default is the workload of the paper's artifact (Figure 17, ``fuseflow.fusion.workloads.karate_abc``):
+A the adjacency, B 34x34 at 10% density stored dense, C 34x16 at 10% compressed, all 24 orders of
+i,k,j,l with every sparse operand stored in the mode order the order needs (the artifact's data
+generator writes each tensor transposed when asked). The spread is given over all orders we lower
+and over the artifact's 15. See docs/paper-studies.md.
 """
 
 from __future__ import annotations
@@ -33,8 +42,54 @@ def nested_matmul(inner: int = 8, out: int = 4, sparse: str | None = None):
     return chain(adj, b, c, bc_fmt)
 
 
+PAPER_SPREAD = 29.0  # worst/best over the artifact's orders, from the paper's text
+
+
+def paper_sweep(hw: str, b_sparse: bool, seed: int, artifact_c: bool = False) -> None:
+    """Every order of i,k,j,l on the artifact's workload, formats following the order."""
+    from fuseflow.fusion.api import compile_captured
+    from fuseflow.fusion.lower import UnsupportedOrder
+    from fuseflow.fusion.workloads import ARTIFACT_ORDERS, abc_order, karate_abc
+    from fuseflow.sim import simulate
+
+    print(f"(A B) C over karate, the artifact's workload (B {'DCSR' if b_sparse else 'dense'}, seed {seed}"
+          f"{', C as the artifact writes it' if artifact_c else ''}), "
+          f"hw={hw}; orders over i,k,j,l = our i,k1,j0,l")
+    rows: list[tuple[str, int | None, str]] = []
+    t0 = time.perf_counter()
+    for perm in itertools.permutations("ikjl"):
+        label = "".join(perm)
+        try:
+            res = compile_captured(karate_abc(label, b_sparse=b_sparse, seed=seed, artifact_c=artifact_c), order=abc_order(label))
+            r = simulate(res.program, hw=hw, check=True)
+            rows.append((label, r.cycles, r.check))
+        except UnsupportedOrder as e:
+            rows.append((label, None, f"not lowered: {str(e)[:70]}"))
+    print(f"{'order':<7}{'cycles':>9}  {'artifact':<9}check")
+    for label, cyc, chk in rows:
+        print(f"{label:<7}{cyc if cyc is not None else '-':>9}  {'yes' if label in ARTIFACT_ORDERS else '':<9}{chk}")
+    bad = [r for r in rows if r[1] is not None and r[2] != "pass"]
+    for name, sel in (("all lowered orders", [r for r in rows if r[1] is not None]),
+                      ("the artifact's 15 orders", [r for r in rows if r[1] is not None and r[0] in ARTIFACT_ORDERS])):
+        best, worst = min(sel, key=lambda r: r[1] or 0), max(sel, key=lambda r: r[1] or 0)
+        assert best[1] and worst[1]
+        print(f"{name} ({len(sel)}): best {best[0]} {best[1]}, worst {worst[0]} {worst[1]}, "
+              f"spread {worst[1] / best[1]:.2f}x (paper ~{PAPER_SPREAD:.0f}x)")
+    print(f"{sum(r[1] is not None for r in rows)}/24 orders lowered, {len(bad)} failed checks; "
+          f"{time.perf_counter() - t0:.1f} s")
+    if bad:
+        raise SystemExit(f"check failed: {bad}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--legacy", action="store_true",
+                    help="the earlier workload: B 34 x inner and C inner x out dense, A CSR, POG orders")
+    ap.add_argument("--b-sparse", action="store_true", help="paper workload with B compressed too")
+    ap.add_argument("--seed", type=int, default=4, help="paper workload: seed of B and C")
+    ap.add_argument("--artifact-c", action="store_true",
+                    help="paper workload with C as the artifact's generator writes it for l-before-j orders "
+                         "(its shape swapped twice: 34 stored columns instead of 16); see karate_abc")
     ap.add_argument("--cap", type=int, default=200)
     ap.add_argument("--hw", default="no-hbm")
     ap.add_argument("--inner", type=int, default=8, help="columns of B (rows of C)")
@@ -47,6 +102,9 @@ def main() -> None:
     from fuseflow.fusion.api import capture, compile_captured, list_orders
     from fuseflow.sim import simulate
 
+    if not args.legacy and not args.sparse:
+        paper_sweep(args.hw, args.b_sparse, args.seed, args.artifact_c)
+        return
     prog = nested_matmul(args.inner, args.out, args.sparse)
     (ol,) = list_orders(prog, n=1)
     print(f"(A B) C over karate, fused: {ol.count} valid orders over {','.join(ol.vars)} (cap {args.cap}), "
