@@ -6,7 +6,8 @@ the best/worst spread beside the paper's (~29x); and the order counts of fused G
     python benchmarks/fusion_orders.py --legacy [--cap 200] [--inner 8] [--out 4]
     python benchmarks/fusion_orders.py --sparse CSC                            # B = C = adjacency
 
-The default is the workload of the paper's artifact (Figure 17, ``fuseflow.fusion.workloads.karate_abc``):
+The default is the workload of the paper's artifact (Figure 17, ``fuseflow.fusion.workloads.karate_abc``;
+``ff dse study figure17`` runs the same sweep):
 A the adjacency, B 34x34 at 10% density stored dense, C 34x16 at 10% compressed, all 24 orders of
 i,k,j,l with every sparse operand stored in the mode order the order needs (the artifact's data
 generator writes each tensor transposed when asked). The spread is given over all orders we lower
@@ -42,43 +43,17 @@ def nested_matmul(inner: int = 8, out: int = 4, sparse: str | None = None):
     return chain(adj, b, c, bc_fmt)
 
 
-PAPER_SPREAD = 29.0  # worst/best over the artifact's orders, from the paper's text
-
-
 def paper_sweep(hw: str, b_sparse: bool, seed: int, artifact_c: bool = False) -> None:
-    """Every order of i,k,j,l on the artifact's workload, formats following the order."""
-    from fuseflow.fusion.api import compile_captured
-    from fuseflow.fusion.lower import UnsupportedOrder
-    from fuseflow.fusion.workloads import ARTIFACT_ORDERS, abc_order, karate_abc
-    from fuseflow.sim import simulate
+    """Every order of i,k,j,l on the artifact's workload (``ff dse study figure17`` prints the same)."""
+    from fuseflow.dse.order_study import order_sweep, report_lines
 
-    print(f"(A B) C over karate, the artifact's workload (B {'DCSR' if b_sparse else 'dense'}, seed {seed}"
-          f"{', C as the artifact writes it' if artifact_c else ''}), "
-          f"hw={hw}; orders over i,k,j,l = our i,k1,j0,l")
-    rows: list[tuple[str, int | None, str]] = []
     t0 = time.perf_counter()
-    for perm in itertools.permutations("ikjl"):
-        label = "".join(perm)
-        try:
-            res = compile_captured(karate_abc(label, b_sparse=b_sparse, seed=seed, artifact_c=artifact_c), order=abc_order(label))
-            r = simulate(res.program, hw=hw, check=True)
-            rows.append((label, r.cycles, r.check))
-        except UnsupportedOrder as e:
-            rows.append((label, None, f"not lowered: {str(e)[:70]}"))
-    print(f"{'order':<7}{'cycles':>9}  {'artifact':<9}check")
-    for label, cyc, chk in rows:
-        print(f"{label:<7}{cyc if cyc is not None else '-':>9}  {'yes' if label in ARTIFACT_ORDERS else '':<9}{chk}")
-    bad = [r for r in rows if r[1] is not None and r[2] != "pass"]
-    for name, sel in (("all lowered orders", [r for r in rows if r[1] is not None]),
-                      ("the artifact's 15 orders", [r for r in rows if r[1] is not None and r[0] in ARTIFACT_ORDERS])):
-        best, worst = min(sel, key=lambda r: r[1] or 0), max(sel, key=lambda r: r[1] or 0)
-        assert best[1] and worst[1]
-        print(f"{name} ({len(sel)}): best {best[0]} {best[1]}, worst {worst[0]} {worst[1]}, "
-              f"spread {worst[1] / best[1]:.2f}x (paper ~{PAPER_SPREAD:.0f}x)")
-    print(f"{sum(r[1] is not None for r in rows)}/24 orders lowered, {len(bad)} failed checks; "
+    rows = order_sweep(hw=hw, b_sparse=b_sparse, seed=seed, artifact_c=artifact_c)
+    print(f"(A B) C over karate, the artifact's workload (B {'DCSR' if b_sparse else 'dense'}, seed {seed}"
+          f"{', C as the artifact writes it' if artifact_c else ''}), hw={hw}")
+    print("\n".join(report_lines(rows)))
+    print(f"{sum(r.cycles is not None for r in rows)}/24 orders lowered, all checked; "
           f"{time.perf_counter() - t0:.1f} s")
-    if bad:
-        raise SystemExit(f"check failed: {bad}")
 
 
 def main() -> None:
