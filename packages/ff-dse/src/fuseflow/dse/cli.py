@@ -253,6 +253,29 @@ def figure12_command(
            provenance(mode, str(data_dir) if data_dir else None, hw))
 
 
+@study_app.command("figure17")
+def figure17_command(
+    hw: str = typer.Option("no-hbm", "--hw", help="no-hbm, default or a hardware file."),
+    b_sparse: bool = typer.Option(False, "--b-sparse", help="Store B compressed too (the artifact stores it dense)."),
+    seed: int = typer.Option(4, "--seed", help="Seed of the random B and C."),
+    artifact_c: bool = typer.Option(False, "--artifact-c", help="C as the artifact's generator writes it for "
+                                    "l-before-j orders (shape swapped twice: 34 stored columns, not 16)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the rows to this JSON file."),  # noqa: UP007
+) -> None:
+    """The paper's dataflow-order study: (A B) C over KarateClub in every order, spread beside ~29x."""
+    from fuseflow.dse.order_study import order_sweep, report_lines
+
+    rows = order_sweep(hw=hw, b_sparse=b_sparse, seed=seed, artifact_c=artifact_c)
+    typer.echo(f"(A B) C over KarateClub, hw={hw}, B {'compressed' if b_sparse else 'dense'}, seed {seed}"
+               f"{', C as the artifact writes it' if artifact_c else ''}")
+    for line in report_lines(rows):
+        typer.echo(line)
+    if json_out is not None:
+        import json
+
+        json_out.write_text(json.dumps([r.to_json() for r in rows], indent=1))
+
+
 def _names(text: str | None) -> list[str] | None:
     """``a,b`` -> ``["a", "b"]``; None or empty -> None (no filter)."""
     names = [x.strip() for x in (text or "").split(",") if x.strip()]
