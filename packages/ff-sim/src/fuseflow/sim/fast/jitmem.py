@@ -99,11 +99,11 @@ def mem_access(slots, mstate, ii, lat, startup, t, w, buf, hz):
 
 
 @jit_inline
-def mem_wait(slots, mstate, ii, lat, startup, t, w, buf, hz):
-    """The client's clock after a blocking request of ``w`` words at ``t``; or, with
-    nothing taken, -1 when the model must grow first and -2 past the horizon ``hz``."""
+def mem_wait(use_mem, slots, mstate, ii, lat, startup, t, w, buf, hz):
+    """The client's clock after a blocking request of ``w`` words at ``t`` (``t`` itself
+    without a memory model); or, with nothing taken, -1 when the model must grow first
+    and -2 past the horizon ``hz``."""
+    if not use_mem:
+        return t
     done = mem_access(slots, mstate, ii, lat, startup, t, w, buf, hz)
-    if done < 0:
-        return done
-    return done if done > t else t
-
+    return done if done < 0 else max(done, t)

@@ -9,7 +9,20 @@ from __future__ import annotations
 
 from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
 from fuseflow.sim.fast.jit import jit_hot
-from fuseflow.sim.fast.stream.common import CAP, DONE, END, HEAD, IRREGULAR, K0, NEED_IN, T, full, put
+from fuseflow.sim.fast.stream.common import (
+    CAP,
+    DONE,
+    END,
+    HEAD,
+    IRREGULAR,
+    K0,
+    NEED_IN,
+    T,
+    cramped,
+    full,
+    push,
+    put,
+)
 
 NONE = 1 << 62  # no code: a lane not parked, no stop held
 LOOP, ELEM, ENDS, COUNT, LAST = 0, 1, 2, 3, 4
@@ -31,28 +44,19 @@ def fork_step(ctl, qi, Qi, Vi, qo, Qo, Vo, st, rep):
         tt = max(t, Qi[1, h])
         c = Qi[0, h]
         if c >= 0 or c == C_EMPTY or c == C_VAL:  # a coordinate, N, or a value
-            q = qo[p]
-            e = ctl[q, END]
-            if ctl[q, CAP] - e < 1:
-                status = full(rep, q, 1)
+            if ctl[qo[p], CAP] - ctl[qo[p], END] < 1:
+                status = full(rep, qo[p], 1)
                 break
-            put(Qo[p], Vo[p], e, c, tt + 1, Vi[h])
-            ctl[q, END] = e + 1
+            Vo[p][push(ctl, qo[p], Qo[p], c, tt + 1)] = Vi[h]
             p = (p + 1) % P
             t = tt + 1
         elif c <= STOP0 or c == C_DONE:
-            ok = True
-            for j in range(P):
-                if ctl[qo[j], CAP] - ctl[qo[j], END] < 1:
-                    status = full(rep, qo[j], 1)
-                    ok = False
-                    break
-            if not ok:
+            q = cramped(ctl, qo, 1)
+            if q >= 0:
+                status = full(rep, q, 1)
                 break
             for j in range(P):
-                e = ctl[qo[j], END]
-                put(Qo[j], Vo[j], e, c, tt + 1, Vi[h])
-                ctl[qo[j], END] = e + 1
+                Vo[j][push(ctl, qo[j], Qo[j], c, tt + 1)] = Vi[h]
             p = 0
             if c == C_DONE:
                 h += 1
@@ -74,10 +78,7 @@ def fork_step(ctl, qi, Qi, Vi, qo, Qo, Vo, st, rep):
 def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
     """Merges the lanes element by element (see ``Join``); ``qc`` < 0: no count input."""
     t = st[T]
-    phase = st[K0]
-    k = st[K0 + 1]
-    seen = st[K0 + 2]
-    held = st[K0 + 3]
+    phase, k, seen, held = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3]
     P = len(ql)
     eo = ctl[qo, END]
     status = NEED_IN
@@ -234,8 +235,5 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
             phase = LOOP
     ctl[qo, END] = eo
     st[T] = t
-    st[K0] = phase
-    st[K0 + 1] = k
-    st[K0 + 2] = seen
-    st[K0 + 3] = held
+    st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3] = phase, k, seen, held
     return status
