@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
-from fuseflow.sim.fast.jit import _fold, accumulate, jit_float, jit_hot, jit_inline
+from fuseflow.sim.fast.jit import accumulate, jit_hot, jit_inline
 from fuseflow.sim.fast.stream.common import (
     ALU_OPS,
     CAP,
@@ -52,7 +52,7 @@ def _binop(op, a, b):
     return b
 
 
-@jit_float
+@jit_hot
 def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
     """Two operands token by token: values combine (an N operand counts as 0, and the
     result is never -0), two N give N, equal stops pass, D ends; ``ii`` per token."""
@@ -94,7 +94,6 @@ def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
             status = DONE
             break
         t = tt + ii
-    rep[2] += ha - ctl[qa, HEAD]  # one step per token pair
     ctl[qa, HEAD] = ha
     ctl[qb, HEAD] = hb
     ctl[qo, END] = e
@@ -122,16 +121,10 @@ def alu1_step(ctl, qi, Qi, Vi, qo, Qo, Vo, L, st, rep):
             m = q
             status = IRREGULAR
             break
-        s = Qi[1, h + q]
-        if s > t:
-            t = s
-        Qo[0, e + q] = x
-        Vo[e + q] = Vi[h + q]
+        t = max(t, Qi[1, h + q])
+        put(Qo, Vo, e + q, x, t + (L if x == C_VAL else 1), Vi[h + q])
         if x == C_VAL:
-            Qo[1, e + q] = t + L
             nops += 1
-        else:
-            Qo[1, e + q] = t + 1
         if x == C_DONE:
             m = q + 1
             status = DONE
@@ -139,7 +132,6 @@ def alu1_step(ctl, qi, Qi, Vi, qo, Qo, Vo, L, st, rep):
         t += 1
     ctl[qi, HEAD] = h + m
     ctl[qo, END] = e + m
-    rep[2] += m
     st[ALU_OPS] += nops
     st[FLOPS] += nops
     st[T] = t
@@ -153,7 +145,6 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
     parent coordinate, and a parent stop met first is an empty parent fiber (its bare
     stop passes, no value). State: [count, in a fiber]; ``fst[0]``: the accumulator."""
     t = st[T]
-    steps = 0
     nops = 0
     cnt, infib = st[K0], st[K0 + 1]
     acc = fst[0]
@@ -173,7 +164,6 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
                 t = tt
                 infib = 1
                 cnt = 0
-                steps += 1
                 continue
             if h >= n:
                 rep[0] = qi
@@ -189,7 +179,6 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
             e += 1
             h += 1
             hp += 1
-            steps += 1
             if p == C_DONE:
                 t = tt
                 status = DONE
@@ -202,7 +191,8 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
         x = Qi[0, h]
         tt = max(t, Qi[1, h])
         if x == C_VAL:
-            acc = _fold(acc, cnt, Vi[h], is_max)
+            v = Vi[h]  # the first value starts the accumulator
+            acc = v if cnt == 0 else (np.maximum(acc, v) if is_max else acc + v)
             cnt += 1
             nops += 1
             t = tt + 1
@@ -244,7 +234,6 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
             status = IRREGULAR
             break
         h += 1
-        steps += 1
         if status == DONE:
             break
     ctl[qi, HEAD] = h
@@ -254,7 +243,6 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
     st[T] = t
     st[K0], st[K0 + 1] = cnt, infib
     fst[0] = acc
-    rep[2] += steps
     st[REDUCE_OPS] += nops
     st[FLOPS] += nops
     return status
@@ -268,7 +256,6 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
     values, see ``boxed``), it also logs each sum (crd, value's position or -1 for N)
     and each flush (-1, -1) for the engine to redo on the values."""
     t = st[T]
-    steps = 0
     nops = 0
     ntouch, oempty, pre, nev = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 5]
     ho, no = ctl[qo_, HEAD], ctl[qo_, END]
@@ -372,7 +359,6 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
                 ec += 1
                 ew += 1
                 t = tt
-                steps += 1
                 status = DONE
                 break
             hi += 1
@@ -381,7 +367,6 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
             status = IRREGULAR
             break
         t = tt + 1
-        steps += 1
     ctl[qo_, HEAD] = ho
     ctl[qi, HEAD] = hi
     ctl[qv, HEAD] = hv
@@ -389,7 +374,6 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
     ctl[qw, END] = ew
     st[T] = t
     st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 5] = ntouch, oempty, pre, nev
-    rep[2] += steps
     st[REDUCE_OPS] += nops
     st[FLOPS] += nops
     return status
@@ -402,7 +386,6 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
     has none; intersect: nothing) is consumed; else all are at stops (or N): the output
     fiber closes with the stop. One cycle per decision."""
     t = st[T]
-    steps = 0
     n = len(qc)
     status = NEED_IN
     while True:
@@ -436,7 +419,6 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
                 ORV[k][push(ctl, qor[k], OR[k], R[k][0, hr], tt + 1)] = RV[k][hr]
                 ctl[qc[k], HEAD] += 1
                 ctl[qr[k], HEAD] = hr + 1
-            steps += 1
             if h0 == C_DONE:
                 t = tt
                 status = DONE
@@ -455,7 +437,6 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
                 if hit:
                     ctl[qc[k], HEAD] += 1
                     ctl[qr[k], HEAD] = hr + 1
-            steps += 1
             t = tt + 1
             continue
         # every input at a stop or an N: one stop level, no D
@@ -495,8 +476,6 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
                 hr += 1
             ctl[qc[k], HEAD] = hk + 1
             ctl[qr[k], HEAD] = hr + 1
-        steps += 1
         t = tt + 1
     st[T] = t
-    rep[2] += steps
     return status

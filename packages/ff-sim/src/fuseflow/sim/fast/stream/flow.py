@@ -29,7 +29,6 @@ from fuseflow.sim.fast.stream.common import (
 def root_step(ctl, qo, Qo, Vo, st, rep):
     """ref 0, then D: one cycle each."""
     t = st[T]
-    steps = 0
     phase = st[K0]
     e = ctl[qo, END]
     status = DONE
@@ -41,11 +40,9 @@ def root_step(ctl, qo, Qo, Vo, st, rep):
         e += 1
         t += 1
         phase += 1
-        steps += 1
     ctl[qo, END] = e
     st[T] = t
     st[K0] = phase
-    rep[2] += steps
     return status
 
 
@@ -86,7 +83,6 @@ def broadcast_step(ctl, qi, Qi, Vi, qo, Qo, Vo, st, rep):
         ctl[qo[j], END] += m
     ctl[qi, HEAD] = h + m
     st[T] = t
-    rep[2] += m
     if done:
         return DONE
     if m == n:
@@ -103,7 +99,6 @@ def repeat_sig_step(ctl, qi, Qi, qo, Qo, Vo, fiber_n, st, rep):
     t = st[T]
     h, n = ctl[qi, HEAD], ctl[qi, END]
     e, cap = ctl[qo, END], ctl[qo, CAP]
-    h0 = h
     status = NEED_IN
     rep[0] = qi
     while h < n:
@@ -127,7 +122,6 @@ def repeat_sig_step(ctl, qi, Qi, qo, Qo, Vo, fiber_n, st, rep):
             status = DONE
             break
         t += 1
-    rep[2] += h - h0  # a step per token
     ctl[qi, HEAD] = h
     ctl[qo, END] = e
     st[T] = t
@@ -143,7 +137,6 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
     h, n = ctl[qi, HEAD], ctl[qi, END]
     hs, ns = ctl[qs, HEAD], ctl[qs, END]
     e, cap = ctl[qo, END], ctl[qo, CAP]
-    hs0 = hs
     status = NEED_IN
     while True:
         if h >= n or hs >= ns:
@@ -197,7 +190,6 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
             status = DONE
             break
         t += 1
-    rep[2] += hs - hs0  # a step per signal
     ctl[qi, HEAD] = h
     ctl[qs, HEAD] = hs
     ctl[qo, END] = e
@@ -213,7 +205,6 @@ def locate_step(ctl, qc, C, CV, qr, R, RV, qb, B, dim, qo, Qo, Vo, st, rep):
     hc, nc = ctl[qc, HEAD], ctl[qc, END]
     hr, nr = ctl[qr, HEAD], ctl[qr, END]  # (qr, qb < 0: rows never used)
     hb, nb = ctl[qb, HEAD], ctl[qb, END]
-    hc0 = hc
     status = NEED_IN
     while True:
         if hc >= nc or (qr >= 0 and hr >= nr) or (qb >= 0 and hb >= nb):
@@ -260,7 +251,6 @@ def locate_step(ctl, qc, C, CV, qr, R, RV, qb, B, dim, qo, Qo, Vo, st, rep):
             status = DONE
             break
         t += 1
-    rep[2] += hc - hc0  # a step per token
     ctl[qc, HEAD] = hc
     if qr >= 0:
         ctl[qr, HEAD] = hr

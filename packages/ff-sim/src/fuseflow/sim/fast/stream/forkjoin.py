@@ -83,9 +83,9 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
     eo = ctl[qo, END]
     status = NEED_IN
     while True:
-        if phase == LOOP:
+        if phase == LOOP or phase == ELEM:
             p = k % P
-            if parked[p] != NONE:
+            if phase == LOOP and parked[p] != NONE:
                 phase = ENDS
                 continue
             q = ql[p]
@@ -93,9 +93,11 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
             if h >= ctl[q, END]:
                 rep[0] = q
                 break
+        if phase == LOOP:
             tt = max(t, L[p][1, h])
             head = L[p][0, h]
-            if head == C_DONE or (head <= STOP0 and STOP0 - head >= delta):
+            ends = head == C_DONE or (head <= STOP0 and STOP0 - head >= delta)  # the lane's end
+            if ends:
                 empty_last = False
                 if qc >= 0 and head != C_DONE and delta > 0:
                     waiting = False
@@ -121,17 +123,6 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
                     t = tt
                     phase = ENDS
                     continue
-                if held != NONE:
-                    if ctl[qo, CAP] - eo < 1:
-                        status = full(rep, qo, 1)
-                        break
-                    put(OQ, OV, eo, STOP0 - (delta - 1), tt + 1, 0.0)
-                    eo += 1
-                parked[p] = head
-                ctl[q, HEAD] = h + 1
-                held = head
-                t = tt + 1
-                k += 1
             elif delta == 0:
                 if ctl[qo, CAP] - eo < 1:
                     status = full(rep, qo, 1)
@@ -141,23 +132,25 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
                 ctl[q, HEAD] = h + 1
                 t = tt + 1
                 k += 1
+                continue
+            # an element (or an empty last one) starts: the stop held since the last goes out
+            if held != NONE:
+                if ctl[qo, CAP] - eo < 1:
+                    status = full(rep, qo, 1)
+                    break
+                put(OQ, OV, eo, STOP0 - (delta - 1), tt + 1, 0.0)
+                eo += 1
+            if ends:  # the empty last element: its lane is done
+                parked[p] = head
+                ctl[q, HEAD] = h + 1
+                held = head
+                t = tt + 1
+                k += 1
             else:
-                if held != NONE:
-                    if ctl[qo, CAP] - eo < 1:
-                        status = full(rep, qo, 1)
-                        break
-                    put(OQ, OV, eo, STOP0 - (delta - 1), tt + 1, 0.0)
-                    eo += 1
-                    held = NONE  # emitted; the element sets it again at its end
+                held = NONE  # emitted; the element sets it again at its end
                 t = tt
                 phase = ELEM
         elif phase == ELEM:
-            p = k % P
-            q = ql[p]
-            h = ctl[q, HEAD]
-            if h >= ctl[q, END]:
-                rep[0] = q
-                break
             tt = max(t, L[p][1, h]) + 1
             tok = L[p][0, h]
             if tok <= STOP0 and STOP0 - tok >= delta - 1:
@@ -193,11 +186,7 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
                 parked[missing] = L[missing][0, h]
                 ctl[q, HEAD] = h + 1
                 continue
-            same = True
-            for j in range(1, P):
-                if parked[j] != parked[0]:
-                    same = False
-            if not same:
+            if (parked != parked[0]).any():  # the lanes must end alike
                 status = IRREGULAR
                 break
             phase = COUNT if qc >= 0 else LAST
@@ -216,19 +205,16 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
             if ctl[qo, CAP] - eo < 1:
                 status = full(rep, qo, 1)
                 break
-            if end == C_DONE:
-                if held != NONE:
-                    status = IRREGULAR
-                    break
-                put(OQ, OV, eo, C_DONE, t + 1, 0.0)
-                eo += 1
-                status = DONE
+            if end == C_DONE and held != NONE:
+                status = IRREGULAR
                 break
             put(OQ, OV, eo, end, t + 1, 0.0)
             eo += 1
+            if end == C_DONE:
+                status = DONE
+                break
             t += 1
-            for j in range(P):
-                parked[j] = NONE
+            parked[:] = NONE
             held = NONE
             seen = 0
             k = 0

@@ -50,7 +50,6 @@ def level_scan_step(ctl, qi, Qi, qc, OC, OCV, qr, OR, ORV, fmt, dim, seg, crd, L
     stop Sk folded in as S(k+1)); an input stop Sk gives S(k+1), N gives N, D ends.
     State: [phase, position, fiber end, position base, fiber start]."""
     t = st[T]
-    steps = 0
     n_seg_reads = 0
     n_crd_reads = 0
     phase, p, hi, base, lo = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 4]
@@ -76,7 +75,6 @@ def level_scan_step(ctl, qi, Qi, qc, OC, OCV, qr, OR, ORV, fmt, dim, seg, crd, L
                 _emit2(OC, ec, OR, er, out, out, tt + 1)
                 ec += 1
                 er += 1
-                steps += 1
                 phase = IDLE
                 if x <= STOP0 or not close:
                     h += 1
@@ -104,7 +102,6 @@ def level_scan_step(ctl, qi, Qi, qc, OC, OCV, qr, OR, ORV, fmt, dim, seg, crd, L
             p = lo
             h += 1
             t = tt + delay
-            steps += 1
         elif phase == SEG:
             tt = mem_wait(use_mem, slots, mstate, ii, mlat, startup, t, swr, buf, hz)
             if tt < 0:
@@ -113,7 +110,6 @@ def level_scan_step(ctl, qi, Qi, qc, OC, OCV, qr, OR, ORV, fmt, dim, seg, crd, L
             t = tt
             n_seg_reads += swr
             phase = CRDS
-            steps += 1
         elif fmt == DENSE:
             m = min(hi - p, capc - ec, capr - er)
             for q in range(m):
@@ -122,7 +118,6 @@ def level_scan_step(ctl, qi, Qi, qc, OC, OCV, qr, OR, ORV, fmt, dim, seg, crd, L
             ec += m
             er += m
             p += m
-            steps += m
             if p < hi:
                 status = full(rep, qc if ec >= capc else qr, 1)
                 break
@@ -146,13 +141,11 @@ def level_scan_step(ctl, qi, Qi, qc, OC, OCV, qr, OR, ORV, fmt, dim, seg, crd, L
             er += 1
             t += seq
             p += 1
-            steps += 1
     ctl[qi, HEAD] = h
     ctl[qc, END] = ec
     ctl[qr, END] = er
     st[T] = t
     st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 4] = phase, p, hi, base, lo
-    rep[2] += steps
     st[SEG_READS] += n_seg_reads
     st[CRD_READS] += n_crd_reads
     return status
@@ -165,7 +158,6 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, use_mem
     the loaded one; with tiles of ``words`` > 0 words, a request of a whole tile per
     ref); N -> the value ``zero``; stops pass; D ends. State: [loaded batch]."""
     t = st[T]
-    steps = 0
     n_val_reads = 0
     line = st[K0]
     h, n = ctl[qi, HEAD], ctl[qi, END]
@@ -205,7 +197,6 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, use_mem
             break
         e += 1
         h += 1
-        steps += 1
         if x == C_DONE:
             t = tt
             status = DONE
@@ -215,6 +206,5 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, use_mem
     ctl[qo, END] = e
     st[T] = t
     st[K0] = line
-    rep[2] += steps
     st[VAL_READS] += n_val_reads
     return status

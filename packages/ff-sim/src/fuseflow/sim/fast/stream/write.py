@@ -31,7 +31,6 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, use_mem, slots, mstate, ii, 
     """Records a level's crd stream; one cycle per coordinate and per stop (N is free),
     written ``batch`` words at a time and the rest at D. State: [words buffered]."""
     t = st[T]
-    steps = 0
     n_crd_writes = 0
     n_seg_writes = 0
     nbuf = st[K0]
@@ -50,7 +49,6 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, use_mem, slots, mstate, ii, 
             e += 1
             h += 1
             t = tt
-            steps += 1
             continue
         if not (x >= 0 or x <= STOP0 or x == C_DONE):
             status = IRREGULAR
@@ -65,7 +63,6 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, use_mem, slots, mstate, ii, 
             nb = 0
         nbuf = nb
         h += 1
-        steps += 1
         if x == C_DONE:
             t = tt
             status = DONE
@@ -81,7 +78,6 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, use_mem, slots, mstate, ii, 
     ctl[qrec, END] = e
     st[T] = t
     st[K0] = nbuf
-    rep[2] += steps
     st[CRD_WRITES] += n_crd_writes
     st[SEG_WRITES] += n_seg_writes
     return status
@@ -94,7 +90,6 @@ def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, sizes, use_mem, slots, msta
     word (of ``sizes[h]`` words for a value that is tile pool handle h, when ``sizes``
     is not empty); stops only move the clock; D costs one more cycle."""
     t = st[T]
-    steps = 0
     n_val_writes = 0
     h, n = ctl[qi, HEAD], ctl[qi, END]
     e, cap = ctl[qrec, END], ctl[qrec, CAP]
@@ -121,7 +116,6 @@ def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, sizes, use_mem, slots, msta
             status = IRREGULAR
             break
         h += 1
-        steps += 1
         if x == C_DONE:
             t = tt + 1
             status = DONE
@@ -130,6 +124,5 @@ def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, sizes, use_mem, slots, msta
     ctl[qi, HEAD] = h
     ctl[qrec, END] = e
     st[T] = t
-    rep[2] += steps
     st[VAL_WRITES] += n_val_writes
     return status
