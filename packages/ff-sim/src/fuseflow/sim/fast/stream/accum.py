@@ -76,13 +76,10 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
             j = IQ[0, hi]
             if j >= 0:
                 vc = VQ[0, hv]
-                if vc == C_VAL:
-                    x = Vi[hv]
-                elif vc == C_EMPTY:
-                    x = np.float32(0.0)
-                else:
+                if vc != C_VAL and vc != C_EMPTY:
                     status = IRREGULAR
                     break
+                x = Vi[hv] if vc == C_VAL else np.float32(0.0)
                 key = (mid << 32) | j
                 h = _slot(table, key)
                 if table[h, 0] != 0:
@@ -102,8 +99,6 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                     ev[1, nev] = hv if vc == C_VAL else -1
                     nev += 1
                 n_ops += 1
-                hi += 1
-                hv += 1
                 t = tt + 1
             elif j <= STOP0:
                 lev = STOP0 - j
@@ -121,25 +116,22 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                 else:
                     hm += 1
                     phase = MID
-                hi += 1
-                hv += 1
                 t = tt + 1
             elif j == C_EMPTY:
                 if hi + 1 >= ni:
                     rep[0] = qi
                     break
                 tt = max(tt, IQ[1, hi + 1])
-                hi += 1
-                hv += 1
-                if IQ[0, hi] <= STOP0:
-                    t = tt
-                else:
+                t = tt
+                if IQ[0, hi + 1] > STOP0:  # no stop follows: the mid fiber goes on
                     hm += 1
                     phase = MID
                     t = tt + 1
             else:
                 status = IRREGULAR
                 break
+            hi += 1
+            hv += 1
         elif phase == MID:
             if hm >= nm:
                 rep[0] = qm

@@ -66,10 +66,10 @@ def push(ctl, q, Q, code, stamp):
 
 
 @jit_inline
-def starved(ctl, qs, ahead):
-    """The first queue of ``qs`` that holds no more than ``ahead`` tokens, or -1."""
+def starved(ctl, qs):
+    """The first queue of ``qs`` with no token to read, or -1."""
     for q in qs:
-        if ctl[q, END] - ctl[q, HEAD] <= ahead:
+        if ctl[q, HEAD] >= ctl[q, END]:
             return q
     return -1
 

@@ -389,9 +389,9 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
     n = len(qc)
     status = NEED_IN
     while True:
-        q = starved(ctl, qc, 0)
+        q = starved(ctl, qc)
         if q < 0:
-            q = starved(ctl, qr, 0)
+            q = starved(ctl, qr)
         if q >= 0:
             rep[0] = q
             break
