@@ -7,7 +7,6 @@ run as Python, correct but slow, so results never depend on whether the compiler
 
 from __future__ import annotations
 
-import numpy as np
 from fuseflow.sim.options import COMPILE
 
 JIT_REQUESTED = COMPILE["jit"]  # EngineOptions.jit of the first simulation (ff sim --no-jit)
@@ -31,12 +30,9 @@ try:  # pragma: no branch - numba is a declared dependency of ff-sim
         return _njit(cache=True, nogil=True, boundscheck=True, inline="always")(fn)
 
     def jit_hot(fn):
-        """``jit`` for a per-token step function: bounds checked only when asked."""
-        return _njit(cache=not CHECKED, nogil=True, boundscheck=CHECKED)(fn)
-
-    def jit_float(fn):
-        """``jit_hot`` with numpy's float semantics: x / 0 is inf or nan, as numpy gives
-        it, instead of Python's ZeroDivisionError."""
+        """``jit`` for a per-token step function: bounds checked only when asked, and with
+        numpy's float semantics (x / 0 is inf or nan, as numpy gives it, instead of
+        Python's ZeroDivisionError)."""
         return _njit(cache=not CHECKED, nogil=True, boundscheck=CHECKED, error_model="numpy")(fn)
 
     # trailing-zero count of an int64 (LLVM's cttz); numba has no public name for it
@@ -49,19 +45,12 @@ except ImportError:  # pragma: no cover
 
     jit_inline = jit
     jit_hot = jit
-    jit_float = jit
 
     def ctz(x):  # type: ignore[misc]  # the pure-Python stand-in of the numba intrinsic above
         x = int(x)
         return (x & -x).bit_length() - 1
 
     HAVE_JIT = False
-
-
-@jit_inline
-def bit64(k):
-    """The int64 with bit k (0..63) alone set (bit 63 is the sign bit)."""
-    return np.int64(1) << np.int64(k)
 
 
 @jit_inline
@@ -76,14 +65,4 @@ def accumulate(acc, present, touched, ntouch, i, x):
     present[i] = 1
     touched[ntouch] = i
     return ntouch + 1
-
-
-@jit_inline
-def _fold(acc, cnt, v, is_max):
-    """A reducer's accumulator after value ``v`` (the first value starts it)."""
-    if cnt == 0:
-        return v
-    if is_max:
-        return np.maximum(acc, v)
-    return acc + v
 

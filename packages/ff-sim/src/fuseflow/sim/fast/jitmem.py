@@ -9,7 +9,8 @@ calls again.
 
 from __future__ import annotations
 
-from fuseflow.sim.fast.jit import bit64, ctz, jit_inline
+import numpy as np
+from fuseflow.sim.fast.jit import ctz, jit_inline
 
 
 @jit_inline
@@ -74,13 +75,13 @@ def mem_access(slots, mstate, ii, lat, startup, t, w, buf, hz):
             if j < 0 or j >= hz:
                 for p in range(taken):  # give back: the model stays untouched
                     jj = buf[0, p]
-                    slots[jj >> 6, buf[1, p]] &= ~bit64(jj & 63)
+                    slots[jj >> 6, buf[1, p]] &= ~(np.int64(1) << np.int64(jj & 63))
                 if j >= 0:
                     return -2
                 mstate[1] = c
                 mstate[2] = slots.shape[0] + 2
                 return -1
-            slots[j >> 6, c] |= bit64(j & 63)
+            slots[j >> 6, c] |= np.int64(1) << np.int64(j & 63)  # (bit 63 is the sign bit)
             buf[0, taken] = j
             buf[1, taken] = c
             taken += 1
@@ -99,11 +100,11 @@ def mem_access(slots, mstate, ii, lat, startup, t, w, buf, hz):
 
 
 @jit_inline
-def mem_wait(slots, mstate, ii, lat, startup, t, w, buf, hz):
-    """The client's clock after a blocking request of ``w`` words at ``t``; or, with
-    nothing taken, -1 when the model must grow first and -2 past the horizon ``hz``."""
+def mem_wait(use_mem, slots, mstate, ii, lat, startup, t, w, buf, hz):
+    """The client's clock after a blocking request of ``w`` words at ``t`` (``t`` itself
+    without a memory model); or, with nothing taken, -1 when the model must grow first
+    and -2 past the horizon ``hz``."""
+    if not use_mem:
+        return t
     done = mem_access(slots, mstate, ii, lat, startup, t, w, buf, hz)
-    if done < 0:
-        return done
-    return done if done > t else t
-
+    return done if done < 0 else max(done, t)

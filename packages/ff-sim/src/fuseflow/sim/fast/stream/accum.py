@@ -58,11 +58,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
     """With room in ``ev`` (boxed values), also logs each sum (key, the value's queue
     position or -1 for N) and each flush (-1, -1) in state slot K0 + 5's count."""
     t = st[T]
-    phase = st[K0]
-    oempty = st[K0 + 1]
-    mid = st[K0 + 2]
-    n = st[K0 + 3]
-    nev = st[K0 + 5]
+    phase, oempty, mid, n, nev = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 5]
     log = ev.shape[1] > 0
     ho, no = ctl[qoc, HEAD], ctl[qoc, END]
     hm, nm = ctl[qm, HEAD], ctl[qm, END]
@@ -73,23 +69,17 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
     status = NEED_IN
     while True:
         if phase == INNER:
-            if hi >= ni:
-                rep[0] = qi
-                break
-            if hv >= nv:
-                rep[0] = qv
+            if hi >= ni or hv >= nv:
+                rep[0] = qi if hi >= ni else qv
                 break
             tt = max(t, IQ[1, hi], VQ[1, hv])
             j = IQ[0, hi]
             if j >= 0:
                 vc = VQ[0, hv]
-                if vc == C_VAL:
-                    x = Vi[hv]
-                elif vc == C_EMPTY:
-                    x = np.float32(0.0)
-                else:
+                if vc != C_VAL and vc != C_EMPTY:
                     status = IRREGULAR
                     break
+                x = Vi[hv] if vc == C_VAL else np.float32(0.0)
                 key = (mid << 32) | j
                 h = _slot(table, key)
                 if table[h, 0] != 0:
@@ -109,8 +99,6 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                     ev[1, nev] = hv if vc == C_VAL else -1
                     nev += 1
                 n_ops += 1
-                hi += 1
-                hv += 1
                 t = tt + 1
             elif j <= STOP0:
                 lev = STOP0 - j
@@ -128,25 +116,22 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                 else:
                     hm += 1
                     phase = MID
-                hi += 1
-                hv += 1
                 t = tt + 1
             elif j == C_EMPTY:
                 if hi + 1 >= ni:
                     rep[0] = qi
                     break
                 tt = max(tt, IQ[1, hi + 1])
-                hi += 1
-                hv += 1
-                if IQ[0, hi] <= STOP0:
-                    t = tt
-                else:
+                t = tt
+                if IQ[0, hi + 1] > STOP0:  # no stop follows: the mid fiber goes on
                     hm += 1
                     phase = MID
                     t = tt + 1
             else:
                 status = IRREGULAR
                 break
+            hi += 1
+            hv += 1
         elif phase == MID:
             if hm >= nm:
                 rep[0] = qm
@@ -158,11 +143,8 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                 phase = INNER
                 t = tt
             elif m <= STOP0:
-                if hi >= ni:
-                    rep[0] = qi
-                    break
-                if hv >= nv:
-                    rep[0] = qv
+                if hi >= ni or hv >= nv:
+                    rep[0] = qi if hi >= ni else qv
                     break
                 if IQ[0, hi] != m - 1:
                     status = IRREGULAR
@@ -189,54 +171,21 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                 t = tt
             elif o == C_DONE or o <= STOP0:
                 if o == C_DONE or oempty:
-                    if hm >= nm:
-                        rep[0] = qm
-                        break
-                    if hi >= ni:
-                        rep[0] = qi
-                        break
-                    if hv >= nv:
-                        rep[0] = qv
+                    if hm >= nm or hi >= ni or hv >= nv:
+                        rep[0] = qm if hm >= nm else (qi if hi >= ni else qv)
                         break
                     if o != C_DONE and (MQ[0, hm] != o - 1 or IQ[0, hi] != o - 2):
                         status = IRREGULAR
                         break
                     tt = max(tt, MQ[1, hm], IQ[1, hi], VQ[1, hv])
-                if o == C_DONE:
-                    if ctl[qom, CAP] - eom < 1:
-                        status = full(rep, qom, 1)
-                        break
-                    if ctl[qoi, CAP] - eoi < 1:
-                        status = full(rep, qoi, 1)
-                        break
-                    if ctl[qov, CAP] - eov < 1:
-                        status = full(rep, qov, 1)
-                        break
-                    put(OMQ, OMV, eom, C_DONE, tt + 1, 0.0)
-                    put(OIQ, OIV, eoi, C_DONE, tt + 1, 0.0)
-                    put(OVQ, OVV, eov, C_DONE, tt + 1, 0.0)
-                    eom += 1
-                    eoi += 1
-                    eov += 1
-                    ho += 1
-                    hm += 1
-                    hi += 1
-                    hv += 1
-                    t = tt
-                    status = DONE
-                    break
-                lev = STOP0 - o
                 order = np.argsort(keys[:n])
-                groups = 0
-                last = -1
+                groups = 0  # mid coordinates
                 for k in range(n):
-                    g = keys[order[k]] >> 32
-                    if g != last:
+                    if k == 0 or keys[order[k]] >> 32 != keys[order[k - 1]] >> 32:
                         groups += 1
-                        last = g
-                need_i = n + groups if groups else 1
-                if ctl[qom, CAP] - eom < groups + 1:
-                    status = full(rep, qom, groups + 1)
+                need_m, need_i = (1, 1) if o == C_DONE else (groups + 1, n + groups if groups else 1)
+                if ctl[qom, CAP] - eom < need_m:
+                    status = full(rep, qom, need_m)
                     break
                 if ctl[qoi, CAP] - eoi < need_i:
                     status = full(rep, qoi, need_i)
@@ -244,6 +193,16 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                 if ctl[qov, CAP] - eov < need_i:
                     status = full(rep, qov, need_i)
                     break
+                if o == C_DONE:
+                    put(OMQ, OMV, eom, C_DONE, tt + 1, 0.0)
+                    put(OIQ, OIV, eoi, C_DONE, tt + 1, 0.0)
+                    put(OVQ, OVV, eov, C_DONE, tt + 1, 0.0)
+                    eom, eoi, eov = eom + 1, eoi + 1, eov + 1
+                    ho, hm, hi, hv = ho + 1, hm + 1, hi + 1, hv + 1
+                    t = tt
+                    status = DONE
+                    break
+                lev = STOP0 - o
                 if log:
                     ev[0, nev] = -1
                     ev[1, nev] = -1
@@ -284,9 +243,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                         table[pos[k], 0] = 0
                 n = 0
                 if oempty:
-                    hm += 1
-                    hi += 1
-                    hv += 1
+                    hm, hi, hv = hm + 1, hi + 1, hv + 1
                 ho += 1
                 oempty = 1
                 t = tt + 1
@@ -294,11 +251,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                 status = IRREGULAR
                 break
     st[T] = t
-    st[K0] = phase
-    st[K0 + 1] = oempty
-    st[K0 + 2] = mid
-    st[K0 + 3] = n
-    st[K0 + 5] = nev
+    st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 5] = phase, oempty, mid, n, nev
     st[REDUCE_OPS] += n_ops
     st[FLOPS] += n_ops
     ctl[qoc, HEAD] = ho

@@ -38,7 +38,6 @@ K0 = 10
 STATE_SLOTS = 20
 
 
-
 @jit_inline
 def put(Q, V, e, code, stamp, val):
     """Token ``code`` (value ``val``) at ``e`` of a queue, stamped ``stamp``."""
@@ -55,4 +54,33 @@ def full(rep, q, need):
     return NEED_OUT
 
 
-__all__ = ["NO_HORIZON", "full", "mem_wait", "put"]
+@jit_inline
+def push(ctl, q, Q, code, stamp):
+    """Appends token ``code`` stamped ``stamp`` to queue ``q`` (its room checked before);
+    returns where it went, for the caller's value."""
+    e = ctl[q, END]
+    Q[0, e] = code
+    Q[1, e] = stamp
+    ctl[q, END] = e + 1
+    return e
+
+
+@jit_inline
+def starved(ctl, qs):
+    """The first queue of ``qs`` with no token to read, or -1."""
+    for q in qs:
+        if ctl[q, HEAD] >= ctl[q, END]:
+            return q
+    return -1
+
+
+@jit_inline
+def cramped(ctl, qs, need):
+    """The first queue of ``qs`` without room for ``need`` tokens, or -1."""
+    for q in qs:
+        if ctl[q, CAP] - ctl[q, END] < need:
+            return q
+    return -1
+
+
+__all__ = ["NO_HORIZON", "cramped", "full", "mem_wait", "push", "put", "starved"]

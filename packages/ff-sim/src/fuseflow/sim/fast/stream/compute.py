@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
-from fuseflow.sim.fast.jit import _fold, accumulate, jit_float, jit_hot, jit_inline
+from fuseflow.sim.fast.jit import accumulate, jit_hot, jit_inline
 from fuseflow.sim.fast.stream.common import (
     ALU_OPS,
     CAP,
@@ -26,8 +26,11 @@ from fuseflow.sim.fast.stream.common import (
     NEED_OUT,
     REDUCE_OPS,
     T,
+    cramped,
     full,
+    push,
     put,
+    starved,
 )
 
 # binary op codes (engine.py maps BinaryOp to them)
@@ -49,92 +52,44 @@ def _binop(op, a, b):
     return b
 
 
-@jit_float
+@jit_hot
 def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
     """Two operands token by token: values combine (an N operand counts as 0, and the
     result is never -0), two N give N, equal stops pass, D ends; ``ii`` per token."""
     t = st[T]
-    steps = 0
-    n_alu_ops = 0
-    n_flops = 0
-    ha = ctl[qa, HEAD]
-    na = ctl[qa, END]
-    hb = ctl[qb, HEAD]
-    nb = ctl[qb, END]
-    e = ctl[qo, END]
-    cap = ctl[qo, CAP]
-    status = NEED_IN
+    ha, na = ctl[qa, HEAD], ctl[qa, END]
+    hb, nb = ctl[qb, HEAD], ctl[qb, END]
+    e, cap = ctl[qo, END], ctl[qo, CAP]
+    nops = 0
     zero = np.float32(0.0)
+    status = NEED_IN
     while True:
-        m = min(na - ha, nb - hb, cap - e)
-        k = 0
-        while k < m and A[0, ha + k] == C_VAL and B[0, hb + k] == C_VAL:  # the common case
-            tt = t
-            s = A[1, ha + k]
-            if s > tt:
-                tt = s
-            s = B[1, hb + k]
-            if s > tt:
-                tt = s
-            put(Qo, Vo, e + k, C_VAL, tt + L, _binop(op, AV[ha + k], BV[hb + k]))
-            t = tt + ii
-            k += 1
-        ha += k
-        hb += k
-        e += k
-        steps += k
-        n_alu_ops += k
-        n_flops += k
-        if ha >= na:
-            rep[0] = qa
-            break
-        if hb >= nb:
-            rep[0] = qb
+        if ha >= na or hb >= nb:
+            rep[0] = qa if ha >= na else qb
             break
         if e >= cap:
             status = full(rep, qo, 1)
             break
-        tt = t
-        s = A[1, ha]
-        if s > tt:
-            tt = s
-        s = B[1, hb]
-        if s > tt:
-            tt = s
-        x = A[0, ha]
-        y = B[0, hb]
-        if x >= 0 or y >= 0:
-            status = IRREGULAR
-            break
-        px = x == C_VAL
-        py = y == C_VAL
-        v = zero
-        if px or py:
-            if px and py:
-                v = _binop(op, AV[ha], BV[hb])
-            elif px and y == C_EMPTY:
-                v = _binop(op, AV[ha], zero) + zero
-            elif x == C_EMPTY and py:
-                v = _binop(op, zero, BV[hb]) + zero
-            else:
-                status = IRREGULAR
-                break
-            n_alu_ops += 1
-            n_flops += 1
-            out = C_VAL
-            stamp = tt + L
-        elif (x == C_EMPTY and y == C_EMPTY) or (x == C_DONE and y == C_DONE) or (x <= STOP0 and x == y):
-            out = x
-            stamp = tt + 1
+        tt = max(t, A[1, ha], B[1, hb])
+        x, y = A[0, ha], B[0, hb]
+        if x == C_VAL and y == C_VAL:  # the common case
+            put(Qo, Vo, e, C_VAL, tt + L, _binop(op, AV[ha], BV[hb]))
+            nops += 1
+        elif x == C_VAL and y == C_EMPTY:
+            put(Qo, Vo, e, C_VAL, tt + L, _binop(op, AV[ha], zero) + zero)
+            nops += 1
+        elif x == C_EMPTY and y == C_VAL:
+            put(Qo, Vo, e, C_VAL, tt + L, _binop(op, zero, BV[hb]) + zero)
+            nops += 1
+        elif x == y and (x == C_EMPTY or x == C_DONE or x <= STOP0):
+            put(Qo, Vo, e, x, tt + 1, zero)
         else:
             status = IRREGULAR
             break
-        put(Qo, Vo, e, out, stamp, v)
         e += 1
         ha += 1
         hb += 1
-        steps += 1
-        if out == C_DONE:
+        if x == C_DONE:
             t = tt
             status = DONE
             break
@@ -143,9 +98,8 @@ def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
     ctl[qb, HEAD] = hb
     ctl[qo, END] = e
     st[T] = t
-    rep[2] += steps
-    st[ALU_OPS] += n_alu_ops
-    st[FLOPS] += n_flops
+    st[ALU_OPS] += nops
+    st[FLOPS] += nops
     return status
 
 
@@ -154,13 +108,9 @@ def alu1_step(ctl, qi, Qi, Vi, qo, Qo, Vo, L, st, rep):
     """One operand: a value goes out at +L (its op applied by the engine afterwards);
     stops and N pass at +1; D ends. One token per cycle."""
     t = st[T]
-    h = ctl[qi, HEAD]
-    n = ctl[qi, END]
+    h, n = ctl[qi, HEAD], ctl[qi, END]
     e = ctl[qo, END]
-    m = n - h
-    room = ctl[qo, CAP] - e
-    if room < m:
-        m = room
+    m = min(n - h, ctl[qo, CAP] - e)
     status = NEED_IN if m == n - h else NEED_OUT
     rep[0] = qi if status == NEED_IN else qo
     rep[1] = 1
@@ -171,16 +121,10 @@ def alu1_step(ctl, qi, Qi, Vi, qo, Qo, Vo, L, st, rep):
             m = q
             status = IRREGULAR
             break
-        s = Qi[1, h + q]
-        if s > t:
-            t = s
-        Qo[0, e + q] = x
-        Vo[e + q] = Vi[h + q]
+        t = max(t, Qi[1, h + q])
+        put(Qo, Vo, e + q, x, t + (L if x == C_VAL else 1), Vi[h + q])
         if x == C_VAL:
-            Qo[1, e + q] = t + L
             nops += 1
-        else:
-            Qo[1, e + q] = t + 1
         if x == C_DONE:
             m = q + 1
             status = DONE
@@ -188,17 +132,10 @@ def alu1_step(ctl, qi, Qi, Vi, qo, Qo, Vo, L, st, rep):
         t += 1
     ctl[qi, HEAD] = h + m
     ctl[qo, END] = e + m
-    rep[2] += m
     st[ALU_OPS] += nops
     st[FLOPS] += nops
     st[T] = t
     return status
-
-
-@jit_inline
-def _emit_fiber(Qo, Vo, e, acc, cnt, is_max, at):
-    """A closed fiber's value: N for a max over nothing, 0 for an empty sum."""
-    put(Qo, Vo, e, C_EMPTY if (is_max and cnt == 0) else C_VAL, at, acc if cnt else np.float32(0.0))
 
 
 @jit_hot
@@ -208,18 +145,12 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
     parent coordinate, and a parent stop met first is an empty parent fiber (its bare
     stop passes, no value). State: [count, in a fiber]; ``fst[0]``: the accumulator."""
     t = st[T]
-    steps = 0
-    n_reduce_ops = 0
-    n_flops = 0
-    cnt = st[K0]
-    infib = st[K0 + 1]
+    nops = 0
+    cnt, infib = st[K0], st[K0 + 1]
     acc = fst[0]
-    h = ctl[qi, HEAD]
-    n = ctl[qi, END]
-    hp = ctl[qp, HEAD] if qp >= 0 else 0
-    np_ = ctl[qp, END] if qp >= 0 else 0
-    e = ctl[qo, END]
-    cap = ctl[qo, CAP]
+    h, n = ctl[qi, HEAD], ctl[qi, END]
+    hp, np_ = ctl[qp, HEAD], ctl[qp, END]  # (qp < 0: a row never used)
+    e, cap = ctl[qo, END], ctl[qo, CAP]
     status = NEED_IN
     while True:
         if qp >= 0 and not infib:  # the parent's next coordinate (or stop, or D)
@@ -227,61 +158,46 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
                 rep[0] = qp
                 break
             p = P[0, hp]
-            tt = t
-            s = P[1, hp]
-            if s > tt:
-                tt = s
-            if p <= STOP0 or p == C_DONE:
-                if h >= n:
-                    rep[0] = qi
-                    break
-                if e >= cap:
-                    status = full(rep, qo, 1)
-                    break
-                x = Qi[0, h]
-                s = Qi[1, h]
-                if s > tt:
-                    tt = s
-                if (p == C_DONE and x != C_DONE) or (p <= STOP0 and x != p - 1):
-                    status = IRREGULAR
-                    break
-                put(Qo, Vo, e, p, tt + 1, 0.0)
-                e += 1
-                h += 1
+            tt = max(t, P[1, hp])
+            if p > STOP0 and p != C_DONE:  # a coordinate: its fiber opens
                 hp += 1
-                steps += 1
-                if p == C_DONE:
-                    t = tt
-                    status = DONE
-                    break
-                t = tt + 1
+                t = tt
+                infib = 1
+                cnt = 0
                 continue
+            if h >= n:
+                rep[0] = qi
+                break
+            if e >= cap:
+                status = full(rep, qo, 1)
+                break
+            tt = max(tt, Qi[1, h])
+            if Qi[0, h] != (C_DONE if p == C_DONE else p - 1):
+                status = IRREGULAR
+                break
+            put(Qo, Vo, e, p, tt + 1, 0.0)
+            e += 1
+            h += 1
             hp += 1
-            t = tt
-            infib = 1
-            cnt = 0
-            steps += 1
+            if p == C_DONE:
+                t = tt
+                status = DONE
+                break
+            t = tt + 1
             continue
         if h >= n:
             rep[0] = qi
             break
         x = Qi[0, h]
-        tt = t
-        s = Qi[1, h]
-        if s > tt:
-            tt = s
+        tt = max(t, Qi[1, h])
         if x == C_VAL:
-            acc = _fold(acc, cnt, Vi[h], is_max)
+            v = Vi[h]  # the first value starts the accumulator
+            acc = v if cnt == 0 else (np.maximum(acc, v) if is_max else acc + v)
             cnt += 1
-            n_reduce_ops += 1
-            n_flops += 1
-            h += 1
+            nops += 1
             t = tt + 1
-            steps += 1
         elif x == C_EMPTY:
-            h += 1
             t = tt
-            steps += 1
         elif x <= STOP0:
             need = 2 if x < STOP0 else 1
             if cap - e < need:
@@ -295,45 +211,40 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
                 if P[0, hp] != x + 1:
                     status = IRREGULAR
                     break
-                s = P[1, hp]
-                if s > t2:
-                    t2 = s
+                t2 = max(t2, P[1, hp])
                 hp += 1
-            _emit_fiber(Qo, Vo, e, acc, cnt, is_max, tt + L)
+            # the fiber's value: N for a max over nothing, 0 for an empty sum
+            put(Qo, Vo, e, C_EMPTY if (is_max and cnt == 0) else C_VAL, tt + L, acc if cnt else np.float32(0.0))
             e += 1
             if x < STOP0:
                 put(Qo, Vo, e, x + 1, t2 + 1, 0.0)
                 e += 1
             cnt = 0
             infib = 0
-            h += 1
             t = t2 + 1
-            steps += 1
         elif x == C_DONE and qp < 0:
             if e >= cap:
                 status = full(rep, qo, 1)
                 break
             put(Qo, Vo, e, C_DONE, tt + 1, 0.0)
             e += 1
-            h += 1
             t = tt
-            steps += 1
             status = DONE
-            break
         else:
             status = IRREGULAR
+            break
+        h += 1
+        if status == DONE:
             break
     ctl[qi, HEAD] = h
     if qp >= 0:
         ctl[qp, HEAD] = hp
     ctl[qo, END] = e
     st[T] = t
-    st[K0] = cnt
-    st[K0 + 1] = infib
+    st[K0], st[K0 + 1] = cnt, infib
     fst[0] = acc
-    rep[2] += steps
-    st[REDUCE_OPS] += n_reduce_ops
-    st[FLOPS] += n_flops
+    st[REDUCE_OPS] += nops
+    st[FLOPS] += nops
     return status
 
 
@@ -345,44 +256,20 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
     values, see ``boxed``), it also logs each sum (crd, value's position or -1 for N)
     and each flush (-1, -1) for the engine to redo on the values."""
     t = st[T]
-    steps = 0
-    n_reduce_ops = 0
-    n_flops = 0
-    ntouch = st[K0]
-    oempty = st[K0 + 1]
-    pre = st[K0 + 2]
-    ho = ctl[qo_, HEAD]
-    no = ctl[qo_, END]
-    hi = ctl[qi, HEAD]
-    ni = ctl[qi, END]
-    hv = ctl[qv, HEAD]
-    nv = ctl[qv, END]
-    ec = ctl[qc, END]
-    ew = ctl[qw, END]
+    nops = 0
+    ntouch, oempty, pre, nev = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 5]
+    ho, no = ctl[qo_, HEAD], ctl[qo_, END]
+    hi, ni = ctl[qi, HEAD], ctl[qi, END]
+    hv, nv = ctl[qv, HEAD], ctl[qv, END]
+    ec, ew = ctl[qc, END], ctl[qw, END]
     K = len(acc)
-    nev = st[K0 + 5]
     log = ev.shape[1] > 0
     status = NEED_IN
     while True:
-        if ho >= no:
-            rep[0] = qo_
+        if ho >= no or hi >= ni or hv >= nv:
+            rep[0] = qo_ if ho >= no else (qi if hi >= ni else qv)
             break
-        if hi >= ni:
-            rep[0] = qi
-            break
-        if hv >= nv:
-            rep[0] = qv
-            break
-        tt = t
-        s = OC[1, ho]
-        if s > tt:
-            tt = s
-        s = IC[1, hi]
-        if s > tt:
-            tt = s
-        s = IVQ[1, hv]
-        if s > tt:
-            tt = s
+        tt = max(t, OC[1, ho], IC[1, hi], IVQ[1, hv])
         o = OC[0, ho]
         i = IC[0, hi]
         if o >= 0:
@@ -392,40 +279,29 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
                     status = GROW_STATE
                     break
                 vc = IVQ[0, hv]
-                if vc == C_VAL:
-                    x = Vi[hv]
-                elif vc == C_EMPTY:
-                    x = np.float32(0.0)
-                else:
+                if vc != C_VAL and vc != C_EMPTY:
                     status = IRREGULAR
                     break
-                ntouch = accumulate(acc, present, touched, ntouch, i, x)
+                ntouch = accumulate(acc, present, touched, ntouch, i, Vi[hv] if vc == C_VAL else np.float32(0.0))
                 if log:
                     ev[0, nev] = i
                     ev[1, nev] = hv if vc == C_VAL else -1
                     nev += 1
-                n_reduce_ops += 1
-                n_flops += 1
-                hi += 1
-                hv += 1
+                nops += 1
             elif i <= STOP0:
                 ho += 1
-                hi += 1
-                hv += 1
             elif i == C_EMPTY:  # an empty inner fiber; its stop may follow
                 if hi + 1 >= ni:
                     rep[0] = qi
                     break
-                s = IC[1, hi + 1]
-                if s > tt:
-                    tt = s
+                tt = max(tt, IC[1, hi + 1])
                 if IC[0, hi + 1] > STOP0:
                     ho += 1
-                hi += 1
-                hv += 1
             else:
                 status = IRREGULAR
                 break
+            hi += 1
+            hv += 1
             oempty = 0
         elif o <= STOP0:
             ji = hi
@@ -433,11 +309,8 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
             if oempty and not pre and i <= STOP0 and i == o - 1:
                 ji += 1  # the empty outer fiber's own inner stop
                 jv += 1
-            if ji >= ni:
-                rep[0] = qi
-                break
-            if ho + 1 >= no:
-                rep[0] = qo_
+            if ji >= ni or ho + 1 >= no:
+                rep[0] = qi if ji >= ni else qo_
                 break
             room = ntouch + 1
             if ctl[qc, CAP] - ec < room or ctl[qw, CAP] - ew < room:
@@ -457,29 +330,20 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
                 touched[:ntouch] = np.sort(touched[:ntouch])
             for q in range(ntouch):
                 c = touched[q]
-                put(CQ, CV, ec, c, tt + 1, 0.0)
-                put(WQ, WV, ew, C_VAL, tt + 1, acc[c])
+                put(CQ, CV, ec + q, c, tt + 1, 0.0)
+                put(WQ, WV, ew + q, C_VAL, tt + 1, acc[c])
                 present[c] = 0
-                ec += 1
-                ew += 1
+            put(CQ, CV, ec + ntouch, o, tt + 1, 0.0)
+            put(WQ, WV, ew + ntouch, o, tt + 1, 0.0)
+            ec += ntouch + 1
+            ew += ntouch + 1
             ntouch = 0
-            put(CQ, CV, ec, o, tt + 1, 0.0)
-            put(WQ, WV, ew, o, tt + 1, 0.0)
-            ec += 1
-            ew += 1
             ho += 1
             oempty = 1
             pre = 0
-            s = IC[1, ji]
-            if s > tt:
-                tt = s
-            s = OC[1, ho]
-            if s > tt:
-                tt = s
+            tt = max(tt, IC[1, ji], OC[1, ho])
             if look:  # Comal's look-ahead: the next outer fiber is empty
-                s = IVQ[1, jv]
-                if s > tt:
-                    tt = s
+                tt = max(tt, IVQ[1, jv])
                 ji += 1
                 jv += 1
                 pre = 1
@@ -495,7 +359,6 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
                 ec += 1
                 ew += 1
                 t = tt
-                steps += 1
                 status = DONE
                 break
             hi += 1
@@ -504,20 +367,15 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
             status = IRREGULAR
             break
         t = tt + 1
-        steps += 1
     ctl[qo_, HEAD] = ho
     ctl[qi, HEAD] = hi
     ctl[qv, HEAD] = hv
     ctl[qc, END] = ec
     ctl[qw, END] = ew
     st[T] = t
-    st[K0] = ntouch
-    st[K0 + 1] = oempty
-    st[K0 + 2] = pre
-    st[K0 + 5] = nev
-    rep[2] += steps
-    st[REDUCE_OPS] += n_reduce_ops
-    st[FLOPS] += n_flops
+    st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 5] = ntouch, oempty, pre, nev
+    st[REDUCE_OPS] += nops
+    st[FLOPS] += nops
     return status
 
 
@@ -528,21 +386,14 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
     has none; intersect: nothing) is consumed; else all are at stops (or N): the output
     fiber closes with the stop. One cycle per decision."""
     t = st[T]
-    steps = 0
     n = len(qc)
     status = NEED_IN
     while True:
-        ok = True
-        for k in range(n):
-            if ctl[qc[k], HEAD] >= ctl[qc[k], END]:
-                rep[0] = qc[k]
-                ok = False
-                break
-            if ctl[qr[k], HEAD] >= ctl[qr[k], END]:
-                rep[0] = qr[k]
-                ok = False
-                break
-        if not ok:
+        q = starved(ctl, qc)
+        if q < 0:
+            q = starved(ctl, qr)
+        if q >= 0:
+            rep[0] = q
             break
         tt = t
         h0 = C[0][0, ctl[qc[0], HEAD]]
@@ -550,44 +401,24 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
         mn = -1
         for k in range(n):
             hk = ctl[qc[k], HEAD]
-            s = C[k][1, hk]
-            if s > tt:
-                tt = s
-            s = R[k][1, ctl[qr[k], HEAD]]
-            if s > tt:
-                tt = s
+            tt = max(tt, C[k][1, hk], R[k][1, ctl[qr[k], HEAD]])
             c = C[k][0, hk]
             if c != h0:
                 same = False
             if c >= 0 and (mn < 0 or c < mn):
                 mn = c
-        emits = same or union or mn < 0
-        if emits:  # room on every output
-            if ctl[qoc, CAP] - ctl[qoc, END] < 1:
-                status = full(rep, qoc, 1)
-                break
-            for k in range(n):
-                if ctl[qor[k], CAP] - ctl[qor[k], END] < 1:
-                    status = full(rep, qor[k], 1)
-                    ok = False
-                    break
-            if not ok:
+        if same or union or mn < 0:  # room on every output
+            q = qoc if ctl[qoc, CAP] - ctl[qoc, END] < 1 else cramped(ctl, qor, 1)
+            if q >= 0:
+                status = full(rep, q, 1)
                 break
         if same:
-            e = ctl[qoc, END]
-            OC[0, e] = h0
-            OC[1, e] = tt + 1
-            ctl[qoc, END] = e + 1
+            push(ctl, qoc, OC, h0, tt + 1)
             for k in range(n):
                 hr = ctl[qr[k], HEAD]
-                e = ctl[qor[k], END]
-                OR[k][0, e] = R[k][0, hr]
-                OR[k][1, e] = tt + 1
-                ORV[k][e] = RV[k][hr]
-                ctl[qor[k], END] = e + 1
+                ORV[k][push(ctl, qor[k], OR[k], R[k][0, hr], tt + 1)] = RV[k][hr]
                 ctl[qc[k], HEAD] += 1
                 ctl[qr[k], HEAD] = hr + 1
-            steps += 1
             if h0 == C_DONE:
                 t = tt
                 status = DONE
@@ -596,49 +427,35 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
             continue
         if mn >= 0:
             if union:
-                e = ctl[qoc, END]
-                OC[0, e] = mn
-                OC[1, e] = tt + 1
-                ctl[qoc, END] = e + 1
+                push(ctl, qoc, OC, mn, tt + 1)
             for k in range(n):
-                hk = ctl[qc[k], HEAD]
                 hr = ctl[qr[k], HEAD]
-                hit = C[k][0, hk] == mn
+                hit = C[k][0, ctl[qc[k], HEAD]] == mn
                 if union:
-                    e = ctl[qor[k], END]
-                    OR[k][0, e] = R[k][0, hr] if hit else C_EMPTY
-                    OR[k][1, e] = tt + 1
-                    ORV[k][e] = RV[k][hr] if hit else 0.0
-                    ctl[qor[k], END] = e + 1
+                    ORV[k][push(ctl, qor[k], OR[k], R[k][0, hr] if hit else C_EMPTY, tt + 1)] = (
+                        RV[k][hr] if hit else 0.0)
                 if hit:
-                    ctl[qc[k], HEAD] = hk + 1
+                    ctl[qc[k], HEAD] += 1
                     ctl[qr[k], HEAD] = hr + 1
-            steps += 1
             t = tt + 1
             continue
         # every input at a stop or an N: one stop level, no D
         lvl = 0
+        ok = True
         for k in range(n):
             c = C[k][0, ctl[qc[k], HEAD]]
-            if c == C_DONE:
+            if c == C_DONE or (c <= STOP0 and lvl != 0 and c != lvl):
                 ok = False
             elif c <= STOP0:
-                if lvl == 0:
-                    lvl = c
-                elif c != lvl:
-                    ok = False
+                lvl = c
         if not ok or lvl == 0:
             status = IRREGULAR
             break
         for k in range(n):  # an N's fiber stop follows it: it must be there, and be this stop
             hk = ctl[qc[k], HEAD]
             if C[k][0, hk] == C_EMPTY and lvl < STOP0:
-                if hk + 1 >= ctl[qc[k], END]:
-                    rep[0] = qc[k]
-                    ok = False
-                    break
-                if ctl[qr[k], HEAD] + 1 >= ctl[qr[k], END]:
-                    rep[0] = qr[k]
+                if hk + 1 >= ctl[qc[k], END] or ctl[qr[k], HEAD] + 1 >= ctl[qr[k], END]:
+                    rep[0] = qc[k] if hk + 1 >= ctl[qc[k], END] else qr[k]
                     ok = False
                     break
                 if C[k][0, hk + 1] != lvl:
@@ -647,32 +464,18 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
                     break
         if not ok:
             break
-        e = ctl[qoc, END]
-        OC[0, e] = lvl
-        OC[1, e] = tt + 1
-        ctl[qoc, END] = e + 1
+        push(ctl, qoc, OC, lvl, tt + 1)
         for k in range(n):
-            e = ctl[qor[k], END]
-            OR[k][0, e] = lvl
-            OR[k][1, e] = tt + 1
-            ORV[k][e] = 0.0
-            ctl[qor[k], END] = e + 1
+            ORV[k][push(ctl, qor[k], OR[k], lvl, tt + 1)] = 0.0
         for k in range(n):
             hk = ctl[qc[k], HEAD]
             hr = ctl[qr[k], HEAD]
             if C[k][0, hk] == C_EMPTY and lvl < STOP0:
-                s = C[k][1, hk + 1]
-                if s > tt:
-                    tt = s
-                s = R[k][1, hr + 1]
-                if s > tt:
-                    tt = s
+                tt = max(tt, C[k][1, hk + 1], R[k][1, hr + 1])
                 hk += 1
                 hr += 1
             ctl[qc[k], HEAD] = hk + 1
             ctl[qr[k], HEAD] = hr + 1
-        steps += 1
         t = tt + 1
     st[T] = t
-    rep[2] += steps
     return status

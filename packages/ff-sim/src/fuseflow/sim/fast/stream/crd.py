@@ -20,64 +20,45 @@ def crd_hold_step(ctl, qo_, OQ, qi, IQ, qoo, OOQ, OOV, qoi, OIQ, OIV, st, rep):
     eoo, eoi = ctl[qoo, END], ctl[qoi, END]
     status = NEED_IN
     while True:
-        if ho >= no:
-            rep[0] = qo_
+        if ho >= no or hi >= ni:
+            rep[0] = qo_ if ho >= no else qi
             break
-        if hi >= ni:
-            rep[0] = qi
-            break
-        if ctl[qoo, CAP] - eoo < 1:
-            status = full(rep, qoo, 1)
-            break
-        if ctl[qoi, CAP] - eoi < 1:
-            status = full(rep, qoi, 1)
+        if ctl[qoo, CAP] - eoo < 1 or ctl[qoi, CAP] - eoi < 1:
+            status = full(rep, qoo if ctl[qoo, CAP] - eoo < 1 else qoi, 1)
             break
         tt = max(t, OQ[1, ho], IQ[1, hi])
         o = OQ[0, ho]
         c = IQ[0, hi]
-        if c >= 0:
-            put(OIQ, OIV, eoi, c, tt + 1, 0.0)
-            put(OOQ, OOV, eoo, o, tt + 1, 0.0)
-            hi += 1
-        elif c <= STOP0:
-            lev = STOP0 - c
-            two = o >= 0 and lev > 0  # the inner stop also closed the outer fiber
-            if two:
-                if ho + 1 >= no:
-                    rep[0] = qo_
-                    break
-                if OQ[0, ho + 1] != STOP0 - (lev - 1):
-                    status = IRREGULAR
-                    break
-            put(OIQ, OIV, eoi, c, tt + 1, 0.0)
-            put(OOQ, OOV, eoo, c, tt + 1, 0.0)
-            hi += 1
+        two = o >= 0 and c < STOP0  # an inner stop that also closed the outer fiber
+        if two and ho + 1 >= no:
+            rep[0] = qo_
+            break
+        if two and OQ[0, ho + 1] != c + 1:
+            status = IRREGULAR
+            break
+        if c == C_EMPTY and hi + 1 >= ni:
+            rep[0] = qi
+            break
+        code = c if (c >= 0 or c <= STOP0 or c == C_EMPTY) else C_DONE
+        put(OIQ, OIV, eoi, code, tt + 1, 0.0)
+        put(OOQ, OOV, eoo, o if c >= 0 else code, tt + 1, 0.0)
+        eoi += 1
+        eoo += 1
+        hi += 1
+        if c <= STOP0:
             ho += 1
             if two:
                 tt = max(tt, OQ[1, ho])
                 ho += 1
         elif c == C_EMPTY:
-            if hi + 1 >= ni:
-                rep[0] = qi
-                break
-            put(OIQ, OIV, eoi, C_EMPTY, tt + 1, 0.0)
-            put(OOQ, OOV, eoo, C_EMPTY, tt + 1, 0.0)
-            hi += 1
             tt = max(tt, IQ[1, hi])
             if IQ[0, hi] > STOP0:
                 ho += 1
-        else:
-            put(OIQ, OIV, eoi, C_DONE, tt + 1, 0.0)
-            put(OOQ, OOV, eoo, C_DONE, tt + 1, 0.0)
-            eoi += 1
-            eoo += 1
-            hi += 1
+        elif code == C_DONE:
             ho += 1
             t = tt
             status = DONE
             break
-        eoi += 1
-        eoo += 1
         t = tt + 1
     ctl[qo_, HEAD] = ho
     ctl[qi, HEAD] = hi
@@ -92,20 +73,14 @@ def crd_drop_step(ctl, qo_, OQ, qi, IQ, qoo, OOQ, OOV, qoi, OIQ, OIV, st, rep):
     """Drops outer coordinates whose inner fiber is empty. State: [in a fiber, its outer
     coordinate, kept, held stop]."""
     t = st[T]
-    inside = st[K0]
-    o = st[K0 + 1]
-    kept = st[K0 + 2]
-    held = st[K0 + 3]
+    inside, o, kept, held = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3]
     ho, no = ctl[qo_, HEAD], ctl[qo_, END]
     hi, ni = ctl[qi, HEAD], ctl[qi, END]
     eoo, eoi = ctl[qoo, END], ctl[qoi, END]
     status = NEED_IN
     while True:
-        if ctl[qoo, CAP] - eoo < 1:
-            status = full(rep, qoo, 1)
-            break
-        if ctl[qoi, CAP] - eoi < 2:
-            status = full(rep, qoi, 2)
+        if ctl[qoo, CAP] - eoo < 1 or ctl[qoi, CAP] - eoi < 2:
+            status = full(rep, qoo, 1) if ctl[qoo, CAP] - eoo < 1 else full(rep, qoi, 2)
             break
         if not inside:
             if ho >= no:
@@ -193,8 +168,5 @@ def crd_drop_step(ctl, qo_, OQ, qi, IQ, qoo, OOQ, OOV, qoi, OIQ, OIV, st, rep):
     ctl[qoo, END] = eoo
     ctl[qoi, END] = eoi
     st[T] = t
-    st[K0] = inside
-    st[K0 + 1] = o
-    st[K0 + 2] = kept
-    st[K0 + 3] = held
+    st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3] = inside, o, kept, held
     return status

@@ -18,7 +18,9 @@ from fuseflow.sim.fast.stream.common import (
     NEED_IN,
     NEED_OUT,
     T,
+    cramped,
     full,
+    push,
     put,
 )
 
@@ -27,7 +29,6 @@ from fuseflow.sim.fast.stream.common import (
 def root_step(ctl, qo, Qo, Vo, st, rep):
     """ref 0, then D: one cycle each."""
     t = st[T]
-    steps = 0
     phase = st[K0]
     e = ctl[qo, END]
     status = DONE
@@ -39,11 +40,9 @@ def root_step(ctl, qo, Qo, Vo, st, rep):
         e += 1
         t += 1
         phase += 1
-        steps += 1
     ctl[qo, END] = e
     st[T] = t
     st[K0] = phase
-    rep[2] += steps
     return status
 
 
@@ -84,7 +83,6 @@ def broadcast_step(ctl, qi, Qi, Vi, qo, Qo, Vo, st, rep):
         ctl[qo[j], END] += m
     ctl[qi, HEAD] = h + m
     st[T] = t
-    rep[2] += m
     if done:
         return DONE
     if m == n:
@@ -99,11 +97,8 @@ def broadcast_step(ctl, qi, Qi, Vi, qo, Qo, Vo, st, rep):
 def repeat_sig_step(ctl, qi, Qi, qo, Qo, Vo, fiber_n, st, rep):
     """A signal per crd token: S for a stop, N for a crd stream's N, else R; D last."""
     t = st[T]
-    steps = 0
-    h = ctl[qi, HEAD]
-    n = ctl[qi, END]
-    e = ctl[qo, END]
-    cap = ctl[qo, CAP]
+    h, n = ctl[qi, HEAD], ctl[qi, END]
+    e, cap = ctl[qo, END], ctl[qo, CAP]
     status = NEED_IN
     rep[0] = qi
     while h < n:
@@ -111,9 +106,7 @@ def repeat_sig_step(ctl, qi, Qi, qo, Qo, Vo, fiber_n, st, rep):
             status = full(rep, qo, 1)
             break
         x = Qi[0, h]
-        s = Qi[1, h]
-        if s > t:
-            t = s
+        t = max(t, Qi[1, h])
         if x == C_DONE:
             sig = C_DONE
         elif x <= STOP0:
@@ -125,7 +118,6 @@ def repeat_sig_step(ctl, qi, Qi, qo, Qo, Vo, fiber_n, st, rep):
         put(Qo, Vo, e, sig, t + 1, 0.0)
         e += 1
         h += 1
-        steps += 1
         if sig == C_DONE:
             status = DONE
             break
@@ -133,7 +125,6 @@ def repeat_sig_step(ctl, qi, Qi, qo, Qo, Vo, fiber_n, st, rep):
     ctl[qi, HEAD] = h
     ctl[qo, END] = e
     st[T] = t
-    rep[2] += steps
     return status
 
 
@@ -143,31 +134,18 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
     folds into the next input stop), N pops it and emits N; D ends. The input head is
     peeked before each signal is taken, as in Comal."""
     t = st[T]
-    steps = 0
-    h = ctl[qi, HEAD]
-    n = ctl[qi, END]
-    hs = ctl[qs, HEAD]
-    ns = ctl[qs, END]
-    e = ctl[qo, END]
-    cap = ctl[qo, CAP]
+    h, n = ctl[qi, HEAD], ctl[qi, END]
+    hs, ns = ctl[qs, HEAD], ctl[qs, END]
+    e, cap = ctl[qo, END], ctl[qo, CAP]
     status = NEED_IN
     while True:
-        if h >= n:
-            rep[0] = qi
-            break
-        if hs >= ns:
-            rep[0] = qs
+        if h >= n or hs >= ns:
+            rep[0] = qi if h >= n else qs
             break
         if e >= cap:
             status = full(rep, qo, 1)
             break
-        tt = t
-        x = Qi[1, h]
-        if x > tt:
-            tt = x
-        x = S[1, hs]
-        if x > tt:
-            tt = x
+        tt = max(t, Qi[1, h], S[1, hs])
         head = Qi[0, h]
         sig = S[0, hs]
         val = Vi[h]
@@ -188,16 +166,10 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
                 if h + 1 >= n:
                     rep[0] = qi
                     break
-                x = Qi[1, h + 1]
-                if x > tt:
-                    tt = x
+                tt = max(tt, Qi[1, h + 1])
                 nxt = Qi[0, h + 1]
-                if nxt <= STOP0:
-                    out = nxt - 1
-                    used = 2
-                else:
-                    out = STOP0
-                    used = 1
+                out = nxt - 1 if nxt <= STOP0 else STOP0
+                used = 2 if nxt <= STOP0 else 1
             val = 0.0
         elif sig == C_N:
             out = C_EMPTY
@@ -213,7 +185,6 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
         e += 1
         hs += 1
         h += used
-        steps += 1
         t = tt
         if out == C_DONE:
             status = DONE
@@ -223,7 +194,6 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
     ctl[qs, HEAD] = hs
     ctl[qo, END] = e
     st[T] = t
-    rep[2] += steps
     return status
 
 
@@ -232,57 +202,30 @@ def locate_step(ctl, qc, C, CV, qr, R, RV, qb, B, dim, qo, Qo, Vo, st, rep):
     """located = base * dim + crd, token for token; crd and ref pass. ``qr`` / ``qb`` are
     -1 for an unconnected ref (the crd stands in) or base (0)."""
     t = st[T]
-    steps = 0
-    hc = ctl[qc, HEAD]
-    nc = ctl[qc, END]
-    hr = ctl[qr, HEAD] if qr >= 0 else 0
-    nr = ctl[qr, END] if qr >= 0 else 0
-    hb = ctl[qb, HEAD] if qb >= 0 else 0
-    nb = ctl[qb, END] if qb >= 0 else 0
-    e0 = ctl[qo[0], END]
-    e1 = ctl[qo[1], END]
-    e2 = ctl[qo[2], END]
+    hc, nc = ctl[qc, HEAD], ctl[qc, END]
+    hr, nr = ctl[qr, HEAD], ctl[qr, END]  # (qr, qb < 0: rows never used)
+    hb, nb = ctl[qb, HEAD], ctl[qb, END]
     status = NEED_IN
-    O0 = Qo[0]
-    O1 = Qo[1]
-    O2 = Qo[2]
     while True:
-        if hc >= nc:
-            rep[0] = qc
+        if hc >= nc or (qr >= 0 and hr >= nr) or (qb >= 0 and hb >= nb):
+            rep[0] = qc if hc >= nc else (qr if qr >= 0 and hr >= nr else qb)
             break
-        if qr >= 0 and hr >= nr:
-            rep[0] = qr
-            break
-        if qb >= 0 and hb >= nb:
-            rep[0] = qb
-            break
-        if e0 >= ctl[qo[0], CAP]:
-            status = full(rep, qo[0], 1)
-            break
-        if e1 >= ctl[qo[1], CAP]:
-            status = full(rep, qo[1], 1)
-            break
-        if e2 >= ctl[qo[2], CAP]:
-            status = full(rep, qo[2], 1)
+        q = cramped(ctl, qo, 1)
+        if q >= 0:
+            status = full(rep, q, 1)
             break
         c = C[0, hc]
-        s = C[1, hc]
-        if s > t:
-            t = s
+        t = max(t, C[1, hc])
         r = c
         rv = CV[hc]
         if qr >= 0:
             r = R[0, hr]
             rv = RV[hr]
-            s = R[1, hr]
-            if s > t:
-                t = s
+            t = max(t, R[1, hr])
         b = 0
         if qb >= 0:
             b = B[0, hb]
-            s = B[1, hb]
-            if s > t:
-                t = s
+            t = max(t, B[1, hb])
         if c == C_DONE or r == C_DONE:
             if not (c == C_DONE and r == C_DONE and (b == 0 or b == C_DONE)):
                 status = IRREGULAR
@@ -293,32 +236,17 @@ def locate_step(ctl, qc, C, CV, qr, R, RV, qb, B, dim, qo, Qo, Vo, st, rep):
                 status = IRREGULAR
                 break
             loc = c
-        elif c < 0:
-            status = IRREGULAR
-            break
-        elif b == C_EMPTY:
-            loc = C_EMPTY
-        elif b < 0:
+        elif c < 0 or (b < 0 and b != C_EMPTY):
             status = IRREGULAR
             break
         else:
-            loc = b * dim + c
-        O0[0, e0] = c
-        O0[1, e0] = t + 1
-        Vo[0][e0] = 0.0
-        O1[0, e1] = r
-        O1[1, e1] = t + 1
-        Vo[1][e1] = rv
-        O2[0, e2] = loc
-        O2[1, e2] = t + 1
-        Vo[2][e2] = 0.0
-        e0 += 1
-        e1 += 1
-        e2 += 1
+            loc = C_EMPTY if b == C_EMPTY else b * dim + c
+        Vo[0][push(ctl, qo[0], Qo[0], c, t + 1)] = 0.0
+        Vo[1][push(ctl, qo[1], Qo[1], r, t + 1)] = rv
+        Vo[2][push(ctl, qo[2], Qo[2], loc, t + 1)] = 0.0
         hc += 1
         hr += 1
         hb += 1
-        steps += 1
         if loc == C_DONE:
             status = DONE
             break
@@ -328,9 +256,5 @@ def locate_step(ctl, qc, C, CV, qr, R, RV, qb, B, dim, qo, Qo, Vo, st, rep):
         ctl[qr, HEAD] = hr
     if qb >= 0:
         ctl[qb, HEAD] = hb
-    ctl[qo[0], END] = e0
-    ctl[qo[1], END] = e1
-    ctl[qo[2], END] = e2
     st[T] = t
-    rep[2] += steps
     return status

@@ -9,7 +9,20 @@ from __future__ import annotations
 
 from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
 from fuseflow.sim.fast.jit import jit_hot
-from fuseflow.sim.fast.stream.common import CAP, DONE, END, HEAD, IRREGULAR, K0, NEED_IN, T, full, put
+from fuseflow.sim.fast.stream.common import (
+    CAP,
+    DONE,
+    END,
+    HEAD,
+    IRREGULAR,
+    K0,
+    NEED_IN,
+    T,
+    cramped,
+    full,
+    push,
+    put,
+)
 
 NONE = 1 << 62  # no code: a lane not parked, no stop held
 LOOP, ELEM, ENDS, COUNT, LAST = 0, 1, 2, 3, 4
@@ -31,28 +44,19 @@ def fork_step(ctl, qi, Qi, Vi, qo, Qo, Vo, st, rep):
         tt = max(t, Qi[1, h])
         c = Qi[0, h]
         if c >= 0 or c == C_EMPTY or c == C_VAL:  # a coordinate, N, or a value
-            q = qo[p]
-            e = ctl[q, END]
-            if ctl[q, CAP] - e < 1:
-                status = full(rep, q, 1)
+            if ctl[qo[p], CAP] - ctl[qo[p], END] < 1:
+                status = full(rep, qo[p], 1)
                 break
-            put(Qo[p], Vo[p], e, c, tt + 1, Vi[h])
-            ctl[q, END] = e + 1
+            Vo[p][push(ctl, qo[p], Qo[p], c, tt + 1)] = Vi[h]
             p = (p + 1) % P
             t = tt + 1
         elif c <= STOP0 or c == C_DONE:
-            ok = True
-            for j in range(P):
-                if ctl[qo[j], CAP] - ctl[qo[j], END] < 1:
-                    status = full(rep, qo[j], 1)
-                    ok = False
-                    break
-            if not ok:
+            q = cramped(ctl, qo, 1)
+            if q >= 0:
+                status = full(rep, q, 1)
                 break
             for j in range(P):
-                e = ctl[qo[j], END]
-                put(Qo[j], Vo[j], e, c, tt + 1, Vi[h])
-                ctl[qo[j], END] = e + 1
+                Vo[j][push(ctl, qo[j], Qo[j], c, tt + 1)] = Vi[h]
             p = 0
             if c == C_DONE:
                 h += 1
@@ -74,17 +78,14 @@ def fork_step(ctl, qi, Qi, Vi, qo, Qo, Vo, st, rep):
 def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
     """Merges the lanes element by element (see ``Join``); ``qc`` < 0: no count input."""
     t = st[T]
-    phase = st[K0]
-    k = st[K0 + 1]
-    seen = st[K0 + 2]
-    held = st[K0 + 3]
+    phase, k, seen, held = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3]
     P = len(ql)
     eo = ctl[qo, END]
     status = NEED_IN
     while True:
-        if phase == LOOP:
+        if phase == LOOP or phase == ELEM:
             p = k % P
-            if parked[p] != NONE:
+            if phase == LOOP and parked[p] != NONE:
                 phase = ENDS
                 continue
             q = ql[p]
@@ -92,9 +93,11 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
             if h >= ctl[q, END]:
                 rep[0] = q
                 break
+        if phase == LOOP:
             tt = max(t, L[p][1, h])
             head = L[p][0, h]
-            if head == C_DONE or (head <= STOP0 and STOP0 - head >= delta):
+            ends = head == C_DONE or (head <= STOP0 and STOP0 - head >= delta)  # the lane's end
+            if ends:
                 empty_last = False
                 if qc >= 0 and head != C_DONE and delta > 0:
                     waiting = False
@@ -120,17 +123,6 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
                     t = tt
                     phase = ENDS
                     continue
-                if held != NONE:
-                    if ctl[qo, CAP] - eo < 1:
-                        status = full(rep, qo, 1)
-                        break
-                    put(OQ, OV, eo, STOP0 - (delta - 1), tt + 1, 0.0)
-                    eo += 1
-                parked[p] = head
-                ctl[q, HEAD] = h + 1
-                held = head
-                t = tt + 1
-                k += 1
             elif delta == 0:
                 if ctl[qo, CAP] - eo < 1:
                     status = full(rep, qo, 1)
@@ -140,23 +132,25 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
                 ctl[q, HEAD] = h + 1
                 t = tt + 1
                 k += 1
+                continue
+            # an element (or an empty last one) starts: the stop held since the last goes out
+            if held != NONE:
+                if ctl[qo, CAP] - eo < 1:
+                    status = full(rep, qo, 1)
+                    break
+                put(OQ, OV, eo, STOP0 - (delta - 1), tt + 1, 0.0)
+                eo += 1
+            if ends:  # the empty last element: its lane is done
+                parked[p] = head
+                ctl[q, HEAD] = h + 1
+                held = head
+                t = tt + 1
+                k += 1
             else:
-                if held != NONE:
-                    if ctl[qo, CAP] - eo < 1:
-                        status = full(rep, qo, 1)
-                        break
-                    put(OQ, OV, eo, STOP0 - (delta - 1), tt + 1, 0.0)
-                    eo += 1
-                    held = NONE  # emitted; the element sets it again at its end
+                held = NONE  # emitted; the element sets it again at its end
                 t = tt
                 phase = ELEM
         elif phase == ELEM:
-            p = k % P
-            q = ql[p]
-            h = ctl[q, HEAD]
-            if h >= ctl[q, END]:
-                rep[0] = q
-                break
             tt = max(t, L[p][1, h]) + 1
             tok = L[p][0, h]
             if tok <= STOP0 and STOP0 - tok >= delta - 1:
@@ -192,11 +186,7 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
                 parked[missing] = L[missing][0, h]
                 ctl[q, HEAD] = h + 1
                 continue
-            same = True
-            for j in range(1, P):
-                if parked[j] != parked[0]:
-                    same = False
-            if not same:
+            if (parked != parked[0]).any():  # the lanes must end alike
                 status = IRREGULAR
                 break
             phase = COUNT if qc >= 0 else LAST
@@ -215,27 +205,21 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
             if ctl[qo, CAP] - eo < 1:
                 status = full(rep, qo, 1)
                 break
-            if end == C_DONE:
-                if held != NONE:
-                    status = IRREGULAR
-                    break
-                put(OQ, OV, eo, C_DONE, t + 1, 0.0)
-                eo += 1
-                status = DONE
+            if end == C_DONE and held != NONE:
+                status = IRREGULAR
                 break
             put(OQ, OV, eo, end, t + 1, 0.0)
             eo += 1
+            if end == C_DONE:
+                status = DONE
+                break
             t += 1
-            for j in range(P):
-                parked[j] = NONE
+            parked[:] = NONE
             held = NONE
             seen = 0
             k = 0
             phase = LOOP
     ctl[qo, END] = eo
     st[T] = t
-    st[K0] = phase
-    st[K0 + 1] = k
-    st[K0 + 2] = seen
-    st[K0 + 3] = held
+    st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3] = phase, k, seen, held
     return status

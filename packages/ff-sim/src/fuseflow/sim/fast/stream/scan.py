@@ -9,7 +9,7 @@ coordinates), so it keeps where it is in the fiber in its state between iteratio
 from __future__ import annotations
 
 from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
-from fuseflow.sim.fast.jit import jit_hot
+from fuseflow.sim.fast.jit import jit_hot, jit_inline
 from fuseflow.sim.fast.stream.common import (
     CAP,
     CRD_READS,
@@ -34,71 +34,51 @@ DENSE, COMPRESSED, SINGLETON = 0, 1, 2
 IDLE, SEG, CRDS, CLOSE = 0, 1, 2, 3
 
 
+@jit_inline
+def _emit2(OC, ec, OR, er, c, r, stamp):
+    """Coordinate ``c`` and ref ``r`` (or the same stop, N or D) out together."""
+    OC[0, ec] = c
+    OC[1, ec] = stamp
+    OR[0, er] = r
+    OR[1, er] = stamp
+
+
 @jit_hot
 def level_scan_step(ctl, qi, Qi, qc, OC, OCV, qr, OR, ORV, fmt, dim, seg, crd, L, seq, delay, swr, batch,
                     use_mem, slots, mstate, ii, mlat, startup, buf, hz, st, rep):
     """Fiber lookup: ref r -> its coordinates and positions, then S0 (or the next input
     stop Sk folded in as S(k+1)); an input stop Sk gives S(k+1), N gives N, D ends.
-    State: [phase, position, fiber end, position base]."""
+    State: [phase, position, fiber end, position base, fiber start]."""
     t = st[T]
-    steps = 0
     n_seg_reads = 0
     n_crd_reads = 0
-    phase = st[K0]
-    p = st[K0 + 1]
-    hi = st[K0 + 2]
-    base = st[K0 + 3]
-    lo = st[K0 + 4]
-    h = ctl[qi, HEAD]
-    n = ctl[qi, END]
-    ec = ctl[qc, END]
-    er = ctl[qr, END]
-    capc = ctl[qc, CAP]
-    capr = ctl[qr, CAP]
+    phase, p, hi, base, lo = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 4]
+    h, n = ctl[qi, HEAD], ctl[qi, END]
+    ec, capc = ctl[qc, END], ctl[qc, CAP]
+    er, capr = ctl[qr, END], ctl[qr, CAP]
     status = NEED_IN
-    nseg = len(seg)
-    ncrd = len(crd)
     while True:
         if phase == IDLE or phase == CLOSE:
             if h >= n:
                 rep[0] = qi
-                status = NEED_IN
                 break
             if ec >= capc or er >= capr:
                 status = full(rep, qc if ec >= capc else qr, 1)
                 break
             x = Qi[0, h]
-            tt = t
-            s = Qi[1, h]
-            if s > tt:
-                tt = s
-            if phase == CLOSE:
-                if x <= STOP0:
-                    out = x - 1
-                    h += 1
-                else:
-                    out = STOP0
-                OC[0, ec] = out
-                OC[1, ec] = tt + 1
-                OR[0, er] = out
-                OR[1, er] = tt + 1
+            tt = max(t, Qi[1, h])
+            close = phase == CLOSE
+            if close or x <= STOP0 or x == C_EMPTY or x == C_DONE:
+                # a fiber's S0 (an input stop Sk right after it folds in as S(k+1)), or a
+                # bare input stop Sk as S(k+1), N or D
+                out = x - 1 if x <= STOP0 else (STOP0 if close else x)
+                _emit2(OC, ec, OR, er, out, out, tt + 1)
                 ec += 1
                 er += 1
-                t = tt + 1
                 phase = IDLE
-                steps += 1
-                continue
-            if x <= STOP0 or x == C_EMPTY or x == C_DONE:
-                out = x - 1 if x <= STOP0 else x
-                OC[0, ec] = out
-                OC[1, ec] = tt + 1
-                OR[0, er] = out
-                OR[1, er] = tt + 1
-                ec += 1
-                er += 1
-                h += 1
-                steps += 1
-                if x == C_DONE:
+                if x <= STOP0 or not close:
+                    h += 1
+                if x == C_DONE and not close:
                     t = tt
                     status = DONE
                     break
@@ -108,97 +88,64 @@ def level_scan_step(ctl, qi, Qi, qc, OC, OCV, qr, OR, ORV, fmt, dim, seg, crd, L
                 status = IRREGULAR
                 break
             if fmt == DENSE:
-                lo = 0
-                hi = dim
-                base = x * dim
-                phase = CRDS
+                lo, hi, base, phase = 0, dim, x * dim, CRDS
             elif fmt == COMPRESSED:
-                if x + 1 >= nseg:
+                if x + 1 >= len(seg):
                     status = IRREGULAR
                     break
-                lo = seg[x]
-                hi = seg[x + 1]
-                base = 0
-                phase = SEG
+                lo, hi, base, phase = seg[x], seg[x + 1], 0, SEG
             else:
-                lo = x
-                hi = x + 1
-                base = 0
-                phase = CRDS
-            if fmt != DENSE and (hi > ncrd or lo > hi):
+                lo, hi, base, phase = x, x + 1, 0, CRDS
+            if fmt != DENSE and (hi > len(crd) or lo > hi):
                 status = IRREGULAR
                 break
             p = lo
             h += 1
             t = tt + delay
-            steps += 1
         elif phase == SEG:
-            if use_mem and swr > 0:
-                w8 = mem_wait(slots, mstate, ii, mlat, startup, t, swr, buf, hz)
-                if w8 < 0:
-                    status = MEM_GROW if w8 == -1 else MEM_WAIT
-                    break
-                t = w8
+            tt = mem_wait(use_mem, slots, mstate, ii, mlat, startup, t, swr, buf, hz)
+            if tt < 0:
+                status = MEM_GROW if tt == -1 else MEM_WAIT
+                break
+            t = tt
             n_seg_reads += swr
             phase = CRDS
-            steps += 1
         elif fmt == DENSE:
-            m = hi - p
-            if capc - ec < m:
-                m = capc - ec
-            if capr - er < m:
-                m = capr - er
+            m = min(hi - p, capc - ec, capr - er)
             for q in range(m):
-                OC[0, ec + q] = p + q
-                OC[1, ec + q] = t + L
-                OR[0, er + q] = base + p + q
-                OR[1, er + q] = t + L
+                _emit2(OC, ec + q, OR, er + q, p + q, base + p + q, t + L)
                 t += seq
             ec += m
             er += m
             p += m
-            steps += m
             if p < hi:
                 status = full(rep, qc if ec >= capc else qr, 1)
                 break
             phase = CLOSE
+        elif p >= hi:
+            phase = CLOSE
         else:
-            if p >= hi:
-                phase = CLOSE
-                continue
             if ec >= capc or er >= capr:
                 status = full(rep, qc if ec >= capc else qr, 1)
                 break
             if (p - lo) % batch == 0:
-                nn = hi - p
-                if nn > batch:
-                    nn = batch
-                if use_mem:
-                    w8 = mem_wait(slots, mstate, ii, mlat, startup, t, nn, buf, hz)
-                    if w8 < 0:
-                        status = MEM_GROW if w8 == -1 else MEM_WAIT
-                        break
-                    t = w8
+                nn = min(hi - p, batch)
+                tt = mem_wait(use_mem, slots, mstate, ii, mlat, startup, t, nn, buf, hz)
+                if tt < 0:
+                    status = MEM_GROW if tt == -1 else MEM_WAIT
+                    break
+                t = tt
                 n_crd_reads += nn
-            OC[0, ec] = crd[p]
-            OC[1, ec] = t + L
-            OR[0, er] = p
-            OR[1, er] = t + L
+            _emit2(OC, ec, OR, er, crd[p], p, t + L)
             ec += 1
             er += 1
             t += seq
             p += 1
-            steps += 1
     ctl[qi, HEAD] = h
     ctl[qc, END] = ec
     ctl[qr, END] = er
     st[T] = t
-    st[K0] = phase
-    st[K0 + 1] = p
-    st[K0 + 2] = hi
-    st[K0 + 3] = base
-    st[K0 + 4] = lo
-    rep[2] += steps
+    st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 4] = phase, p, hi, base, lo
     st[SEG_READS] += n_seg_reads
     st[CRD_READS] += n_crd_reads
     return status
@@ -211,13 +158,10 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, use_mem
     the loaded one; with tiles of ``words`` > 0 words, a request of a whole tile per
     ref); N -> the value ``zero``; stops pass; D ends. State: [loaded batch]."""
     t = st[T]
-    steps = 0
     n_val_reads = 0
     line = st[K0]
-    h = ctl[qi, HEAD]
-    n = ctl[qi, END]
-    e = ctl[qo, END]
-    cap = ctl[qo, CAP]
+    h, n = ctl[qi, HEAD], ctl[qi, END]
+    e, cap = ctl[qo, END], ctl[qo, CAP]
     nv = len(vals)
     lo = line * batch  # the loaded batch's refs: [lo, lo + batch) (no division per ref)
     status = NEED_IN
@@ -227,36 +171,22 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, use_mem
             status = full(rep, qo, 1)
             break
         x = Qi[0, h]
-        tt = t
-        s = Qi[1, h]
-        if s > tt:
-            tt = s
+        tt = max(t, Qi[1, h])
         if x >= 0:
             if x >= nv:
                 status = IRREGULAR
                 break
             if words > 0:  # a tile: every ref is a request of its words
-                if use_mem:
-                    w8 = mem_wait(slots, mstate, ii, mlat, startup, tt, words, buf, hz)
-                    if w8 < 0:
-                        status = MEM_GROW if w8 == -1 else MEM_WAIT
-                        break
-                    tt = w8
-                n_val_reads += words - 1
+                tt = mem_wait(use_mem, slots, mstate, ii, mlat, startup, tt, words, buf, hz)
             elif x < lo or x - lo >= batch:
                 ln = x // batch
-                w = nv - ln * batch
-                if w > batch:
-                    w = batch
-                if use_mem:
-                    w8 = mem_wait(slots, mstate, ii, mlat, startup, tt, w, buf, hz)
-                    if w8 < 0:
-                        status = MEM_GROW if w8 == -1 else MEM_WAIT
-                        break
-                    tt = w8
-                line = ln
-                lo = ln * batch
-            n_val_reads += 1
+                tt = mem_wait(use_mem, slots, mstate, ii, mlat, startup, tt, min(nv - ln * batch, batch), buf, hz)
+                if tt >= 0:
+                    line, lo = ln, ln * batch
+            if tt < 0:
+                status = MEM_GROW if tt == -1 else MEM_WAIT
+                break
+            n_val_reads += words if words > 0 else 1
             put(Qo, Vo, e, C_VAL, tt + L, vals[x])
         elif x <= STOP0 or x == C_DONE:
             put(Qo, Vo, e, x, tt + 1, 0.0)
@@ -267,7 +197,6 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, use_mem
             break
         e += 1
         h += 1
-        steps += 1
         if x == C_DONE:
             t = tt
             status = DONE
@@ -277,6 +206,5 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, use_mem
     ctl[qo, END] = e
     st[T] = t
     st[K0] = line
-    rep[2] += steps
     st[VAL_READS] += n_val_reads
     return status

@@ -31,36 +31,17 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, use_mem, slots, mstate, ii, 
     """Records a level's crd stream; one cycle per coordinate and per stop (N is free),
     written ``batch`` words at a time and the rest at D. State: [words buffered]."""
     t = st[T]
-    steps = 0
     n_crd_writes = 0
     n_seg_writes = 0
     nbuf = st[K0]
-    h = ctl[qi, HEAD]
-    n = ctl[qi, END]
-    e = ctl[qrec, END]
-    cap = ctl[qrec, CAP]
+    h, n = ctl[qi, HEAD], ctl[qi, END]
+    e, cap = ctl[qrec, END], ctl[qrec, CAP]
     status = NEED_IN
     rep[0] = qi
     while h < n:
         x = Qi[0, h]
-        tt = t
-        s = Qi[1, h]
-        if s > tt:
-            tt = s
-        if x == C_DONE:
-            if nbuf and use_mem:
-                w8 = mem_wait(slots, mstate, ii, mlat, startup, tt, nbuf, buf, hz)
-                if w8 < 0:
-                    status = MEM_GROW if w8 == -1 else MEM_WAIT
-                    break
-                tt = w8
-            nbuf = 0
-            h += 1
-            t = tt
-            steps += 1
-            status = DONE
-            break
-        if e >= cap:
+        tt = max(t, Qi[1, h])
+        if x != C_DONE and e >= cap:
             status = full(rep, qrec, 1)
             break
         if x == C_EMPTY:
@@ -68,35 +49,35 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, use_mem, slots, mstate, ii, 
             e += 1
             h += 1
             t = tt
-            steps += 1
             continue
-        if not (x >= 0 or x <= STOP0):
+        if not (x >= 0 or x <= STOP0 or x == C_DONE):
             status = IRREGULAR
             break
-        nb = nbuf + 1
-        if nb >= batch:
-            if use_mem:
-                w8 = mem_wait(slots, mstate, ii, mlat, startup, tt, nb, buf, hz)
-                if w8 < 0:
-                    status = MEM_GROW if w8 == -1 else MEM_WAIT
+        nb = 0 if x == C_DONE else nbuf + 1
+        if x == C_DONE or nb >= batch:  # the buffered words go out (at D, the rest)
+            if x != C_DONE or nbuf:
+                tt = mem_wait(use_mem, slots, mstate, ii, mlat, startup, tt, nbuf if x == C_DONE else nb, buf, hz)
+                if tt < 0:
+                    status = MEM_GROW if tt == -1 else MEM_WAIT
                     break
-                tt = w8
             nb = 0
+        nbuf = nb
+        h += 1
+        if x == C_DONE:
+            t = tt
+            status = DONE
+            break
         if x >= 0:
             n_crd_writes += 1
         else:
             n_seg_writes += 1
         REC[0, e] = x
         e += 1
-        nbuf = nb
-        h += 1
         t = tt + 1
-        steps += 1
     ctl[qi, HEAD] = h
     ctl[qrec, END] = e
     st[T] = t
     st[K0] = nbuf
-    rep[2] += steps
     st[CRD_WRITES] += n_crd_writes
     st[SEG_WRITES] += n_seg_writes
     return status
@@ -109,56 +90,39 @@ def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, sizes, use_mem, slots, msta
     word (of ``sizes[h]`` words for a value that is tile pool handle h, when ``sizes``
     is not empty); stops only move the clock; D costs one more cycle."""
     t = st[T]
-    steps = 0
     n_val_writes = 0
-    h = ctl[qi, HEAD]
-    n = ctl[qi, END]
-    e = ctl[qrec, END]
-    cap = ctl[qrec, CAP]
+    h, n = ctl[qi, HEAD], ctl[qi, END]
+    e, cap = ctl[qrec, END], ctl[qrec, CAP]
     status = NEED_IN
     rep[0] = qi
     while h < n:
         x = Qi[0, h]
-        tt = t
-        s = Qi[1, h]
-        if s > tt:
-            tt = s
-        if x == C_DONE:
-            h += 1
-            t = tt + 1
-            steps += 1
-            status = DONE
-            break
-        if x <= STOP0:
-            h += 1
-            t = tt
-            steps += 1
-            continue
-        if x != C_VAL and x != C_EMPTY:
+        tt = max(t, Qi[1, h])
+        if x == C_VAL or x == C_EMPTY:
+            if e >= cap:
+                status = full(rep, qrec, 1)
+                break
+            w = sizes[int(Vi[h])] if len(sizes) and x == C_VAL else 1
+            tt = mem_wait(use_mem, slots, mstate, ii, mlat, startup, tt, w, buf, hz)
+            if tt < 0:
+                status = MEM_GROW if tt == -1 else MEM_WAIT
+                break
+            REC[0, e] = x
+            RECV[e] = Vi[h]
+            e += 1
+            n_val_writes += w
+            tt += 1
+        elif x != C_DONE and x > STOP0:
             status = IRREGULAR
             break
-        if e >= cap:
-            status = full(rep, qrec, 1)
-            break
-        w = 1
-        if len(sizes) and x == C_VAL:
-            w = sizes[int(Vi[h])]
-        if use_mem:
-            w8 = mem_wait(slots, mstate, ii, mlat, startup, tt, w, buf, hz)
-            if w8 < 0:
-                status = MEM_GROW if w8 == -1 else MEM_WAIT
-                break
-            tt = w8
-        REC[0, e] = x
-        RECV[e] = Vi[h]
-        e += 1
-        n_val_writes += w
         h += 1
-        t = tt + 1
-        steps += 1
+        if x == C_DONE:
+            t = tt + 1
+            status = DONE
+            break
+        t = tt
     ctl[qi, HEAD] = h
     ctl[qrec, END] = e
     st[T] = t
-    rep[2] += steps
     st[VAL_WRITES] += n_val_writes
     return status
