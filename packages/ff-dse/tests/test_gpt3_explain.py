@@ -71,3 +71,13 @@ def test_report_falls_back_to_the_measured_block_and_says_so() -> None:
     rows.append(Row(_result("partial", PARTIAL, "16"), 1.5))
     cs = {c.fusion: c for c in compare(rows, {}) if c.model == "gpt3-bigbird"}
     assert cs["partial"].where == "block 16" and cs["partial"].measured == 1.5
+
+
+def test_per_kernel_cycles_explain_a_row_without_flops_and_bytes() -> None:
+    from dataclasses import replace
+
+    u, p = replace(_unfused("16"), flops=None, bytes_moved=None), replace(_result("partial", PARTIAL, "16"),
+                                                                            flops=None, bytes_moved=None)
+    c = next(c for c in compare([Row(u, 1.0), Row(p, 200 / 96)], {}) if c.fusion == "partial"
+             and c.model == "gpt3-bigbird")
+    assert c.differs and c.explanation().startswith("measured: per kernel: matmuls are 90.0%")

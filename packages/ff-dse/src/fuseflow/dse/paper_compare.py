@@ -4,7 +4,8 @@
 A difference is *explained* when the unfused and fused runs of the same workload both carry
 FLOPs and bytes: the explanation states the measured recomputation factor (fused FLOPs /
 unfused FLOPs) and traffic reduction (unfused bytes / fused bytes), which bound what fusion
-can gain. Without those figures the row is flagged ``UNEXPLAINED``.
+can gain; for GPT-3 the per-kernel cycles also say where the gain comes from
+(:mod:`fuseflow.dse.gpt3_explain`). Without either the row is flagged ``UNEXPLAINED``.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ class Comparison:
             return "not measured in this run"
         if not self.differs:
             return "within 15%" + (f"; {self.detail}" if self.detail else "")
+        if (self.flops_ratio is None or self.bytes_ratio is None) and self.detail:
+            return "measured: " + self.detail
         if self.flops_ratio is None or self.bytes_ratio is None:
             return "UNEXPLAINED: no FLOPs/bytes of both the unfused and fused runs"
         parts = [f"fusion recomputes {self.flops_ratio:.2f}x the unfused FLOPs",
