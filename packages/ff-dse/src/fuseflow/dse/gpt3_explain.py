@@ -62,7 +62,7 @@ def partial_breakdown(unfused: Result, partial: Result) -> str:
         parts.append(f"{g} {sum(ug[g].values()) / fused:.2f}x (the fused kernel takes {fused / slow:.2f}x "
                      f"its slowest unfused stage, {slow_op})")
     return (f"per kernel: matmuls are {share:.1%} of the unfused cycles, the elementwise, LayerNorm and softmax "
-            f"kernels whose intermediates fusion keeps in the pipeline only {1 - share:.1%}; the gain is the "
+            f"kernels whose intermediates fusion keeps in the pipeline {1 - share:.1%}; the gain is the "
             f"overlap of consecutive stages in one kernel: " + ", ".join(parts)
             + "; our timing model (unbounded channels, as Comal's default depth is never reached) lets a fused "
             "kernel run at its slowest stage; the paper gives no per-kernel cycles, so its side is not measured")
@@ -82,7 +82,7 @@ def full_breakdown(partial: Result, full: Result) -> str:
     merged = [cyc[2 * i] for i in range(1, dec)]  # k2, k4, ...: post(n-1) + pre(n)
     replaced = [pg["post"][i - 1] + pg["pre"][i] for i in range(1, dec)]
     hidden = sum(replaced) - sum(merged)
-    return (f"per kernel: full merges post(n) with pre(n+1) in {dec - 1} kernels; each takes "
+    return (f"per kernel: full merges post(n) with pre(n+1) in {dec - 1} kernel{'s' if dec > 2 else ''}; each takes "
             f"{sum(merged) / sum(replaced):.2f}x the two partial kernels it replaces ({sum(merged) / len(merged):.3g} "
             f"against {sum(replaced) / len(replaced):.3g} cycles: pre runs under post), which saves "
             f"{hidden / sum(c for _, c in partial.kernel_cycles):.1%} of the partial cycles")
