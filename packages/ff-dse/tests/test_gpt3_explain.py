@@ -46,17 +46,22 @@ def test_partial_breakdown_states_each_group_from_the_cycles() -> None:
     assert "post 2.50x (the fused kernel takes 1.00x its slowest unfused stage, fc1_mm)" in text
 
 
-def test_full_breakdown_compares_merged_kernels_with_the_partial_pair() -> None:
-    text = full_breakdown(_result("partial", PARTIAL), _result("full", FULL))
+def test_full_breakdown_compares_merged_kernels_with_unfused_and_partial() -> None:
+    alone = full_breakdown(_unfused(), _result("full", FULL))
+    # the merged kernel (25) against its slowest stage (fc1_mm, 20) and the same stages unfused (32 + 50)
+    assert "in 1 kernel; each takes 25 cycles, 1.25x its slowest stage (post fc1_mm), against 82" in alone
+    assert "partial" not in alone
+    text = full_breakdown(_unfused(), _result("full", FULL), _result("partial", PARTIAL))
     # post(0) + pre(1) = 40 cycles in partial, 25 merged: 15 of 96 partial cycles saved
-    assert "in 1 kernel; each takes 0.62x the two partial kernels" in text and "saves 15.6%" in text
+    assert text.startswith(alone) and "and 40 for the two partial kernels" in text and "saves 15.6%" in text
 
 
 def test_names_that_do_not_parse_give_no_breakdown() -> None:
     odd = _result("partial", [("k0_layer", 5.0)])
     assert partial_breakdown(_unfused(), odd) == ""
     assert full_breakdown(odd, _result("full", FULL)) == ""
-    assert full_breakdown(_result("partial", PARTIAL), _result("full", FULL[:3])) == ""
+    assert full_breakdown(_unfused(), _result("full", FULL[:3])) == ""  # one decoder: nothing merged
+    assert full_breakdown(_unfused(), _result("full", FULL[:4])) == ""  # not 2 * decoders + 1 kernels
 
 
 def test_report_falls_back_to_the_measured_block_and_says_so() -> None:

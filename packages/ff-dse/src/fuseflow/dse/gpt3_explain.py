@@ -68,21 +68,30 @@ def partial_breakdown(unfused: Result, partial: Result) -> str:
             "kernel run at its slowest stage; the paper gives no per-kernel cycles, so its side is not measured")
 
 
-def full_breakdown(partial: Result, full: Result) -> str:
-    """Full against partial: the merged kernels (post of decoder n with pre of n+1) against the
-    two partial kernels each replaces."""
-    pg = _partial_groups(partial)
+def full_breakdown(unfused: Result, full: Result, partial: Result | None = None) -> str:
+    """Full fusion's merged kernels (post of decoder n with pre of n+1) against the same stages
+    unfused and against their slowest stage; with ``partial``, also against the two partial
+    kernels each replaces."""
+    ug = _unfused_groups(unfused)
     names = [n for n, _ in full.kernel_cycles]
-    if pg is None or not names or not all(_FULL.match(n) for n in names):
+    if ug is None or not names or not all(_FULL.match(n) for n in names) or len(names) % 2 == 0:
         return ""
-    dec = len(pg["pre"])
+    dec = (len(names) - 1) // 2
     cyc = [c for _, c in full.kernel_cycles]
-    if dec < 2 or len(cyc) != 2 * dec + 1:
+    if dec < 2:
         return ""
-    merged = [cyc[2 * i] for i in range(1, dec)]  # k2, k4, ...: post(n-1) + pre(n)
-    replaced = [pg["post"][i - 1] + pg["pre"][i] for i in range(1, dec)]
-    hidden = sum(replaced) - sum(merged)
-    return (f"per kernel: full merges post(n) with pre(n+1) in {dec - 1} kernel{'s' if dec > 2 else ''}; each takes "
-            f"{sum(merged) / sum(replaced):.2f}x the two partial kernels it replaces ({sum(merged) / len(merged):.3g} "
-            f"against {sum(replaced) / len(replaced):.3g} cycles: pre runs under post), which saves "
-            f"{hidden / sum(c for _, c in partial.kernel_cycles):.1%} of the partial cycles")
+    merged = sum(cyc[2 * i] for i in range(1, dec)) / (dec - 1)  # k2, k4, ...: post(n-1) + pre(n)
+    n_dec = len([n for n, _ in unfused.kernel_cycles if n.endswith("_pre_ln_layernorm")]) or 1
+    stages = {**{f"pre {k}": v / n_dec for k, v in ug["pre"].items()},
+              **{f"post {k}": v / n_dec for k, v in ug["post"].items()}}
+    slow_op, slow = max(stages.items(), key=lambda kv: kv[1])
+    text = (f"per kernel: full merges post(n) with pre(n+1) in {dec - 1} kernel{'s' if dec > 2 else ''}; each "
+            f"takes {merged:.3g} cycles, {merged / slow:.2f}x its slowest stage ({slow_op}), against "
+            f"{sum(stages.values()):.3g} for the same stages unfused")
+    pg = _partial_groups(partial) if partial is not None else None
+    if pg is not None and len(pg["pre"]) == dec:
+        replaced = sum(pg["post"][i - 1] + pg["pre"][i] for i in range(1, dec)) / (dec - 1)
+        saved = (replaced - merged) * (dec - 1) / sum(sum(v) for v in pg.values())
+        text += (f" and {replaced:.3g} for the two partial kernels it replaces (pre runs under post), which "
+                 f"saves {saved:.1%} of the partial cycles")
+    return text

@@ -171,11 +171,11 @@ def _gpt3_detail(rows: list[Row], best: Row, unfused: Result) -> str:
     b = best.result
     if b.config.fusion == "partial":
         return partial_breakdown(unfused, b)
-    partial = _unfused(rows, best, "partial")
-    if b.config.fusion != "full" or partial is None:
+    if b.config.fusion != "full":
         return ""
-    text = full_breakdown(partial.result, b)
-    pc = partial.result.cycles
+    partial = _unfused(rows, best, "partial")
+    text = full_breakdown(unfused, b, partial.result if partial else None)
+    pc = partial.result.cycles if partial else None
     return text + (f"; full over partial {pc / b.cycles:.2f}x" if text and pc and b.cycles else "")
 
 
