@@ -44,6 +44,7 @@ def test_partial_breakdown_states_each_group_from_the_cycles() -> None:
     assert "pre 1.60x (the fused kernel takes 2.00x its slowest unfused stage, q_mm)" in text
     assert "attn 2.25x (the fused kernel takes 1.00x its slowest unfused stage, sddmm)" in text
     assert "post 2.50x (the fused kernel takes 1.00x its slowest unfused stage, fc1_mm)" in text
+    assert "unless memory-bound (pre: " in text and "attn," not in text.split("memory-bound")[1]
 
 
 def test_full_breakdown_compares_merged_kernels_with_unfused_and_partial() -> None:

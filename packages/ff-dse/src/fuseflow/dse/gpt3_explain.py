@@ -55,17 +55,25 @@ def partial_breakdown(unfused: Result, partial: Result) -> str:
     ug, pg, share = _unfused_groups(unfused), _partial_groups(partial), matmul_share(unfused)
     if ug is None or pg is None or share is None:
         return ""
-    parts = []
+    parts, slow_groups = [], []
     for g in GROUPS:
         fused = sum(pg[g])
         slow_op, slow = max(ug[g].items(), key=lambda kv: kv[1])
         parts.append(f"{g} {sum(ug[g].values()) / fused:.2f}x (the fused kernel takes {fused / slow:.2f}x "
                      f"its slowest unfused stage, {slow_op})")
-    return (f"per kernel: matmuls are {share:.1%} of the unfused cycles, the elementwise, LayerNorm and softmax "
+        if fused > 1.1 * slow:
+            slow_groups.append(g)
+    text = (f"per kernel: matmuls are {share:.1%} of the unfused cycles, the elementwise, LayerNorm and softmax "
             f"kernels whose intermediates fusion keeps in the pipeline {1 - share:.1%}; the gain is the "
             f"overlap of consecutive stages in one kernel: " + ", ".join(parts)
             + "; our timing model (unbounded channels, as Comal's default depth is never reached) lets a fused "
-            "kernel run at its slowest stage; the paper gives no per-kernel cycles, so its side is not measured")
+            "kernel run at its slowest stage")
+    if slow_groups == ["pre"]:
+        text += (" unless memory-bound (pre: the fused kernel recomputes LayerNorm per output column and reads "
+                 "6 words per multiply-add; with --hw no-hbm it runs at its slowest stage, docs/dse.md)")
+    elif slow_groups:
+        text += f" unless it waits for memory or inputs ({', '.join(slow_groups)})"
+    return text + "; the paper gives no per-kernel cycles, so its side is not measured"
 
 
 def full_breakdown(unfused: Result, full: Result, partial: Result | None = None) -> str:
