@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fuseflow.ir import examples as ex
 from fuseflow.ir.plugins import registry
-from fuseflow.sim import examples as ex
 from fuseflow.sim import simulate
 from fuseflow.sim.hw import MemoryConfig
 from fuseflow.sim.memory import Memory, SlotDictMemory
