@@ -24,7 +24,7 @@ from fuseflow.ir.graph import NodeKind
 from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
 from fuseflow.sim import ops
 from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
-from fuseflow.sim.fast.stream.common import END, FLOPS, HEAD, K0
+from fuseflow.sim.fast.stream.common import CAP, END, FLOPS, HEAD, K0
 from fuseflow.sim.prims.common import EMPTY
 from fuseflow.sim.prims.compute import binary_value, fold, is_matmul, reduce_zero, unary_value
 
@@ -150,10 +150,6 @@ def _dtype(v: Any) -> Any:
     return getattr(v, "dtype", None)
 
 
-def _handles(V: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    return V[pos].astype(I64)
-
-
 def boxed(kernel: Kernel, ctx: Any) -> Pool | None:
     """The kernel's pool when its values are not all float32 scalars (else None)."""
     for node in kernel.graph.nodes.values():
@@ -239,7 +235,7 @@ class AluValues:
         self.qa, self.qb, self.qo = qa, qb, qo
         self.heads = (0, 0, 0)
 
-    def before(self, q: Any) -> None:
+    def before(self, q: Any, st: np.ndarray) -> None:
         c = q.ctl
         self.heads = (int(c[self.qa, HEAD]), int(c[self.qb, HEAD]) if self.qb >= 0 else 0, int(c[self.qo, END]))
 
@@ -318,7 +314,7 @@ class ReduceValues:
         self.acc: Any = None
         self.heads = (0, 0)
 
-    def before(self, q: Any) -> None:
+    def before(self, q: Any, st: np.ndarray) -> None:
         self.heads = (int(q.ctl[self.qi, HEAD]), int(q.ctl[self.qo, END]))
 
     def after(self, q: Any, st: np.ndarray) -> None:
@@ -379,19 +375,20 @@ class SpaccValues:
     with the reference's ``_acc`` rule (N adds 0), and writes each flush's sums in key
     order (as the step emits them) over the step's next values."""
 
-    def __init__(self, pool: Pool, qv: int, qw: int) -> None:
+    def __init__(self, pool: Pool, qouter: int, qv: int, qw: int) -> None:
         self.pool = pool
-        self.qv, self.qw = qv, qw
+        self.qouter, self.qv, self.qw = qouter, qv, qw
         self.acc: dict[int, Any] = {}
         self.ev = np.zeros((2, 0), I64)
         self.e0 = 0
 
-    def before(self, q: Any, st: np.ndarray, room: int) -> np.ndarray:
+    def before(self, q: Any, st: np.ndarray) -> None:
+        """Room in ``ev`` (the step's event log) for every token a call may take."""
+        room = int(q.ctl[self.qv, CAP] + q.ctl[self.qouter, CAP]) + 2
         if self.ev.shape[1] < room:
             self.ev = np.zeros((2, 2 * room), I64)
         st[K0 + 5] = 0
         self.e0 = int(q.ctl[self.qw, END])
-        return self.ev
 
     def after(self, q: Any, st: np.ndarray) -> None:
         n = int(st[K0 + 5])
