@@ -181,16 +181,16 @@ def test_zoo_parallel(par, hw):
 
 @pytest.mark.parametrize("name", ["spmm_ikj", "sddmm", "softmax", "elementwise_mul_cc"])
 def test_outputs_rebuilt_from_columns(name, monkeypatch):
-    """The fast engine rebuilds outputs from its writers' columns (compiled), not from
-    token lists, and gets the reference's tensors."""
+    """The fast engine hands its writers' code arrays to the (compiled) rebuild, never
+    token lists to encode, and gets the reference's tensors."""
     import fuseflow.sim.kernel as kernel
 
     prog = EXAMPLES[name]()
     r = simulate(prog, hw="no-hbm", engine="reference", random_inputs=3, density=0.6)
 
     def token_lists(*args, **kw):
-        raise AssertionError("the token-list rebuild was used")
-    monkeypatch.setattr(kernel, "rebuild", token_lists)
+        raise AssertionError("token lists were encoded")
+    monkeypatch.setattr(kernel, "encode", token_lists)
     f = simulate(prog, hw="no-hbm", engine="fast", random_inputs=3, density=0.6)
     for out, t in r.outputs.items():
         assert np.asarray(t.to_dense()).tobytes() == np.asarray(f.outputs[out].to_dense()).tobytes()
