@@ -15,8 +15,9 @@ from fuseflow.ir import examples as ex
 from fuseflow.ir.plugins import registry
 from fuseflow.sim import simulate
 from fuseflow.sim.hw import MemoryConfig
-from fuseflow.sim.memory import Memory, SlotDictMemory
+from fuseflow.sim.memory import Memory
 from fuseflow.sim.options import EngineOptions
+from sim_testlib import SlotDictMemory, channel_slots
 
 GRAPHS = Path(__file__).parent / "graphs"
 HWS = ("default", "no-hbm")
@@ -135,7 +136,7 @@ def test_memory_model_equivalent():
             client = rnd.randrange(0, 30)
             assert model.access(t, w, client) == spec.access(t, w, client)
         for c in range(model.n):  # the slots taken are the specification's, channel by channel
-            assert {s for s, b in enumerate(model.channel(c)) if b} == set(spec.chans[c].taken)
+            assert {s for s, b in enumerate(channel_slots(model, c)) if b} == set(spec.chans[c].taken)
 
 
 def test_bounded_channels_delegate():

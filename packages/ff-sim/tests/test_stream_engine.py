@@ -168,7 +168,7 @@ def test_crd_drop_and_hold_steps(kind, outer, inner, cap):
     from fuseflow.ir.graph import NodeKind
     from fuseflow.sim.fast.stream import crd
     from fuseflow.sim.fast.stream.common import DONE, NEED_IN, NEED_OUT, STATE_SLOTS, T
-    from fuseflow.sim.harness import run_node, stamped
+    from sim_testlib import run_node, stamped
 
     ins = {"outer": stamped(outer), "inner": [(t, 3 * s) for t, s in stamped(inner)]}
     ref = run_node(getattr(NodeKind, kind), ins)
