@@ -185,36 +185,21 @@ def stored(pool: Pool, vals: np.ndarray) -> tuple[np.ndarray, int, float, int]:
 # -- ALUs --------------------------------------------------------------------------------------
 
 
-def _aligned(x: np.ndarray, letters: str, out: str) -> np.ndarray:
-    """``ops._align`` on a stack of tiles (axis 0 is the stack)."""
-    order = [0] + [1 + letters.index(c) for c in out if c in letters]
-    shape = [len(x)] + [x.shape[1 + letters.index(c)] if c in letters else 1 for c in out]
-    return np.transpose(x, order).reshape(shape)
-
-
 def _binary_stack(op: BinaryOp, matmul: bool, tile: Any, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, int] | None:
     """Results and FLOPs per token of stacks of payload pairs of one shape each, with the
     same bits as ``binary_value`` token by token; None where that is not sure."""
     if X.dtype != F32 or Y.dtype != F32:
         return None
-    with np.errstate(all="ignore"):
-        if tile is not None:
-            _, ins, out = tile
-            if X.ndim != len(ins[0]) + 1 or Y.ndim != len(ins[1]) + 1:
-                return None
-            if matmul:
-                if not ops.by_matmul(ins, out):
-                    return None
-                V = ops.contract(X, Y, ins, out, lead=1).astype(F32, copy=False)
-                return V, ops.einsum_flops(X[0], Y[0], ins, out)
-            x, y = _aligned(X, ins[0], out), _aligned(Y, ins[1], out)
-            V = np.where(x != 0, y, F32(0.0)) if op is BinaryOp.MASK else ops.BINARY[op](x, y)
-            V = np.asarray(V).astype(F32, copy=False)
-            return V, max(1, math.prod(V.shape[1:]))
-        if matmul or X.shape != Y.shape:
+    if tile is not None:
+        _, ins, out = tile
+        if X.ndim != len(ins[0]) + 1 or Y.ndim != len(ins[1]) + 1 or (matmul and not ops.by_matmul(ins, out)):
             return None
-        V = np.asarray(ops.BINARY[op](X, Y)).astype(F32, copy=False)
-        return V, max(1, math.prod(V.shape[1:]))
+        V = ops.tile_binary(op, X, Y, ins, out, lead=1)
+        return V, ops.einsum_flops(X[0], Y[0], ins, out) if matmul else max(1, math.prod(V.shape[1:]))
+    if matmul or X.shape != Y.shape:
+        return None
+    V = ops.binary(op, X, Y)
+    return V, max(1, math.prod(V.shape[1:]))
 
 
 def _value(pool: Pool, code: int, h: float) -> Any:
@@ -266,12 +251,8 @@ class AluValues:
         assert isinstance(op, UnaryOp)
         X = pool.gather(va.astype(I64)) if (ca == C_VAL).all() else None
         if X is not None and X.dtype == F32 and (tile is None or (tile[0] == "tile" and X.ndim == len(tile[1][0]) + 1)):
-            s = F32(0.0 if self.scalar is None else self.scalar)
-            with np.errstate(all="ignore"):
-                Y = ops.UNARY[op](X, s)
-            Y = np.asarray(Y).astype(F32, copy=False)
-            if tile is not None:
-                Y = _aligned(Y, tile[1][0], tile[2])
+            Y = (ops.unary(op, X, self.scalar) if tile is None
+                 else ops.tile_unary("tile", op, X, self.scalar, tile[1], tile[2], lead=1))
             return pool.put(np.ascontiguousarray(Y)), len(X) * max(1, math.prod(X.shape[1:]))
         xs = pool.values(va.astype(I64))  # one by one; x is a payload (the step passes N through)
         vals = [unary_value(op, self.scalar, tile, x) for x in xs]
