@@ -148,9 +148,14 @@ def collect_outputs(program: Program, kernel: Kernel, ctx: KernelContext) -> dic
         with memory_guard(f"in kernel {kernel.name}, collecting output {name} {list(decl.shape)}"):
             levels = {lv: encode(toks) for lv, toks in ctx.levels.get(name, {}).items()}
             for lv, codes in ctx.level_cols.get(name, {}).items():
-                levels[lv] = np.concatenate([levels[lv], *codes] if lv in levels else codes)
+                levels[lv] = _joined([levels[lv], *codes] if lv in levels else codes)
             recs = ctx.value_cols.get(name)  # a kernel's value writers record all one way
             values: Any = ctx.values.get(name, []) if not recs else (
-                np.concatenate([c.codes for c in recs]), np.concatenate([c.vals for c in recs]))
+                _joined([c.codes for c in recs]), _joined([c.vals for c in recs]))
             out[name] = rebuild(decl, levels, values)
     return out
+
+
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    """One array (the only one as it is: records can be large)."""
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
