@@ -37,7 +37,6 @@ class KernelRun:
     per_primitive: dict[str, Counters]
     outputs: dict[str, TensorData]
     busy: dict[str, list[list[int]]] = field(default_factory=dict)  # trace intervals per primitive
-    procs: list[Proc] = field(default_factory=list)
 
 
 class KernelContext:
@@ -134,7 +133,7 @@ def run_kernel(program: Program, kernel: Kernel, env: dict[str, TensorData], hw:
     outputs = collect_outputs(program, kernel, ctx)
     busy = {p.describe(): p.busy for p in procs if p.busy}
     cycles = max((p.t for p in procs), default=0)
-    return KernelRun(kernel.name, cycles, total, per, outputs, busy, procs)
+    return KernelRun(kernel.name, cycles, total, per, outputs, busy)
 
 
 def collect_outputs(program: Program, kernel: Kernel, ctx: KernelContext) -> dict[str, TensorData]:

@@ -61,10 +61,6 @@ class Memory:
         self.clients: dict[int, np.ndarray] = {}
         self._buf = np.empty((2, 8), np.int64)
 
-    @property
-    def blocks(self) -> int:
-        return self.cap // _B
-
     def client(self, cid: int) -> np.ndarray:
         """Client ``cid``'s state: its next channel starts at ``cid % channels``."""
         ms = self.clients.get(cid)
@@ -74,7 +70,7 @@ class Memory:
 
     def _grow(self, c: int, blocks: int) -> None:
         """At least ``blocks`` blocks per channel (every channel grows together)."""
-        nb = self.blocks
+        nb = self.cap // _B
         if blocks <= nb:
             return
         new_nb = max(blocks, 2 * nb)  # geometric: amortised O(1) per slot
