@@ -11,8 +11,9 @@ import argparse
 import time
 
 import numpy as np
+from fuseflow.ir import examples
 from fuseflow.ir.data import TensorData
-from fuseflow.sim import examples, simulate
+from fuseflow.sim import simulate
 
 
 def main() -> None:

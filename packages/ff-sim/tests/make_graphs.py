@@ -1,12 +1,12 @@
-"""Regenerate tests/graphs/*.fftxt from fuseflow.sim.examples: python make_graphs.py"""
+"""Regenerate tests/graphs/*.fftxt from fuseflow.ir.examples: python make_graphs.py"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from fuseflow.ir import examples as ex
 from fuseflow.ir import io
 from fuseflow.ir.program import BinaryOp
-from fuseflow.sim import examples as ex
 
 GRAPHS = {
     "spmv": lambda: ex.spmv(8, 8),

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
+from fuseflow.ir import examples as ex
 from fuseflow.ir.data import TensorData
 from fuseflow.ir.errors import CheckError, SimulationError, UnknownNameError
-from fuseflow.sim import examples as ex
 from fuseflow.sim import load_hw, simulate
 from typer.testing import CliRunner
 

@@ -7,8 +7,8 @@ import subprocess
 
 import numpy as np
 from fuseflow.ir import io, samdata
+from fuseflow.ir.examples import spmv
 from fuseflow.sim import simulate
-from fuseflow.sim.examples import spmv
 from fuseflow.sim.inputs import random_tensor, tensors_read
 
 

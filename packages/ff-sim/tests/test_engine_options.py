@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from fuseflow.ir import examples as ex
 from fuseflow.ir import io
 from fuseflow.ir.errors import UsageError
-from fuseflow.sim import examples as ex
 from fuseflow.sim import simulate
 from fuseflow.sim.options import EngineOptions, apply_compile_settings
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fuseflow.ir import examples as ex
 from fuseflow.ir.data import TensorData
 from fuseflow.ir.program import BinaryOp
-from fuseflow.sim import examples as ex
 from fuseflow.sim import simulate
 from fuseflow.sim.inputs import prepare_inputs
 

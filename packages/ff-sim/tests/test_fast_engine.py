@@ -11,12 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fuseflow.ir import examples as ex
 from fuseflow.ir.plugins import registry
-from fuseflow.sim import examples as ex
 from fuseflow.sim import simulate
 from fuseflow.sim.hw import MemoryConfig
-from fuseflow.sim.memory import Memory, SlotDictMemory
+from fuseflow.sim.memory import Memory
 from fuseflow.sim.options import EngineOptions
+from sim_testlib import SlotDictMemory, channel_slots
 
 GRAPHS = Path(__file__).parent / "graphs"
 HWS = ("default", "no-hbm")
@@ -135,7 +136,7 @@ def test_memory_model_equivalent():
             client = rnd.randrange(0, 30)
             assert model.access(t, w, client) == spec.access(t, w, client)
         for c in range(model.n):  # the slots taken are the specification's, channel by channel
-            assert {s for s, b in enumerate(model.channel(c)) if b} == set(spec.chans[c].taken)
+            assert {s for s, b in enumerate(channel_slots(model, c)) if b} == set(spec.chans[c].taken)
 
 
 def test_bounded_channels_delegate():
@@ -181,16 +182,16 @@ def test_zoo_parallel(par, hw):
 
 @pytest.mark.parametrize("name", ["spmm_ikj", "sddmm", "softmax", "elementwise_mul_cc"])
 def test_outputs_rebuilt_from_columns(name, monkeypatch):
-    """The fast engine rebuilds outputs from its writers' columns (compiled), not from
-    token lists, and gets the reference's tensors."""
+    """The fast engine hands its writers' code arrays to the (compiled) rebuild, never
+    token lists to encode, and gets the reference's tensors."""
     import fuseflow.sim.kernel as kernel
 
     prog = EXAMPLES[name]()
     r = simulate(prog, hw="no-hbm", engine="reference", random_inputs=3, density=0.6)
 
     def token_lists(*args, **kw):
-        raise AssertionError("the token-list rebuild was used")
-    monkeypatch.setattr(kernel, "rebuild", token_lists)
+        raise AssertionError("token lists were encoded")
+    monkeypatch.setattr(kernel, "encode", token_lists)
     f = simulate(prog, hw="no-hbm", engine="fast", random_inputs=3, density=0.6)
     for out, t in r.outputs.items():
         assert np.asarray(t.to_dense()).tobytes() == np.asarray(f.outputs[out].to_dense()).tobytes()

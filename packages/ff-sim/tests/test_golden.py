@@ -17,7 +17,7 @@ from fuseflow.ir.formats import LevelFormat, TensorFormat
 from fuseflow.ir.graph import Node, NodeKind, StreamKind
 from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
 from fuseflow.ir.tokens import Stop, parse_token
-from fuseflow.sim.harness import run_node, run_nodes
+from sim_testlib import run_node, run_nodes
 
 VECTORS = Path(os.environ.get("FF_COMAL_VECTORS", "/work/shared/reference/comal-timing-vectors.json"))
 CASES = json.loads(VECTORS.read_text()) if VECTORS.exists() else []

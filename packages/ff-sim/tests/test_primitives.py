@@ -12,7 +12,7 @@ from fuseflow.ir.formats import LevelFormat, TensorFormat
 from fuseflow.ir.graph import Attrs, Node, NodeKind, StreamKind
 from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
 from fuseflow.ir.tokens import DONE, format_tokens
-from fuseflow.sim.harness import run_node, run_nodes
+from sim_testlib import run_node, run_nodes
 
 K = NodeKind
 

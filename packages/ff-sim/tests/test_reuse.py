@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from fuseflow.ir import examples as ex
 from fuseflow.ir.data import TensorData
 from fuseflow.ir.dataflow import Kernel, Program
 from fuseflow.ir.graph import Graph, Node
@@ -23,7 +24,6 @@ from fuseflow.ir.program import (
     TensorProgram,
     TensorRole,
 )
-from fuseflow.sim import examples as ex
 from fuseflow.sim import simulate
 from fuseflow.sim.result import SimResult
 

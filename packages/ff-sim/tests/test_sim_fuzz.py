@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fuseflow.ir import io, tortilla
+from fuseflow.ir import examples, io, tortilla
 from fuseflow.ir.cli import main
-from fuseflow.sim import examples
 
 CASES_PER_FORM = 200  # x 3 forms = 600 files, each through three commands
 INTERNAL_ERROR = 70

@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fuseflow.ir import io
+from fuseflow.ir import examples, io
 from fuseflow.ir.cli import main
-from fuseflow.sim import examples
 
 
 def _exit(args: list[str]) -> int:

@@ -212,7 +212,7 @@ def test_out_of_memory_storing_an_expected_output_in_ff_compile(tmp_path: Path) 
 def test_out_of_memory_collecting_an_output_names_kernel_and_tensor(tmp_path: Path) -> None:
     """A blocked 40k x 40k output with three tiles is rebuilt dense (6.4 GB): both engines
     stop with the kernel, the tensor and the bytes."""
-    from fuseflow.sim import examples as ex
+    from fuseflow.ir import examples as ex
 
     n = 40_000
     p = ex.spmm_ikj(n, 16, n, block=16)

@@ -105,7 +105,7 @@ def test_random_programs_spill_exactly(seed):
 
 def test_example_kernels_spill_exactly():
     """Memory clients of one kernel contending for channels, with queues of 2 tokens."""
-    from fuseflow.sim import examples as ex
+    from fuseflow.ir import examples as ex
 
     opts = EngineOptions(queue_capacity=2, queue_grown=2, spill_at=2)
     for prog in (ex.elementwise(ex.BinaryOp.MUL, 12, 11, "dd"), ex.elementwise(ex.BinaryOp.ADD, 12, 11, "cc"),

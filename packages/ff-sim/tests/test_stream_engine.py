@@ -62,7 +62,7 @@ def test_horizon_holds_back_a_higher_client(monkeypatch):
     id) one must see every slot the earlier one takes, even those it takes later in the
     run. With queues of 2 tokens the higher client keeps reaching slots the lower one has
     not decided yet, and must wait."""
-    from fuseflow.sim import examples as ex
+    from fuseflow.ir import examples as ex
 
     prog = ex.elementwise(ex.BinaryOp.MUL, 12, 11, "dd")
     ref = simulate(prog, engine="reference", random_inputs=1)
@@ -125,7 +125,7 @@ def test_kernels_out_of_id_order(hw):
     """Ids not in topological order: any topological order is exact without the memory
     model (the kernel streams); with two memory clients it is not, and the reference
     runner (not the whole-stream layers) runs the kernel."""
-    from fuseflow.sim import examples as ex
+    from fuseflow.ir import examples as ex
 
     prog = _reversed_ids(ex.spmm_ikj(6, 5, 4))
     ref = simulate(prog, hw=hw, engine="reference", random_inputs=2, density=0.5)
@@ -168,7 +168,7 @@ def test_crd_drop_and_hold_steps(kind, outer, inner, cap):
     from fuseflow.ir.graph import NodeKind
     from fuseflow.sim.fast.stream import crd
     from fuseflow.sim.fast.stream.common import DONE, NEED_IN, NEED_OUT, STATE_SLOTS, T
-    from fuseflow.sim.harness import run_node, stamped
+    from sim_testlib import run_node, stamped
 
     ins = {"outer": stamped(outer), "inner": [(t, 3 * s) for t, s in stamped(inner)]}
     ref = run_node(getattr(NodeKind, kind), ins)

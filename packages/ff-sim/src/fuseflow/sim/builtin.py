@@ -11,7 +11,7 @@ from fuseflow.ir.plugins import CliCommand
 @hookimpl
 def fuseflow_engines() -> list[Any]:
     from fuseflow.sim.engine import ReferenceEngine
-    from fuseflow.sim.fast import FastEngine
+    from fuseflow.sim.fast.engine import FastEngine
 
     return [ReferenceEngine(), FastEngine()]
 

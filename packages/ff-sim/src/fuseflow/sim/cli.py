@@ -122,8 +122,6 @@ def _load_data_dir(prog: Program, folder: Path) -> None:
     from fuseflow.ir import samdata
     from fuseflow.sim.inputs import tensors_read
 
-    if not folder.is_dir():
-        raise DataError(f"--data-dir {folder}: not a directory")
     found = 0
     for name in _with_sources(prog, tensors_read(prog)):
         if name not in prog.data and (folder / f"tensor_{name}_mode_shape").exists():

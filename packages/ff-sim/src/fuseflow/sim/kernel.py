@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from fuseflow.ir.data import StoredTensor, TensorData, resolve_view, store
 from fuseflow.ir.dataflow import Kernel, Program
 from fuseflow.ir.errors import DataError, SimulationError, memory_guard
@@ -13,7 +14,7 @@ from fuseflow.sim.channel import Channel
 from fuseflow.sim.counters import Counters
 from fuseflow.sim.hw import HwConfig
 from fuseflow.sim.memory import Memory
-from fuseflow.sim.outputs import rebuild
+from fuseflow.sim.outputs import encode, rebuild
 from fuseflow.sim.prims import PRIMITIVES
 from fuseflow.sim.process import Proc, Scheduler
 
@@ -36,7 +37,6 @@ class KernelRun:
     per_primitive: dict[str, Counters]
     outputs: dict[str, TensorData]
     busy: dict[str, list[list[int]]] = field(default_factory=dict)  # trace intervals per primitive
-    procs: list[Proc] = field(default_factory=list)
 
 
 class KernelContext:
@@ -50,9 +50,9 @@ class KernelContext:
         self._stored: dict[str, StoredTensor] = {}
         self.levels: dict[str, dict[int, list[Any]]] = {}
         self.values: dict[str, list[Any]] = {}
-        # the fast engine's writers record whole columns here instead (see fast/rebuild.py)
-        self.level_cols: dict[str, dict[int, Any]] = {}
-        self.value_cols: dict[str, Any] = {}
+        # the fast engine's writers record code arrays here instead (see fast/rebuild.py)
+        self.level_cols: dict[str, dict[int, list[np.ndarray]]] = {}
+        self.value_cols: dict[str, list[Any]] = {}
         self.kinds: dict[tuple[int, str], StreamKind] = {}
 
     def stored(self, name: str) -> StoredTensor:
@@ -133,21 +133,28 @@ def run_kernel(program: Program, kernel: Kernel, env: dict[str, TensorData], hw:
     outputs = collect_outputs(program, kernel, ctx)
     busy = {p.describe(): p.busy for p in procs if p.busy}
     cycles = max((p.t for p in procs), default=0)
-    return KernelRun(kernel.name, cycles, total, per, outputs, busy, procs)
+    return KernelRun(kernel.name, cycles, total, per, outputs, busy)
 
 
-def collect_outputs(program: Program, kernel: Kernel, ctx: KernelContext,
-                    prebuilt: dict[str, TensorData] | None = None) -> dict[str, TensorData]:
+def collect_outputs(program: Program, kernel: Kernel, ctx: KernelContext) -> dict[str, TensorData]:
     written = {n.attrs.tensor for n in kernel.graph.nodes.values() if n.kind in WRITERS and n.attrs.tensor}
     names = list(kernel.outputs) + sorted(t for t in written if t not in kernel.outputs)
     out: dict[str, TensorData] = {}
     for name in names:
         if name is None or name not in written:
             continue
-        if prebuilt and name in prebuilt:
-            out[name] = prebuilt[name]
-            continue
         decl = program.program.tensor(name)
         with memory_guard(f"in kernel {kernel.name}, collecting output {name} {list(decl.shape)}"):
-            out[name] = rebuild(decl, ctx.levels.get(name, {}), ctx.values.get(name, []))
+            levels = {lv: encode(toks) for lv, toks in ctx.levels.get(name, {}).items()}
+            for lv, codes in ctx.level_cols.get(name, {}).items():
+                levels[lv] = _joined([levels[lv], *codes] if lv in levels else codes)
+            recs = ctx.value_cols.get(name)  # a kernel's value writers record all one way
+            values: Any = ctx.values.get(name, []) if not recs else (
+                _joined([c.codes for c in recs]), _joined([c.vals for c in recs]))
+            out[name] = rebuild(decl, levels, values)
     return out
+
+
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    """One array (the only one as it is: records can be large)."""
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)

@@ -12,10 +12,11 @@ lower ids took: no state is shared across clients but the slots. That is what le
 fast engine stream a kernel (docs/fast-engine.md, "Streaming"): the answer to a request
 is final once every lower-id client's clock has passed the slots it searched.
 
-:class:`SlotDictMemory` is the readable specification; :class:`Memory`, the model both
-engines use, keeps the same state as a bitmap and answers through the compiled
-``fast.jitmem.mem_access`` (the streaming engine's step functions inline the same
-function), so the model is implemented once.
+:class:`Memory`, the model both engines use, keeps the taken slots as a bitmap and answers
+through the compiled ``fast.jitmem.mem_access`` (the streaming engine's step functions
+inline the same function), so the model is implemented once. The tests check it against
+``SlotDictMemory`` (tests/sim_testlib.py), the model as first written: a union-find dict
+of taken slots per channel.
 """
 
 from __future__ import annotations
@@ -24,55 +25,6 @@ from typing import Any
 
 import numpy as np
 from fuseflow.sim.hw import MemoryConfig
-
-
-class _Channel:
-    __slots__ = ("taken",)
-
-    def __init__(self) -> None:
-        self.taken: dict[int, int] = {}  # slot -> a later slot that may be free (union-find)
-
-    def claim(self, slot: int) -> int:
-        path = []
-        s = slot
-        while s in self.taken:
-            path.append(s)
-            s = self.taken[s]
-        for p in path:  # path compression
-            self.taken[p] = s + 1
-        self.taken[s] = s + 1
-        return s
-
-
-class SlotDictMemory:
-    """The model as first written: a union-find dict of taken slots per channel (~100 bytes
-    per slot, forever). Kept as the readable specification; tests check :class:`Memory`
-    against it."""
-
-    def __init__(self, cfg: MemoryConfig) -> None:
-        self.cfg = cfg
-        self.chans = [_Channel() for _ in range(max(1, cfg.channels))]
-        self.rr: dict[int, int] = {}  # client -> its next channel
-
-    def access(self, t: int, words: int, client: int = 0) -> int:
-        """Client ``client`` issues ``words`` word requests at cycle ``t``; the cycle the
-        last one completes."""
-        cfg = self.cfg
-        ii = max(1, cfg.initiation_interval)
-        n = len(self.chans)
-        rr = self.rr.get(client, client % n)
-        done = t
-        for _ in range(words):
-            ch = self.chans[rr]
-            rr = (rr + 1) % n
-            earliest = max(t, cfg.startup)
-            slot = ch.claim(-(-earliest // ii))
-            finish = slot * ii + cfg.latency
-            if finish > done:
-                done = finish
-        self.rr[client] = rr
-        return done
-
 
 _B = 64  # slots per block: one int64 of the bitmap per channel
 
@@ -109,10 +61,6 @@ class Memory:
         self.clients: dict[int, np.ndarray] = {}
         self._buf = np.empty((2, 8), np.int64)
 
-    @property
-    def blocks(self) -> int:
-        return self.cap // _B
-
     def client(self, cid: int) -> np.ndarray:
         """Client ``cid``'s state: its next channel starts at ``cid % channels``."""
         ms = self.clients.get(cid)
@@ -120,14 +68,9 @@ class Memory:
             ms = self.clients[cid] = np.array([cid % self.n, 0, 0], np.int64)
         return ms
 
-    def channel(self, c: int) -> bytes:
-        """Channel c's slots, a byte each (1: taken)."""
-        words = np.ascontiguousarray(self.slots[:, c]).astype("<i8")
-        return np.unpackbits(words.view(np.uint8), bitorder="little").tobytes()
-
     def _grow(self, c: int, blocks: int) -> None:
         """At least ``blocks`` blocks per channel (every channel grows together)."""
-        nb = self.blocks
+        nb = self.cap // _B
         if blocks <= nb:
             return
         new_nb = max(blocks, 2 * nb)  # geometric: amortised O(1) per slot

@@ -93,13 +93,14 @@ def parse_tile_label(label: str | None) -> tuple[str, list[str], str] | None:
     return kind, ins.split(","), out
 
 
-def _align(x: Any, letters: str, out: str) -> Any:
+def _align(x: Any, letters: str, out: str, lead: int = 0) -> Any:
+    """Tile ``x`` (axes ``letters``) laid out on the axes ``out`` (1 where it has none);
+    ``lead`` unnamed leading axes (a stack of tiles) ride along."""
     if not isinstance(x, np.ndarray) or x.ndim == 0:
         return x
-    order = [letters.index(c) for c in out if c in letters]
-    y = np.transpose(x, order)
-    shape = [x.shape[letters.index(c)] if c in letters else 1 for c in out]
-    return y.reshape(shape)
+    order = list(range(lead)) + [lead + letters.index(c) for c in out if c in letters]
+    shape = list(x.shape[:lead]) + [x.shape[lead + letters.index(c)] if c in letters else 1 for c in out]
+    return np.transpose(x, order).reshape(shape)
 
 
 def is_contraction(op: BinaryOp, ins: list[str], out: str) -> bool:
@@ -141,22 +142,25 @@ def contract(a: np.ndarray, b: np.ndarray, ins: list[str], out: str, lead: int =
     return np.transpose(r, head + [lead + done.index(c) for c in out])
 
 
-def tile_binary(op: BinaryOp, a: Any, b: Any, ins: list[str], out: str) -> Any:
+def tile_binary(op: BinaryOp, a: Any, b: Any, ins: list[str], out: str, lead: int = 0) -> Any:
+    """``a op b`` on tiles; ``lead`` > 0: on stacks of tiles (arrays, by matmul if a contraction)."""
     with np.errstate(all="ignore"):
         if is_contraction(op, ins, out):
             if not (isinstance(a, np.ndarray) and a.ndim and isinstance(b, np.ndarray) and b.ndim):
                 a = a if isinstance(a, np.ndarray) and a.ndim else np.zeros([1] * len(ins[0]), F32)
                 b = b if isinstance(b, np.ndarray) and b.ndim else np.zeros([1] * len(ins[1]), F32)
             if by_matmul(ins, out):
-                return as_value(contract(a, b, ins, out))
+                return as_value(contract(a, b, ins, out, lead))
             return as_value(np.einsum(f"{ins[0]},{ins[1]}->{out}", a, b))
-        x, y = _align(a, ins[0], out), _align(b, ins[1], out)
+        x, y = _align(a, ins[0], out, lead), _align(b, ins[1], out, lead)
         if op is BinaryOp.MASK:  # inside a tile, the pattern is the non-zero entries
             return as_value(np.where(np.asarray(x) != 0, y, F32(0.0)))
         return as_value(BINARY[op](x, y))
 
 
-def tile_unary(kind: str, op: UnaryOp, x: Any, scalar: float | None, ins: list[str], out: str) -> Any:
+def tile_unary(kind: str, op: UnaryOp, x: Any, scalar: float | None, ins: list[str], out: str,
+               lead: int = 0) -> Any:
+    """``op`` on a tile (``lead`` > 0: a stack of tiles, kind "tile" only), laid out on ``out``."""
     s = F32(0.0 if scalar is None else scalar)
     with np.errstate(all="ignore"):
         y = UNARY[op](x, s)
@@ -167,7 +171,7 @@ def tile_unary(kind: str, op: UnaryOp, x: Any, scalar: float | None, ins: list[s
             axes = tuple(i for i, c in enumerate(src) if c not in out)
             y = y.sum(axis=axes) if kind == "tilesum" else y.max(axis=axes)
             src = "".join(c for c in src if c in out)
-        return as_value(_align(y, src, out))
+        return as_value(_align(y, src, out, lead))
 
 
 def einsum_flops(a: Any, b: Any, ins: list[str], out: str) -> int:

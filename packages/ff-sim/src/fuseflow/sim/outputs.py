@@ -3,6 +3,9 @@
 Level l+1's stream is parsed in lockstep with level l's, the way a scanner produced it:
 one fiber per level-l coordinate, closed by S0 or by S(k+1) that also closes level l's
 Sk; each level-l stop not folded that way appears at level l+1 as a bare S(k+1).
+Both engines hand the level records over as code arrays (``fast.codes``: the reference's
+token lists through :func:`encode`, the fast engine's as its writers made them); the
+parse is compiled (``fast.rebuild``), as records run to millions of tokens.
 """
 
 from __future__ import annotations
@@ -14,110 +17,81 @@ from fuseflow.ir.data import TensorData
 from fuseflow.ir.errors import SimulationError
 from fuseflow.ir.formats import LevelFormat
 from fuseflow.ir.program import TensorDecl
-from fuseflow.sim.prims.common import DONE, EMPTY, is_payload, is_stop, stop
+from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
+from fuseflow.sim.prims.common import DONE, EMPTY, is_stop, stop
+
+I64 = np.int64
+F32 = np.float32
 
 
-def _strip(tokens: list[Any]) -> list[Any]:
-    return [t for t in tokens if t is not DONE]
+def encode(tokens: list[Any]) -> np.ndarray:
+    """A level writer's tokens as codes: a coordinate is itself, Sk is STOP0 - k, N is C_EMPTY."""
+    return np.array([STOP0 - t.level if is_stop(t) else C_EMPTY if t is EMPTY else int(t)
+                     for t in tokens if t is not DONE], I64)
 
 
-def _dense_level(parent: list[Any], dim: int) -> list[Any]:
-    """The stream a dense scanner makes from ``parent`` (a level without a writer)."""
-    out: list[Any] = []
-    i = 0
-    while i < len(parent):
-        tok = parent[i]
-        if is_payload(tok):
-            out.extend(range(dim))
-            if i + 1 < len(parent) and is_stop(parent[i + 1]):
-                out.append(stop(parent[i + 1].level + 1))
-                i += 1
-            else:
-                out.append(stop(0))
-        elif is_stop(tok):
-            out.append(stop(tok.level + 1))
-        else:
-            out.append(tok)
-        i += 1
-    return out
+def _token(code: int) -> str:
+    return str(stop(STOP0 - code)) if code <= STOP0 else str(EMPTY) if code == C_EMPTY else str(code)
 
 
-def _child_paths(name: str, level: int, parent: list[Any], ppaths: list[tuple[int, ...]],
-                 child: list[Any]) -> list[tuple[int, ...]]:
-    paths: list[tuple[int, ...]] = []
-    ci = 0
-    k = 0  # index into ppaths
-
-    def bad(msg: str) -> SimulationError:
-        return SimulationError(f"output {name}: level {level} stream does not match level {level - 1}: {msg}")
-
-    i = 0
-    while i < len(parent):
-        tok = parent[i]
-        if is_payload(tok):
-            base = ppaths[k]
-            k += 1
-            while True:  # one child fiber
-                if ci >= len(child):
-                    raise bad("stream ends inside a fiber")
-                c = child[ci]
-                ci += 1
-                if is_payload(c):
-                    paths.append(base + (int(c),))
-                elif is_stop(c):
-                    if c.level > 0:  # also closes the parent's next stop
-                        if i + 1 >= len(parent) or parent[i + 1] != stop(c.level - 1):
-                            raise bad(f"{c} does not close a parent fiber")
-                        i += 1
-                    break
-                elif c is EMPTY:
-                    if ci >= len(child) or not is_stop(child[ci]):
-                        break
-        elif is_stop(tok):
-            if ci >= len(child) or child[ci] != stop(tok.level + 1):
-                raise bad(f"expected {stop(tok.level + 1)} for the parent's {tok}")
-            ci += 1
-        elif tok is EMPTY:
-            if ci < len(child) and child[ci] is EMPTY:
-                ci += 1
-        i += 1
-    return paths
+def _mismatch(name: str, level: int, err: np.ndarray) -> SimulationError:
+    what, code = int(err[0]), int(err[1])
+    msg = ("stream ends inside a fiber" if what == 1 else f"{_token(code)} does not close a parent fiber" if what == 2
+           else f"expected {_token(code - 1)} for the parent's {_token(code)}")
+    return SimulationError(f"output {name}: level {level} stream does not match level {level - 1}: {msg}")
 
 
-def rebuild(decl: TensorDecl, levels: dict[int, list[Any]], values: list[Any]) -> TensorData:
-    """The output tensor (COO, or dense when blocked) from the writers' records."""
+def scalars(values: list[Any] | tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The written float32 values: from tokens (N is 0, stops are skipped), or from a fast
+    value writer's (codes, values) record."""
+    if isinstance(values, tuple):
+        codes, vals = values
+        keep = (codes > STOP0) & (codes != C_DONE)
+        c = codes[keep]
+        return np.where(c == C_VAL, vals[keep], np.where(c >= 0, c, 0)).astype(F32)
+    return np.array([0.0 if x is EMPTY else float(x) for x in values if not is_stop(x)], dtype=F32)
+
+
+def rebuild(decl: TensorDecl, levels: dict[int, np.ndarray], values: list[Any] | tuple[np.ndarray, np.ndarray]
+            ) -> TensorData:
+    """The output tensor (COO, or dense when blocked) from the writers' records: each
+    level's codes, and the values as tokens or a fast writer's (codes, values)."""
+    from fuseflow.sim.fast.rebuild import child_paths, dense_level  # compiled on first use
+
     fmt = decl.format
     block = fmt.block
-    vals = [v for v in values if not is_stop(v)]
+    if block is None or not isinstance(values, list):
+        vals: Any = scalars(values)
+    else:
+        vals = [v for v in values if not is_stop(v)]  # tiles (or N)
     if decl.order == 0:
-        v = vals[0] if vals else np.float32(0.0)
-        return TensorData.from_dense(np.asarray(0.0 if v is EMPTY else v, dtype=np.float32))
-    parent: list[Any] = [0]
-    paths: list[tuple[int, ...]] = [()]
+        return TensorData.from_dense(np.asarray(vals[0] if len(vals) else 0.0, dtype=F32))
+    parent = np.zeros(1, I64)
+    paths = np.zeros((1, 0), I64)
+    err = np.zeros(2, I64)
     for lv in range(decl.order):
         if lv in levels:
-            child = _strip(levels[lv])
+            child = levels[lv][levels[lv] != C_DONE]
         elif fmt.levels[lv] is LevelFormat.DENSE:
             dim = decl.shape[fmt.mode_order[lv]] // (block[fmt.mode_order[lv]] if block else 1)
-            child = _dense_level(parent, dim)
+            child = np.empty(int(np.count_nonzero(parent >= 0)) * (dim + 1) + len(parent), I64)
+            child = child[:dense_level(parent, dim, child)]
         else:
             raise SimulationError(f"output {decl.name}: no level writer for its compressed level {lv}")
-        paths = _child_paths(decl.name, lv, parent, paths, child)
-        parent = child
+        out = np.empty((int(np.count_nonzero(child >= 0)), lv + 1), I64)
+        m = child_paths(parent, paths, child, out, err)
+        if m < 0:
+            raise _mismatch(decl.name, lv, err)
+        paths, parent = out[:m], child
     if len(paths) != len(vals):
-        raise SimulationError(
-            f"output {decl.name}: {len(paths)} coordinates but {len(vals)} values were written"
-        )
-    inv = np.argsort(fmt.mode_order)
+        raise SimulationError(f"output {decl.name}: {len(paths)} coordinates but {len(vals)} values were written")
+    coords = np.ascontiguousarray(paths[:, np.argsort(fmt.mode_order)].T)
     if block is None:
-        coords = np.array([[p[lv] for lv in inv] for p in paths], dtype=np.int64).T.reshape(decl.order, -1)
-        v = np.array([0.0 if x is EMPTY else float(x) for x in vals], dtype=np.float32)
-        return TensorData.from_coo(decl.shape, coords, v)
-    dense = np.zeros(decl.shape, dtype=np.float32)
-    for p, x in zip(paths, vals, strict=True):
+        return TensorData.from_coo(decl.shape, coords, vals)
+    dense = np.zeros(decl.shape, dtype=F32)
+    for bc, x in zip(coords.T.tolist(), vals, strict=True):
         if x is EMPTY:
             continue
-        bc = [p[lv] for lv in inv]
         sl = tuple(slice(b * s, (b + 1) * s) for b, s in zip(bc, block, strict=True))
-        dense[sl] += np.asarray(x, dtype=np.float32).reshape(block)
+        dense[sl] += np.asarray(x, dtype=F32).reshape(block)
     return TensorData.from_dense(dense)

@@ -86,10 +86,6 @@ class Proc:
         if self.busy is not None:
             self.mark(stamp - 1)
 
-    def emit_all(self, chans: list[Channel], tok: Any, at: int | None = None) -> Wait:
-        for ch in chans:
-            yield from self.emit(ch, tok, at)
-
     def mark(self, t: int) -> None:
         """Record activity in cycle ``t`` (for the trace)."""
         b = self.busy

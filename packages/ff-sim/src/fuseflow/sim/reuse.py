@@ -36,14 +36,12 @@ import numpy as np
 from fuseflow.ir.data import TensorData, resolve_view, store
 from fuseflow.ir.dataflow import Kernel, Program
 from fuseflow.ir.errors import DataError, FuseFlowError
-from fuseflow.ir.graph import Node, NodeKind
-from fuseflow.ir.program import Access, Binary, BinaryOp, Expr, Reduce, ReduceOp, TensorRole, Unary
+from fuseflow.ir.graph import Node
+from fuseflow.ir.program import Access, Binary, BinaryOp, Expr, Reduce, ReduceOp, TensorRole, Unary, accesses
 from fuseflow.ir.text import node_text, stream_text
-from fuseflow.sim.counters import Counters
 from fuseflow.sim.hw import HwConfig
-from fuseflow.sim.kernel import KernelRun
+from fuseflow.sim.kernel import READERS, KernelRun
 
-READERS = (NodeKind.LEVEL_SCAN, NodeKind.VAL_ARRAY, NodeKind.LOCATE)
 DENSE_LIMIT = 4 << 30  # bytes the interpreter may use for one reused kernel's outputs
 
 #: the reuse of the simulation running in this context (set by ``simulate``)
@@ -97,8 +95,8 @@ class KernelReuse:
             self.skipped[kernel.name] = "an output is not computed by the kernel's expressions"
             return key, None
         self.reused[kernel.name] = fig.source
-        per = {_rename(n, fig.nodes, kernel): _copy(c) for n, c in fig.run.per_primitive.items()}
-        return key, KernelRun(kernel.name, fig.run.cycles, _copy(fig.run.counters), per, outputs)
+        per = {_rename(n, fig.nodes, kernel): replace(c) for n, c in fig.run.per_primitive.items()}
+        return key, KernelRun(kernel.name, fig.run.cycles, replace(fig.run.counters), per, outputs)
 
     def remember(self, key: str, kernel: Kernel, run: KernelRun) -> None:
         if key in self.cache:
@@ -111,14 +109,8 @@ class KernelReuse:
                 return  # an output not named in the graph: never reused
             structure[canon[t]] = None if data.dense is not None else data.coords
         nodes = {n.describe(): n.id for n in kernel.graph.nodes.values()}
-        light = replace(run, outputs={}, busy={}, procs=[])
+        light = replace(run, outputs={}, busy={})
         self.cache[key] = _Figures(kernel.name, nodes, light, structure)
-
-
-def _copy(c: Counters) -> Counters:
-    out = Counters()
-    out.add(c)
-    return out
 
 
 def _rename(name: str, nodes: dict[str, int], kernel: Kernel) -> str:
@@ -203,7 +195,7 @@ def too_big(program: Program, kernel: Kernel) -> str | None:
     ext: dict[str, int] = {}
     tensors: set[str] = set()
     for a in asgs:
-        for acc in (a.output, *_accesses(a.value)):
+        for acc in (a.output, *accesses(a.value)):
             tensors.add(acc.tensor)
             shape = tp.tensor(acc.tensor).shape
             ext.update(zip(acc.indices, shape, strict=False))
@@ -213,12 +205,6 @@ def too_big(program: Program, kernel: Kernel) -> str | None:
     if need > DENSE_LIMIT:
         return f"its interpreted form needs ~{need / 2**30:.1f} GiB dense (limit {DENSE_LIMIT / 2**30:.0f} GiB)"
     return None
-
-
-def _accesses(e: Expr) -> list[Access]:
-    from fuseflow.ir.program import accesses
-
-    return list(accesses(e))
 
 
 def _widest(e: Expr, ext: dict[str, int]) -> tuple[tuple[str, ...], int]:

@@ -1,5 +1,3 @@
-"""The fast engine: the reference engine's exact figures, computed stream by stream."""
-
-from fuseflow.sim.fast.engine import FastEngine
-
-__all__ = ["FastEngine"]
+"""The fast engine (``fast.engine.FastEngine``): the reference engine's exact figures,
+computed stream by stream. Importing this package loads nothing else: the token codes
+(``fast.codes``) are shared with the reference engine's output rebuild."""

@@ -11,10 +11,10 @@ channels and traces: see docs/fast-engine.md.
 
 from __future__ import annotations
 
-import heapq
 import sys
 import time
 from functools import partial
+from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from fuseflow.ir.data import TensorData
@@ -57,24 +57,13 @@ def plan(kernel: Kernel, ctx: KernelContext) -> list[int] | None:
     # not in id order: a topological order is exact unless memory requests can interleave
     if ctx.memory is not None and sum(_is_memory_client(g.nodes[n], ctx) for n in ids) >= 2:
         return None
-    indeg = {n: 0 for n in ids}
-    succ: dict[int, list[int]] = {n: [] for n in ids}
+    order: TopologicalSorter[int] = TopologicalSorter({n: [] for n in ids})
     for s in g.streams:
-        indeg[s.dst.node] += 1
-        succ[s.src.node].append(s.dst.node)
-    heap = [n for n in ids if indeg[n] == 0]
-    heapq.heapify(heap)
-    order = []
-    while heap:
-        n = heapq.heappop(heap)
-        order.append(n)
-        for m in succ[n]:
-            indeg[m] -= 1
-            if indeg[m] == 0:
-                heapq.heappush(heap, m)
-    if len(order) != len(ids):
+        order.add(s.dst.node, s.src.node)
+    try:
+        return list(order.static_order())
+    except CycleError:
         return None  # a cycle: let the reference report it
-    return order
 
 
 _RESERVE = 512 << 20  # bytes of memory left below which a run stops, before the OS kills it

@@ -39,8 +39,8 @@ def announce_cold_start(write: Callable[[str], None] | None = None) -> None:
 def warmup(progress: Callable[[str], None] = lambda s: None) -> float:
     """Compile every loop the fast engine has by simulating the built-in examples, which
     between them use every primitive kind; returns the seconds it took."""
+    from fuseflow.ir import examples
     from fuseflow.ir.program import BinaryOp
-    from fuseflow.sim import examples
     from fuseflow.sim.api import simulate
 
     programs: list[tuple[str, Any]] = [("spmv", examples.spmv()), ("spmm (Gustavson)", examples.spmm_ikj()),

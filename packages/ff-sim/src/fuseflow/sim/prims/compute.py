@@ -134,33 +134,32 @@ class Reduce(Proc):
         is_max = a.op is ReduceOp.MAX
         lat = self.ctx.hw.timing.reduce_latency.at(_block(self))
         zero = reduce_zero(a.block)
-        inp, out = self.ins["val"], self.outs["val"]
         if "crd" in self.ins:
             yield from self._with_parent(is_max, lat, zero)
             return
+        out = self.outs["val"]
+        while True:
+            v, x = yield from self._fold(is_max, zero)
+            if not is_stop(x):
+                yield from self.emit(out, DONE)
+                return
+            yield from self.emit(out, v, self.t + lat)
+            if x.level > 0:
+                yield from self.emit(out, stop(x.level - 1))
+            self.t += 1
+
+    def _fold(self, is_max: bool, zero: Any) -> Wait:
+        """Folds the values up to the next stop (or D): (the fiber's value, that token)."""
         acc: Any = None
         while True:
-            x = yield from self.deq(inp)
+            x = yield from self.deq(self.ins["val"])
             if is_payload(x):
                 acc = fold(acc, x, is_max)
                 self.counters.reduce_ops += 1  # one op per value, as Comal counts
                 self.counters.flops += _flops(x)
                 self.t += 1
-            elif x is EMPTY:
-                continue  # free, as in Comal (the dequeue still moved t)
-            elif is_stop(x):
-                if acc is None:
-                    acc = EMPTY if is_max else zero
-                yield from self.emit(out, acc, self.t + lat)
-                if x.level > 0:
-                    yield from self.emit(out, stop(x.level - 1))
-                acc = None
-                self.t += 1
-            else:
-                yield from self.emit(out, DONE)
-                return
-
-
+            elif x is not EMPTY:  # N is free, as in Comal (the dequeue still moved t)
+                return ((EMPTY if is_max else zero) if acc is None else acc), x
 
     def _with_parent(self, is_max: bool, lat: int, zero: Any) -> Wait:
         """One value per coordinate of the parent crd stream; a parent stop met before any
@@ -181,27 +180,16 @@ class Reduce(Proc):
                 yield from self.emit(out, p)
                 self.t += 1
                 continue
-            acc: Any = None
-            while True:
-                x = yield from self.deq(inp)
-                if is_payload(x):
-                    acc = fold(acc, x, is_max)
-                    self.counters.reduce_ops += 1
-                    self.counters.flops += _flops(x)
-                    self.t += 1
-                elif x is EMPTY:
-                    continue
-                elif is_stop(x):
-                    yield from self.emit(out, (EMPTY if is_max else zero) if acc is None else acc, self.t + lat)
-                    if x.level > 0:
-                        q = yield from self.deq(par)
-                        if not is_stop(q) or q.level != x.level - 1:
-                            raise self.fail(f"values close {x} but the parent shows {q}")
-                        yield from self.emit(out, stop(x.level - 1))
-                    self.t += 1
-                    break
-                else:
-                    raise self.fail(f"values ended inside a fiber ({x})")
+            v, x = yield from self._fold(is_max, zero)
+            if not is_stop(x):
+                raise self.fail(f"values ended inside a fiber ({x})")
+            yield from self.emit(out, v, self.t + lat)
+            if x.level > 0:
+                q = yield from self.deq(par)
+                if not is_stop(q) or q.level != x.level - 1:
+                    raise self.fail(f"values close {x} but the parent shows {q}")
+                yield from self.emit(out, stop(x.level - 1))
+            self.t += 1
 
 
 def _acc(table: dict[Any, Any], key: Any, v: Any, proc: Proc) -> None:

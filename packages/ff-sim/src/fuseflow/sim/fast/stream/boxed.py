@@ -24,7 +24,7 @@ from fuseflow.ir.graph import NodeKind
 from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
 from fuseflow.sim import ops
 from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
-from fuseflow.sim.fast.stream.common import END, FLOPS, HEAD, K0
+from fuseflow.sim.fast.stream.common import CAP, END, FLOPS, HEAD, K0
 from fuseflow.sim.prims.common import EMPTY
 from fuseflow.sim.prims.compute import binary_value, fold, is_matmul, reduce_zero, unary_value
 
@@ -150,10 +150,6 @@ def _dtype(v: Any) -> Any:
     return getattr(v, "dtype", None)
 
 
-def _handles(V: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    return V[pos].astype(I64)
-
-
 def boxed(kernel: Kernel, ctx: Any) -> Pool | None:
     """The kernel's pool when its values are not all float32 scalars (else None)."""
     for node in kernel.graph.nodes.values():
@@ -189,36 +185,21 @@ def stored(pool: Pool, vals: np.ndarray) -> tuple[np.ndarray, int, float, int]:
 # -- ALUs --------------------------------------------------------------------------------------
 
 
-def _aligned(x: np.ndarray, letters: str, out: str) -> np.ndarray:
-    """``ops._align`` on a stack of tiles (axis 0 is the stack)."""
-    order = [0] + [1 + letters.index(c) for c in out if c in letters]
-    shape = [len(x)] + [x.shape[1 + letters.index(c)] if c in letters else 1 for c in out]
-    return np.transpose(x, order).reshape(shape)
-
-
 def _binary_stack(op: BinaryOp, matmul: bool, tile: Any, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, int] | None:
     """Results and FLOPs per token of stacks of payload pairs of one shape each, with the
     same bits as ``binary_value`` token by token; None where that is not sure."""
     if X.dtype != F32 or Y.dtype != F32:
         return None
-    with np.errstate(all="ignore"):
-        if tile is not None:
-            _, ins, out = tile
-            if X.ndim != len(ins[0]) + 1 or Y.ndim != len(ins[1]) + 1:
-                return None
-            if matmul:
-                if not ops.by_matmul(ins, out):
-                    return None
-                V = ops.contract(X, Y, ins, out, lead=1).astype(F32, copy=False)
-                return V, ops.einsum_flops(X[0], Y[0], ins, out)
-            x, y = _aligned(X, ins[0], out), _aligned(Y, ins[1], out)
-            V = np.where(x != 0, y, F32(0.0)) if op is BinaryOp.MASK else ops.BINARY[op](x, y)
-            V = np.asarray(V).astype(F32, copy=False)
-            return V, max(1, math.prod(V.shape[1:]))
-        if matmul or X.shape != Y.shape:
+    if tile is not None:
+        _, ins, out = tile
+        if X.ndim != len(ins[0]) + 1 or Y.ndim != len(ins[1]) + 1 or (matmul and not ops.by_matmul(ins, out)):
             return None
-        V = np.asarray(ops.BINARY[op](X, Y)).astype(F32, copy=False)
-        return V, max(1, math.prod(V.shape[1:]))
+        V = ops.tile_binary(op, X, Y, ins, out, lead=1)
+        return V, ops.einsum_flops(X[0], Y[0], ins, out) if matmul else max(1, math.prod(V.shape[1:]))
+    if matmul or X.shape != Y.shape:
+        return None
+    V = ops.binary(op, X, Y)
+    return V, max(1, math.prod(V.shape[1:]))
 
 
 def _value(pool: Pool, code: int, h: float) -> Any:
@@ -239,7 +220,7 @@ class AluValues:
         self.qa, self.qb, self.qo = qa, qb, qo
         self.heads = (0, 0, 0)
 
-    def before(self, q: Any) -> None:
+    def before(self, q: Any, st: np.ndarray) -> None:
         c = q.ctl
         self.heads = (int(c[self.qa, HEAD]), int(c[self.qb, HEAD]) if self.qb >= 0 else 0, int(c[self.qo, END]))
 
@@ -270,12 +251,8 @@ class AluValues:
         assert isinstance(op, UnaryOp)
         X = pool.gather(va.astype(I64)) if (ca == C_VAL).all() else None
         if X is not None and X.dtype == F32 and (tile is None or (tile[0] == "tile" and X.ndim == len(tile[1][0]) + 1)):
-            s = F32(0.0 if self.scalar is None else self.scalar)
-            with np.errstate(all="ignore"):
-                Y = ops.UNARY[op](X, s)
-            Y = np.asarray(Y).astype(F32, copy=False)
-            if tile is not None:
-                Y = _aligned(Y, tile[1][0], tile[2])
+            Y = (ops.unary(op, X, self.scalar) if tile is None
+                 else ops.tile_unary("tile", op, X, self.scalar, tile[1], tile[2], lead=1))
             return pool.put(np.ascontiguousarray(Y)), len(X) * max(1, math.prod(X.shape[1:]))
         xs = pool.values(va.astype(I64))  # one by one; x is a payload (the step passes N through)
         vals = [unary_value(op, self.scalar, tile, x) for x in xs]
@@ -318,7 +295,7 @@ class ReduceValues:
         self.acc: Any = None
         self.heads = (0, 0)
 
-    def before(self, q: Any) -> None:
+    def before(self, q: Any, st: np.ndarray) -> None:
         self.heads = (int(q.ctl[self.qi, HEAD]), int(q.ctl[self.qo, END]))
 
     def after(self, q: Any, st: np.ndarray) -> None:
@@ -379,19 +356,20 @@ class SpaccValues:
     with the reference's ``_acc`` rule (N adds 0), and writes each flush's sums in key
     order (as the step emits them) over the step's next values."""
 
-    def __init__(self, pool: Pool, qv: int, qw: int) -> None:
+    def __init__(self, pool: Pool, qouter: int, qv: int, qw: int) -> None:
         self.pool = pool
-        self.qv, self.qw = qv, qw
+        self.qouter, self.qv, self.qw = qouter, qv, qw
         self.acc: dict[int, Any] = {}
         self.ev = np.zeros((2, 0), I64)
         self.e0 = 0
 
-    def before(self, q: Any, st: np.ndarray, room: int) -> np.ndarray:
+    def before(self, q: Any, st: np.ndarray) -> None:
+        """Room in ``ev`` (the step's event log) for every token a call may take."""
+        room = int(q.ctl[self.qv, CAP] + q.ctl[self.qouter, CAP]) + 2
         if self.ev.shape[1] < room:
             self.ev = np.zeros((2, 2 * room), I64)
         st[K0 + 5] = 0
         self.e0 = int(q.ctl[self.qw, END])
-        return self.ev
 
     def after(self, q: Any, st: np.ndarray) -> None:
         n = int(st[K0 + 5])

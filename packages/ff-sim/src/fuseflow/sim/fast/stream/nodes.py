@@ -15,7 +15,7 @@ from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
 from fuseflow.sim import ops
 from fuseflow.sim.fast.codes import C_VAL
 from fuseflow.sim.fast.stream import accum, boxed, compute, crd, flow, forkjoin, scan, write
-from fuseflow.sim.fast.stream.common import CAP, END, K0, NO_HORIZON, STATE_SLOTS, T
+from fuseflow.sim.fast.stream.common import END, K0, NO_HORIZON, STATE_SLOTS, T
 
 I64 = np.int64
 F32 = np.float32
@@ -91,11 +91,7 @@ def build(node: Node, ports: Ports, ctx: Any, fm: Any, kinds: dict[str, StreamKi
           pool: boxed.Pool | None = None) -> Runner | None:
     """``pool``: the kernel's values are handles into it (see ``boxed``)."""
     maker: Any = _MAKERS.get(node.kind)
-    if maker is None:
-        return None
-    if maker in _VALUED:
-        return maker(node, ports, ctx, fm, kinds, pool)
-    return maker(node, ports, ctx, fm, kinds)
+    return None if maker is None else maker(node, ports, ctx, fm, kinds, pool)
 
 
 def _block(node: Node) -> int:
@@ -116,28 +112,53 @@ class _Holder:
 
 
 def _make(node: Node, ins: list[int], outs: list[int], fn: Callable[[Any, int, _Holder], int],
-          client: bool = False) -> Runner:
+          client: bool = False, vals: Any = None) -> Runner:
+    """``vals``: a boxed node's values (``boxed``), computed around each call of its step."""
     h = _Holder()  # a MemoryError in a call: the engine names the kernel and this node
-    return h.bind(Runner(node, ins, outs, lambda q, hz: fn(q, hz, h), client))
+    if vals is None:
+        return h.bind(Runner(node, ins, outs, lambda q, hz: fn(q, hz, h), client))
+
+    def call(q: Any, hz: int) -> int:
+        vals.before(q, h.st)
+        status = fn(q, hz, h)
+        vals.after(q, h.st)
+        return status
+
+    return h.bind(Runner(node, ins, outs, call, client))
 
 
-def _root_maker(node, ports, ctx, fm, kinds):
+def _qv(q: Any, qs: list[int]) -> tuple[tuple, tuple]:
+    """The token and value arrays of queues ``qs``."""
+    return tuple(q.Q[x] for x in qs), tuple(q.V[x] for x in qs)
+
+
+def _grown(tables: list[np.ndarray], which: range, n: int) -> None:
+    """Tables ``which`` grown (contents kept) to at least n entries and twice their size."""
+    size = max(n, 2 * len(tables[0]))
+    for k in which:
+        new = np.zeros(size, tables[k].dtype)
+        new[:len(tables[k])] = tables[k]
+        tables[k] = new
+
+
+def _root_maker(node, ports, ctx, fm, kinds, pool):
     qo = ports.out("ref")
     return _make(node, [], [qo], lambda q, hz, h: flow.root_step(q.ctl, qo, q.Q[qo], q.V[qo], h.st, h.rep))
 
 
-def _broadcast(node, ports, ctx, fm, kinds):
+def _broadcast_fork(node, ports, ctx, fm, kinds, pool):
+    """Broadcast and fork: one input, ``arity`` outputs."""
     n = node.attrs.arity or 0
     if n < 1:
         return None
     qi = ports.ins["in"]
     qos = [ports.out(f"out{k}") for k in range(n)]
     qo = np.array(qos, I64)
-    return _make(node, [qi], qos, lambda q, hz, h: flow.broadcast_step(
-        q.ctl, qi, q.Q[qi], q.V[qi], qo, tuple(q.Q[x] for x in qos), tuple(q.V[x] for x in qos), h.st, h.rep))
+    step = flow.broadcast_step if node.kind is NodeKind.BROADCAST else forkjoin.fork_step
+    return _make(node, [qi], qos, lambda q, hz, h: step(q.ctl, qi, q.Q[qi], q.V[qi], qo, *_qv(q, qos), h.st, h.rep))
 
 
-def _repeat_sig(node, ports, ctx, fm, kinds):
+def _repeat_sig(node, ports, ctx, fm, kinds, pool):
     qi = ports.ins["crd"]
     qo = ports.out("repsig")
     fiber_n = kinds.get("crd") is StreamKind.CRD
@@ -145,14 +166,14 @@ def _repeat_sig(node, ports, ctx, fm, kinds):
         q.ctl, qi, q.Q[qi], qo, q.Q[qo], q.V[qo], fiber_n, h.st, h.rep))
 
 
-def _repeat(node, ports, ctx, fm, kinds):
+def _repeat(node, ports, ctx, fm, kinds, pool):
     qi, qs = ports.ins["in"], ports.ins["repsig"]
     qo = ports.out("out")
     return _make(node, [qi, qs], [qo], lambda q, hz, h: flow.repeat_step(
         q.ctl, qi, q.Q[qi], q.V[qi], qs, q.Q[qs], qo, q.Q[qo], q.V[qo], h.st, h.rep))
 
 
-def _locate(node, ports, ctx, fm, kinds):
+def _locate(node, ports, ctx, fm, kinds, pool):
     a = node.attrs
     dim = int(ctx.stored(a.tensor).levels[a.level].dim)
     qc = ports.ins["crd"]
@@ -163,11 +184,10 @@ def _locate(node, ports, ctx, fm, kinds):
     ins = [x for x in (qc, qr, qb) if x >= 0]
     return _make(node, ins, qos, lambda q, hz, h: flow.locate_step(
         q.ctl, qc, q.Q[qc], q.V[qc], qr, q.Q[qr if qr >= 0 else qc], q.V[qr if qr >= 0 else qc],
-        qb, q.Q[qb if qb >= 0 else qc], dim, qo, tuple(q.Q[x] for x in qos), tuple(q.V[x] for x in qos),
-        h.st, h.rep))
+        qb, q.Q[qb if qb >= 0 else qc], dim, qo, *_qv(q, qos), h.st, h.rep))
 
 
-def _level_scan(node, ports, ctx, fm, kinds):
+def _level_scan(node, ports, ctx, fm, kinds, pool):
     a = node.attrs
     cfg = ctx.hw.scanner
     seg = crd = np.zeros(0, I64)
@@ -229,9 +249,12 @@ def _val_array(node, ports, ctx, fm, kinds, pool):
     return r
 
 
-def _boxed_alu(node, ports, ctx, pool):
-    """An ALU over handles: the scalar step for the timing, then ``boxed.AluValues``."""
+def _alu(node, ports, ctx, fm, kinds, pool):
+    """Scalar ALUs compute their values in the step (a unary one in ``post``); over handles
+    (``pool``), the scalar step gives the timing and ``boxed.AluValues`` the values."""
     a = node.attrs
+    if pool is None and (ops.parse_tile_label(a.label) is not None or a.label == "tile_matmul" or a.block):
+        return None
     qo = ports.out("val")
     tm = ctx.hw.timing
     b = _block(node)
@@ -240,67 +263,36 @@ def _boxed_alu(node, ports, ctx, pool):
             return None
         qi = ports.ins["a"]
         L = tm.unary_latency.at(b)
-        vals = boxed.AluValues(pool, node, qi, -1, qo)
-
-        def call1(q: Any, hz: int, h: _Holder) -> int:
-            vals.before(q)
-            status = compute.alu1_step(q.ctl, qi, q.Q[qi], q.V[qi], qo, q.Q[qo], q.V[qo], L, h.st, h.rep)
-            vals.after(q, h.st)
-            return status
-
-        return _make(node, [qi], [qo], call1)
-    if a.arity != 2 or a.op not in BINARY_CODES:
-        return None
-    qa, qb = ports.ins["a"], ports.ins["b"]
-    code = BINARY_CODES[a.op]
-    vals = boxed.AluValues(pool, node, qa, qb, qo)
-    mm = vals.matmul
-    L, ii = (tm.matmul_latency if mm else tm.alu_latency).at(b), (tm.matmul_ii if mm else tm.alu_ii).at(b)
-
-    def call2(q: Any, hz: int, h: _Holder) -> int:
-        vals.before(q)
-        status = compute.alu2_step(q.ctl, qa, q.Q[qa], q.V[qa], qb, q.Q[qb], q.V[qb], qo, q.Q[qo], q.V[qo], code,
-                                   L, ii, h.st, h.rep)
-        vals.after(q, h.st)
-        return status
-
-    return _make(node, [qa, qb], [qo], call2)
-
-
-def _alu(node, ports, ctx, fm, kinds, pool):
-    a = node.attrs
-    if pool is not None:
-        return _boxed_alu(node, ports, ctx, pool)
-    if ops.parse_tile_label(a.label) is not None or a.label == "tile_matmul" or a.block:
-        return None
-    qo = ports.out("val")
-    tm = ctx.hw.timing
-    if (a.arity or 1) == 1:
-        if not isinstance(a.op, UnaryOp):
-            return None
-        qi = ports.ins["a"]
-        L = tm.unary_latency.at(1)
+        vals = boxed.AluValues(pool, node, qi, -1, qo) if pool is not None else None
         r = _make(node, [qi], [qo], lambda q, hz, h: compute.alu1_step(
-            q.ctl, qi, q.Q[qi], q.V[qi], qo, q.Q[qo], q.V[qo], L, h.st, h.rep))
-        op, scalar = ops.UNARY[a.op], F32(0.0 if a.scalar is None else a.scalar)
-
-        def post(q: Any, e0: int, e1: int) -> None:
-            pay = np.flatnonzero(q.Q[qo][0, e0:e1] == C_VAL)
-            if len(pay):
-                v = q.V[qo][e0:e1]
-                with np.errstate(all="ignore"):
-                    got = op(v[pay], scalar)
-                v[pay] = np.asarray(got).astype(F32, copy=False)
-
-        r.post = post
+            q.ctl, qi, q.Q[qi], q.V[qi], qo, q.Q[qo], q.V[qo], L, h.st, h.rep), vals=vals)
+        if pool is None:
+            r.post = _unary_post(qo, ops.UNARY[a.op], F32(0.0 if a.scalar is None else a.scalar))
         return r
     if a.arity != 2 or a.op not in BINARY_CODES:
         return None
     qa, qb = ports.ins["a"], ports.ins["b"]
     code = BINARY_CODES[a.op]
-    L, ii = tm.alu_latency.at(1), tm.alu_ii.at(1)
+    vals = boxed.AluValues(pool, node, qa, qb, qo) if pool is not None else None
+    mm = vals is not None and vals.matmul
+    L, ii = (tm.matmul_latency if mm else tm.alu_latency).at(b), (tm.matmul_ii if mm else tm.alu_ii).at(b)
     return _make(node, [qa, qb], [qo], lambda q, hz, h: compute.alu2_step(
-        q.ctl, qa, q.Q[qa], q.V[qa], qb, q.Q[qb], q.V[qb], qo, q.Q[qo], q.V[qo], code, L, ii, h.st, h.rep))
+        q.ctl, qa, q.Q[qa], q.V[qa], qb, q.Q[qb], q.V[qb], qo, q.Q[qo], q.V[qo], code, L, ii, h.st, h.rep),
+        vals=vals)
+
+
+def _unary_post(qo: int, op: Callable[[Any, Any], Any], scalar: np.float32) -> Callable[[Any, int, int], None]:
+    """A scalar unary ALU's values: its step emits the inputs, this applies ``op`` to them."""
+
+    def post(q: Any, e0: int, e1: int) -> None:
+        pay = np.flatnonzero(q.Q[qo][0, e0:e1] == C_VAL)
+        if len(pay):
+            v = q.V[qo][e0:e1]
+            with np.errstate(all="ignore"):
+                got = op(v[pay], scalar)
+            v[pay] = np.asarray(got).astype(F32, copy=False)
+
+    return post
 
 
 def _reduce(node, ports, ctx, fm, kinds, pool):
@@ -312,46 +304,25 @@ def _reduce(node, ports, ctx, fm, kinds, pool):
     qo = ports.out("val")
     is_max = a.op is ReduceOp.MAX
     L = ctx.hw.timing.reduce_latency.at(_block(node))
-    ins = [qi] + ([qp] if qp >= 0 else [])
     vals = boxed.ReduceValues(pool, node, qi, qo) if pool is not None else None
+    return _make(node, [qi] + ([qp] if qp >= 0 else []), [qo], lambda q, hz, h: compute.reduce_step(
+        q.ctl, qi, q.Q[qi], q.V[qi], qp, q.Q[qp if qp >= 0 else qi], qo, q.Q[qo], q.V[qo], is_max, L, h.st, h.fst,
+        h.rep), vals=vals)
 
-    def call(q: Any, hz: int, h: _Holder) -> int:
-        if vals is not None:
-            vals.before(q)
-        status = compute.reduce_step(q.ctl, qi, q.Q[qi], q.V[qi], qp, q.Q[qp if qp >= 0 else qi], qo, q.Q[qo],
-                                     q.V[qo], is_max, L, h.st, h.fst, h.rep)
-        if vals is not None:
-            vals.after(q, h.st)
-        return status
 
-    return _make(node, ins, [qo], call)
+def _events(vals: boxed.SpaccValues | None) -> np.ndarray:
+    return _NO_EVENTS if vals is None else vals.ev
 
 
 def _spacc1(node, ports, ctx, fm, kinds, pool):
     qo_, qi, qv = ports.ins["crd_outer"], ports.ins["crd_inner"], ports.ins["val"]
     qc, qw = ports.out("crd"), ports.out("val")
     tables = [np.zeros(64, F32), np.zeros(64, np.uint8), np.zeros(64, I64)]  # acc, present, touched
-    vals = boxed.SpaccValues(pool, qv, qw) if pool is not None else None
-
-    def call(q: Any, hz: int, h: _Holder) -> int:
-        ev = _NO_EVENTS if vals is None else vals.before(q, h.st, int(q.ctl[qv, CAP] + q.ctl[qo_, CAP]) + 2)
-        status = compute.spacc1_step(
-            q.ctl, qo_, q.Q[qo_], qi, q.Q[qi], qv, q.Q[qv], q.V[qv], qc, q.Q[qc], q.V[qc], qw, q.Q[qw], q.V[qw],
-            tables[0], tables[1], tables[2], ev, h.st, h.rep)
-        if vals is not None:
-            vals.after(q, h.st)
-        return status
-
-    r = _make(node, [qo_, qi, qv], [qc, qw], call)
-
-    def grow(n: int) -> None:
-        size = max(n, 2 * len(tables[0]))
-        for k, old in enumerate(tables):
-            new = np.zeros(size, old.dtype)
-            new[:len(old)] = old
-            tables[k] = new
-
-    r.grow = grow
+    vals = boxed.SpaccValues(pool, qo_, qv, qw) if pool is not None else None
+    r = _make(node, [qo_, qi, qv], [qc, qw], lambda q, hz, h: compute.spacc1_step(
+        q.ctl, qo_, q.Q[qo_], qi, q.Q[qi], qv, q.Q[qv], q.V[qv], qc, q.Q[qc], q.V[qc], qw, q.Q[qw], q.V[qw],
+        tables[0], tables[1], tables[2], _events(vals), h.st, h.rep), vals=vals)
+    r.grow = lambda n: _grown(tables, range(3), n)
     r.st[K0 + 1] = 1  # no outer coordinate yet
     return r
 
@@ -360,26 +331,15 @@ def _spacc2(node, ports, ctx, fm, kinds, pool):
     qoc, qm, qi, qv = (ports.ins[p] for p in ("crd_outer", "crd_mid", "crd_inner", "val"))
     qom, qoi, qov = (ports.out(p) for p in ("crd_mid", "crd_inner", "val"))
     tables = [np.zeros(64, I64), np.zeros(64, F32), np.zeros((128, 2), I64)]  # keys, values, index
-    vals = boxed.SpaccValues(pool, qv, qov) if pool is not None else None
-
-    def call(q: Any, hz: int, h: _Holder) -> int:
-        ev = _NO_EVENTS if vals is None else vals.before(q, h.st, int(q.ctl[qv, CAP] + q.ctl[qoc, CAP]) + 2)
-        status = accum.spacc2_step(
-            q.ctl, qoc, q.Q[qoc], qm, q.Q[qm], qi, q.Q[qi], qv, q.Q[qv], q.V[qv], qom, q.Q[qom], q.V[qom],
-            qoi, q.Q[qoi], q.V[qoi], qov, q.Q[qov], q.V[qov], tables[0], tables[1], tables[2], ev, h.st, h.rep)
-        if vals is not None:
-            vals.after(q, h.st)
-        return status
-
-    r = _make(node, [qoc, qm, qi, qv], [qom, qoi, qov], call)
+    vals = boxed.SpaccValues(pool, qoc, qv, qov) if pool is not None else None
+    r = _make(node, [qoc, qm, qi, qv], [qom, qoi, qov], lambda q, hz, h: accum.spacc2_step(
+        q.ctl, qoc, q.Q[qoc], qm, q.Q[qm], qi, q.Q[qi], qv, q.Q[qv], q.V[qv], qom, q.Q[qom], q.V[qom],
+        qoi, q.Q[qoi], q.V[qoi], qov, q.Q[qov], q.V[qov], tables[0], tables[1], tables[2], _events(vals), h.st,
+        h.rep), vals=vals)
 
     def grow(n: int) -> None:
-        size = max(n, 2 * len(tables[0]))
-        for k in (0, 1):
-            new = np.zeros(size, tables[k].dtype)
-            new[:len(tables[k])] = tables[k]
-            tables[k] = new
-        tables[2] = np.zeros((2 * size, 2), I64)
+        _grown(tables, range(2), n)
+        tables[2] = np.zeros((2 * len(tables[0]), 2), I64)
         accum.rehash(tables[0], int(r.st[K0 + 3]), tables[2])
 
     r.grow = grow
@@ -387,18 +347,7 @@ def _spacc2(node, ports, ctx, fm, kinds, pool):
     return r
 
 
-def _fork(node, ports, ctx, fm, kinds):
-    n = node.attrs.arity or 0
-    if n < 1:
-        return None
-    qi = ports.ins["in"]
-    qos = [ports.out(f"out{k}") for k in range(n)]
-    qo = np.array(qos, I64)
-    return _make(node, [qi], qos, lambda q, hz, h: forkjoin.fork_step(
-        q.ctl, qi, q.Q[qi], q.V[qi], qo, tuple(q.Q[x] for x in qos), tuple(q.V[x] for x in qos), h.st, h.rep))
-
-
-def _join(node, ports, ctx, fm, kinds):
+def _join(node, ports, ctx, fm, kinds, pool):
     n = node.attrs.arity or 0
     if n < 1:
         return None
@@ -409,13 +358,13 @@ def _join(node, ports, ctx, fm, kinds):
     delta = int(node.attrs.level or 0)
     parked = np.full(n, forkjoin.NONE, I64)
     r = _make(node, qls + ([qc] if qc >= 0 else []), [qo], lambda q, hz, h: forkjoin.join_step(
-        q.ctl, ql, tuple(q.Q[x] for x in qls), tuple(q.V[x] for x in qls), qc, q.Q[qc if qc >= 0 else qls[0]],
+        q.ctl, ql, *_qv(q, qls), qc, q.Q[qc if qc >= 0 else qls[0]],
         qo, q.Q[qo], q.V[qo], delta, parked, h.st, h.rep))
     r.st[K0 + 3] = forkjoin.NONE  # no stop held
     return r
 
 
-def _drop_hold(node, ports, ctx, fm, kinds):
+def _drop_hold(node, ports, ctx, fm, kinds, pool):
     qo_, qi = ports.ins["outer"], ports.ins["inner"]
     qoo, qoi = ports.out("outer"), ports.out("inner")
     step = crd.crd_drop_step if node.kind is NodeKind.CRD_DROP else crd.crd_hold_step
@@ -425,7 +374,7 @@ def _drop_hold(node, ports, ctx, fm, kinds):
     return r
 
 
-def _joiner(node, ports, ctx, fm, kinds):
+def _joiner(node, ports, ctx, fm, kinds, pool):
     n = node.attrs.arity or 0
     if n < 1:
         return None
@@ -436,11 +385,11 @@ def _joiner(node, ports, ctx, fm, kinds):
     qc, qr, qor = np.array(qcs, I64), np.array(qrs, I64), np.array(qors, I64)
     union = node.kind is NodeKind.UNION
     return _make(node, qcs + qrs, [qoc] + qors, lambda q, hz, h: compute.joiner_step(
-        q.ctl, qc, tuple(q.Q[x] for x in qcs), qr, tuple(q.Q[x] for x in qrs), tuple(q.V[x] for x in qrs),
-        qoc, q.Q[qoc], qor, tuple(q.Q[x] for x in qors), tuple(q.V[x] for x in qors), union, h.st, h.rep))
+        q.ctl, qc, tuple(q.Q[x] for x in qcs), qr, *_qv(q, qrs), qoc, q.Q[qoc], qor, *_qv(q, qors), union,
+        h.st, h.rep))
 
 
-def _level_write(node, ports, ctx, fm, kinds):
+def _level_write(node, ports, ctx, fm, kinds, pool):
     qi = ports.ins["crd"]
     qrec = ports.new("record")
     use_mem, margs = _mem(ctx, fm, node)
@@ -461,10 +410,9 @@ def _val_write(node, ports, ctx, fm, kinds, pool):
     return r
 
 
-_VALUED = (_val_array, _alu, _reduce, _spacc1, _spacc2, _val_write)  # makers that take the pool
 _MAKERS = {
     NodeKind.ROOT: _root_maker,
-    NodeKind.BROADCAST: _broadcast,
+    NodeKind.BROADCAST: _broadcast_fork,
     NodeKind.REPEAT_SIG: _repeat_sig,
     NodeKind.REPEAT: _repeat,
     NodeKind.LOCATE: _locate,
@@ -474,7 +422,7 @@ _MAKERS = {
     NodeKind.REDUCE: _reduce,
     NodeKind.SPACC1: _spacc1,
     NodeKind.SPACC2: _spacc2,
-    NodeKind.FORK: _fork,
+    NodeKind.FORK: _broadcast_fork,
     NodeKind.CRD_DROP: _drop_hold,
     NodeKind.CRD_HOLD: _drop_hold,
     NodeKind.JOIN: _join,

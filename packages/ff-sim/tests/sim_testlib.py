@@ -1,4 +1,5 @@
-"""Running primitives on hand-made, pre-stamped streams (unit tests, golden vectors)."""
+"""Test helpers of ff-sim: primitives run on hand-made, pre-stamped streams (unit tests,
+golden vectors), and the memory model's readable specification."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from fuseflow.ir.data import StoredTensor
 from fuseflow.ir.dataflow import Program
 from fuseflow.ir.graph import Attrs, Node, NodeKind, StreamKind
 from fuseflow.ir.program import TensorProgram
 from fuseflow.ir.tokens import parse_tokens
 from fuseflow.sim.channel import Channel
-from fuseflow.sim.hw import HwConfig, load_hw
+from fuseflow.sim.hw import HwConfig, MemoryConfig, load_hw
 from fuseflow.sim.kernel import KernelContext
+from fuseflow.sim.memory import Memory
 from fuseflow.sim.prims import PRIMITIVES
 from fuseflow.sim.process import Proc, Scheduler
 
@@ -97,3 +100,59 @@ def run_node(kind: NodeKind, inputs: dict[str, Stamped | str], stored: dict[str,
     node = Node(0, kind, Attrs(**attrs))
     return run_nodes([(node, inputs)], stored=stored, hw=hw,
                      kinds={(0, p): k for p, k in (kinds or {}).items()})
+
+
+# -- the HBM model as first written (fuseflow.sim.memory.Memory is tested equal to it) -------
+
+
+class _Channel:
+    __slots__ = ("taken",)
+
+    def __init__(self) -> None:
+        self.taken: dict[int, int] = {}  # slot -> a later slot that may be free (union-find)
+
+    def claim(self, slot: int) -> int:
+        path = []
+        s = slot
+        while s in self.taken:
+            path.append(s)
+            s = self.taken[s]
+        for p in path:  # path compression
+            self.taken[p] = s + 1
+        self.taken[s] = s + 1
+        return s
+
+
+class SlotDictMemory:
+    """The model as first written: a union-find dict of taken slots per channel (~100 bytes
+    per slot, forever). Kept as the readable specification of ``Memory``."""
+
+    def __init__(self, cfg: MemoryConfig) -> None:
+        self.cfg = cfg
+        self.chans = [_Channel() for _ in range(max(1, cfg.channels))]
+        self.rr: dict[int, int] = {}  # client -> its next channel
+
+    def access(self, t: int, words: int, client: int = 0) -> int:
+        """Client ``client`` issues ``words`` word requests at cycle ``t``; the cycle the
+        last one completes."""
+        cfg = self.cfg
+        ii = max(1, cfg.initiation_interval)
+        n = len(self.chans)
+        rr = self.rr.get(client, client % n)
+        done = t
+        for _ in range(words):
+            ch = self.chans[rr]
+            rr = (rr + 1) % n
+            earliest = max(t, cfg.startup)
+            slot = ch.claim(-(-earliest // ii))
+            finish = slot * ii + cfg.latency
+            if finish > done:
+                done = finish
+        self.rr[client] = rr
+        return done
+
+
+def channel_slots(model: Memory, c: int) -> bytes:
+    """Channel c's slots in ``model``'s bitmap, a byte each (1: taken)."""
+    words = np.ascontiguousarray(model.slots[:, c]).astype("<i8")
+    return np.unpackbits(words.view(np.uint8), bitorder="little").tobytes()

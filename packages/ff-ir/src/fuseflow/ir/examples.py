@@ -1,4 +1,5 @@
-"""Hand-built kernels (tensor program + SAM graph) for tests, docs and benchmarks.
+"""Hand-built kernels (tensor program + SAM graph) for tests, docs, benchmarks and the
+simulator warm-up.
 
 Each function returns a one-kernel :class:`Program` without data; simulate it with
 ``random_inputs=SEED`` or put tensors in ``program.data``.
