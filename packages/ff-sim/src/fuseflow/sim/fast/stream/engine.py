@@ -59,7 +59,7 @@ F32 = np.float32
 # kernels streamed, and kernels left to the whole-stream path: why (for tests and profiles)
 # ("not exact": kernels only the reference runs exactly; "reference": kernels it ran)
 STATS: dict[str, int] = {"streamed": 0, "not taken": 0, "not exact": 0, "reference": 0, "irregular": 0,
-                         "largest queue": 0, "memory waits": 0, "spilled tokens": 0, "most on disk": 0}
+                         "largest queue": 0, "memory waits": 0, "spilled tokens": 0, "most on disk": 0}  # bytes
 WHY: list[str] = []  # the last reasons, newest last
 _RESERVE = 512 << 20  # bytes of memory a queue's growth leaves free, or the run stops with a clear error
 
@@ -189,7 +189,7 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
             print(f"stream: {kernel.name} biggest queues {caps}", flush=True)
             if spills.written:
                 print(f"stream: {kernel.name} spilled {spills.written:,} tokens to disk, at most "
-                      f"{spills.peak * TOKEN.itemsize / 2**20:,.0f} MiB at once", flush=True)
+                      f"{spills.peak / 2**20:,.0f} MiB at once", flush=True)
     except Stalled as e:
         STATS["irregular"] += 1
         WHY.append(f"{kernel.name}: {e}")
