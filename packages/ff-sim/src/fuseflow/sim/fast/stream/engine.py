@@ -265,14 +265,14 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
         qi, qo = ins[id(r)], outs[id(r)]
         return hz, ctl[qi, HEAD] + ctl[qi, BASE], ctl[qo, END] + ctl[qo, BASE], r.t
 
-    def settle(r: Runner, status: int, hz: int, took: np.ndarray, gave: np.ndarray, t0: int) -> int:
-        """Bookkeeping after a call; returns 1 when the node is done."""
-        r.status = status
+    def settle(r: Runner, again: bool, hz: int, took: np.ndarray, gave: np.ndarray, t0: int) -> int:
+        """Bookkeeping after a call (and its disk I/O: ``again`` wakes it); 1 when the node is done."""
+        status = r.status
         r.rep[2] = 0
         ctl = queues.ctl
         qi, qo = ins[id(r)], outs[id(r)]
-        if queues.spills.fifo:
-            _spill_settle(r, queues, gave, wake)
+        if again:
+            wake(r)
         for q in r.outs:
             kind = queues.kind[q]
             if kind == "stream":
@@ -355,7 +355,9 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
                 pre = prepare(r)
                 running[id(r)] = r
             try:
-                status = _call(r, queues, fm, pre[0])
+                r.status = _call(r, queues, fm, pre[0])
+                # disk I/O outside the lock: r still counts as running, so nothing else touches its queues
+                again = bool(queues.spills.fifo) and _spill_settle(r, queues, pre[2])
             except Exception as e:  # noqa: BLE001 - handed to the caller
                 with cond:
                     state["error"] = _named(queues, r, e)
@@ -365,7 +367,7 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
             with cond:
                 running.pop(id(r))
                 try:
-                    state["left"] -= settle(r, status, *pre)
+                    state["left"] -= settle(r, again, *pre)
                 except Exception as e:  # noqa: BLE001 - handed to the caller
                     state["error"] = _named(queues, r, e)
                 cond.notify_all()
@@ -387,21 +389,21 @@ def _named(queues: Queues, r: Runner, e: Exception) -> Exception:
     return e
 
 
-def _spill_settle(r: Runner, queues: Queues, gave: np.ndarray, wake: Any) -> None:
+def _spill_settle(r: Runner, queues: Queues, gave: np.ndarray) -> bool:
     """After a call of ``r``: what it wrote to a queue with tokens on disk follows them
-    there (and wakes it again while the disk may take more); a spilled queue whose window
-    ran low, or that it waits on, gets the next tokens from disk."""
+    there; a spilled queue whose window ran low, or that it waits on, gets the next tokens
+    from disk. True: wake ``r`` again (the disk may take more, or brought what it waits on)."""
     spills = queues.spills
+    again = False
     for k, q in enumerate(r.outs):
         if spills.pending(q):
             spills.after_write(q, int(gave[k]))
             spills.refill(q)  # its reader is woken as for any write (base + end moved)
-            if r.status == NEED_OUT and r.rep[0] == q and _roomy(queues, q, int(r.rep[1])):
-                wake(r)
+            again |= r.status == NEED_OUT and r.rep[0] == q and _roomy(queues, q, int(r.rep[1]))
     for q in r.ins:
         hungry = r.status == NEED_IN and r.rep[0] == q
-        if spills.pending(q) and spills.refill(q, force=hungry) and hungry:
-            wake(r)
+        again |= bool(spills.pending(q) and spills.refill(q, force=hungry) and hungry)
+    return again
 
 
 def _roomy(queues: Queues, q: int, need: int) -> bool:

@@ -22,6 +22,7 @@ the whole graph would stall otherwise.
 from __future__ import annotations
 
 import tempfile
+import threading
 from collections import deque
 from typing import Any
 
@@ -35,22 +36,24 @@ BLOCK = 1 << 17  # tokens encoded together; a read decodes a whole block and kee
 _WIDTHS = [np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64)]
 
 
-def _pack(x: np.ndarray) -> tuple[int, np.ndarray]:
-    """An int64 column as its first element and the steps from one element to the next,
-    in the narrowest integer type that holds them: stamps step by a few cycles, codes and
-    repeated values barely change, so a token takes about 5 bytes on disk instead of 20.
-    Exact: int64 steps wrap around and their running sum wraps back."""
-    d = np.empty_like(x)
-    d[0] = 0
-    np.subtract(x[1:], x[:-1], out=d[1:])
+def _pack(x: np.ndarray, step: bool) -> tuple[int, np.ndarray]:
+    """An integer column in the narrowest integer type that holds it: codes are small, and
+    stamps (``step``) are kept as their first element and the steps from one to the next,
+    a few cycles; a token takes about 7 bytes on disk instead of 20. Exact: int64 steps
+    wrap around and their running sum wraps back."""
+    d = x
+    if step:
+        d = np.empty_like(x)
+        d[0] = 0
+        np.subtract(x[1:], x[:-1], out=d[1:])
     lo, hi = int(d.min()), int(d.max())
     w = next(w for w in _WIDTHS if np.iinfo(w).min <= lo and hi <= np.iinfo(w).max)
-    return int(x[0]), d.astype(w)
+    return (int(x[0]) if step else 0), d.astype(w)
 
 
 class _Chunk:
-    """``n`` <= BLOCK tokens at ``offset`` of ``file``: codes, stamps and values (their
-    int32 bits) packed by :func:`_pack`, each column after the other."""
+    """``n`` <= BLOCK tokens at ``offset`` of ``file``: codes, stamps (as steps) and values
+    (their int32 bits) packed by :func:`_pack`, each column after the other."""
 
     __slots__ = ("file", "offset", "n", "firsts", "widths")
 
@@ -58,16 +61,18 @@ class _Chunk:
         self.file, self.offset, self.n, self.firsts, self.widths = file, offset, n, firsts, widths
 
     def read(self) -> list[np.ndarray]:
-        """The block's three columns (int64), decoded."""
+        """The block's three columns, decoded."""
         self.file.seek(self.offset)
         size = self.n * sum(w.itemsize for w in self.widths)
         raw = self.file.read(size)
         if len(raw) != size:
             raise OSError("a queue's overflow file came back short")
         cols, at = [], 0
-        for first, w in zip(self.firsts, self.widths, strict=True):
-            x = np.cumsum(np.frombuffer(raw, w, self.n, at), dtype=np.int64)
-            x += first
+        for k, (first, w) in enumerate(zip(self.firsts, self.widths, strict=True)):
+            x = np.frombuffer(raw, w, self.n, at)
+            if k == 1:
+                x = np.cumsum(x.astype(np.int64), out=np.empty(self.n, np.int64))
+                x += first
             cols.append(x)
             at += self.n * w.itemsize
         return cols
@@ -92,7 +97,7 @@ class DiskFifo:
             e = min(b, s + BLOCK)
             if self.file is None or self.end >= SEGMENT:
                 self.file, self.end = tempfile.TemporaryFile(prefix="ff-queue-", dir=self.dir), 0
-            packed = [_pack(Q[0, s:e]), _pack(Q[1, s:e]), _pack(V[s:e].view(np.int32).astype(np.int64))]
+            packed = [_pack(Q[0, s:e], False), _pack(Q[1, s:e], True), _pack(V[s:e].view(np.int32), False)]
             self.file.seek(self.end)
             for _, d in packed:
                 self.file.write(d.data)
@@ -149,6 +154,7 @@ class Spills:
         self.written = 0  # tokens that went through disk, all queues
         self.peak = 0  # most bytes on disk at once, all queues
         self.on_disk = 0
+        self.lock = threading.Lock()
 
     def pending(self, q: int) -> int:
         f = self.fifo.get(q)
@@ -225,7 +231,8 @@ class Spills:
         except OSError as e:
             raise self._error(q, "reading back", e) from None
         c[END] = window + got
-        self.on_disk -= held - f.bytes
+        with self.lock:  # threads do the I/O of their own queues at once (engine._spill_settle)
+            self.on_disk -= held - f.bytes
         if not f.count:
             f.close()
             del self.fifo[q], self.limit[q]
@@ -251,9 +258,10 @@ class Spills:
         except OSError as err:
             raise self._error(q, f"writing {(e - a) * TOKEN.itemsize:,} bytes of", err) from None
         c[END] = a  # base + end counts the tokens that reached RAM in order; the rest is pending
-        self.written += e - a
-        self.on_disk += f.bytes - held
-        self.peak = max(self.peak, self.on_disk)
+        with self.lock:
+            self.written += e - a
+            self.on_disk += f.bytes - held
+            self.peak = max(self.peak, self.on_disk)
 
     def _error(self, q: int, doing: str, err: OSError) -> SimulationError:
         qs = self.queues
