@@ -200,6 +200,7 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
         spills.close()
     STATS["streamed"] += 1
     STATS["largest queue"] = max(STATS["largest queue"], max(map(queues.size, range(len(queues.Q))), default=0))
+    queues.Q, queues.V = [], []  # their RAM goes before the outputs are built (ctl keeps the counts)
     return _finish(program, kernel, ctx, runners, queues)
 
 
@@ -513,13 +514,15 @@ def _finish(program: Program, kernel: Kernel, ctx: KernelContext, runners: list[
         c.tokens = sum(queues.pushed(q) for q in r.outs if queues.kind[q] != "record")
         per[r.node.describe()] = c
         total.add(c)
-        a = r.node.attrs
+        a, recs, r.records = r.node.attrs, r.records, []  # each chunk goes once joined
         if r.node.kind is NodeKind.LEVEL_WRITE:
-            codes = np.concatenate([c for c, _ in r.records]) if r.records else np.zeros(0, I64)
+            codes = np.concatenate([c for c, _ in recs]) if recs else np.zeros(0, I64)
+            del recs
             record_level(ctx, str(a.tensor), int(a.level or 0), Col(codes))
         elif r.node.kind is NodeKind.VAL_WRITE:
-            codes = np.concatenate([c for c, _ in r.records]) if r.records else np.zeros(0, I64)
-            vals = np.concatenate([v for _, v in r.records]) if r.records else np.zeros(0, F32)
+            codes = np.concatenate([c for c, _ in recs]) if recs else np.zeros(0, I64)
+            vals = np.concatenate([v for _, v in recs]) if recs else np.zeros(0, F32)
+            del recs
             if r.unbox is not None:
                 ctx.value_record(str(a.tensor)).extend(r.unbox(codes, vals))
             else:
