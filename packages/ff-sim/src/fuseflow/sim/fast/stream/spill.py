@@ -6,7 +6,8 @@ for every lower-id client to pass the slots it searched, so a fast low-id client
 values of a sparse matrix) runs far ahead of a slow higher-id one, and the tokens between
 them must wait somewhere. Exactness needs them kept; RAM does not. A stream queue that
 the engine would grow past ``spill_at`` tokens instead keeps a window in RAM and moves
-the rest to a temporary file, first in, first out (sequential disk traffic).
+the rest to a temporary file, first in, first out (sequential disk traffic), packed in
+blocks (``_pack``: about 7 bytes a token instead of 20).
 
 A spilled queue holds, in order: the unread RAM window ``[head, end)``, then the file,
 then what the producer writes next. While the file holds tokens, what the producer wrote
