@@ -25,7 +25,7 @@ from __future__ import annotations
 import tempfile
 import threading
 from collections import deque
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from fuseflow.ir.errors import SimulationError
@@ -52,30 +52,25 @@ def _pack(x: np.ndarray, step: bool) -> tuple[int, np.ndarray]:
     return (int(x[0]) if step else 0), d.astype(w)
 
 
-class _Chunk:
-    """``n`` <= BLOCK tokens at ``offset`` of ``file``: codes, stamps (as steps) and values
-    (their int32 bits) packed by :func:`_pack`, each column after the other."""
+class _Chunk(NamedTuple):
+    """``n`` <= BLOCK tokens at ``offset`` of ``file``: codes, stamps (steps from ``first``)
+    and values (their int32 bits), each packed by :func:`_pack`, one column after the other."""
 
-    __slots__ = ("file", "offset", "n", "firsts", "widths")
-
-    def __init__(self, file: Any, offset: int, n: int, firsts: list[int], widths: list[np.dtype]) -> None:
-        self.file, self.offset, self.n, self.firsts, self.widths = file, offset, n, firsts, widths
+    file: Any
+    offset: int
+    n: int
+    first: int
+    widths: tuple[np.dtype, ...]
 
     def read(self) -> list[np.ndarray]:
         """The block's three columns, decoded."""
         self.file.seek(self.offset)
-        size = self.n * sum(w.itemsize for w in self.widths)
-        raw = self.file.read(size)
+        raw = self.file.read(size := self.n * sum(w.itemsize for w in self.widths))
         if len(raw) != size:
             raise OSError("a queue's overflow file came back short")
-        cols, at = [], 0
-        for k, (first, w) in enumerate(zip(self.firsts, self.widths, strict=True)):
-            x = np.frombuffer(raw, w, self.n, at)
-            if k == 1:
-                x = np.cumsum(x.astype(np.int64), out=np.empty(self.n, np.int64))
-                x += first
-            cols.append(x)
-            at += self.n * w.itemsize
+        cols = [np.frombuffer(raw, w, self.n, self.n * sum(v.itemsize for v in self.widths[:k]))
+                for k, w in enumerate(self.widths)]
+        cols[1] = np.cumsum(cols[1].astype(np.int64), out=np.empty(self.n, np.int64)) + self.first
         return cols
 
 
@@ -102,7 +97,7 @@ class DiskFifo:
             self.file.seek(self.end)
             for _, d in packed:
                 self.file.write(d.data)
-            self.chunks.append(_Chunk(self.file, self.end, e - s, [f for f, _ in packed], [d.dtype for _, d in packed]))
+            self.chunks.append(_Chunk(self.file, self.end, e - s, packed[1][0], tuple(d.dtype for _, d in packed)))
             size = sum(d.nbytes for _, d in packed)
             self.end += size
             self.bytes += size
