@@ -59,7 +59,7 @@ F32 = np.float32
 # kernels streamed, and kernels left to the whole-stream path: why (for tests and profiles)
 # ("not exact": kernels only the reference runs exactly; "reference": kernels it ran)
 STATS: dict[str, int] = {"streamed": 0, "not taken": 0, "not exact": 0, "reference": 0, "irregular": 0,
-                         "largest queue": 0, "memory waits": 0, "spilled tokens": 0, "most on disk": 0}
+                         "largest queue": 0, "memory waits": 0, "spilled tokens": 0, "most on disk": 0}  # bytes
 WHY: list[str] = []  # the last reasons, newest last
 _RESERVE = 512 << 20  # bytes of memory a queue's growth leaves free, or the run stops with a clear error
 
@@ -189,7 +189,7 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
             print(f"stream: {kernel.name} biggest queues {caps}", flush=True)
             if spills.written:
                 print(f"stream: {kernel.name} spilled {spills.written:,} tokens to disk, at most "
-                      f"{spills.peak * TOKEN.itemsize / 2**20:,.0f} MiB at once", flush=True)
+                      f"{spills.peak / 2**20:,.0f} MiB at once", flush=True)
     except Stalled as e:
         STATS["irregular"] += 1
         WHY.append(f"{kernel.name}: {e}")
@@ -200,6 +200,7 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
         spills.close()
     STATS["streamed"] += 1
     STATS["largest queue"] = max(STATS["largest queue"], max(map(queues.size, range(len(queues.Q))), default=0))
+    queues.Q, queues.V = [], []  # their RAM goes before the outputs are built (ctl keeps the counts)
     return _finish(program, kernel, ctx, runners, queues)
 
 
@@ -265,14 +266,14 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
         qi, qo = ins[id(r)], outs[id(r)]
         return hz, ctl[qi, HEAD] + ctl[qi, BASE], ctl[qo, END] + ctl[qo, BASE], r.t
 
-    def settle(r: Runner, status: int, hz: int, took: np.ndarray, gave: np.ndarray, t0: int) -> int:
-        """Bookkeeping after a call; returns 1 when the node is done."""
-        r.status = status
+    def settle(r: Runner, again: bool, hz: int, took: np.ndarray, gave: np.ndarray, t0: int) -> int:
+        """Bookkeeping after a call (and its disk I/O: ``again`` wakes it); 1 when the node is done."""
+        status = r.status
         r.rep[2] = 0
         ctl = queues.ctl
         qi, qo = ins[id(r)], outs[id(r)]
-        if queues.spills.fifo:
-            _spill_settle(r, queues, gave, wake)
+        if again:
+            wake(r)
         for q in r.outs:
             kind = queues.kind[q]
             if kind == "stream":
@@ -355,7 +356,9 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
                 pre = prepare(r)
                 running[id(r)] = r
             try:
-                status = _call(r, queues, fm, pre[0])
+                r.status = _call(r, queues, fm, pre[0])
+                # disk I/O outside the lock: r still counts as running, so nothing else touches its queues
+                again = bool(queues.spills.fifo) and _spill_settle(r, queues, pre[2])
             except Exception as e:  # noqa: BLE001 - handed to the caller
                 with cond:
                     state["error"] = _named(queues, r, e)
@@ -365,7 +368,7 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
             with cond:
                 running.pop(id(r))
                 try:
-                    state["left"] -= settle(r, status, *pre)
+                    state["left"] -= settle(r, again, *pre)
                 except Exception as e:  # noqa: BLE001 - handed to the caller
                     state["error"] = _named(queues, r, e)
                 cond.notify_all()
@@ -387,21 +390,21 @@ def _named(queues: Queues, r: Runner, e: Exception) -> Exception:
     return e
 
 
-def _spill_settle(r: Runner, queues: Queues, gave: np.ndarray, wake: Any) -> None:
+def _spill_settle(r: Runner, queues: Queues, gave: np.ndarray) -> bool:
     """After a call of ``r``: what it wrote to a queue with tokens on disk follows them
-    there (and wakes it again while the disk may take more); a spilled queue whose window
-    ran low, or that it waits on, gets the next tokens from disk."""
+    there; a spilled queue whose window ran low, or that it waits on, gets the next tokens
+    from disk. True: wake ``r`` again (the disk may take more, or brought what it waits on)."""
     spills = queues.spills
+    again = False
     for k, q in enumerate(r.outs):
         if spills.pending(q):
             spills.after_write(q, int(gave[k]))
             spills.refill(q)  # its reader is woken as for any write (base + end moved)
-            if r.status == NEED_OUT and r.rep[0] == q and _roomy(queues, q, int(r.rep[1])):
-                wake(r)
+            again |= r.status == NEED_OUT and r.rep[0] == q and _roomy(queues, q, int(r.rep[1]))
     for q in r.ins:
         hungry = r.status == NEED_IN and r.rep[0] == q
-        if spills.pending(q) and spills.refill(q, force=hungry) and hungry:
-            wake(r)
+        again |= bool(spills.pending(q) and spills.refill(q, force=hungry) and hungry)
+    return again
 
 
 def _roomy(queues: Queues, q: int, need: int) -> bool:
@@ -511,13 +514,15 @@ def _finish(program: Program, kernel: Kernel, ctx: KernelContext, runners: list[
         c.tokens = sum(queues.pushed(q) for q in r.outs if queues.kind[q] != "record")
         per[r.node.describe()] = c
         total.add(c)
-        a = r.node.attrs
+        a, recs, r.records = r.node.attrs, r.records, []  # each chunk goes once joined
         if r.node.kind is NodeKind.LEVEL_WRITE:
-            codes = np.concatenate([c for c, _ in r.records]) if r.records else np.zeros(0, I64)
+            codes = np.concatenate([c for c, _ in recs]) if recs else np.zeros(0, I64)
+            del recs
             record_level(ctx, str(a.tensor), int(a.level or 0), Col(codes))
         elif r.node.kind is NodeKind.VAL_WRITE:
-            codes = np.concatenate([c for c, _ in r.records]) if r.records else np.zeros(0, I64)
-            vals = np.concatenate([v for _, v in r.records]) if r.records else np.zeros(0, F32)
+            codes = np.concatenate([c for c, _ in recs]) if recs else np.zeros(0, I64)
+            vals = np.concatenate([v for _, v in recs]) if recs else np.zeros(0, F32)
+            del recs
             if r.unbox is not None:
                 ctx.value_record(str(a.tensor)).extend(r.unbox(codes, vals))
             else:
