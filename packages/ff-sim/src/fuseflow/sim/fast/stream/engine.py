@@ -269,7 +269,6 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
     def settle(r: Runner, again: bool, hz: int, took: np.ndarray, gave: np.ndarray, t0: int) -> int:
         """Bookkeeping after a call (and its disk I/O: ``again`` wakes it); 1 when the node is done."""
         status = r.status
-        r.rep[2] = 0
         ctl = queues.ctl
         qi, qo = ins[id(r)], outs[id(r)]
         if again:

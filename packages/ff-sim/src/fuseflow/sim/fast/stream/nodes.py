@@ -41,7 +41,7 @@ class Runner:
         self.client = client  # a memory client: its requests wait for the horizon
         self.st = np.zeros(STATE_SLOTS, I64)
         self.fst = np.zeros(1, F32)
-        self.rep = np.zeros(3, I64)  # [queue, room needed, iterations done]
+        self.rep = np.zeros(2, I64)  # [queue, room needed]
         self.done = False
         self.status = -99
         self.hz = -1  # MEM_WAIT: the horizon it blocked at

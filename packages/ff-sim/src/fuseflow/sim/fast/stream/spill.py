@@ -34,7 +34,7 @@ from fuseflow.sim.fast.stream.common import BASE, CAP, END, HEAD
 TOKEN = np.dtype([("code", np.int64), ("stamp", np.int64), ("val", np.float32)])  # 20 bytes a token in RAM
 SEGMENT = 1 << 28  # bytes per file: a file read through is deleted, so disk use follows the tokens on it
 BLOCK = 1 << 17  # tokens encoded together; a read decodes a whole block and keeps the rest
-_WIDTHS = [np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64)]
+_WIDTHS: list[type[np.signedinteger[Any]]] = [np.int8, np.int16, np.int32, np.int64]
 
 
 def _pack(x: np.ndarray, step: bool) -> tuple[int, np.ndarray]:
