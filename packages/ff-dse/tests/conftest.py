@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from fuseflow.ir.cli import build_app
 from fuseflow.ir.data import TensorData
 from fuseflow.ir.formats import dense, named_format
 from fuseflow.ir.program import (
@@ -22,6 +24,7 @@ from fuseflow.ir.program import (
     Unary,
     UnaryOp,
 )
+from typer.testing import CliRunner
 
 N, F, H = 120, 48, 8
 
@@ -61,3 +64,15 @@ def gcn_layer() -> SimpleNamespace:
     return gcn_layer_program()
 
 
+
+
+@pytest.fixture
+def ff_cli() -> Callable[..., tuple[int, str]]:
+    """Run the `ff` CLI in-process: (exit code, output), with SystemExit codes unwrapped."""
+    def run(*args: str) -> tuple[int, str]:
+        res = CliRunner().invoke(build_app(), list(args))
+        code = res.exit_code
+        if isinstance(res.exception, SystemExit):
+            code = int(res.exception.code or 0)
+        return code, res.output
+    return run

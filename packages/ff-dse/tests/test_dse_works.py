@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,22 +17,13 @@ from fuseflow.dse.evaluate import evaluate, knob_problem
 from fuseflow.dse.result import Status
 from fuseflow.dse.space import build_space
 from fuseflow.dse.store import Store
-from fuseflow.ir.cli import build_app, main
-from typer.testing import CliRunner
+from fuseflow.ir.cli import main
 
-runner = CliRunner()
-
-
-def _ff(*args: str) -> tuple[int, str]:
-    res = runner.invoke(build_app(), list(args))
-    code = res.exit_code
-    if isinstance(res.exception, SystemExit):
-        code = int(res.exception.code or 0)
-    return code, res.output
+FF = Callable[..., tuple[int, str]]  # the ff_cli fixture (conftest.py)
 
 
-def test_readme_sweep_on_karate_has_no_failures(tmp_path: Path) -> None:
-    code, out = _ff("dse", "gcn", "--dataset", "karate", "--store", str(tmp_path / "s.sqlite"),
+def test_readme_sweep_on_karate_has_no_failures(tmp_path: Path, ff_cli: FF) -> None:
+    code, out = ff_cli("dse", "gcn", "--dataset", "karate", "--store", str(tmp_path / "s.sqlite"),
                     "--no-progress", "--workers", "2", "--set", "par=none,*:4")
     assert code == 0, out
     assert " 0 failed" in out and " 0 invalid" in out, out
@@ -57,8 +49,8 @@ def test_invalid_knobs_are_recorded_not_simulated() -> None:
 
 @pytest.mark.parametrize("args", [["nosuchmodel"], ["gcn", "--dataset", "nosuch"], ["sae", "--dataset", "karate"],
                                   ["gcn", "-m", "nope=1"]])
-def test_missing_workload_exits_nonzero_before_sweeping(tmp_path: Path, args: list[str]) -> None:
-    code, out = _ff("dse", *args, "--store", str(tmp_path / "s.sqlite"), "--no-progress")
+def test_missing_workload_exits_nonzero_before_sweeping(tmp_path: Path, args: list[str], ff_cli: FF) -> None:
+    code, out = ff_cli("dse", *args, "--store", str(tmp_path / "s.sqlite"), "--no-progress")
     assert code != 0, out
     with Store(tmp_path / "s.sqlite") as st:
         assert st.results() == []

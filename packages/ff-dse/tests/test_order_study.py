@@ -4,26 +4,18 @@ every order checked against numpy, the spread printed beside the paper's ~29x.""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fuseflow.ir.cli import build_app, main
-from typer.testing import CliRunner
+from fuseflow.ir.cli import main
 
-runner = CliRunner()
-
-
-def _ff(*args: str) -> tuple[int, str]:
-    res = runner.invoke(build_app(), list(args))
-    code = res.exit_code
-    if isinstance(res.exception, SystemExit):
-        code = int(res.exception.code or 0)
-    return code, res.output
+FF = Callable[..., tuple[int, str]]  # the ff_cli fixture (conftest.py)
 
 
-def test_figure17_prints_both_spreads_beside_the_paper_and_writes_json(tmp_path: Path):
+def test_figure17_prints_both_spreads_beside_the_paper_and_writes_json(tmp_path: Path, ff_cli: FF) -> None:
     out = tmp_path / "f17.json"
-    code, text = _ff("dse", "study", "figure17", "--artifact-c", "--json", str(out))
+    code, text = ff_cli("dse", "study", "figure17", "--artifact-c", "--json", str(out))
     assert code == 0, text
     line = next(x for x in text.splitlines() if x.startswith("the artifact's 15 orders"))
     assert "worst iklj" in line and "(paper ~29x)" in line
