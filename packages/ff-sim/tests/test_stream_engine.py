@@ -142,57 +142,36 @@ def test_kernels_out_of_id_order(hw):
         assert stream.STATS["not exact"] - before["not exact"] == n
 
 
-def _codes(items):
-    from fuseflow.ir.tokens import DONE, EMPTY, is_stop
-    from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, STOP0
+@pytest.mark.parametrize("hw", ["default", "no-hbm"])
+def test_crd_drop_and_hold_run_on_the_reference(hw, tmp_path):
+    """CRD_DROP and CRD_HOLD are reference-only (Comal/tortilla imports have them, the
+    compiler never emits them): such a kernel runs on the reference runner, with the figures
+    of ``--engine reference``, and the reason is recorded."""
+    import dataclasses
 
-    def code(tok):
-        return C_DONE if tok is DONE else C_EMPTY if tok is EMPTY else STOP0 - tok.level if is_stop(tok) else int(tok)
-    return [(code(t), s) for t, s in items]
-
-
-@pytest.mark.parametrize("kind,outer,inner", [
-    ("CRD_HOLD", "S0 5 S1 D", "S1 1 2 S2 D"),
-    ("CRD_HOLD", "0 1 S0 D", "3 4 S0 5 S1 D"),
-    ("CRD_HOLD", "0 1 2 S0 3 S1 D", "S0 4 S0 N S1 6 S2 D"),
-    ("CRD_HOLD", "0 1 S0 2 S1 D", "N S0 7 S1 S2 D"),
-    ("CRD_DROP", "0 1 S0 D", "3 S0 S1 D"),
-    ("CRD_DROP", "0 1 2 S0 3 S1 D", "S0 4 S0 N S1 6 S1 D"),
-    ("CRD_DROP", "0 1 S0 2 S0 S1 D", "5 S0 S1 N S0 D"),
-    ("CRD_DROP", "S0 0 S1 D", "7 8 S1 D"),
-])
-@pytest.mark.parametrize("cap", [1, 2, 64])
-def test_crd_drop_and_hold_steps(kind, outer, inner, cap):
-    """The compiled CRD_DROP/CRD_HOLD steps give the reference's tokens and stamps, with
-    input stamps that jump and output queues of a token or two (every stop and resume)."""
+    from fuseflow.ir import io
+    from fuseflow.ir.comal import complete_from_data_dir
     from fuseflow.ir.graph import NodeKind
-    from fuseflow.sim.fast.stream import crd
-    from fuseflow.sim.fast.stream.common import DONE, NEED_IN, NEED_OUT, STATE_SLOTS, T
-    from sim_testlib import run_node, stamped
+    from fuseflow.sim.cli import _load_data_dir
+    from fuseflow.sim.hw import load_hw
+    from fuseflow.sim.kernel import KernelContext
+    from test_comal_graphs import elementwise
 
-    ins = {"outer": stamped(outer), "inner": [(t, 3 * s) for t, s in stamped(inner)]}
-    ref = run_node(getattr(NodeKind, kind), ins)
-    step = crd.crd_drop_step if kind == "CRD_DROP" else crd.crd_hold_step
-    ctl = np.zeros((4, 4), np.int64)
-    Q = [np.zeros((2, 64), np.int64) for _ in range(4)]
-    V = [np.zeros(64, np.float32) for _ in range(4)]
-    for q, port in enumerate(("outer", "inner")):
-        c = _codes(ins[port])
-        Q[q][:, :len(c)] = np.array(c).T
-        ctl[q, 1], ctl[q, 2] = len(c), 64
-    ctl[2:, 2] = cap
-    st, rep = np.zeros(STATE_SLOTS, np.int64), np.zeros(3, np.int64)
-    st[13] = crd.NONE
-    got = {2: [], 3: []}
-    for _ in range(500):
-        status = step(ctl, 0, Q[0], 1, Q[1], 2, Q[2], V[2], 3, Q[3], V[3], st, rep)
-        for q in (2, 3):  # the reader takes everything
-            got[q] += [tuple(x) for x in Q[q][:, :ctl[q, 1]].T.tolist()]
-            ctl[q, 1] = 0
-        if status == DONE:
-            break
-        assert status == NEED_OUT, status
-        ctl[rep[0], 2] = max(ctl[rep[0], 2], rep[1])  # as the engine grows a queue too small for a step
-    assert status == DONE and status != NEED_IN
-    assert got[2] == _codes(ref.outputs["outer"]) and got[3] == _codes(ref.outputs["inner"])
-    assert st[T] == ref.clock
+    path, _ = elementwise(tmp_path, False, drop=True)
+    prog = complete_from_data_dir(io.load(path), tmp_path)
+    _load_data_dir(prog, tmp_path)
+    ref = simulate(prog, hw=hw, engine="reference")
+    before = dict(stream.STATS)
+    got = simulate(prog, hw=hw, engine="fast")
+    n = len(prog.kernels)
+    assert stream.STATS["reference"] - before["reference"] == n
+    assert stream.STATS["not taken"] - before["not taken"] == n
+    assert stream.STATS["streamed"] == before["streamed"]
+    assert stream.WHY[-1] == f"{prog.kernels[-1].name}: crd_drop run on the reference"
+    assert (got.cycles, got.counters, got.per_primitive) == (ref.cycles, ref.counters, ref.per_primitive)
+    for name, t in ref.outputs.items():
+        assert np.asarray(t.to_dense()).tobytes() == np.asarray(got.outputs[name].to_dense()).tobytes()
+    kernel = prog.kernels[0]
+    drop = next(x for x in kernel.graph.nodes.values() if x.kind is NodeKind.CRD_DROP)
+    kernel.graph.nodes[drop.id] = dataclasses.replace(drop, kind=NodeKind.CRD_HOLD)
+    assert not stream.supported(kernel, KernelContext(prog, {}, load_hw(hw)))

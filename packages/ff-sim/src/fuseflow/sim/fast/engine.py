@@ -5,8 +5,8 @@ compiled step function over bounded queues, values that are tiles travel as hand
 a tile pool (``fast.stream.boxed``). The reference engine runs the kernels that path does
 not take exactly: a kernel whose ids are not in topological order and that has two or
 more memory clients with the memory model on (their requests could interleave otherwise
-than in the reference's id order), an input the step functions do not take, or bounded
-channels and traces: see docs/fast-engine.md.
+than in the reference's id order), a reference-only primitive (crd_drop, crd_hold), an
+input the step functions do not take, or bounded channels and traces: see docs/fast-engine.md.
 """
 
 from __future__ import annotations

@@ -61,6 +61,8 @@ F32 = np.float32
 STATS: dict[str, int] = {"streamed": 0, "not taken": 0, "not exact": 0, "reference": 0, "irregular": 0,
                          "largest queue": 0, "memory waits": 0, "spilled tokens": 0, "most on disk": 0}  # bytes
 WHY: list[str] = []  # the last reasons, newest last
+# primitives only the reference runs: Comal/tortilla imports have them, the compiler never emits them
+REFERENCE_ONLY = (NodeKind.CRD_DROP, NodeKind.CRD_HOLD)
 _RESERVE = 512 << 20  # bytes of memory a queue's growth leaves free, or the run stops with a clear error
 
 
@@ -138,10 +140,15 @@ class Stalled(Exception):
 
 def supported(kernel: Kernel, ctx: KernelContext) -> bool:
     """Streams go from lower to higher ids, or any topological order is exact (no two
-    memory clients whose requests could interleave): the rule of the whole-stream plan."""
+    memory clients whose requests could interleave): the rule of the whole-stream plan.
+    And no reference-only primitive (crd_drop, crd_hold: the compiler never emits them)."""
     from fuseflow.sim.fast.engine import plan  # the fast engine imports this module
 
-    return plan(kernel, ctx) is not None
+    return not _reference_only(kernel) and plan(kernel, ctx) is not None
+
+
+def _reference_only(kernel: Kernel) -> list[str]:
+    return sorted({n.kind.value for n in kernel.graph.nodes.values() if n.kind in REFERENCE_ONLY})
 
 
 def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, cap: int | None = None,
@@ -151,8 +158,10 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
     opts = opts or EngineOptions()
     cap = cap or opts.queue_capacity
     ctx = KernelContext(program, env, hw)
-    if not supported(kernel, ctx):
-        STATS["not exact"] += 1  # the reference runs it (fast.engine.run_kernel_fast)
+    if not supported(kernel, ctx):  # the reference runs it (fast.engine.run_kernel_fast)
+        only = _reference_only(kernel)
+        STATS["not taken" if only else "not exact"] += 1
+        WHY.append(f"{kernel.name}: " + (f"{'/'.join(only)} run on the reference" if only else "not exact streamed"))
         return None
     fm = FastMemory(hw.memory) if ctx.memory is not None else None
     g = kernel.graph

@@ -14,7 +14,7 @@ from fuseflow.ir.graph import Node, NodeKind, StreamKind
 from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
 from fuseflow.sim import ops
 from fuseflow.sim.fast.codes import C_VAL
-from fuseflow.sim.fast.stream import accum, boxed, compute, crd, flow, forkjoin, scan, write
+from fuseflow.sim.fast.stream import accum, boxed, compute, flow, forkjoin, scan, write
 from fuseflow.sim.fast.stream.common import END, K0, NO_HORIZON, STATE_SLOTS, T
 
 I64 = np.int64
@@ -364,16 +364,6 @@ def _join(node, ports, ctx, fm, kinds, pool):
     return r
 
 
-def _drop_hold(node, ports, ctx, fm, kinds, pool):
-    qo_, qi = ports.ins["outer"], ports.ins["inner"]
-    qoo, qoi = ports.out("outer"), ports.out("inner")
-    step = crd.crd_drop_step if node.kind is NodeKind.CRD_DROP else crd.crd_hold_step
-    r = _make(node, [qo_, qi], [qoo, qoi], lambda q, hz, h: step(
-        q.ctl, qo_, q.Q[qo_], qi, q.Q[qi], qoo, q.Q[qoo], q.V[qoo], qoi, q.Q[qoi], q.V[qoi], h.st, h.rep))
-    r.st[K0 + 3] = crd.NONE  # no stop held
-    return r
-
-
 def _joiner(node, ports, ctx, fm, kinds, pool):
     n = node.attrs.arity or 0
     if n < 1:
@@ -423,8 +413,6 @@ _MAKERS = {
     NodeKind.SPACC1: _spacc1,
     NodeKind.SPACC2: _spacc2,
     NodeKind.FORK: _broadcast_fork,
-    NodeKind.CRD_DROP: _drop_hold,
-    NodeKind.CRD_HOLD: _drop_hold,
     NodeKind.JOIN: _join,
     NodeKind.INTERSECT: _joiner,
     NodeKind.UNION: _joiner,
