@@ -14,59 +14,19 @@ from __future__ import annotations
 import sys
 import time
 from functools import partial
-from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from fuseflow.ir.data import TensorData
 from fuseflow.ir.dataflow import Kernel, Program
 from fuseflow.ir.errors import SimulationError
-from fuseflow.ir.formats import LevelFormat
-from fuseflow.ir.graph import NodeKind
 from fuseflow.sim.engine import run_program
+from fuseflow.sim.fast.stream.engine import RESERVE, run_kernel_streaming
 from fuseflow.sim.fast.stream.engine import STATS as STREAM_STATS
-from fuseflow.sim.fast.stream.engine import run_kernel_streaming
 from fuseflow.sim.hw import HwConfig, load_hw
 from fuseflow.sim.inputs import prepare_inputs
-from fuseflow.sim.kernel import KernelContext, KernelRun, run_kernel
+from fuseflow.sim.kernel import KernelRun, run_kernel
 from fuseflow.sim.options import EngineOptions, apply_compile_settings
 from fuseflow.sim.result import SimResult
-
-MEMORY_KINDS = (NodeKind.LEVEL_SCAN, NodeKind.VAL_ARRAY, NodeKind.LEVEL_WRITE, NodeKind.VAL_WRITE)
-
-
-def _is_memory_client(node: Any, ctx: KernelContext) -> bool:
-    if node.kind is NodeKind.LEVEL_SCAN:
-        a = node.attrs
-        if a.tensor is None:
-            return False
-        try:
-            fmt = ctx.stored(a.tensor).levels[a.level].format
-        except Exception:  # noqa: BLE001 - let the run report it
-            return True
-        return fmt is not LevelFormat.DENSE
-    return node.kind in MEMORY_KINDS
-
-
-def plan(kernel: Kernel, ctx: KernelContext) -> list[int] | None:
-    """A node order in which running each node whole gives exact figures, or None when
-    only the reference does (memory requests that could interleave, or a cycle)."""
-    g = kernel.graph
-    ids = sorted(g.nodes)
-    if all(s.src.node < s.dst.node for s in g.streams):
-        return ids
-    # not in id order: a topological order is exact unless memory requests can interleave
-    if ctx.memory is not None and sum(_is_memory_client(g.nodes[n], ctx) for n in ids) >= 2:
-        return None
-    order: TopologicalSorter[int] = TopologicalSorter({n: [] for n in ids})
-    for s in g.streams:
-        order.add(s.dst.node, s.src.node)
-    try:
-        return list(order.static_order())
-    except CycleError:
-        return None  # a cycle: let the reference report it
-
-
-_RESERVE = 512 << 20  # bytes of memory left below which a run stops, before the OS kills it
 
 
 def memory_left() -> int | None:
@@ -104,7 +64,7 @@ def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData]
         print(f"fast: {kernel.name:40s} {path:9s} {time.perf_counter() - t0:8.3f}s, peak {peak} MB",
               file=sys.stderr, flush=True)
     left = memory_left()
-    if left is not None and left < _RESERVE:
+    if left is not None and left < RESERVE:
         raise out_of_memory(kernel.name, "its end", f"{left / 2**30:.1f} GiB of memory left")
     return got
 

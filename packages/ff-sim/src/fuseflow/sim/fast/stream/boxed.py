@@ -3,7 +3,7 @@
 Their value queues carry handles instead of values: exact integers in float32 (below
 2**24) into the kernel's :class:`Pool`, which holds the stored values of the tensors it
 reads and every value an ALU or reducer makes. Nodes that only move values (repeat,
-broadcast, fork/join, joiners, crd ops, writers' records) run unchanged. ALUs and
+broadcast, fork/join, joiners, writers' records) run unchanged. ALUs and
 reducers run their scalar step function for the timing (with the tile latencies), then
 compute the values of the tokens that call emitted with the reference's own functions
 (``prims.compute``): a run of regular tokens as one numpy operation over the stacked
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from fuseflow.ir.dataflow import Kernel
 from fuseflow.ir.errors import SimulationError
-from fuseflow.ir.graph import NodeKind
+from fuseflow.ir.graph import Attrs, NodeKind
 from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
 from fuseflow.sim import ops
 from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
@@ -150,12 +150,16 @@ def _dtype(v: Any) -> Any:
     return getattr(v, "dtype", None)
 
 
+def tiled(a: Attrs) -> bool:
+    """An ALU over tiles (its values take the pool)."""
+    return ops.parse_tile_label(a.label) is not None or a.label == "tile_matmul" or bool(a.block)
+
+
 def boxed(kernel: Kernel, ctx: Any) -> Pool | None:
     """The kernel's pool when its values are not all float32 scalars (else None)."""
     for node in kernel.graph.nodes.values():
         a = node.attrs
-        if node.kind is NodeKind.ALU and (ops.parse_tile_label(a.label) is not None or a.label == "tile_matmul"
-                                          or a.block):
+        if node.kind is NodeKind.ALU and tiled(a):
             return Pool(kernel.name)
         if node.kind is NodeKind.REDUCE and a.block:
             return Pool(kernel.name)
@@ -305,7 +309,6 @@ class ReduceValues:
             return
         ci, vi = q.Q[self.qi][0, h0:h1].tolist(), q.V[self.qi][h0:h1]
         co, Vo = q.Q[self.qo][0, e0:e1].tolist(), q.V[self.qo]
-        pool, is_max = self.pool, self.is_max
         i = 0
         flops = 0
         folds = 0
@@ -318,9 +321,7 @@ class ReduceValues:
                     x = ci[i]
                     i += 1
                     if x == C_VAL:
-                        v = pool.get(int(vi[i - 1]))
-                        self.acc = fold(self.acc, v, is_max)
-                        flops += int(np.size(v))
+                        flops += self._fold(vi[i - 1])
                         folds += 1
                     elif x != C_EMPTY:
                         break
@@ -338,13 +339,17 @@ class ReduceValues:
                 i += 1
         for x, v in zip(ci[i:], vi[i:].tolist(), strict=True):  # an open fiber goes on
             if x == C_VAL:
-                val = pool.get(int(v))
-                self.acc = fold(self.acc, val, is_max)
-                flops += int(np.size(val))
+                flops += self._fold(v)
                 folds += 1
         if vals:
-            Vo[e0 + np.array(slots, I64)] = pool.add_values(vals)
+            Vo[e0 + np.array(slots, I64)] = self.pool.add_values(vals)
         st[FLOPS] += flops - folds
+
+    def _fold(self, h: float) -> int:
+        """Folds the value of handle ``h`` into the open fiber's; its FLOPs."""
+        v = self.pool.get(int(h))
+        self.acc = fold(self.acc, v, self.is_max)
+        return int(np.size(v))
 
 
 # -- sparse accumulators -----------------------------------------------------------------------
@@ -394,33 +399,21 @@ class SpaccValues:
         st[FLOPS] += flops - sum(1 for c in self.ev[0, :n].tolist() if c >= 0)
 
 
-# -- collection ---------------------------------------------------------------------------------
-
-
-class Collector:
-    """Frees the tile pool's dead stacks when it has grown (``fast.stream.engine`` asks
-    ``due`` between calls and runs ``run`` when no step function is running)."""
-
-    def __init__(self, pool: Pool, runners: list[Any]) -> None:
-        self.pool, self.runners = pool, runners  # not the queues: no reference cycle
-
-    @property
-    def due(self) -> bool:
-        return self.pool.due
-
-    def run(self, q: Any) -> None:
-        live = []
-        for k in range(len(q.Q)):
-            h, e = int(q.ctl[k, HEAD]), int(q.ctl[k, END])
-            if e > h:
-                m = q.Q[k][0, h:e] == C_VAL
-                if m.any():
-                    live.append(q.V[k][h:e][m])
-        for r in self.runners:
-            for codes, vals in r.records:
-                if vals is not None:
-                    live.append(vals[codes == C_VAL])
-        self.pool.collect(np.concatenate(live).astype(I64) if live else np.zeros(0, I64))
+def collect(pool: Pool, q: Any, runners: list[Any]) -> None:
+    """Frees the pool's stacks that no queue ``q`` nor writer's record points into (the
+    engine calls it between calls when ``pool.due``, while no step function runs)."""
+    live = []
+    for k in range(len(q.Q)):
+        h, e = int(q.ctl[k, HEAD]), int(q.ctl[k, END])
+        if e > h:
+            m = q.Q[k][0, h:e] == C_VAL
+            if m.any():
+                live.append(q.V[k][h:e][m])
+    for r in runners:
+        for codes, vals in r.records:
+            if vals is not None:
+                live.append(vals[codes == C_VAL])
+    pool.collect(np.concatenate(live).astype(I64) if live else np.zeros(0, I64))
 
 
 # -- writers -----------------------------------------------------------------------------------
@@ -432,4 +425,4 @@ def unbox(pool: Pool, codes: np.ndarray, vals: np.ndarray) -> list[Any]:
     return [pool.get(int(vals[k])) if codes[k] == C_VAL else EMPTY for k in keep.tolist()]
 
 
-__all__ = ["AluValues", "Collector", "Pool", "ReduceValues", "SpaccValues", "boxed", "stored", "unbox"]
+__all__ = ["AluValues", "Pool", "ReduceValues", "SpaccValues", "boxed", "collect", "stored", "tiled", "unbox"]

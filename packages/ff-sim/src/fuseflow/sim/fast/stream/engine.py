@@ -22,16 +22,18 @@ from __future__ import annotations
 import heapq
 import threading
 from collections.abc import Callable
+from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 import numpy as np
 from fuseflow.ir.dataflow import Kernel, Program
 from fuseflow.ir.errors import out_of_memory
-from fuseflow.ir.graph import NodeKind
+from fuseflow.ir.formats import LevelFormat
+from fuseflow.ir.graph import Node, NodeKind
 from fuseflow.ir.sysmem import available_bytes
 from fuseflow.sim.counters import Counters
 from fuseflow.sim.fast.rebuild import Col, collect_outputs_fast, record_level, record_values
-from fuseflow.sim.fast.stream.boxed import Collector, boxed
+from fuseflow.sim.fast.stream.boxed import Pool, boxed, collect, unbox
 from fuseflow.sim.fast.stream.common import (
     BASE,
     CAP,
@@ -63,7 +65,7 @@ STATS: dict[str, int] = {"streamed": 0, "not taken": 0, "not exact": 0, "referen
 WHY: list[str] = []  # the last reasons, newest last
 # primitives only the reference runs: Comal/tortilla imports have them, the compiler never emits them
 REFERENCE_ONLY = (NodeKind.CRD_DROP, NodeKind.CRD_HOLD)
-_RESERVE = 512 << 20  # bytes of memory a queue's growth leaves free, or the run stops with a clear error
+RESERVE = 512 << 20  # bytes of memory a queue's growth (or a kernel's end) leaves free, or a clear error stops the run
 
 
 class Queues:
@@ -80,7 +82,7 @@ class Queues:
         self.Q: list[np.ndarray] = []
         self.V: list[np.ndarray] = []
         self.kind: list[str] = []  # "stream", "sink" or "record"
-        self.gc: Any = None  # a blocked kernel's tile pool collector (fast.stream.boxed)
+        self.pool: Pool | None = None  # a blocked kernel's tile pool (fast.stream.boxed)
         self.ctl = np.zeros((0, 4), I64)
 
     def new(self, kind: str, name: str = "") -> int:
@@ -115,7 +117,7 @@ class Queues:
         cap = max(2 * self.size(q), n + room)
         what = f"in kernel {self.kernel}, growing the queue {self.names[q]} to {cap:,} tokens"
         left = available_bytes()
-        if left is not None and left - cap * TOKEN.itemsize < _RESERVE:
+        if left is not None and left - cap * TOKEN.itemsize < RESERVE:
             raise out_of_memory(what, nbytes=cap * TOKEN.itemsize)
         try:
             Q, V = np.empty((2, cap), I64), np.empty(cap, F32)
@@ -139,16 +141,39 @@ class Stalled(Exception):
 
 
 def supported(kernel: Kernel, ctx: KernelContext) -> bool:
-    """Streams go from lower to higher ids, or any topological order is exact (no two
-    memory clients whose requests could interleave): the rule of the whole-stream plan.
-    And no reference-only primitive (crd_drop, crd_hold: the compiler never emits them)."""
-    from fuseflow.sim.fast.engine import plan  # the fast engine imports this module
-
-    return not _reference_only(kernel) and plan(kernel, ctx) is not None
+    """No reference-only primitive (crd_drop, crd_hold: the compiler never emits them), and
+    streams from lower to higher ids, or else any topological order is exact: no two memory
+    clients (their requests could interleave otherwise than in the reference's id order)
+    and no cycle (the reference reports it)."""
+    g = kernel.graph
+    if _reference_only(kernel):
+        return False
+    if all(s.src.node < s.dst.node for s in g.streams):
+        return True
+    if ctx.memory is not None and sum(_is_memory_client(n, ctx) for n in g.nodes.values()) >= 2:
+        return False
+    order: TopologicalSorter[int] = TopologicalSorter({n: [] for n in g.nodes})
+    for s in g.streams:
+        order.add(s.dst.node, s.src.node)
+    try:
+        order.prepare()
+    except CycleError:
+        return False
+    return True
 
 
 def _reference_only(kernel: Kernel) -> list[str]:
     return sorted({n.kind.value for n in kernel.graph.nodes.values() if n.kind in REFERENCE_ONLY})
+
+
+def _is_memory_client(node: Node, ctx: KernelContext) -> bool:
+    if node.kind is not NodeKind.LEVEL_SCAN:
+        return node.kind in (NodeKind.VAL_ARRAY, NodeKind.LEVEL_WRITE, NodeKind.VAL_WRITE)
+    a = node.attrs
+    try:
+        return a.tensor is not None and ctx.stored(a.tensor).levels[int(a.level)].format is not LevelFormat.DENSE  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - let the run report it
+        return True
 
 
 def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, cap: int | None = None,
@@ -161,7 +186,7 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
     if not supported(kernel, ctx):  # the reference runs it (fast.engine.run_kernel_fast)
         only = _reference_only(kernel)
         STATS["not taken" if only else "not exact"] += 1
-        WHY.append(f"{kernel.name}: " + (f"{'/'.join(only)} run on the reference" if only else "not exact streamed"))
+        WHY.append(f"{kernel.name}: " + (f"{'/'.join(only)} run on the reference" if only else "only the reference is exact"))
         return None
     fm = FastMemory(hw.memory) if ctx.memory is not None else None
     g = kernel.graph
@@ -189,7 +214,7 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
             WHY.append(f"{kernel.name}: {node.describe()} not taken")
             return None
         runners.append(r)
-    queues.gc = Collector(pool, runners) if pool is not None else None
+    queues.pool = pool
     spills = queues.spills
     try:
         _schedule(runners, queues, fm, opts.queue_grown, opts.threads)
@@ -344,11 +369,11 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
                         cond.notify_all()
                         return
                     # only between calls, and not while handles sit on disk (it sees RAM queues only)
-                    if queues.gc is not None and queues.gc.due and not queues.spills.fifo:
+                    if queues.pool is not None and queues.pool.due and not queues.spills.fifo:
                         if running:
                             cond.wait()
                             continue
-                        queues.gc.run(queues)
+                        collect(queues.pool, queues, runners)
                     heapq.heapify(ready)
                     r = pick()
                     if r is not None:
@@ -428,12 +453,7 @@ def _roomy(queues: Queues, q: int, need: int) -> bool:
 def _call(r: Runner, queues: Queues, fm: Any, hz: int) -> int:
     """One call of the node's step function, after any growth it asks for."""
     while True:
-        e0 = int(queues.ctl[r.outs[0], END]) if r.post is not None else 0
         status = int(r.call(queues, hz))
-        if r.post is not None:
-            e1 = int(queues.ctl[r.outs[0], END])
-            if e1 > e0:
-                r.post(queues, e0, e1)
         if status == MEM_GROW:
             ms = fm.client(r.node.id)
             fm._grow(int(ms[1]), int(ms[2]))
@@ -461,13 +481,12 @@ def _drain(r: Runner, queues: Queues, q: int) -> None:
 
 def _unstick(runners: list[Runner], queues: Queues, producer: dict[int, Runner], consumer: dict[int, Runner],
              clients: list[Runner], fm: Any) -> list[Runner]:
-    """No node is ready; returns the nodes to wake: writers whose queue has room enough
-    (see :func:`_roomy`) if any (a reader may have freed it by a little at a time). Otherwise each parked node waits for one other:
-    the producer of the queue it reads, the consumer of the full queue it writes, or the
-    lower-id memory client that holds the horizon back. Following those waits from any
-    node ends in a cycle; the smallest full queue on it grows (Parks' rule, on the cycle
-    that needs it: growing a queue elsewhere would only let a node run ahead that nobody
-    waits for)."""
+    """No node is ready; returns the nodes to wake: writers whose queue is :func:`_roomy`
+    (a reader may have freed it a little at a time), readers of spilled queues, or else:
+    each parked node waits for one other (the producer of the queue it reads, the consumer
+    of the full queue it writes, the lower-id client that holds the horizon back), so
+    following the waits ends in a cycle, and the smallest full queue on it grows (Parks'
+    rule on the cycle that needs it)."""
     roomy = [r for r in runners if not r.done and r.status == NEED_OUT and _roomy(queues, int(r.rep[0]), int(r.rep[1]))]
     if roomy:
         return roomy
@@ -488,10 +507,9 @@ def _unstick(runners: list[Runner], queues: Queues, producer: dict[int, Runner],
             return _holder(fm, clients, clients.index(r)), -1
         return None, -1
 
-    start = next(r for r in runners if not r.done)
     seen: dict[int, int] = {}
     path: list[tuple[Runner, int]] = []
-    r: Runner | None = start
+    r: Runner | None = next(x for x in runners if not x.done)
     while r is not None and id(r) not in seen:
         seen[id(r)] = len(path)
         nxt, q = waits_for(r)
@@ -531,8 +549,8 @@ def _finish(program: Program, kernel: Kernel, ctx: KernelContext, runners: list[
             codes = np.concatenate([c for c, _ in recs]) if recs else np.zeros(0, I64)
             vals = np.concatenate([v for _, v in recs]) if recs else np.zeros(0, F32)
             del recs
-            if r.unbox is not None:
-                ctx.value_record(str(a.tensor)).extend(r.unbox(codes, vals))
+            if queues.pool is not None:  # handles
+                ctx.value_record(str(a.tensor)).extend(unbox(queues.pool, codes, vals))
             else:
                 record_values(ctx, str(a.tensor), Col(codes, vals))
     outputs = collect_outputs_fast(program, kernel, ctx)

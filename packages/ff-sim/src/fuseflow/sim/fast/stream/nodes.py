@@ -14,7 +14,7 @@ from fuseflow.ir.graph import Node, NodeKind, StreamKind
 from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
 from fuseflow.sim import ops
 from fuseflow.sim.fast.codes import C_VAL
-from fuseflow.sim.fast.stream import accum, boxed, compute, flow, forkjoin, scan, write
+from fuseflow.sim.fast.stream import accum, boxed, compute, flow, scan, write
 from fuseflow.sim.fast.stream.common import END, K0, NO_HORIZON, STATE_SLOTS, T
 
 I64 = np.int64
@@ -32,23 +32,30 @@ class Runner:
     """A node in a streaming run. ``call(q, hz)`` runs its step function once over the
     engine's queue arrays ``q`` (``q.Q``, ``q.V``, ``q.ctl``) with horizon ``hz``."""
 
-    def __init__(self, node: Node, ins: list[int], outs: list[int], call: Callable[[Any, int], int],
-                 client: bool = False) -> None:
+    def __init__(self, node: Node, ins: list[int], outs: list[int], step: Callable[[Any, int, Runner], int],
+                 client: bool = False, vals: Any = None) -> None:
         self.node = node
         self.ins = ins  # queue ids it reads
         self.outs = outs  # queue ids it writes (streams, unconnected ports, records)
-        self.call = call
+        self.step = step  # (queues, horizon, this runner) -> status
         self.client = client  # a memory client: its requests wait for the horizon
+        self.vals = vals  # values computed around each call (``before``/``after``): see ``boxed``
         self.st = np.zeros(STATE_SLOTS, I64)
         self.fst = np.zeros(1, F32)
         self.rep = np.zeros(2, I64)  # [queue, room needed]
         self.done = False
         self.status = -99
         self.hz = -1  # MEM_WAIT: the horizon it blocked at
-        self.post: Callable[[Any, int, int], None] | None = None  # after a call: (queues, start, end)
         self.grow: Callable[[int], None] | None = None  # GROW_STATE: room for n coordinates
         self.records: list[tuple[np.ndarray, np.ndarray | None]] = []  # a writer's drained record
-        self.unbox: Callable[[np.ndarray, np.ndarray], list[Any]] | None = None  # a boxed writer's values
+
+    def call(self, q: Any, hz: int) -> int:
+        if self.vals is None:
+            return self.step(q, hz, self)
+        self.vals.before(q, self.st)
+        status = self.step(q, hz, self)
+        self.vals.after(q, self.st)
+        return status
 
     @property
     def t(self) -> int:
@@ -99,34 +106,6 @@ def _block(node: Node) -> int:
     return int(max(b)) if b else 1
 
 
-class _Holder:
-    """Lets a call closure refer to the runner it belongs to (made after the closure)."""
-
-    st: np.ndarray
-    rep: np.ndarray
-    fst: np.ndarray
-
-    def bind(self, runner: Runner) -> Runner:
-        self.st, self.rep, self.fst = runner.st, runner.rep, runner.fst
-        return runner
-
-
-def _make(node: Node, ins: list[int], outs: list[int], fn: Callable[[Any, int, _Holder], int],
-          client: bool = False, vals: Any = None) -> Runner:
-    """``vals``: a boxed node's values (``boxed``), computed around each call of its step."""
-    h = _Holder()  # a MemoryError in a call: the engine names the kernel and this node
-    if vals is None:
-        return h.bind(Runner(node, ins, outs, lambda q, hz: fn(q, hz, h), client))
-
-    def call(q: Any, hz: int) -> int:
-        vals.before(q, h.st)
-        status = fn(q, hz, h)
-        vals.after(q, h.st)
-        return status
-
-    return h.bind(Runner(node, ins, outs, call, client))
-
-
 def _qv(q: Any, qs: list[int]) -> tuple[tuple, tuple]:
     """The token and value arrays of queues ``qs``."""
     return tuple(q.Q[x] for x in qs), tuple(q.V[x] for x in qs)
@@ -143,7 +122,7 @@ def _grown(tables: list[np.ndarray], which: range, n: int) -> None:
 
 def _root_maker(node, ports, ctx, fm, kinds, pool):
     qo = ports.out("ref")
-    return _make(node, [], [qo], lambda q, hz, h: flow.root_step(q.ctl, qo, q.Q[qo], q.V[qo], h.st, h.rep))
+    return Runner(node, [], [qo], lambda q, hz, h: flow.root_step(q.ctl, qo, q.Q[qo], q.V[qo], h.st, h.rep))
 
 
 def _broadcast_fork(node, ports, ctx, fm, kinds, pool):
@@ -154,22 +133,22 @@ def _broadcast_fork(node, ports, ctx, fm, kinds, pool):
     qi = ports.ins["in"]
     qos = [ports.out(f"out{k}") for k in range(n)]
     qo = np.array(qos, I64)
-    step = flow.broadcast_step if node.kind is NodeKind.BROADCAST else forkjoin.fork_step
-    return _make(node, [qi], qos, lambda q, hz, h: step(q.ctl, qi, q.Q[qi], q.V[qi], qo, *_qv(q, qos), h.st, h.rep))
+    step = flow.broadcast_step if node.kind is NodeKind.BROADCAST else flow.fork_step
+    return Runner(node, [qi], qos, lambda q, hz, h: step(q.ctl, qi, q.Q[qi], q.V[qi], qo, *_qv(q, qos), h.st, h.rep))
 
 
 def _repeat_sig(node, ports, ctx, fm, kinds, pool):
     qi = ports.ins["crd"]
     qo = ports.out("repsig")
     fiber_n = kinds.get("crd") is StreamKind.CRD
-    return _make(node, [qi], [qo], lambda q, hz, h: flow.repeat_sig_step(
+    return Runner(node, [qi], [qo], lambda q, hz, h: flow.repeat_sig_step(
         q.ctl, qi, q.Q[qi], qo, q.Q[qo], q.V[qo], fiber_n, h.st, h.rep))
 
 
 def _repeat(node, ports, ctx, fm, kinds, pool):
     qi, qs = ports.ins["in"], ports.ins["repsig"]
     qo = ports.out("out")
-    return _make(node, [qi, qs], [qo], lambda q, hz, h: flow.repeat_step(
+    return Runner(node, [qi, qs], [qo], lambda q, hz, h: flow.repeat_step(
         q.ctl, qi, q.Q[qi], q.V[qi], qs, q.Q[qs], qo, q.Q[qo], q.V[qo], h.st, h.rep))
 
 
@@ -182,7 +161,7 @@ def _locate(node, ports, ctx, fm, kinds, pool):
     qos = [ports.out(p) for p in ("crd", "ref", "located")]
     qo = np.array(qos, I64)
     ins = [x for x in (qc, qr, qb) if x >= 0]
-    return _make(node, ins, qos, lambda q, hz, h: flow.locate_step(
+    return Runner(node, ins, qos, lambda q, hz, h: flow.locate_step(
         q.ctl, qc, q.Q[qc], q.V[qc], qr, q.Q[qr if qr >= 0 else qc], q.V[qr if qr >= 0 else qc],
         qb, q.Q[qb if qb >= 0 else qc], dim, qo, *_qv(q, qos), h.st, h.rep))
 
@@ -222,7 +201,7 @@ def _level_scan(node, ports, ctx, fm, kinds, pool):
     L = max(1, cfg.output_latency)
     seq, delay = cfg.sequential_interval, cfg.initial_delay + cfg.miss_latency
     swr, batch = mcfg.seg_words_per_ref, max(1, mcfg.crd_batch)
-    r = _make(node, [qi], [qc, qr], lambda q, hz, h: scan.level_scan_step(
+    r = Runner(node, [qi], [qc, qr], lambda q, hz, h: scan.level_scan_step(
         q.ctl, qi, q.Q[qi], qc, q.Q[qc], q.V[qc], qr, q.Q[qr], q.V[qr], fmt, dim, seg, crd, L, seq, delay,
         swr, batch, use_mem, *margs(), hz, h.st, h.rep), client)
     r.st[T] = t0
@@ -242,7 +221,7 @@ def _val_array(node, ports, ctx, fm, kinds, pool):
     qo = ports.out("val")
     L = ctx.hw.timing.val_array_latency.at(block)
     batch = max(1, ctx.hw.memory.val_batch)
-    r = _make(node, [qi], [qo], lambda q, hz, h: scan.val_array_step(
+    r = Runner(node, [qi], [qo], lambda q, hz, h: scan.val_array_step(
         q.ctl, qi, q.Q[qi], qo, q.Q[qo], q.V[qo], vals, L, batch, words, zero, use_mem, *margs(), hz, h.st, h.rep),
         True)
     r.st[K0] = -1  # no batch loaded
@@ -250,10 +229,10 @@ def _val_array(node, ports, ctx, fm, kinds, pool):
 
 
 def _alu(node, ports, ctx, fm, kinds, pool):
-    """Scalar ALUs compute their values in the step (a unary one in ``post``); over handles
+    """Scalar ALUs compute their values in the step (a unary one in ``_UnaryValues``); over handles
     (``pool``), the scalar step gives the timing and ``boxed.AluValues`` the values."""
     a = node.attrs
-    if pool is None and (ops.parse_tile_label(a.label) is not None or a.label == "tile_matmul" or a.block):
+    if pool is None and boxed.tiled(a):
         return None
     qo = ports.out("val")
     tm = ctx.hw.timing
@@ -263,12 +242,10 @@ def _alu(node, ports, ctx, fm, kinds, pool):
             return None
         qi = ports.ins["a"]
         L = tm.unary_latency.at(b)
-        vals = boxed.AluValues(pool, node, qi, -1, qo) if pool is not None else None
-        r = _make(node, [qi], [qo], lambda q, hz, h: compute.alu1_step(
+        vals = (boxed.AluValues(pool, node, qi, -1, qo) if pool is not None
+                else _UnaryValues(qo, ops.UNARY[a.op], F32(0.0 if a.scalar is None else a.scalar)))
+        return Runner(node, [qi], [qo], lambda q, hz, h: compute.alu1_step(
             q.ctl, qi, q.Q[qi], q.V[qi], qo, q.Q[qo], q.V[qo], L, h.st, h.rep), vals=vals)
-        if pool is None:
-            r.post = _unary_post(qo, ops.UNARY[a.op], F32(0.0 if a.scalar is None else a.scalar))
-        return r
     if a.arity != 2 or a.op not in BINARY_CODES:
         return None
     qa, qb = ports.ins["a"], ports.ins["b"]
@@ -276,23 +253,28 @@ def _alu(node, ports, ctx, fm, kinds, pool):
     vals = boxed.AluValues(pool, node, qa, qb, qo) if pool is not None else None
     mm = vals is not None and vals.matmul
     L, ii = (tm.matmul_latency if mm else tm.alu_latency).at(b), (tm.matmul_ii if mm else tm.alu_ii).at(b)
-    return _make(node, [qa, qb], [qo], lambda q, hz, h: compute.alu2_step(
+    return Runner(node, [qa, qb], [qo], lambda q, hz, h: compute.alu2_step(
         q.ctl, qa, q.Q[qa], q.V[qa], qb, q.Q[qb], q.V[qb], qo, q.Q[qo], q.V[qo], code, L, ii, h.st, h.rep),
         vals=vals)
 
 
-def _unary_post(qo: int, op: Callable[[Any, Any], Any], scalar: np.float32) -> Callable[[Any, int, int], None]:
+class _UnaryValues:
     """A scalar unary ALU's values: its step emits the inputs, this applies ``op`` to them."""
 
-    def post(q: Any, e0: int, e1: int) -> None:
-        pay = np.flatnonzero(q.Q[qo][0, e0:e1] == C_VAL)
-        if len(pay):
-            v = q.V[qo][e0:e1]
-            with np.errstate(all="ignore"):
-                got = op(v[pay], scalar)
-            v[pay] = np.asarray(got).astype(F32, copy=False)
+    def __init__(self, qo: int, op: Callable[[Any, Any], Any], scalar: np.float32) -> None:
+        self.qo, self.op, self.scalar = qo, op, scalar
+        self.e0 = 0
 
-    return post
+    def before(self, q: Any, st: np.ndarray) -> None:
+        self.e0 = int(q.ctl[self.qo, END])
+
+    def after(self, q: Any, st: np.ndarray) -> None:
+        v = q.V[self.qo][self.e0:int(q.ctl[self.qo, END])]
+        pay = np.flatnonzero(q.Q[self.qo][0, self.e0:self.e0 + len(v)] == C_VAL)
+        if len(pay):
+            with np.errstate(all="ignore"):
+                got = self.op(v[pay], self.scalar)
+            v[pay] = np.asarray(got).astype(F32, copy=False)
 
 
 def _reduce(node, ports, ctx, fm, kinds, pool):
@@ -305,7 +287,7 @@ def _reduce(node, ports, ctx, fm, kinds, pool):
     is_max = a.op is ReduceOp.MAX
     L = ctx.hw.timing.reduce_latency.at(_block(node))
     vals = boxed.ReduceValues(pool, node, qi, qo) if pool is not None else None
-    return _make(node, [qi] + ([qp] if qp >= 0 else []), [qo], lambda q, hz, h: compute.reduce_step(
+    return Runner(node, [qi] + ([qp] if qp >= 0 else []), [qo], lambda q, hz, h: compute.reduce_step(
         q.ctl, qi, q.Q[qi], q.V[qi], qp, q.Q[qp if qp >= 0 else qi], qo, q.Q[qo], q.V[qo], is_max, L, h.st, h.fst,
         h.rep), vals=vals)
 
@@ -319,7 +301,7 @@ def _spacc1(node, ports, ctx, fm, kinds, pool):
     qc, qw = ports.out("crd"), ports.out("val")
     tables = [np.zeros(64, F32), np.zeros(64, np.uint8), np.zeros(64, I64)]  # acc, present, touched
     vals = boxed.SpaccValues(pool, qo_, qv, qw) if pool is not None else None
-    r = _make(node, [qo_, qi, qv], [qc, qw], lambda q, hz, h: compute.spacc1_step(
+    r = Runner(node, [qo_, qi, qv], [qc, qw], lambda q, hz, h: compute.spacc1_step(
         q.ctl, qo_, q.Q[qo_], qi, q.Q[qi], qv, q.Q[qv], q.V[qv], qc, q.Q[qc], q.V[qc], qw, q.Q[qw], q.V[qw],
         tables[0], tables[1], tables[2], _events(vals), h.st, h.rep), vals=vals)
     r.grow = lambda n: _grown(tables, range(3), n)
@@ -332,7 +314,7 @@ def _spacc2(node, ports, ctx, fm, kinds, pool):
     qom, qoi, qov = (ports.out(p) for p in ("crd_mid", "crd_inner", "val"))
     tables = [np.zeros(64, I64), np.zeros(64, F32), np.zeros((128, 2), I64)]  # keys, values, index
     vals = boxed.SpaccValues(pool, qoc, qv, qov) if pool is not None else None
-    r = _make(node, [qoc, qm, qi, qv], [qom, qoi, qov], lambda q, hz, h: accum.spacc2_step(
+    r = Runner(node, [qoc, qm, qi, qv], [qom, qoi, qov], lambda q, hz, h: accum.spacc2_step(
         q.ctl, qoc, q.Q[qoc], qm, q.Q[qm], qi, q.Q[qi], qv, q.Q[qv], q.V[qv], qom, q.Q[qom], q.V[qom],
         qoi, q.Q[qoi], q.V[qoi], qov, q.Q[qov], q.V[qov], tables[0], tables[1], tables[2], _events(vals), h.st,
         h.rep), vals=vals)
@@ -356,11 +338,11 @@ def _join(node, ports, ctx, fm, kinds, pool):
     qc = ports.ins.get("count", -1)
     qo = ports.out("out")
     delta = int(node.attrs.level or 0)
-    parked = np.full(n, forkjoin.NONE, I64)
-    r = _make(node, qls + ([qc] if qc >= 0 else []), [qo], lambda q, hz, h: forkjoin.join_step(
+    parked = np.full(n, flow.NONE, I64)
+    r = Runner(node, qls + ([qc] if qc >= 0 else []), [qo], lambda q, hz, h: flow.join_step(
         q.ctl, ql, *_qv(q, qls), qc, q.Q[qc if qc >= 0 else qls[0]],
         qo, q.Q[qo], q.V[qo], delta, parked, h.st, h.rep))
-    r.st[K0 + 3] = forkjoin.NONE  # no stop held
+    r.st[K0 + 3] = flow.NONE  # no stop held
     return r
 
 
@@ -374,7 +356,7 @@ def _joiner(node, ports, ctx, fm, kinds, pool):
     qors = [ports.out(f"ref{k}") for k in range(n)]
     qc, qr, qor = np.array(qcs, I64), np.array(qrs, I64), np.array(qors, I64)
     union = node.kind is NodeKind.UNION
-    return _make(node, qcs + qrs, [qoc] + qors, lambda q, hz, h: compute.joiner_step(
+    return Runner(node, qcs + qrs, [qoc] + qors, lambda q, hz, h: compute.joiner_step(
         q.ctl, qc, tuple(q.Q[x] for x in qcs), qr, *_qv(q, qrs), qoc, q.Q[qoc], qor, *_qv(q, qors), union,
         h.st, h.rep))
 
@@ -384,7 +366,7 @@ def _level_write(node, ports, ctx, fm, kinds, pool):
     qrec = ports.new("record")
     use_mem, margs = _mem(ctx, fm, node)
     batch = max(1, ctx.hw.memory.write_batch)
-    return _make(node, [qi], [qrec], lambda q, hz, h: write.level_write_step(
+    return Runner(node, [qi], [qrec], lambda q, hz, h: write.level_write_step(
         q.ctl, qi, q.Q[qi], qrec, q.Q[qrec], batch, use_mem, *margs(), hz, h.st, h.rep), True)
 
 
@@ -392,12 +374,9 @@ def _val_write(node, ports, ctx, fm, kinds, pool):
     qi = ports.ins["val"]
     qrec = ports.new("record")
     use_mem, margs = _mem(ctx, fm, node, pool)
-    r = _make(node, [qi], [qrec], lambda q, hz, h: write.val_write_step(
+    return Runner(node, [qi], [qrec], lambda q, hz, h: write.val_write_step(
         q.ctl, qi, q.Q[qi], q.V[qi], qrec, q.Q[qrec], q.V[qrec], pool.sizes if pool is not None else _NO_SIZES,
         use_mem, *margs(), hz, h.st, h.rep), True)
-    if pool is not None:
-        r.unbox = lambda codes, vals: boxed.unbox(pool, codes, vals)
-    return r
 
 
 _MAKERS = {
