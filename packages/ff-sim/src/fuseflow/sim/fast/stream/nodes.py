@@ -15,7 +15,7 @@ from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
 from fuseflow.sim import ops
 from fuseflow.sim.fast.codes import C_VAL
 from fuseflow.sim.fast.stream import accum, boxed, compute, flow, scan, write
-from fuseflow.sim.fast.stream.common import END, K0, NO_HORIZON, STATE_SLOTS, T
+from fuseflow.sim.fast.stream.common import END, K0, STATE_SLOTS, T
 
 I64 = np.int64
 F32 = np.float32
@@ -399,4 +399,4 @@ _MAKERS = {
     NodeKind.VAL_WRITE: _val_write,
 }
 
-__all__ = ["END", "NO_HORIZON", "Ports", "Runner", "build"]
+__all__ = ["Ports", "Runner", "build"]
