@@ -143,7 +143,7 @@ def test_kernels_out_of_id_order(hw):
 
 
 @pytest.mark.parametrize("hw", ["default", "no-hbm"])
-def test_crd_drop_and_hold_run_on_the_reference(hw, tmp_path):
+def test_crd_drop_and_hold_run_on_the_reference(hw, tmp_path, capsys):
     """CRD_DROP and CRD_HOLD are reference-only (Comal/tortilla imports have them, the
     compiler never emits them): such a kernel runs on the reference runner, with the figures
     of ``--engine reference``, and the reason is recorded."""
@@ -162,7 +162,8 @@ def test_crd_drop_and_hold_run_on_the_reference(hw, tmp_path):
     _load_data_dir(prog, tmp_path)
     ref = simulate(prog, hw=hw, engine="reference")
     before = dict(stream.STATS)
-    got = simulate(prog, hw=hw, engine="fast")
+    got = simulate(prog, hw=hw, engine="fast", engine_options=EngineOptions(profile=True))
+    assert "reference" in capsys.readouterr().err.split("crd_drop run on the reference")[0]
     n = len(prog.kernels)
     assert stream.STATS["reference"] - before["reference"] == n
     assert stream.STATS["not taken"] - before["not taken"] == n

@@ -22,6 +22,7 @@ from fuseflow.ir.errors import SimulationError
 from fuseflow.sim.engine import run_program
 from fuseflow.sim.fast.stream.engine import RESERVE, run_kernel_streaming
 from fuseflow.sim.fast.stream.engine import STATS as STREAM_STATS
+from fuseflow.sim.fast.stream.engine import WHY as STREAM_WHY
 from fuseflow.sim.hw import HwConfig, load_hw
 from fuseflow.sim.inputs import prepare_inputs
 from fuseflow.sim.kernel import KernelRun, run_kernel
@@ -52,16 +53,17 @@ def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData]
         got = run_kernel_streaming(program, kernel, env, hw, opts=opts)
     except MemoryError as e:
         raise out_of_memory(kernel.name, "a streamed primitive", str(e) or "MemoryError") from None
-    path = "streamed"
+    path, why = "streamed", ""
     if got is None:
         STREAM_STATS["reference"] += 1
         path = "reference"
+        why = f" ({STREAM_WHY[-1].removeprefix(kernel.name + ': ')})"  # every refusal says why
         got = run_kernel(program, kernel, env, hw)
     if opts.profile:
         import resource  # Unix only: imported when profiling
 
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-        print(f"fast: {kernel.name:40s} {path:9s} {time.perf_counter() - t0:8.3f}s, peak {peak} MB",
+        print(f"fast: {kernel.name:40s} {path:9s} {time.perf_counter() - t0:8.3f}s, peak {peak} MB{why}",
               file=sys.stderr, flush=True)
     left = memory_left()
     if left is not None and left < RESERVE:

@@ -204,10 +204,12 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
     for nid in sorted(g.nodes):
         node = g.nodes[nid]
         if any(spec.name not in ins[nid] and not spec.optional for spec in node.inputs()):
+            WHY.append(f"{kernel.name}: {node.describe()} lacks an input")
             return None
         try:
             r = build(node, Ports(ins[nid], outs[nid], _namer(queues, node.describe())), ctx, fm, kinds[nid], pool)
-        except Exception:  # noqa: BLE001 - a node the whole-stream path will report on
+        except Exception as e:  # noqa: BLE001 - a node the reference will report on
+            WHY.append(f"{kernel.name}: {node.describe()}: {e!r}")
             return None
         if r is None:
             STATS["not taken"] += 1
