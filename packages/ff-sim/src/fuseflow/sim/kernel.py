@@ -70,12 +70,11 @@ class KernelContext:
     def mem(self, proc: Proc, words: int) -> None:
         """Charge an off-chip access of ``words`` words to ``proc`` (blocking)."""
         if self.memory is not None and words > 0:
-            done = self.memory.access(proc.t, words, proc.node.id if proc.node is not None else 0)
+            done = self.memory.access(proc.t, words, proc.node.id)
             if done > proc.t:
                 proc.t = done
 
     def in_kind(self, proc: Proc, port: str) -> StreamKind | None:
-        assert proc.node is not None
         return self.kinds.get((proc.node.id, port))
 
     def level_record(self, tensor: str, level: int) -> list[Any]:

@@ -23,8 +23,7 @@ Wait = Generator[Channel, None, Any]
 class Proc:
     """Base of every primitive: ports, local clock, counters, the read/write helpers."""
 
-    def __init__(self, node: Node | None, ins: dict[str, Channel], outs: dict[str, Channel],
-                 ctx: Any = None) -> None:
+    def __init__(self, node: Node, ins: dict[str, Channel], outs: dict[str, Channel], ctx: Any = None) -> None:
         self.node = node
         self.ins = ins
         self.outs = outs
@@ -40,14 +39,13 @@ class Proc:
         for ch in outs.values():
             ch.writer = self
 
-    # -- each primitive overrides this ---------------------------------------------------
     def run(self) -> Wait:
+        """The primitive's behaviour (each primitive overrides it)."""
         raise SimulationError(f"{self.describe()}: this primitive has no simulation behaviour")
         yield  # pragma: no cover
 
-    # -- helpers -----------------------------------------------------------------------
     def describe(self) -> str:
-        return self.node.describe() if self.node is not None else type(self).__name__
+        return self.node.describe()
 
     def wake(self) -> None:
         if self._sched is not None:
@@ -63,13 +61,13 @@ class Proc:
         return ch.toks[ch.head]
 
     def deq(self, ch: Channel) -> Wait:
-        while ch.head >= len(ch.toks):
-            ch.reader_waiting = True
-            yield ch
-        stamp = ch.stamps[ch.head]
-        if stamp > self.t:
-            self.t = stamp
+        yield from self.peek(ch)
         return ch.pop(self.t)
+
+    def deq_each(self, *chans: Channel) -> Wait:
+        """Dequeue one token from each channel in turn."""
+        for ch in chans:
+            yield from self.deq(ch)
 
     def emit(self, ch: Channel, tok: Any, at: int | None = None) -> Wait:
         """Enqueue ``tok`` stamped max(at, t + 1); a full channel first waits for space."""
@@ -85,6 +83,11 @@ class Proc:
         self.counters.tokens += 1
         if self.busy is not None:
             self.mark(stamp - 1)
+
+    def emit_each(self, tok: Any, *chans: Channel) -> Wait:
+        """Emit ``tok`` on each channel in turn."""
+        for ch in chans:
+            yield from self.emit(ch, tok)
 
     def mark(self, t: int) -> None:
         """Record activity in cycle ``t`` (for the trace)."""

@@ -6,6 +6,8 @@ import enum
 from typing import Any
 
 from fuseflow.ir.tokens import DONE, EMPTY, Stop
+from fuseflow.sim.channel import Channel
+from fuseflow.sim.process import Proc, Wait
 
 _STOPS = [Stop(k) for k in range(32)]
 
@@ -29,6 +31,16 @@ def same(a: Any, b: Any) -> bool:
     return a == b
 
 
+def fiber_stop(proc: Proc, inp: Channel) -> Wait:
+    """The scanner stop rule: a fiber closes with S0, unless the next input is a stop Sk,
+    which is taken and folded into S(k+1)."""
+    nxt = yield from proc.peek(inp)
+    if not is_stop(nxt):
+        return stop(0)
+    yield from proc.deq(inp)
+    return stop(nxt.level + 1)
+
+
 class Sig(enum.Enum):
     """Repeat-signal tokens (the stream also ends with ``D``)."""
 
@@ -40,4 +52,4 @@ class Sig(enum.Enum):
         return self.value
 
 
-__all__ = ["DONE", "EMPTY", "Sig", "Stop", "is_payload", "is_stop", "same", "stop"]
+__all__ = ["DONE", "EMPTY", "Sig", "Stop", "fiber_stop", "is_payload", "is_stop", "same", "stop"]

@@ -16,7 +16,7 @@ def _flops(v: Any) -> int:
 
 
 def _block(proc: Proc) -> int:
-    b = proc.node.attrs.block  # type: ignore[union-attr]  # every primitive the engine runs has its node
+    b = proc.node.attrs.block
     return int(max(b)) if b else 1
 
 
@@ -67,7 +67,7 @@ def reduce_zero(block: Any) -> Any:
 
 class Alu(Proc):
     def run(self) -> Wait:
-        a = self.node.attrs  # type: ignore[union-attr]  # every primitive the engine runs has its node
+        a = self.node.attrs
         tile = ops.parse_tile_label(a.label)
         if (a.arity or 1) == 1:
             yield from self._unary(cast(UnaryOp, a.op), a.scalar, tile)
@@ -130,7 +130,7 @@ class Reduce(Proc):
     """
 
     def run(self) -> Wait:
-        a = self.node.attrs  # type: ignore[union-attr]  # every primitive the engine runs has its node
+        a = self.node.attrs
         is_max = a.op is ReduceOp.MAX
         lat = self.ctx.hw.timing.reduce_latency.at(_block(self))
         zero = reduce_zero(a.block)
@@ -218,15 +218,11 @@ class Spacc1(Proc):
                 outer_empty = False
                 if is_payload(i):
                     _acc(acc, i, v, self)
-                    yield from self.deq(ic)
-                    yield from self.deq(iv)
+                    yield from self.deq_each(ic, iv)
                 elif is_stop(i):
-                    yield from self.deq(oc)
-                    yield from self.deq(ic)
-                    yield from self.deq(iv)
+                    yield from self.deq_each(oc, ic, iv)
                 elif i is EMPTY:  # an empty inner fiber; its stop may follow
-                    yield from self.deq(ic)
-                    yield from self.deq(iv)
+                    yield from self.deq_each(ic, iv)
                     nxt = yield from self.peek(ic)
                     if not is_stop(nxt):
                         yield from self.deq(oc)
@@ -235,30 +231,25 @@ class Spacc1(Proc):
             elif is_stop(o):
                 n = o.level
                 if outer_empty and not preconsumed and is_stop(i) and i.level == n + 1:
-                    yield from self.deq(ic)  # the empty outer fiber's own inner stop
-                    yield from self.deq(iv)
+                    yield from self.deq_each(ic, iv)  # the empty outer fiber's own inner stop
                 preconsumed = False
                 for c in sorted(acc):
                     yield from self.emit(out_c, c)
                     yield from self.emit(out_v, acc[c])
-                yield from self.emit(out_c, o)
-                yield from self.emit(out_v, o)
+                yield from self.emit_each(o, out_c, out_v)
                 acc.clear()
                 yield from self.deq(oc)
                 outer_empty = True
                 i2 = yield from self.peek(ic)
                 o2 = yield from self.peek(oc)
                 if is_stop(i2) and is_stop(o2) and i2.level == o2.level + 1:
-                    yield from self.deq(ic)  # Comal's look-ahead: the next fiber is empty
-                    yield from self.deq(iv)
+                    yield from self.deq_each(ic, iv)  # Comal's look-ahead: the next fiber is empty
                     preconsumed = True
             elif o is DONE:
                 if i is DONE:
-                    yield from self.emit(out_c, DONE)
-                    yield from self.emit(out_v, DONE)
+                    yield from self.emit_each(DONE, out_c, out_v)
                     return
-                yield from self.deq(ic)
-                yield from self.deq(iv)
+                yield from self.deq_each(ic, iv)
             else:
                 raise self.fail("an N outer coordinate is not supported")
             self.t += 1
@@ -285,10 +276,8 @@ class Spacc2(Proc):
         while True:
             o = yield from self.peek(oc)
             if o is DONE:
-                for name in ("crd_mid", "crd_inner", "val"):
-                    yield from self.deq(self.ins[name])
-                for ch in self.outs.values():
-                    yield from self.emit(ch, DONE)
+                yield from self.deq_each(*(self.ins[name] for name in ("crd_mid", "crd_inner", "val")))
+                yield from self.emit_each(DONE, *self.outs.values())
                 return
             if is_stop(o):
                 n = o.level
@@ -336,8 +325,7 @@ class Spacc2(Proc):
         while True:
             j = yield from self.peek(ii)
             v = yield from self.peek(iv)
-            yield from self.deq(ii)
-            yield from self.deq(iv)
+            yield from self.deq_each(ii, iv)
             if is_payload(j):
                 _acc(self.acc, (m, int(j)), v, self)
                 self.t += 1
@@ -359,10 +347,8 @@ class Spacc2(Proc):
                 yield from self.emit(oi, j)
                 yield from self.emit(ov, v)
             s = stop(n + 1) if k == len(groups) - 1 else stop(0)
-            yield from self.emit(oi, s)
-            yield from self.emit(ov, s)
+            yield from self.emit_each(s, oi, ov)
         yield from self.emit(om, stop(n))
         if not groups:
-            yield from self.emit(oi, stop(n + 1))
-            yield from self.emit(ov, stop(n + 1))
+            yield from self.emit_each(stop(n + 1), oi, ov)
         self.acc.clear()

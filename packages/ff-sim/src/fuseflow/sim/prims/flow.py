@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fuseflow.ir.graph import StreamKind
-from fuseflow.sim.prims.common import DONE, EMPTY, Sig, is_payload, is_stop, stop
+from fuseflow.sim.prims.common import DONE, EMPTY, Sig, fiber_stop, is_payload, is_stop, stop
 from fuseflow.sim.process import Proc, Wait
 
 
@@ -46,17 +46,10 @@ class Repeat(Proc):
                 yield from self.emit(out, head)
             elif sig is Sig.S:
                 h = yield from self.deq(inp)
-                if is_stop(h):
-                    yield from self.emit(out, stop(h.level + 1))
-                elif h is DONE:
+                if h is DONE:
                     raise self.fail("signal S but the input has ended")
-                else:
-                    nxt = yield from self.peek(inp)
-                    if is_stop(nxt):
-                        yield from self.deq(inp)
-                        yield from self.emit(out, stop(nxt.level + 1))
-                    else:
-                        yield from self.emit(out, stop(0))
+                s = stop(h.level + 1) if is_stop(h) else (yield from fiber_stop(self, inp))
+                yield from self.emit(out, s)
             elif sig is Sig.N:
                 yield from self.deq(inp)
                 yield from self.emit(out, EMPTY)
@@ -74,14 +67,13 @@ class Broadcast(Proc):
         outs = list(self.outs.values())
         while True:
             tok = yield from self.deq(inp)
-            for ch in outs:
-                yield from self.emit(ch, tok)
+            yield from self.emit_each(tok, *outs)
             if tok is DONE:
                 return
 
 
 def _lanes(proc: Proc, prefix: str, chans: dict[str, Any]) -> list[Any]:
-    n = proc.node.attrs.arity or 0  # type: ignore[union-attr]  # every primitive the engine runs has its node
+    n = proc.node.attrs.arity or 0
     return [chans[f"{prefix}{i}"] for i in range(n)]
 
 
@@ -99,8 +91,7 @@ class Fork(Proc):
                 yield from self.emit(lanes[p], tok)
                 p = (p + 1) % len(lanes)
             else:
-                for ch in lanes:
-                    yield from self.emit(ch, tok)
+                yield from self.emit_each(tok, *lanes)
                 if tok is DONE:
                     return
                 p = 0
@@ -127,7 +118,7 @@ class Join(Proc):
         lanes = _lanes(self, "in", self.ins)
         out = self.outs["out"]
         count = self.ins.get("count")
-        delta = int(self.node.attrs.level or 0)  # type: ignore[union-attr]  # every primitive the engine runs has its node
+        delta = int(self.node.attrs.level or 0)
         n = len(lanes)
         while True:
             parked: list[Any] = [None] * n  # the stop that ended each lane's segment
@@ -247,8 +238,7 @@ class CrdDrop(Proc):
                     raise self.fail(f"inner stream continues after the outer one ended ({c})")
                 if held is not None:
                     yield from self.emit(oi, held)
-                yield from self.emit(oi, DONE)
-                yield from self.emit(oo, DONE)
+                yield from self.emit_each(DONE, oi, oo)
                 return
             self.t += 1
 
@@ -266,22 +256,19 @@ class CrdHold(Proc):
                 yield from self.emit(oi, c)
                 yield from self.emit(oo, o)
             elif is_stop(c):
-                yield from self.emit(oi, c)
-                yield from self.emit(oo, c)
+                yield from self.emit_each(c, oi, oo)
                 yield from self.deq(io_)
                 if is_payload(o) and c.level > 0:  # the inner stop also closed the outer fiber
                     s = yield from self.deq(io_)
                     if s != stop(c.level - 1):
                         raise self.fail(f"outer stream: expected {stop(c.level - 1)}, got {s}")
             elif c is EMPTY:
-                yield from self.emit(oi, EMPTY)
-                yield from self.emit(oo, EMPTY)
+                yield from self.emit_each(EMPTY, oi, oo)
                 nxt = yield from self.peek(ii)
                 if not is_stop(nxt):
                     yield from self.deq(io_)
             else:
                 yield from self.deq(io_)
-                yield from self.emit(oi, DONE)
-                yield from self.emit(oo, DONE)
+                yield from self.emit_each(DONE, oi, oo)
                 return
             self.t += 1
