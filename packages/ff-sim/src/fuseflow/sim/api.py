@@ -13,7 +13,8 @@ from fuseflow.sim.hw import HwConfig, load_hw
 from fuseflow.sim.inputs import prepare_inputs
 from fuseflow.sim.options import EngineOptions, apply_compile_settings
 from fuseflow.sim.result import SimResult
-from fuseflow.sim.reuse import KernelReuse, reusing
+from fuseflow.sim.reuse import ACTIVE as REUSE
+from fuseflow.sim.reuse import KernelReuse
 from fuseflow.sim.trace import write_trace
 
 
@@ -35,9 +36,11 @@ def simulate(program: Program, hw: str | Path | HwConfig = "default", engine: st
     eng = registry("engine").get(engine)
     cfg = load_hw(hw)
     start = time.perf_counter()
-    with reusing(KernelReuse() if opts.reuse else None):
-        result: SimResult = eng.run(program, cfg, random_inputs=random_inputs,
-                                    trace=trace_path is not None, **options)
+    token = REUSE.set(KernelReuse() if opts.reuse else None)
+    try:
+        result: SimResult = eng.run(program, cfg, random_inputs=random_inputs, trace=trace_path is not None, **options)
+    finally:
+        REUSE.reset(token)
     result.wall_time = time.perf_counter() - start
     if check:
         env, _ = prepare_inputs(program, random_inputs, options.get("density"))

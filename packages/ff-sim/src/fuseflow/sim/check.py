@@ -1,10 +1,7 @@
 """Comparing simulated outputs with PyTorch's (recorded) or the tensor-program interpreter's.
 
-Nothing is densified: a sparse output (COO) is compared with a sparse reference entry by
-entry, on the union of their stored coordinates (a coordinate stored on one side only is
-compared with 0 on the other, so explicit zeros do not count as a difference); a dense
-output with a dense reference, in slices. Differences are taken in float64 (exact for
-float32 values) on at most ``CHUNK`` entries at a time.
+Nothing is densified: sparse outputs are compared on the union of the stored coordinates
+(one side only: compared with 0), dense ones in slices of at most ``CHUNK`` entries, in float64.
 """
 
 from __future__ import annotations

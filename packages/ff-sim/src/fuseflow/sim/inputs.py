@@ -38,8 +38,7 @@ def random_tensor(decl: TensorDecl, rng: np.random.Generator, density: float) ->
         return TensorData.from_dense(vals)
     block = fmt.block or (1,) * len(shape)
     bshape = tuple(n // b for n, b in zip(shape, block, strict=True))
-    keep = rng.random(bshape) < density
-    mask = keep
+    mask = rng.random(bshape) < density
     for ax, b in enumerate(block):
         mask = np.repeat(mask, b, axis=ax)
     return TensorData.from_dense(np.where(mask, vals, np.float32(0.0)))

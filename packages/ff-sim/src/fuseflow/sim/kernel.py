@@ -77,18 +77,13 @@ class KernelContext:
     def in_kind(self, proc: Proc, port: str) -> StreamKind | None:
         return self.kinds.get((proc.node.id, port))
 
-    def level_record(self, tensor: str, level: int) -> list[Any]:
-        return self.levels.setdefault(tensor, {}).setdefault(level, [])
-
     def value_record(self, tensor: str) -> list[Any]:
         return self.values.setdefault(tensor, [])
 
 
-def build(kernel: Kernel, ctx: KernelContext, trace: bool = False,
-          record: bool = False) -> tuple[list[Proc], dict[int, Channel]]:
-    """Processes and channels of a kernel's graph (channels keyed by stream id)."""
+def build(kernel: Kernel, ctx: KernelContext, trace: bool = False) -> list[Proc]:
+    """A process per node of the kernel's graph, connected by a channel per stream."""
     g = kernel.graph
-    chans: dict[int, Channel] = {}
     ins: dict[int, dict[str, Channel]] = {nid: {} for nid in g.nodes}
     outs: dict[int, dict[str, Channel]] = {nid: {} for nid in g.nodes}
     for s in g.streams:
@@ -97,9 +92,6 @@ def build(kernel: Kernel, ctx: KernelContext, trace: bool = False,
         name = s.name or f"s{s.id} ({g.nodes[s.src.node].describe()}.{s.src.port} -> "\
                          f"{g.nodes[s.dst.node].describe()}.{s.dst.port})"
         ch = Channel(name, ctx.hw.depth_of(s.id, s.name))
-        if record:
-            ch.log = []
-        chans[s.id] = ch
         outs[s.src.node][s.src.port] = ch
         ins[s.dst.node][s.dst.port] = ch
         ctx.kinds[(s.dst.node, s.dst.port)] = s.kind
@@ -116,13 +108,13 @@ def build(kernel: Kernel, ctx: KernelContext, trace: bool = False,
         if trace:
             proc.busy = []
         procs.append(proc)
-    return procs, chans
+    return procs
 
 
 def run_kernel(program: Program, kernel: Kernel, env: dict[str, TensorData], hw: HwConfig,
                trace: bool = False) -> KernelRun:
     ctx = KernelContext(program, env, hw)
-    procs, _ = build(kernel, ctx, trace)
+    procs = build(kernel, ctx, trace)
     Scheduler(procs).run()
     total = Counters()
     per: dict[str, Counters] = {}

@@ -1,8 +1,7 @@
 """The fast engine's settings, in one typed object (``ff sim`` flags and the Python API fill it).
 
-``jit`` and ``boundscheck`` say how the engine's loops are compiled: numba compiles a
-function once per process, so they are fixed when the fast engine is first loaded (the
-first ``simulate``); a later run that asks otherwise is a usage error naming them.
+``jit`` and ``boundscheck`` are fixed when the engine's loops first load (numba compiles once
+per process); a later run that asks otherwise is a usage error.
 """
 
 from __future__ import annotations

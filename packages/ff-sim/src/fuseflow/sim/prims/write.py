@@ -19,7 +19,7 @@ class LevelWrite(Proc):
 
     def run(self) -> Wait:
         a = self.node.attrs
-        rec: list[Any] = self.ctx.level_record(a.tensor, a.level)
+        rec: list[Any] = self.ctx.levels.setdefault(a.tensor, {}).setdefault(a.level, [])
         batch = max(1, self.ctx.hw.memory.write_batch)
         inp = self.ins["crd"]
         buf = 0
