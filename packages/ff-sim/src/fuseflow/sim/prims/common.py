@@ -31,6 +31,11 @@ def same(a: Any, b: Any) -> bool:
     return a == b
 
 
+def lanes(proc: Proc, prefix: str, chans: dict[str, Channel]) -> list[Channel]:
+    """The channels ``prefix``0 .. ``prefix``(arity-1) of a many-input (or many-output) primitive."""
+    return [chans[f"{prefix}{i}"] for i in range(proc.node.attrs.arity or 0)]
+
+
 def fiber_stop(proc: Proc, inp: Channel) -> Wait:
     """The scanner stop rule: a fiber closes with S0, unless the next input is a stop Sk,
     which is taken and folded into S(k+1)."""
@@ -52,4 +57,4 @@ class Sig(enum.Enum):
         return self.value
 
 
-__all__ = ["DONE", "EMPTY", "Sig", "Stop", "fiber_stop", "is_payload", "is_stop", "same", "stop"]
+__all__ = ["DONE", "EMPTY", "Sig", "Stop", "fiber_stop", "is_payload", "lanes", "is_stop", "same", "stop"]

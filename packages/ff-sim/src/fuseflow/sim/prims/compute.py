@@ -126,7 +126,9 @@ class Alu(Proc):
 class Reduce(Proc):
     """Reduces the innermost fiber: Sk emits the result, then S(k-1) if k > 0.
 
-    An empty fiber sums to 0; its max is N (no stored value). N inputs are skipped.
+    An empty fiber sums to 0; its max is N (no stored value). N inputs are skipped. With a
+    parent crd stream (``crd``): one value per parent coordinate, and a parent stop met
+    before any coordinate is an empty parent fiber, whose bare stop on the values gives no value.
     """
 
     def run(self) -> Wait:
@@ -134,17 +136,28 @@ class Reduce(Proc):
         is_max = a.op is ReduceOp.MAX
         lat = self.ctx.hw.timing.reduce_latency.at(_block(self))
         zero = reduce_zero(a.block)
-        if "crd" in self.ins:
-            yield from self._with_parent(is_max, lat, zero)
-            return
-        out = self.outs["val"]
+        inp, par, out = self.ins["val"], self.ins.get("crd"), self.outs["val"]
         while True:
+            p: Any = (yield from self.deq(par)) if par is not None else None
+            if is_stop(p):  # an empty parent fiber
+                x = yield from self.deq(inp)
+                if not is_stop(x) or x.level != p.level + 1:
+                    raise self.fail(f"empty parent fiber {p} but values show {x}")
+                yield from self.emit(out, p)
+                self.t += 1
+                continue
             v, x = yield from self._fold(is_max, zero)
-            if not is_stop(x):
+            if x is DONE or p is DONE:
+                if par is not None and x is not p:
+                    raise self.fail(f"values and parent stream end out of step ({x}, {p})")
                 yield from self.emit(out, DONE)
                 return
             yield from self.emit(out, v, self.t + lat)
             if x.level > 0:
+                if par is not None:
+                    q = yield from self.deq(par)
+                    if not is_stop(q) or q.level != x.level - 1:
+                        raise self.fail(f"values close {x} but the parent shows {q}")
                 yield from self.emit(out, stop(x.level - 1))
             self.t += 1
 
@@ -160,36 +173,6 @@ class Reduce(Proc):
                 self.t += 1
             elif x is not EMPTY:  # N is free, as in Comal (the dequeue still moved t)
                 return ((EMPTY if is_max else zero) if acc is None else acc), x
-
-    def _with_parent(self, is_max: bool, lat: int, zero: Any) -> Wait:
-        """One value per coordinate of the parent crd stream; a parent stop met before any
-        coordinate is an empty parent fiber: its bare stop on the values gives no value."""
-        inp, par, out = self.ins["val"], self.ins["crd"], self.outs["val"]
-        while True:
-            p = yield from self.deq(par)
-            if p is DONE:
-                x = yield from self.deq(inp)
-                if x is not DONE:
-                    raise self.fail(f"parent stream ended but values go on ({x})")
-                yield from self.emit(out, DONE)
-                return
-            if is_stop(p):  # empty parent fiber
-                x = yield from self.deq(inp)
-                if not is_stop(x) or x.level != p.level + 1:
-                    raise self.fail(f"empty parent fiber {p} but values show {x}")
-                yield from self.emit(out, p)
-                self.t += 1
-                continue
-            v, x = yield from self._fold(is_max, zero)
-            if not is_stop(x):
-                raise self.fail(f"values ended inside a fiber ({x})")
-            yield from self.emit(out, v, self.t + lat)
-            if x.level > 0:
-                q = yield from self.deq(par)
-                if not is_stop(q) or q.level != x.level - 1:
-                    raise self.fail(f"values close {x} but the parent shows {q}")
-                yield from self.emit(out, stop(x.level - 1))
-            self.t += 1
 
 
 def _acc(table: dict[Any, Any], key: Any, v: Any, proc: Proc) -> None:

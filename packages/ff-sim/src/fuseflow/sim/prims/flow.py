@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fuseflow.ir.graph import StreamKind
-from fuseflow.sim.prims.common import DONE, EMPTY, Sig, fiber_stop, is_payload, is_stop, stop
+from fuseflow.sim.prims.common import DONE, EMPTY, Sig, fiber_stop, is_payload, is_stop, lanes, stop
 from fuseflow.sim.process import Proc, Wait
 
 
@@ -72,26 +72,21 @@ class Broadcast(Proc):
                 return
 
 
-def _lanes(proc: Proc, prefix: str, chans: dict[str, Any]) -> list[Any]:
-    n = proc.node.attrs.arity or 0
-    return [chans[f"{prefix}{i}"] for i in range(n)]
-
-
 class Fork(Proc):
     """Payloads (and N) go to the lanes round-robin, restarting at lane 0 after each stop;
     stops and D go to every lane."""
 
     def run(self) -> Wait:
         inp = self.ins["in"]
-        lanes = _lanes(self, "out", self.outs)
+        outs = lanes(self, "out", self.outs)
         p = 0
         while True:
             tok = yield from self.deq(inp)
             if is_payload(tok) or tok is EMPTY:
-                yield from self.emit(lanes[p], tok)
-                p = (p + 1) % len(lanes)
+                yield from self.emit(outs[p], tok)
+                p = (p + 1) % len(outs)
             else:
-                yield from self.emit_each(tok, *lanes)
+                yield from self.emit_each(tok, *outs)
                 if tok is DONE:
                     return
                 p = 0
@@ -115,11 +110,11 @@ class Join(Proc):
     """
 
     def run(self) -> Wait:
-        lanes = _lanes(self, "in", self.ins)
+        ins = lanes(self, "in", self.ins)
         out = self.outs["out"]
         count = self.ins.get("count")
         delta = int(self.node.attrs.level or 0)
-        n = len(lanes)
+        n = len(ins)
         while True:
             parked: list[Any] = [None] * n  # the stop that ended each lane's segment
             held: Any = None  # closing stop of the last element, not yet emitted
@@ -129,7 +124,7 @@ class Join(Proc):
                 p = k % n
                 if parked[p] is not None:
                     break
-                head = yield from self.peek(lanes[p])
+                head = yield from self.peek(ins[p])
                 if head is DONE or (is_stop(head) and head.level >= delta):
                     # a bare segment stop: no element k, unless count says element k is empty
                     empty_last = False
@@ -141,7 +136,7 @@ class Join(Proc):
                             yield from self.deq(count)
                             seen += 1
                         empty_last = seen > k
-                    parked[p] = yield from self.deq(lanes[p])
+                    parked[p] = yield from self.deq(ins[p])
                     if not empty_last:
                         break
                     if held is not None:
@@ -151,7 +146,7 @@ class Join(Proc):
                     k += 1
                     continue
                 if delta == 0:
-                    tok = yield from self.deq(lanes[p])
+                    tok = yield from self.deq(ins[p])
                     yield from self.emit(out, tok)
                     self.t += 1
                     k += 1
@@ -159,7 +154,7 @@ class Join(Proc):
                 if held is not None:
                     yield from self.emit(out, stop(delta - 1))
                 while True:  # one element: up to its closing stop
-                    tok = yield from self.deq(lanes[p])
+                    tok = yield from self.deq(ins[p])
                     self.t += 1
                     if is_stop(tok) and tok.level >= delta - 1:
                         held = tok
@@ -173,7 +168,7 @@ class Join(Proc):
             # the segment is over: every lane still owes its bare stop (or D)
             for q in range(n):
                 if parked[q] is None:
-                    parked[q] = yield from self.deq(lanes[q])
+                    parked[q] = yield from self.deq(ins[q])
             ends = {str(x) for x in parked}
             if len(ends) != 1:
                 raise self.fail("lanes end a segment out of step: " + " ".join(map(str, parked)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fuseflow.sim.prims.common import DONE, EMPTY, is_payload, is_stop, same, stop
+from fuseflow.sim.prims.common import DONE, EMPTY, is_payload, is_stop, lanes, same, stop
 from fuseflow.sim.process import Proc, Wait
 
 
@@ -17,11 +17,9 @@ class _Joiner(Proc):
     union = False
 
     def run(self) -> Wait:
-        n = self.node.attrs.arity or 0
-        crds = [self.ins[f"crd{i}"] for i in range(n)]
-        refs = [self.ins[f"ref{i}"] for i in range(n)]
-        oc = self.outs["crd"]
-        orefs = [self.outs[f"ref{i}"] for i in range(n)]
+        crds, refs = lanes(self, "crd", self.ins), lanes(self, "ref", self.ins)
+        oc, orefs = self.outs["crd"], lanes(self, "ref", self.outs)
+        n = len(crds)
         while True:
             heads: list[Any] = []
             for ch in crds:
