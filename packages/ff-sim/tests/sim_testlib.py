@@ -18,7 +18,7 @@ from fuseflow.sim.hw import HwConfig, MemoryConfig, load_hw
 from fuseflow.sim.kernel import KernelContext
 from fuseflow.sim.memory import Memory
 from fuseflow.sim.prims import PRIMITIVES
-from fuseflow.sim.process import Proc, Scheduler
+from fuseflow.sim.process import Proc, run_network
 
 Stamped = list[tuple[Any, int]]
 
@@ -94,7 +94,7 @@ def run_nodes(nodes: list[tuple[Node, dict[str, Stamped | str]]], links: Sequenc
                 outs[i][spec.name] = _Recorded(f"{node.describe()}.{spec.name}")
     ctx.kinds.update(kinds or {})
     procs = [PRIMITIVES[n.kind](n, ins[i], outs[i], ctx) for i, (n, _) in enumerate(nodes)]
-    Scheduler(procs).run()
+    run_network(procs)
     recorded = {}
     for i, o in enumerate(outs):
         for port, ch in o.items():

@@ -22,13 +22,10 @@ def simulate(program: Program, hw: str | Path | HwConfig = "default", engine: st
              check: bool = False, trace_path: str | Path | None = None, random_inputs: int | None = None,
              **options: Any) -> SimResult:
     """Simulate every kernel of ``program`` in order on hardware ``hw`` (a preset name,
-    a TOML file or an :class:`HwConfig`).
+    a TOML file or an :class:`HwConfig`); ``check`` compares the outputs with PyTorch's.
 
-    ``check`` compares the program's outputs with recorded PyTorch outputs (or the
-    tensor-program interpreter). Options go to the engine (``channel_depth``,
-    ``stream_depths``, ``density`` of random inputs, ``engine_options``: the fast engine's
-    :class:`~fuseflow.sim.options.EngineOptions`, or a dict of its fields; its ``reuse``
-    holds for both engines: see :mod:`fuseflow.sim.reuse`).
+    Options go to the engine: ``channel_depth``, ``stream_depths``, ``density`` of random
+    inputs, ``engine_options`` (an :class:`~fuseflow.sim.options.EngineOptions` or a dict).
     """
     opts = EngineOptions.of(options.pop("engine_options", None))
     apply_compile_settings(opts)  # before the engine plugins load the compiled loops

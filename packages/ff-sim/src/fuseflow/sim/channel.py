@@ -15,9 +15,8 @@ _COMPACT = 1 << 14  # drop consumed elements once this many (and half the queue)
 class Channel:
     """One stream. ``depth`` None means unbounded; otherwise a full channel stalls its writer.
 
-    The queue is columnar: tokens in a list and stamps in an ``array('q')``, read from
-    ``head``. A process runs until its inputs are empty, so whole streams can sit in a
-    channel; this keeps them at about 16 bytes per element (a deque of tuples costs ~100).
+    Tokens sit in a list and stamps in an ``array('q')``, read from ``head``: whole streams
+    can sit in a channel, at about 16 bytes per element.
     """
 
     __slots__ = ("name", "toks", "stamps", "head", "depth", "reader", "writer", "pushed", "popped",

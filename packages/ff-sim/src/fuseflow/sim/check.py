@@ -76,9 +76,10 @@ def _scale(w: np.ndarray) -> float:
     return top
 
 
-def _compare_aligned(g: np.ndarray, w: np.ndarray, atol: float) -> tuple[float, int | None]:
+def _compare_aligned(g: np.ndarray, w: np.ndarray) -> tuple[float, int | None]:
     """Worst relative error and the first position out of tolerance, over equal-length
     value arrays (float32 or float64), in slices."""
+    atol = max(ATOL_FRACTION * _scale(w), 1e-30)
     worst = 0.0
     first: int | None = None
     for s in range(0, g.size, CHUNK):
@@ -103,22 +104,20 @@ def _compare_one(name: str, got: TensorData, want: TensorData) -> tuple[float, d
     if got.dense is not None and want.dense is not None:  # dense against dense, row-major
         g = np.asarray(got.dense).reshape(-1)
         w = np.asarray(want.dense).reshape(-1)
-        atol = max(ATOL_FRACTION * _scale(w), 1e-30)
-        worst, at = _compare_aligned(g, w, atol)
+        worst, at = _compare_aligned(g, w)
         if at is None:
             return worst, None
         gv, wv = float(g[at]), float(w[at])
     else:  # sparse: the union of the stored coordinates
         gk, gvals = _entries(got)
         wk, wvals = _entries(want)
-        atol = max(ATOL_FRACTION * _scale(wvals), 1e-30)
         keys = np.union1d(gk, wk)
         g = np.zeros(keys.size)
         w = np.zeros(keys.size)
         g[np.searchsorted(keys, gk)] = gvals
         w[np.searchsorted(keys, wk)] = wvals
         del gk, wk, gvals, wvals
-        worst, pos = _compare_aligned(g, w, atol)
+        worst, pos = _compare_aligned(g, w)
         if pos is None:
             return worst, None
         at, gv, wv = int(keys[pos]), float(g[pos]), float(w[pos])

@@ -16,7 +16,7 @@ from fuseflow.sim.hw import HwConfig
 from fuseflow.sim.memory import Memory
 from fuseflow.sim.outputs import encode, rebuild
 from fuseflow.sim.prims import PRIMITIVES
-from fuseflow.sim.process import Proc, Scheduler
+from fuseflow.sim.process import Proc, run_network
 
 READERS = (NodeKind.LEVEL_SCAN, NodeKind.VAL_ARRAY, NodeKind.LOCATE)
 WRITERS = (NodeKind.LEVEL_WRITE, NodeKind.VAL_WRITE)
@@ -115,7 +115,7 @@ def run_kernel(program: Program, kernel: Kernel, env: dict[str, TensorData], hw:
                trace: bool = False) -> KernelRun:
     ctx = KernelContext(program, env, hw)
     procs = build(kernel, ctx, trace)
-    Scheduler(procs).run()
+    run_network(procs)
     total = Counters()
     per: dict[str, Counters] = {}
     for p in procs:
@@ -129,11 +129,9 @@ def run_kernel(program: Program, kernel: Kernel, env: dict[str, TensorData], hw:
 
 def collect_outputs(program: Program, kernel: Kernel, ctx: KernelContext) -> dict[str, TensorData]:
     written = {n.attrs.tensor for n in kernel.graph.nodes.values() if n.kind in WRITERS and n.attrs.tensor}
-    names = list(kernel.outputs) + sorted(t for t in written if t not in kernel.outputs)
+    names = [t for t in kernel.outputs if t in written] + sorted(t for t in written if t not in kernel.outputs)
     out: dict[str, TensorData] = {}
     for name in names:
-        if name is None or name not in written:
-            continue
         decl = program.program.tensor(name)
         with memory_guard(f"in kernel {kernel.name}, collecting output {name} {list(decl.shape)}"):
             levels = {lv: encode(toks) for lv, toks in ctx.levels.get(name, {}).items()}

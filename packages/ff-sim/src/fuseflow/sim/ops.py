@@ -139,9 +139,8 @@ def tile_binary(op: BinaryOp, a: Any, b: Any, ins: list[str], out: str, lead: in
     """``a op b`` on tiles; ``lead`` > 0: on stacks of tiles (arrays, by matmul if a contraction)."""
     with np.errstate(all="ignore"):
         if is_contraction(op, ins, out):
-            if not (isinstance(a, np.ndarray) and a.ndim and isinstance(b, np.ndarray) and b.ndim):
-                a = a if isinstance(a, np.ndarray) and a.ndim else np.zeros([1] * len(ins[0]), F32)
-                b = b if isinstance(b, np.ndarray) and b.ndim else np.zeros([1] * len(ins[1]), F32)
+            a = a if isinstance(a, np.ndarray) and a.ndim else np.zeros([1] * len(ins[0]), F32)
+            b = b if isinstance(b, np.ndarray) and b.ndim else np.zeros([1] * len(ins[1]), F32)
             if by_matmul(ins, out):
                 return as_value(contract(a, b, ins, out, lead))
             return as_value(np.einsum(f"{ins[0]},{ins[1]}->{out}", a, b))

@@ -13,13 +13,6 @@ from typing import Any
 
 from fuseflow.ir.errors import UsageError
 
-#: the ``ff sim`` flag of each field (usage errors name it)
-FLAGS = {
-    "queue_capacity": "--queue-capacity", "queue_grown": "--queue-grown", "threads": "--threads",
-    "profile": "--profile", "show_queues": "--show-queues", "jit": "--no-jit", "boundscheck": "--boundscheck",
-    "reuse": "--no-reuse",
-    "spill_at": "--spill-at", "spill_dir": "--spill-dir",
-}
 MAX_THREADS = 64
 
 
@@ -80,7 +73,8 @@ class EngineOptions:
 
 
 def _bad(name: str, value: object, why: str) -> UsageError:
-    return UsageError(f"engine option {name} ({FLAGS[name]}) {why}, got {value!r}")
+    flag = f"--no-{name}" if name in ("jit", "reuse") else "--" + name.replace("_", "-")  # its ff sim flag
+    return UsageError(f"engine option {name} ({flag}) {why}, got {value!r}")
 
 
 #: how the loops are compiled, read by ``fuseflow.sim.fast.jit`` when it is first imported

@@ -33,7 +33,7 @@ class Proc:
         self.done = False
         self.blocked_on: Channel | None = None
         self.busy: list[list[int]] | None = None  # [start, end) intervals, when tracing
-        self._sched: Scheduler | None = None
+        self._ready: deque[Proc] | None = None  # the run queue, while running
         for ch in ins.values():
             ch.reader = self
         for ch in outs.values():
@@ -48,8 +48,8 @@ class Proc:
         return self.node.describe()
 
     def wake(self) -> None:
-        if self._sched is not None:
-            self._sched.ready.append(self)
+        if self._ready is not None:
+            self._ready.append(self)
 
     def peek(self, ch: Channel) -> Wait:
         while ch.head >= len(ch.toks):
@@ -102,32 +102,23 @@ class Proc:
         return SimulationError(f"{self.describe()} at cycle {self.t}: {msg}")
 
 
-class Scheduler:
+def run_network(procs: list[Proc]) -> None:
     """Runs processes until all return; an unfinishable network is a deadlock error."""
-
-    def __init__(self, procs: list[Proc]) -> None:
-        self.procs = procs
-        self.ready: deque[Proc] = deque()
-
-    def run(self) -> None:
-        gens = {}
-        for p in self.procs:
-            p._sched = self
-            gens[id(p)] = p.run()
-            self.ready.append(p)
-        ready = self.ready
-        while ready:
-            p = ready.popleft()
-            if p.done:
-                continue
-            try:
-                p.blocked_on = next(gens[id(p)])
-            except StopIteration:
-                p.done = True
-                p.blocked_on = None
-        stuck = [p for p in self.procs if not p.done]
-        if stuck:
-            raise deadlock_error(stuck)
+    ready: deque[Proc] = deque(procs)
+    gens = {id(p): p.run() for p in procs}
+    for p in procs:
+        p._ready = ready
+    while ready:
+        p = ready.popleft()
+        if p.done:
+            continue
+        try:
+            p.blocked_on = next(gens[id(p)])
+        except StopIteration:
+            p.done = True
+    stuck = [p for p in procs if not p.done]
+    if stuck:
+        raise deadlock_error(stuck)
 
 
 def deadlock_error(stuck: list[Proc]) -> SimulationError:
@@ -135,9 +126,8 @@ def deadlock_error(stuck: list[Proc]) -> SimulationError:
     parts = []
     for p in stuck[:8]:
         ch = p.blocked_on
-        if ch is None:
-            parts.append(p.describe())
-        elif ch.reader is p:
+        assert ch is not None  # every process ran at least once
+        if ch.reader is p:
             parts.append(f"{p.describe()} waiting to read {ch.name} (empty)")
         else:
             parts.append(f"{p.describe()} waiting to write {ch.name} (full, depth {ch.depth})")

@@ -78,8 +78,7 @@ class KernelReuse:
     def remember(self, key: str, kernel: Kernel, run: KernelRun) -> None:
         if key in self.cache:
             return
-        names = canonical_names(kernel)
-        canon = {t: i for i, t in enumerate(names)}
+        canon = {t: i for i, t in enumerate(canonical_names(kernel))}
         structure: dict[int, np.ndarray | None] = {}
         for t, data in run.outputs.items():
             if t not in canon:
