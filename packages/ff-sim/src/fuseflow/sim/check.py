@@ -131,8 +131,6 @@ def compare(outputs: dict[str, TensorData], reference: dict[str, TensorData]) ->
     for name, want in reference.items():
         if name not in outputs:
             return CheckReport("fail", None, {"tensor": name, "problem": "not written by any kernel"})
-        if not isinstance(want, TensorData):  # an array (callers before sparse references)
-            want = TensorData.from_dense(np.asarray(want, dtype=np.float32))
         got = outputs[name]
         try:
             w, mismatch = _compare_one(name, got, want)

@@ -41,12 +41,14 @@ class LevelScan(Proc):
         cfg, mcfg = self.ctx.hw.scanner, self.ctx.hw.memory
         inp, oc, orf = self.ins["ref"], self.outs["crd"], self.outs["ref"]
         fmt, dim, seg, crd = lv.format, lv.dim, lv.seg, lv.crd
+        dense = fmt is LevelFormat.DENSE
         lat = cfg.output_latency
+        batch = max(1, mcfg.crd_batch)
         if fmt is LevelFormat.COMPRESSED and cfg.data_load_factor:
             assert seg is not None and crd is not None
             f = cfg.data_load_factor
             self.t += math.ceil(len(seg) * f) + math.ceil(len(crd) * f)
-        if fmt is not LevelFormat.DENSE:
+        if not dense:
             self.t += cfg.startup_delay
         while True:
             tok = yield from self.deq(inp)
@@ -59,30 +61,23 @@ class LevelScan(Proc):
                 continue
             r = int(tok)
             self.t += cfg.initial_delay + cfg.miss_latency
-            if fmt is LevelFormat.DENSE:
-                base = r * dim
-                for c in range(dim):
-                    yield from self.emit(oc, c, self.t + lat)
-                    yield from self.emit(orf, base + c, self.t + lat)
-                    self.t += cfg.sequential_interval
-            else:
-                if fmt is LevelFormat.COMPRESSED:
-                    assert seg is not None
-                    lo, hi = int(seg[r]), int(seg[r + 1])
-                    self.counters.seg_reads += mcfg.seg_words_per_ref
-                    self.ctx.mem(self, mcfg.seg_words_per_ref)
-                else:  # singleton: one coordinate per parent position
-                    lo, hi = r, r + 1
-                assert crd is not None
-                batch = max(1, mcfg.crd_batch)
-                for p in range(lo, hi):
-                    if (p - lo) % batch == 0:
-                        n = min(batch, hi - p)
-                        self.counters.crd_reads += n
-                        self.ctx.mem(self, n)
-                    yield from self.emit(oc, int(crd[p]), self.t + lat)
-                    yield from self.emit(orf, p, self.t + lat)
-                    self.t += cfg.sequential_interval
+            if dense:  # coordinates 0 .. dim-1, nothing to read
+                lo, hi = r * dim, (r + 1) * dim
+            elif fmt is LevelFormat.COMPRESSED:
+                assert seg is not None
+                lo, hi = int(seg[r]), int(seg[r + 1])
+                self.counters.seg_reads += mcfg.seg_words_per_ref
+                self.ctx.mem(self, mcfg.seg_words_per_ref)
+            else:  # singleton: one coordinate per parent position
+                lo, hi = r, r + 1
+            for p in range(lo, hi):
+                if crd is not None and (p - lo) % batch == 0:  # a sparse level reads its coordinates in batches
+                    n = min(batch, hi - p)
+                    self.counters.crd_reads += n
+                    self.ctx.mem(self, n)
+                yield from self.emit(oc, p - lo if crd is None else int(crd[p]), self.t + lat)
+                yield from self.emit(orf, p, self.t + lat)
+                self.t += cfg.sequential_interval
             s = yield from fiber_stop(self, inp)
             yield from self.emit_each(s, oc, orf)
             self.t += 1
