@@ -18,7 +18,7 @@ from fuseflow.sim.hw import HwConfig, MemoryConfig, load_hw
 from fuseflow.sim.kernel import KernelContext
 from fuseflow.sim.memory import Memory
 from fuseflow.sim.prims import PRIMITIVES
-from fuseflow.sim.process import Proc, Scheduler
+from fuseflow.sim.process import Proc, run_network
 
 Stamped = list[tuple[Any, int]]
 
@@ -52,6 +52,18 @@ def stamped(text: str, start: int = 1) -> Stamped:
     return [(t, start + i) for i, t in enumerate(parse_tokens(text))]
 
 
+class _Recorded(Channel):
+    """A channel that keeps every element pushed, for the tests to read."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.log: Stamped = []
+
+    def push(self, tok: Any, stamp: int) -> None:
+        super().push(tok, stamp)
+        self.log.append((tok, stamp))
+
+
 def _load(name: str, items: Stamped) -> Channel:
     ch = Channel(name)
     for tok, st in items:
@@ -68,29 +80,26 @@ def run_nodes(nodes: list[tuple[Node, dict[str, Stamped | str]]], links: Sequenc
     every unlinked output is recorded."""
     ctx = _Ctx(load_hw(hw), stored or {})
     ins: list[dict[str, Channel]] = []
-    outs: list[dict[str, Channel]] = [{} for _ in nodes]
+    outs: list[dict[str, _Recorded]] = [{} for _ in nodes]
     for node, inputs in nodes:
         ins.append({p: _load(f"{node.describe()}.{p}", stamped(v) if isinstance(v, str) else v)
                     for p, v in inputs.items()})
     for s, sp, d, dp in links:
-        ch = Channel(f"{s}.{sp}->{d}.{dp}")
-        ch.log = []
+        ch = _Recorded(f"{s}.{sp}->{d}.{dp}")
         outs[s][sp] = ch
         ins[d][dp] = ch
     for i, (node, _) in enumerate(nodes):
         for spec in node.outputs():
             if spec.name not in outs[i]:
-                ch = Channel(f"{node.describe()}.{spec.name}")
-                ch.log = []
-                outs[i][spec.name] = ch
+                outs[i][spec.name] = _Recorded(f"{node.describe()}.{spec.name}")
     ctx.kinds.update(kinds or {})
     procs = [PRIMITIVES[n.kind](n, ins[i], outs[i], ctx) for i, (n, _) in enumerate(nodes)]
-    Scheduler(procs).run()
+    run_network(procs)
     recorded = {}
     for i, o in enumerate(outs):
         for port, ch in o.items():
             key = port if len(nodes) == 1 else f"{i}.{port}"
-            recorded[key] = list(ch.log or [])
+            recorded[key] = list(ch.log)
     return NodeRun(recorded, [p.t for p in procs], procs, ctx)
 
 

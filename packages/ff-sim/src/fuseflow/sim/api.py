@@ -13,7 +13,8 @@ from fuseflow.sim.hw import HwConfig, load_hw
 from fuseflow.sim.inputs import prepare_inputs
 from fuseflow.sim.options import EngineOptions, apply_compile_settings
 from fuseflow.sim.result import SimResult
-from fuseflow.sim.reuse import KernelReuse, reusing
+from fuseflow.sim.reuse import ACTIVE as REUSE
+from fuseflow.sim.reuse import KernelReuse
 from fuseflow.sim.trace import write_trace
 
 
@@ -21,13 +22,10 @@ def simulate(program: Program, hw: str | Path | HwConfig = "default", engine: st
              check: bool = False, trace_path: str | Path | None = None, random_inputs: int | None = None,
              **options: Any) -> SimResult:
     """Simulate every kernel of ``program`` in order on hardware ``hw`` (a preset name,
-    a TOML file or an :class:`HwConfig`).
+    a TOML file or an :class:`HwConfig`); ``check`` compares the outputs with PyTorch's.
 
-    ``check`` compares the program's outputs with recorded PyTorch outputs (or the
-    tensor-program interpreter). Options go to the engine (``channel_depth``,
-    ``stream_depths``, ``density`` of random inputs, ``engine_options``: the fast engine's
-    :class:`~fuseflow.sim.options.EngineOptions`, or a dict of its fields; its ``reuse``
-    holds for both engines: see :mod:`fuseflow.sim.reuse`).
+    Options go to the engine: ``channel_depth``, ``stream_depths``, ``density`` of random
+    inputs, ``engine_options`` (an :class:`~fuseflow.sim.options.EngineOptions` or a dict).
     """
     opts = EngineOptions.of(options.pop("engine_options", None))
     apply_compile_settings(opts)  # before the engine plugins load the compiled loops
@@ -35,9 +33,11 @@ def simulate(program: Program, hw: str | Path | HwConfig = "default", engine: st
     eng = registry("engine").get(engine)
     cfg = load_hw(hw)
     start = time.perf_counter()
-    with reusing(KernelReuse() if opts.reuse else None):
-        result: SimResult = eng.run(program, cfg, random_inputs=random_inputs,
-                                    trace=trace_path is not None, **options)
+    token = REUSE.set(KernelReuse() if opts.reuse else None)
+    try:
+        result: SimResult = eng.run(program, cfg, random_inputs=random_inputs, trace=trace_path is not None, **options)
+    finally:
+        REUSE.reset(token)
     result.wall_time = time.perf_counter() - start
     if check:
         env, _ = prepare_inputs(program, random_inputs, options.get("density"))

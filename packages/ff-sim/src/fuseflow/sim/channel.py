@@ -15,13 +15,12 @@ _COMPACT = 1 << 14  # drop consumed elements once this many (and half the queue)
 class Channel:
     """One stream. ``depth`` None means unbounded; otherwise a full channel stalls its writer.
 
-    The queue is columnar: tokens in a list and stamps in an ``array('q')``, read from
-    ``head``. A process runs until its inputs are empty, so whole streams can sit in a
-    channel; this keeps them at about 16 bytes per element (a deque of tuples costs ~100).
+    Tokens sit in a list and stamps in an ``array('q')``, read from ``head``: whole streams
+    can sit in a channel, at about 16 bytes per element.
     """
 
     __slots__ = ("name", "toks", "stamps", "head", "depth", "reader", "writer", "pushed", "popped",
-                 "pop_times", "_pop_base", "reader_waiting", "writer_waiting", "log")
+                 "pop_times", "_pop_base", "reader_waiting", "writer_waiting")
 
     def __init__(self, name: str, depth: int | None = None) -> None:
         self.name = name
@@ -37,10 +36,6 @@ class Channel:
         self._pop_base = 0  # index of pop_times[0]
         self.reader_waiting = False
         self.writer_waiting = False
-        self.log: list[tuple[Any, int]] | None = None  # every element pushed, when recording
-
-    def __len__(self) -> int:
-        return len(self.toks) - self.head
 
     def has_space(self) -> bool:
         return self.depth is None or self.pushed - self.popped < self.depth
@@ -61,8 +56,6 @@ class Channel:
         self.toks.append(tok)
         self.stamps.append(stamp)
         self.pushed += 1
-        if self.log is not None:
-            self.log.append((tok, stamp))
         if self.reader_waiting:
             self.reader_waiting = False
             assert self.reader is not None

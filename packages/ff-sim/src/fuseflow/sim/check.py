@@ -1,10 +1,7 @@
 """Comparing simulated outputs with PyTorch's (recorded) or the tensor-program interpreter's.
 
-Nothing is densified: a sparse output (COO) is compared with a sparse reference entry by
-entry, on the union of their stored coordinates (a coordinate stored on one side only is
-compared with 0 on the other, so explicit zeros do not count as a difference); a dense
-output with a dense reference, in slices. Differences are taken in float64 (exact for
-float32 values) on at most ``CHUNK`` entries at a time.
+Nothing is densified: sparse outputs are compared on the union of the stored coordinates
+(one side only: compared with 0), dense ones in slices of at most ``CHUNK`` entries, in float64.
 """
 
 from __future__ import annotations
@@ -79,9 +76,10 @@ def _scale(w: np.ndarray) -> float:
     return top
 
 
-def _compare_aligned(g: np.ndarray, w: np.ndarray, atol: float) -> tuple[float, int | None]:
+def _compare_aligned(g: np.ndarray, w: np.ndarray) -> tuple[float, int | None]:
     """Worst relative error and the first position out of tolerance, over equal-length
     value arrays (float32 or float64), in slices."""
+    atol = max(ATOL_FRACTION * _scale(w), 1e-30)
     worst = 0.0
     first: int | None = None
     for s in range(0, g.size, CHUNK):
@@ -106,22 +104,20 @@ def _compare_one(name: str, got: TensorData, want: TensorData) -> tuple[float, d
     if got.dense is not None and want.dense is not None:  # dense against dense, row-major
         g = np.asarray(got.dense).reshape(-1)
         w = np.asarray(want.dense).reshape(-1)
-        atol = max(ATOL_FRACTION * _scale(w), 1e-30)
-        worst, at = _compare_aligned(g, w, atol)
+        worst, at = _compare_aligned(g, w)
         if at is None:
             return worst, None
         gv, wv = float(g[at]), float(w[at])
     else:  # sparse: the union of the stored coordinates
         gk, gvals = _entries(got)
         wk, wvals = _entries(want)
-        atol = max(ATOL_FRACTION * _scale(wvals), 1e-30)
         keys = np.union1d(gk, wk)
         g = np.zeros(keys.size)
         w = np.zeros(keys.size)
         g[np.searchsorted(keys, gk)] = gvals
         w[np.searchsorted(keys, wk)] = wvals
         del gk, wk, gvals, wvals
-        worst, pos = _compare_aligned(g, w, atol)
+        worst, pos = _compare_aligned(g, w)
         if pos is None:
             return worst, None
         at, gv, wv = int(keys[pos]), float(g[pos]), float(w[pos])
@@ -135,8 +131,6 @@ def compare(outputs: dict[str, TensorData], reference: dict[str, TensorData]) ->
     for name, want in reference.items():
         if name not in outputs:
             return CheckReport("fail", None, {"tensor": name, "problem": "not written by any kernel"})
-        if not isinstance(want, TensorData):  # an array (callers before sparse references)
-            want = TensorData.from_dense(np.asarray(want, dtype=np.float32))
         got = outputs[name]
         try:
             w, mismatch = _compare_one(name, got, want)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import typer
 from fuseflow.ir.dataflow import Program
@@ -74,11 +73,8 @@ def sim_command(
         from fuseflow.ir.verify import verify_program
 
         verify_program(prog)
-    opts: dict[str, Any] = {"engine_options": engine_options}
-    if channel_depth is not None:
-        opts["channel_depth"] = channel_depth
-    res = simulate(prog, hw=hw, engine=engine, check=check, trace_path=trace,
-                   random_inputs=random_inputs, **opts)
+    res = simulate(prog, hw=hw, engine=engine, check=check, trace_path=trace, random_inputs=random_inputs,
+                   channel_depth=channel_depth, engine_options=engine_options)
     if as_json:
         typer.echo(json.dumps(res.to_json_dict()))
     else:

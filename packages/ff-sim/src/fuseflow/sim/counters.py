@@ -7,12 +7,8 @@ from dataclasses import asdict, dataclass, fields
 
 @dataclass
 class Counters:
-    """Counts of one primitive, kernel or program.
-
-    ``alu_ops``/``reduce_ops`` count operations on tokens (a tile op is one); ``flops``
-    weights them (B^2 per elementwise tile op, 2B^3 per tile matmul). Memory counters
-    are in words (a tile is B^2 words).
-    """
+    """Counts of one primitive, kernel or program. A tile op is one ALU/reduce op but B^2
+    FLOPs (2B^3 for a tile matmul); memory counters are in words (a tile is B^2 words)."""
 
     alu_ops: int = 0
     reduce_ops: int = 0

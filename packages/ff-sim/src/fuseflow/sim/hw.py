@@ -95,26 +95,23 @@ def load_hw(spec: str | Path | HwConfig) -> HwConfig:
     """A preset by name (``default``, ``no-hbm``) or a TOML file path."""
     if isinstance(spec, HwConfig):
         return spec
-    text_spec = str(spec)
-    path = Path(text_spec)
+    name = str(spec)
+    path = Path(name)
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise DataError(f"hardware file {path} does not exist")
-        text = path.read_text()
-        origin = str(path)
+        text, origin = path.read_text(), str(path)
     else:
-        res = resources.files("fuseflow.sim") / "presets" / f"{text_spec}.toml"
+        res = resources.files("fuseflow.sim") / "presets" / f"{name}.toml"
         if not res.is_file():
-            raise UnknownNameError(
-                f"unknown hardware preset {text_spec!r} (known: {', '.join(preset_names())}; or give a .toml file)"
-            )
-        text = res.read_text()
-        origin = f"preset {text_spec}"
+            raise UnknownNameError(f"unknown hardware preset {name!r} (known: {', '.join(preset_names())}; "
+                                   "or give a .toml file)")
+        text, origin = res.read_text(), f"preset {name}"
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise DataError(f"{origin}: {e}") from None
-    return hw_from_dict(raw, origin, default_name=path.stem if path.suffix else text_spec)
+    return hw_from_dict(raw, origin, default_name=path.stem if path.suffix else name)
 
 
 SECTIONS = ("memory", "scanner", "timing", "channels")
@@ -169,12 +166,6 @@ def hw_from_dict(raw: dict[str, Any], origin: str = "hardware file", default_nam
     streams = tuple((str(k), _number(origin, f"[channels.streams] {k}", v, int, 0))
                     for k, v in ch.get("streams", {}).items())
     clock = _number(origin, "clock_ghz", raw.get("clock_ghz", 1.0), float, 1e-6)
-    return HwConfig(
-        name=str(raw.get("name", default_name)),
-        clock_ghz=clock,
-        memory=section(MemoryConfig, "memory"),
-        scanner=section(ScannerConfig, "scanner"),
-        timing=section(TimingConfig, "timing"),
-        channel_depth=depth if depth > 0 else None,
-        stream_depths=streams,
-    )
+    return HwConfig(name=str(raw.get("name", default_name)), clock_ghz=clock, memory=section(MemoryConfig, "memory"),
+                    scanner=section(ScannerConfig, "scanner"), timing=section(TimingConfig, "timing"),
+                    channel_depth=depth if depth > 0 else None, stream_depths=streams)

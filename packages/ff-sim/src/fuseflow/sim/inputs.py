@@ -31,15 +31,13 @@ def tensors_read(program: Program) -> list[str]:
 def random_tensor(decl: TensorDecl, rng: np.random.Generator, density: float) -> TensorData:
     """Values uniform in [-1, 1); a sparse format keeps about ``density`` of its entries
     (blocks when blocked); a dense format keeps all."""
-    shape = decl.shape
-    fmt = decl.format
+    shape, fmt = decl.shape, decl.format
     vals = rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
     if fmt.is_dense or not shape:
         return TensorData.from_dense(vals)
     block = fmt.block or (1,) * len(shape)
     bshape = tuple(n // b for n, b in zip(shape, block, strict=True))
-    keep = rng.random(bshape) < density
-    mask = keep
+    mask = rng.random(bshape) < density
     for ax, b in enumerate(block):
         mask = np.repeat(mask, b, axis=ax)
     return TensorData.from_dense(np.where(mask, vals, np.float32(0.0)))

@@ -16,7 +16,7 @@ from fuseflow.sim.hw import HwConfig
 from fuseflow.sim.memory import Memory
 from fuseflow.sim.outputs import encode, rebuild
 from fuseflow.sim.prims import PRIMITIVES
-from fuseflow.sim.process import Proc, Scheduler
+from fuseflow.sim.process import Proc, run_network
 
 READERS = (NodeKind.LEVEL_SCAN, NodeKind.VAL_ARRAY, NodeKind.LOCATE)
 WRITERS = (NodeKind.LEVEL_WRITE, NodeKind.VAL_WRITE)
@@ -70,26 +70,20 @@ class KernelContext:
     def mem(self, proc: Proc, words: int) -> None:
         """Charge an off-chip access of ``words`` words to ``proc`` (blocking)."""
         if self.memory is not None and words > 0:
-            done = self.memory.access(proc.t, words, proc.node.id if proc.node is not None else 0)
+            done = self.memory.access(proc.t, words, proc.node.id)
             if done > proc.t:
                 proc.t = done
 
     def in_kind(self, proc: Proc, port: str) -> StreamKind | None:
-        assert proc.node is not None
         return self.kinds.get((proc.node.id, port))
-
-    def level_record(self, tensor: str, level: int) -> list[Any]:
-        return self.levels.setdefault(tensor, {}).setdefault(level, [])
 
     def value_record(self, tensor: str) -> list[Any]:
         return self.values.setdefault(tensor, [])
 
 
-def build(kernel: Kernel, ctx: KernelContext, trace: bool = False,
-          record: bool = False) -> tuple[list[Proc], dict[int, Channel]]:
-    """Processes and channels of a kernel's graph (channels keyed by stream id)."""
+def build(kernel: Kernel, ctx: KernelContext, trace: bool = False) -> list[Proc]:
+    """A process per node of the kernel's graph, connected by a channel per stream."""
     g = kernel.graph
-    chans: dict[int, Channel] = {}
     ins: dict[int, dict[str, Channel]] = {nid: {} for nid in g.nodes}
     outs: dict[int, dict[str, Channel]] = {nid: {} for nid in g.nodes}
     for s in g.streams:
@@ -98,9 +92,6 @@ def build(kernel: Kernel, ctx: KernelContext, trace: bool = False,
         name = s.name or f"s{s.id} ({g.nodes[s.src.node].describe()}.{s.src.port} -> "\
                          f"{g.nodes[s.dst.node].describe()}.{s.dst.port})"
         ch = Channel(name, ctx.hw.depth_of(s.id, s.name))
-        if record:
-            ch.log = []
-        chans[s.id] = ch
         outs[s.src.node][s.src.port] = ch
         ins[s.dst.node][s.dst.port] = ch
         ctx.kinds[(s.dst.node, s.dst.port)] = s.kind
@@ -117,14 +108,14 @@ def build(kernel: Kernel, ctx: KernelContext, trace: bool = False,
         if trace:
             proc.busy = []
         procs.append(proc)
-    return procs, chans
+    return procs
 
 
 def run_kernel(program: Program, kernel: Kernel, env: dict[str, TensorData], hw: HwConfig,
                trace: bool = False) -> KernelRun:
     ctx = KernelContext(program, env, hw)
-    procs, _ = build(kernel, ctx, trace)
-    Scheduler(procs).run()
+    procs = build(kernel, ctx, trace)
+    run_network(procs)
     total = Counters()
     per: dict[str, Counters] = {}
     for p in procs:
@@ -138,11 +129,9 @@ def run_kernel(program: Program, kernel: Kernel, env: dict[str, TensorData], hw:
 
 def collect_outputs(program: Program, kernel: Kernel, ctx: KernelContext) -> dict[str, TensorData]:
     written = {n.attrs.tensor for n in kernel.graph.nodes.values() if n.kind in WRITERS and n.attrs.tensor}
-    names = list(kernel.outputs) + sorted(t for t in written if t not in kernel.outputs)
+    names = [t for t in kernel.outputs if t in written] + sorted(t for t in written if t not in kernel.outputs)
     out: dict[str, TensorData] = {}
     for name in names:
-        if name is None or name not in written:
-            continue
         decl = program.program.tensor(name)
         with memory_guard(f"in kernel {kernel.name}, collecting output {name} {list(decl.shape)}"):
             levels = {lv: encode(toks) for lv, toks in ctx.levels.get(name, {}).items()}

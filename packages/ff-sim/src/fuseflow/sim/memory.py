@@ -1,27 +1,15 @@
 """The off-chip memory model (Comal's HBM): channels with latency, II and a start-up cost.
 
-Each word is one request. Each client (a primitive, named by its node id) walks the
-channels round-robin from channel ``id % channels``, as consecutive addresses of its
-array interleave over them. A channel serves one word per ``initiation_interval``
-cycles in fixed slots, from cycle ``startup`` on; a request takes the first free slot at
-or after its issue time (first-fit in time, so a client that runs ahead in the
-simulator's processing order does not push earlier requests of other clients back).
-
-A client's answers depend only on its own requests and on the slots that clients with
-lower ids took: no state is shared across clients but the slots. That is what lets the
-fast engine stream a kernel (docs/fast-engine.md, "Streaming"): the answer to a request
-is final once every lower-id client's clock has passed the slots it searched.
-
-:class:`Memory`, the model both engines use, keeps the taken slots as a bitmap and answers
-through the compiled ``fast.jitmem.mem_access`` (the streaming engine's step functions
-inline the same function), so the model is implemented once. The tests check it against
-``SlotDictMemory`` (tests/sim_testlib.py), the model as first written: a union-find dict
-of taken slots per channel.
+Each word is one request. A client (a primitive, by node id) walks the channels
+round-robin from channel ``id % channels``. A channel serves one word per
+``initiation_interval`` cycles in fixed slots from cycle ``startup`` on; a request takes
+the first free slot at or after its issue time. A client's answers depend only on its own
+requests and the slots lower-id clients took: that lets the fast engine stream a kernel
+(docs/fast-engine.md, "Streaming"). Both engines answer through the compiled
+``fast.jitmem.mem_access``; the tests check it against ``SlotDictMemory`` (tests/sim_testlib.py).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 from fuseflow.sim.hw import MemoryConfig
@@ -29,28 +17,15 @@ from fuseflow.sim.hw import MemoryConfig
 _B = 64  # slots per block: one int64 of the bitmap per channel
 
 
-_COMPILED: list[Any] = []
-
-
-def _access(slots: np.ndarray, mstate: np.ndarray, ii: int, lat: int, startup: int, t: int, w: int,
-            buf: np.ndarray) -> int:
-    if not _COMPILED:  # loaded on first use: importing the model does not fix how loops compile
-        from fuseflow.sim.fast.memory import access
-
-        _COMPILED.append(access)
-    return int(_COMPILED[0](slots, mstate, ii, lat, startup, t, w, buf))
-
-
 class Memory:
     """``slots``: blocks x channels int64, slot j of channel c in bit j % 64 of
-    ``slots[j // 64, c]`` (``cap`` = 64 x blocks slots per channel). First-fit only
-    depends on the set of taken slots, so it answers as the slot dict does. Each client
-    has its own ``mstate`` = [next channel, grow channel, grow blocks] (:meth:`client`),
-    which the streaming engine's memory clients get. A block of all ones is a full block;
-    the channels' words of one block share a cache line, as the words of one request do.
-    The bitmap grows without zero-filling the new room (the OS zeroes pages on first touch)."""
+    ``slots[j // 64, c]`` (``cap`` = 64 x blocks slots per channel). Each client has its own
+    ``mstate`` = [next channel, grow channel, grow blocks] (:meth:`client`)."""
 
     def __init__(self, cfg: MemoryConfig) -> None:
+        from fuseflow.sim.fast.memory import access
+
+        self._access = access  # imported here: importing the model does not fix how loops compile
         self.cfg = cfg
         self.n = max(1, cfg.channels)
         self.ii = max(1, cfg.initiation_interval)
@@ -90,7 +65,7 @@ class Memory:
         buf = self.buffer(words)
         mstate = self.client(client)
         while True:
-            done = _access(self.slots, mstate, self.ii, self.lat, self.startup, t, words, buf)
+            done = int(self._access(self.slots, mstate, self.ii, self.lat, self.startup, t, words, buf))
             if done >= 0:
                 return done
             self._grow(int(mstate[1]), int(mstate[2]))

@@ -14,15 +14,8 @@ ZERO = F32(0.0)
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
-def _gelu(x: Any) -> Any:
-    # exact GELU (erf form), as torch's default; computed in float64, rounded to float32
-    xd = np.asarray(x, dtype=np.float64)
-    return 0.5 * xd * (1.0 + _erf(xd / math.sqrt(2.0)))
-
-
-def _sigmoid(x: Any) -> Any:
-    xd = np.asarray(x, dtype=np.float64)
-    return 1.0 / (1.0 + np.exp(-xd))
+def _f64(x: Any) -> Any:
+    return np.asarray(x, dtype=np.float64)
 
 
 UNARY: dict[UnaryOp, Callable[[Any, Any], Any]] = {
@@ -31,8 +24,8 @@ UNARY: dict[UnaryOp, Callable[[Any, Any], Any]] = {
     UnaryOp.RSQRT: lambda x, s: F32(1.0) / np.sqrt(x),
     UnaryOp.SQRT: lambda x, s: np.sqrt(x),
     UnaryOp.RELU: lambda x, s: np.maximum(x, ZERO),
-    UnaryOp.SIGMOID: lambda x, s: _sigmoid(x),
-    UnaryOp.GELU: lambda x, s: _gelu(x),
+    UnaryOp.SIGMOID: lambda x, s: 1.0 / (1.0 + np.exp(-_f64(x))),  # in float64, rounded to float32
+    UnaryOp.GELU: lambda x, s: 0.5 * _f64(x) * (1.0 + _erf(_f64(x) / math.sqrt(2.0))),  # exact (erf) GELU, as torch
     UnaryOp.TANH: lambda x, s: np.tanh(x),
     UnaryOp.SCALAR_ADD: lambda x, s: x + s,
     UnaryOp.SCALAR_MUL: lambda x, s: x * s,
@@ -146,9 +139,8 @@ def tile_binary(op: BinaryOp, a: Any, b: Any, ins: list[str], out: str, lead: in
     """``a op b`` on tiles; ``lead`` > 0: on stacks of tiles (arrays, by matmul if a contraction)."""
     with np.errstate(all="ignore"):
         if is_contraction(op, ins, out):
-            if not (isinstance(a, np.ndarray) and a.ndim and isinstance(b, np.ndarray) and b.ndim):
-                a = a if isinstance(a, np.ndarray) and a.ndim else np.zeros([1] * len(ins[0]), F32)
-                b = b if isinstance(b, np.ndarray) and b.ndim else np.zeros([1] * len(ins[1]), F32)
+            a = a if isinstance(a, np.ndarray) and a.ndim else np.zeros([1] * len(ins[0]), F32)
+            b = b if isinstance(b, np.ndarray) and b.ndim else np.zeros([1] * len(ins[1]), F32)
             if by_matmul(ins, out):
                 return as_value(contract(a, b, ins, out, lead))
             return as_value(np.einsum(f"{ins[0]},{ins[1]}->{out}", a, b))
@@ -179,7 +171,4 @@ def einsum_flops(a: Any, b: Any, ins: list[str], out: str) -> int:
     for x, letters in ((a, ins[0]), (b, ins[1])):
         if isinstance(x, np.ndarray) and x.ndim:
             sizes.update(zip(letters, x.shape, strict=True))
-    n = 1
-    for v in sizes.values():
-        n *= v
-    return 2 * n
+    return 2 * math.prod(sizes.values())

@@ -1,8 +1,7 @@
 """The fast engine's settings, in one typed object (``ff sim`` flags and the Python API fill it).
 
-``jit`` and ``boundscheck`` say how the engine's loops are compiled: numba compiles a
-function once per process, so they are fixed when the fast engine is first loaded (the
-first ``simulate``); a later run that asks otherwise is a usage error naming them.
+``jit`` and ``boundscheck`` are fixed when the engine's loops first load (numba compiles once
+per process); a later run that asks otherwise is a usage error.
 """
 
 from __future__ import annotations
@@ -14,13 +13,6 @@ from typing import Any
 
 from fuseflow.ir.errors import UsageError
 
-#: the ``ff sim`` flag of each field (usage errors name it)
-FLAGS = {
-    "queue_capacity": "--queue-capacity", "queue_grown": "--queue-grown", "threads": "--threads",
-    "profile": "--profile", "show_queues": "--show-queues", "jit": "--no-jit", "boundscheck": "--boundscheck",
-    "reuse": "--no-reuse",
-    "spill_at": "--spill-at", "spill_dir": "--spill-dir",
-}
 MAX_THREADS = 64
 
 
@@ -81,7 +73,8 @@ class EngineOptions:
 
 
 def _bad(name: str, value: object, why: str) -> UsageError:
-    return UsageError(f"engine option {name} ({FLAGS[name]}) {why}, got {value!r}")
+    flag = f"--no-{name}" if name in ("jit", "reuse") else "--" + name.replace("_", "-")  # its ff sim flag
+    return UsageError(f"engine option {name} ({flag}) {why}, got {value!r}")
 
 
 #: how the loops are compiled, read by ``fuseflow.sim.fast.jit`` when it is first imported

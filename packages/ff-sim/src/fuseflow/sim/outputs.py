@@ -1,11 +1,9 @@
 """Rebuilding an output tensor from what its level and value writers recorded.
 
 Level l+1's stream is parsed in lockstep with level l's, the way a scanner produced it:
-one fiber per level-l coordinate, closed by S0 or by S(k+1) that also closes level l's
-Sk; each level-l stop not folded that way appears at level l+1 as a bare S(k+1).
-Both engines hand the level records over as code arrays (``fast.codes``: the reference's
-token lists through :func:`encode`, the fast engine's as its writers made them); the
-parse is compiled (``fast.rebuild``), as records run to millions of tokens.
+one fiber per level-l coordinate, closed by S0 or by an S(k+1) that also closes level l's Sk.
+Both engines hand the records over as code arrays (``fast.codes``); the parse is compiled
+(``fast.rebuild``), as records run to millions of tokens.
 """
 
 from __future__ import annotations

@@ -23,8 +23,7 @@ Wait = Generator[Channel, None, Any]
 class Proc:
     """Base of every primitive: ports, local clock, counters, the read/write helpers."""
 
-    def __init__(self, node: Node | None, ins: dict[str, Channel], outs: dict[str, Channel],
-                 ctx: Any = None) -> None:
+    def __init__(self, node: Node, ins: dict[str, Channel], outs: dict[str, Channel], ctx: Any = None) -> None:
         self.node = node
         self.ins = ins
         self.outs = outs
@@ -34,24 +33,23 @@ class Proc:
         self.done = False
         self.blocked_on: Channel | None = None
         self.busy: list[list[int]] | None = None  # [start, end) intervals, when tracing
-        self._sched: Scheduler | None = None
+        self._ready: deque[Proc] | None = None  # the run queue, while running
         for ch in ins.values():
             ch.reader = self
         for ch in outs.values():
             ch.writer = self
 
-    # -- each primitive overrides this ---------------------------------------------------
     def run(self) -> Wait:
+        """The primitive's behaviour (each primitive overrides it)."""
         raise SimulationError(f"{self.describe()}: this primitive has no simulation behaviour")
         yield  # pragma: no cover
 
-    # -- helpers -----------------------------------------------------------------------
     def describe(self) -> str:
-        return self.node.describe() if self.node is not None else type(self).__name__
+        return self.node.describe()
 
     def wake(self) -> None:
-        if self._sched is not None:
-            self._sched.ready.append(self)
+        if self._ready is not None:
+            self._ready.append(self)
 
     def peek(self, ch: Channel) -> Wait:
         while ch.head >= len(ch.toks):
@@ -63,13 +61,13 @@ class Proc:
         return ch.toks[ch.head]
 
     def deq(self, ch: Channel) -> Wait:
-        while ch.head >= len(ch.toks):
-            ch.reader_waiting = True
-            yield ch
-        stamp = ch.stamps[ch.head]
-        if stamp > self.t:
-            self.t = stamp
+        yield from self.peek(ch)
         return ch.pop(self.t)
+
+    def deq_each(self, *chans: Channel) -> Wait:
+        """Dequeue one token from each channel in turn."""
+        for ch in chans:
+            yield from self.deq(ch)
 
     def emit(self, ch: Channel, tok: Any, at: int | None = None) -> Wait:
         """Enqueue ``tok`` stamped max(at, t + 1); a full channel first waits for space."""
@@ -86,6 +84,11 @@ class Proc:
         if self.busy is not None:
             self.mark(stamp - 1)
 
+    def emit_each(self, tok: Any, *chans: Channel) -> Wait:
+        """Emit ``tok`` on each channel in turn."""
+        for ch in chans:
+            yield from self.emit(ch, tok)
+
     def mark(self, t: int) -> None:
         """Record activity in cycle ``t`` (for the trace)."""
         b = self.busy
@@ -99,32 +102,23 @@ class Proc:
         return SimulationError(f"{self.describe()} at cycle {self.t}: {msg}")
 
 
-class Scheduler:
+def run_network(procs: list[Proc]) -> None:
     """Runs processes until all return; an unfinishable network is a deadlock error."""
-
-    def __init__(self, procs: list[Proc]) -> None:
-        self.procs = procs
-        self.ready: deque[Proc] = deque()
-
-    def run(self) -> None:
-        gens = {}
-        for p in self.procs:
-            p._sched = self
-            gens[id(p)] = p.run()
-            self.ready.append(p)
-        ready = self.ready
-        while ready:
-            p = ready.popleft()
-            if p.done:
-                continue
-            try:
-                p.blocked_on = next(gens[id(p)])
-            except StopIteration:
-                p.done = True
-                p.blocked_on = None
-        stuck = [p for p in self.procs if not p.done]
-        if stuck:
-            raise deadlock_error(stuck)
+    ready: deque[Proc] = deque(procs)
+    gens = {id(p): p.run() for p in procs}
+    for p in procs:
+        p._ready = ready
+    while ready:
+        p = ready.popleft()
+        if p.done:
+            continue
+        try:
+            p.blocked_on = next(gens[id(p)])
+        except StopIteration:
+            p.done = True
+    stuck = [p for p in procs if not p.done]
+    if stuck:
+        raise deadlock_error(stuck)
 
 
 def deadlock_error(stuck: list[Proc]) -> SimulationError:
@@ -132,9 +126,8 @@ def deadlock_error(stuck: list[Proc]) -> SimulationError:
     parts = []
     for p in stuck[:8]:
         ch = p.blocked_on
-        if ch is None:
-            parts.append(p.describe())
-        elif ch.reader is p:
+        assert ch is not None  # every process ran at least once
+        if ch.reader is p:
             parts.append(f"{p.describe()} waiting to read {ch.name} (empty)")
         else:
             parts.append(f"{p.describe()} waiting to write {ch.name} (full, depth {ch.depth})")

@@ -1,34 +1,20 @@
 """Reuse of the figures of a kernel already simulated in the same run (e.g. the 12 decoders
 of GPT-3, whose kernels differ only in their weights).
 
-Two kernels are *the same* when their keys are equal. The key hashes
-  - the kernel's text form with every tensor renamed by first appearance (t0, t1, ...):
-    its nodes (kinds, indices, levels, formats, dims, ops, scalars, blocks, labels) and
-    streams, and the declaration (shape, dtype, format) of each tensor it reads or writes;
-  - for each tensor it reads, the coordinate structure the simulator sees: the
-    ``store``d levels (format, dim, seg and crd arrays) and the number of stored values
-    (a tensor whose levels are all dense has no seg/crd: its shape is its structure);
-  - the hardware configuration and the engine's name.
-Values are not in the key: no primitive branches on a value (ALUs, reducers and
-accumulators act on every payload token; EMPTY/stop/done tokens are structure, and
-structure comes from the stored levels). The only value-dependent step is storing a
-tensor given as dense data in a compressed (or blocked) format: its non-zeros become the
-structure; the key hashes the stored levels, so it covers that.
+Two kernels are the same when their keys are equal. The key hashes the kernel's text form
+with tensors renamed by first appearance, the declarations of its tensors, the stored
+coordinate structure (levels' seg/crd, number of values) of each tensor it reads, the
+hardware and the engine. Values are not in it: no primitive branches on a value.
 
-On a hit the cycles, counters and per-primitive figures are copied (per-primitive names
-renamed to this kernel's tensors) and the outputs are computed by the tensor-program
-interpreter (``fuseflow.ir.interp``) on the kernel's expressions, laid out in the
-structure the first simulation wrote (same stored coordinates, so later kernels see the
-same structure). Kernels whose interpreted form would need more than ``DENSE_LIMIT``
-bytes (the interpreter works on dense arrays) are simulated instead.
+On a hit the figures are copied (per-primitive names renamed) and the outputs are computed
+by the tensor-program interpreter, laid out in the structure the first simulation wrote.
+Kernels whose interpreted form would need more than ``DENSE_LIMIT`` bytes are simulated.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 
@@ -46,15 +32,6 @@ DENSE_LIMIT = 4 << 30  # bytes the interpreter may use for one reused kernel's o
 
 #: the reuse of the simulation running in this context (set by ``simulate``)
 ACTIVE: ContextVar[KernelReuse | None] = ContextVar("fuseflow_sim_reuse", default=None)
-
-
-@contextmanager
-def reusing(reuse: KernelReuse | None) -> Iterator[KernelReuse | None]:
-    token = ACTIVE.set(reuse)
-    try:
-        yield reuse
-    finally:
-        ACTIVE.reset(token)
 
 
 @dataclass
@@ -101,8 +78,7 @@ class KernelReuse:
     def remember(self, key: str, kernel: Kernel, run: KernelRun) -> None:
         if key in self.cache:
             return
-        names = canonical_names(kernel)
-        canon = {t: i for i, t in enumerate(names)}
+        canon = {t: i for i, t in enumerate(canonical_names(kernel))}
         structure: dict[int, np.ndarray | None] = {}
         for t, data in run.outputs.items():
             if t not in canon:

@@ -16,7 +16,7 @@ def _flops(v: Any) -> int:
 
 
 def _block(proc: Proc) -> int:
-    b = proc.node.attrs.block  # type: ignore[union-attr]  # every primitive the engine runs has its node
+    b = proc.node.attrs.block
     return int(max(b)) if b else 1
 
 
@@ -67,7 +67,7 @@ def reduce_zero(block: Any) -> Any:
 
 class Alu(Proc):
     def run(self) -> Wait:
-        a = self.node.attrs  # type: ignore[union-attr]  # every primitive the engine runs has its node
+        a = self.node.attrs
         tile = ops.parse_tile_label(a.label)
         if (a.arity or 1) == 1:
             yield from self._unary(cast(UnaryOp, a.op), a.scalar, tile)
@@ -126,25 +126,38 @@ class Alu(Proc):
 class Reduce(Proc):
     """Reduces the innermost fiber: Sk emits the result, then S(k-1) if k > 0.
 
-    An empty fiber sums to 0; its max is N (no stored value). N inputs are skipped.
+    An empty fiber sums to 0; its max is N (no stored value). N inputs are skipped. With a
+    parent crd stream (``crd``): one value per parent coordinate, and a parent stop met
+    before any coordinate is an empty parent fiber, whose bare stop on the values gives no value.
     """
 
     def run(self) -> Wait:
-        a = self.node.attrs  # type: ignore[union-attr]  # every primitive the engine runs has its node
+        a = self.node.attrs
         is_max = a.op is ReduceOp.MAX
         lat = self.ctx.hw.timing.reduce_latency.at(_block(self))
         zero = reduce_zero(a.block)
-        if "crd" in self.ins:
-            yield from self._with_parent(is_max, lat, zero)
-            return
-        out = self.outs["val"]
+        inp, par, out = self.ins["val"], self.ins.get("crd"), self.outs["val"]
         while True:
+            p: Any = (yield from self.deq(par)) if par is not None else None
+            if is_stop(p):  # an empty parent fiber
+                x = yield from self.deq(inp)
+                if not is_stop(x) or x.level != p.level + 1:
+                    raise self.fail(f"empty parent fiber {p} but values show {x}")
+                yield from self.emit(out, p)
+                self.t += 1
+                continue
             v, x = yield from self._fold(is_max, zero)
-            if not is_stop(x):
+            if x is DONE or p is DONE:
+                if par is not None and x is not p:
+                    raise self.fail(f"values and parent stream end out of step ({x}, {p})")
                 yield from self.emit(out, DONE)
                 return
             yield from self.emit(out, v, self.t + lat)
             if x.level > 0:
+                if par is not None:
+                    q = yield from self.deq(par)
+                    if not is_stop(q) or q.level != x.level - 1:
+                        raise self.fail(f"values close {x} but the parent shows {q}")
                 yield from self.emit(out, stop(x.level - 1))
             self.t += 1
 
@@ -160,36 +173,6 @@ class Reduce(Proc):
                 self.t += 1
             elif x is not EMPTY:  # N is free, as in Comal (the dequeue still moved t)
                 return ((EMPTY if is_max else zero) if acc is None else acc), x
-
-    def _with_parent(self, is_max: bool, lat: int, zero: Any) -> Wait:
-        """One value per coordinate of the parent crd stream; a parent stop met before any
-        coordinate is an empty parent fiber: its bare stop on the values gives no value."""
-        inp, par, out = self.ins["val"], self.ins["crd"], self.outs["val"]
-        while True:
-            p = yield from self.deq(par)
-            if p is DONE:
-                x = yield from self.deq(inp)
-                if x is not DONE:
-                    raise self.fail(f"parent stream ended but values go on ({x})")
-                yield from self.emit(out, DONE)
-                return
-            if is_stop(p):  # empty parent fiber
-                x = yield from self.deq(inp)
-                if not is_stop(x) or x.level != p.level + 1:
-                    raise self.fail(f"empty parent fiber {p} but values show {x}")
-                yield from self.emit(out, p)
-                self.t += 1
-                continue
-            v, x = yield from self._fold(is_max, zero)
-            if not is_stop(x):
-                raise self.fail(f"values ended inside a fiber ({x})")
-            yield from self.emit(out, v, self.t + lat)
-            if x.level > 0:
-                q = yield from self.deq(par)
-                if not is_stop(q) or q.level != x.level - 1:
-                    raise self.fail(f"values close {x} but the parent shows {q}")
-                yield from self.emit(out, stop(x.level - 1))
-            self.t += 1
 
 
 def _acc(table: dict[Any, Any], key: Any, v: Any, proc: Proc) -> None:
@@ -218,15 +201,11 @@ class Spacc1(Proc):
                 outer_empty = False
                 if is_payload(i):
                     _acc(acc, i, v, self)
-                    yield from self.deq(ic)
-                    yield from self.deq(iv)
+                    yield from self.deq_each(ic, iv)
                 elif is_stop(i):
-                    yield from self.deq(oc)
-                    yield from self.deq(ic)
-                    yield from self.deq(iv)
+                    yield from self.deq_each(oc, ic, iv)
                 elif i is EMPTY:  # an empty inner fiber; its stop may follow
-                    yield from self.deq(ic)
-                    yield from self.deq(iv)
+                    yield from self.deq_each(ic, iv)
                     nxt = yield from self.peek(ic)
                     if not is_stop(nxt):
                         yield from self.deq(oc)
@@ -235,30 +214,25 @@ class Spacc1(Proc):
             elif is_stop(o):
                 n = o.level
                 if outer_empty and not preconsumed and is_stop(i) and i.level == n + 1:
-                    yield from self.deq(ic)  # the empty outer fiber's own inner stop
-                    yield from self.deq(iv)
+                    yield from self.deq_each(ic, iv)  # the empty outer fiber's own inner stop
                 preconsumed = False
                 for c in sorted(acc):
                     yield from self.emit(out_c, c)
                     yield from self.emit(out_v, acc[c])
-                yield from self.emit(out_c, o)
-                yield from self.emit(out_v, o)
+                yield from self.emit_each(o, out_c, out_v)
                 acc.clear()
                 yield from self.deq(oc)
                 outer_empty = True
                 i2 = yield from self.peek(ic)
                 o2 = yield from self.peek(oc)
                 if is_stop(i2) and is_stop(o2) and i2.level == o2.level + 1:
-                    yield from self.deq(ic)  # Comal's look-ahead: the next fiber is empty
-                    yield from self.deq(iv)
+                    yield from self.deq_each(ic, iv)  # Comal's look-ahead: the next fiber is empty
                     preconsumed = True
             elif o is DONE:
                 if i is DONE:
-                    yield from self.emit(out_c, DONE)
-                    yield from self.emit(out_v, DONE)
+                    yield from self.emit_each(DONE, out_c, out_v)
                     return
-                yield from self.deq(ic)
-                yield from self.deq(iv)
+                yield from self.deq_each(ic, iv)
             else:
                 raise self.fail("an N outer coordinate is not supported")
             self.t += 1
@@ -285,10 +259,8 @@ class Spacc2(Proc):
         while True:
             o = yield from self.peek(oc)
             if o is DONE:
-                for name in ("crd_mid", "crd_inner", "val"):
-                    yield from self.deq(self.ins[name])
-                for ch in self.outs.values():
-                    yield from self.emit(ch, DONE)
+                yield from self.deq_each(*(self.ins[name] for name in ("crd_mid", "crd_inner", "val")))
+                yield from self.emit_each(DONE, *self.outs.values())
                 return
             if is_stop(o):
                 n = o.level
@@ -336,8 +308,7 @@ class Spacc2(Proc):
         while True:
             j = yield from self.peek(ii)
             v = yield from self.peek(iv)
-            yield from self.deq(ii)
-            yield from self.deq(iv)
+            yield from self.deq_each(ii, iv)
             if is_payload(j):
                 _acc(self.acc, (m, int(j)), v, self)
                 self.t += 1
@@ -359,10 +330,8 @@ class Spacc2(Proc):
                 yield from self.emit(oi, j)
                 yield from self.emit(ov, v)
             s = stop(n + 1) if k == len(groups) - 1 else stop(0)
-            yield from self.emit(oi, s)
-            yield from self.emit(ov, s)
+            yield from self.emit_each(s, oi, ov)
         yield from self.emit(om, stop(n))
         if not groups:
-            yield from self.emit(oi, stop(n + 1))
-            yield from self.emit(ov, stop(n + 1))
+            yield from self.emit_each(stop(n + 1), oi, ov)
         self.acc.clear()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fuseflow.ir.graph import StreamKind
-from fuseflow.sim.prims.common import DONE, EMPTY, Sig, is_payload, is_stop, stop
+from fuseflow.sim.prims.common import DONE, EMPTY, Sig, fiber_stop, is_payload, is_stop, lanes, stop
 from fuseflow.sim.process import Proc, Wait
 
 
@@ -46,17 +46,10 @@ class Repeat(Proc):
                 yield from self.emit(out, head)
             elif sig is Sig.S:
                 h = yield from self.deq(inp)
-                if is_stop(h):
-                    yield from self.emit(out, stop(h.level + 1))
-                elif h is DONE:
+                if h is DONE:
                     raise self.fail("signal S but the input has ended")
-                else:
-                    nxt = yield from self.peek(inp)
-                    if is_stop(nxt):
-                        yield from self.deq(inp)
-                        yield from self.emit(out, stop(nxt.level + 1))
-                    else:
-                        yield from self.emit(out, stop(0))
+                s = stop(h.level + 1) if is_stop(h) else (yield from fiber_stop(self, inp))
+                yield from self.emit(out, s)
             elif sig is Sig.N:
                 yield from self.deq(inp)
                 yield from self.emit(out, EMPTY)
@@ -74,15 +67,9 @@ class Broadcast(Proc):
         outs = list(self.outs.values())
         while True:
             tok = yield from self.deq(inp)
-            for ch in outs:
-                yield from self.emit(ch, tok)
+            yield from self.emit_each(tok, *outs)
             if tok is DONE:
                 return
-
-
-def _lanes(proc: Proc, prefix: str, chans: dict[str, Any]) -> list[Any]:
-    n = proc.node.attrs.arity or 0  # type: ignore[union-attr]  # every primitive the engine runs has its node
-    return [chans[f"{prefix}{i}"] for i in range(n)]
 
 
 class Fork(Proc):
@@ -91,16 +78,15 @@ class Fork(Proc):
 
     def run(self) -> Wait:
         inp = self.ins["in"]
-        lanes = _lanes(self, "out", self.outs)
+        outs = lanes(self, "out", self.outs)
         p = 0
         while True:
             tok = yield from self.deq(inp)
             if is_payload(tok) or tok is EMPTY:
-                yield from self.emit(lanes[p], tok)
-                p = (p + 1) % len(lanes)
+                yield from self.emit(outs[p], tok)
+                p = (p + 1) % len(outs)
             else:
-                for ch in lanes:
-                    yield from self.emit(ch, tok)
+                yield from self.emit_each(tok, *outs)
                 if tok is DONE:
                     return
                 p = 0
@@ -124,11 +110,11 @@ class Join(Proc):
     """
 
     def run(self) -> Wait:
-        lanes = _lanes(self, "in", self.ins)
+        ins = lanes(self, "in", self.ins)
         out = self.outs["out"]
         count = self.ins.get("count")
-        delta = int(self.node.attrs.level or 0)  # type: ignore[union-attr]  # every primitive the engine runs has its node
-        n = len(lanes)
+        delta = int(self.node.attrs.level or 0)
+        n = len(ins)
         while True:
             parked: list[Any] = [None] * n  # the stop that ended each lane's segment
             held: Any = None  # closing stop of the last element, not yet emitted
@@ -138,7 +124,7 @@ class Join(Proc):
                 p = k % n
                 if parked[p] is not None:
                     break
-                head = yield from self.peek(lanes[p])
+                head = yield from self.peek(ins[p])
                 if head is DONE or (is_stop(head) and head.level >= delta):
                     # a bare segment stop: no element k, unless count says element k is empty
                     empty_last = False
@@ -150,7 +136,7 @@ class Join(Proc):
                             yield from self.deq(count)
                             seen += 1
                         empty_last = seen > k
-                    parked[p] = yield from self.deq(lanes[p])
+                    parked[p] = yield from self.deq(ins[p])
                     if not empty_last:
                         break
                     if held is not None:
@@ -160,7 +146,7 @@ class Join(Proc):
                     k += 1
                     continue
                 if delta == 0:
-                    tok = yield from self.deq(lanes[p])
+                    tok = yield from self.deq(ins[p])
                     yield from self.emit(out, tok)
                     self.t += 1
                     k += 1
@@ -168,7 +154,7 @@ class Join(Proc):
                 if held is not None:
                     yield from self.emit(out, stop(delta - 1))
                 while True:  # one element: up to its closing stop
-                    tok = yield from self.deq(lanes[p])
+                    tok = yield from self.deq(ins[p])
                     self.t += 1
                     if is_stop(tok) and tok.level >= delta - 1:
                         held = tok
@@ -182,7 +168,7 @@ class Join(Proc):
             # the segment is over: every lane still owes its bare stop (or D)
             for q in range(n):
                 if parked[q] is None:
-                    parked[q] = yield from self.deq(lanes[q])
+                    parked[q] = yield from self.deq(ins[q])
             ends = {str(x) for x in parked}
             if len(ends) != 1:
                 raise self.fail("lanes end a segment out of step: " + " ".join(map(str, parked)))
@@ -247,8 +233,7 @@ class CrdDrop(Proc):
                     raise self.fail(f"inner stream continues after the outer one ended ({c})")
                 if held is not None:
                     yield from self.emit(oi, held)
-                yield from self.emit(oi, DONE)
-                yield from self.emit(oo, DONE)
+                yield from self.emit_each(DONE, oi, oo)
                 return
             self.t += 1
 
@@ -266,22 +251,19 @@ class CrdHold(Proc):
                 yield from self.emit(oi, c)
                 yield from self.emit(oo, o)
             elif is_stop(c):
-                yield from self.emit(oi, c)
-                yield from self.emit(oo, c)
+                yield from self.emit_each(c, oi, oo)
                 yield from self.deq(io_)
                 if is_payload(o) and c.level > 0:  # the inner stop also closed the outer fiber
                     s = yield from self.deq(io_)
                     if s != stop(c.level - 1):
                         raise self.fail(f"outer stream: expected {stop(c.level - 1)}, got {s}")
             elif c is EMPTY:
-                yield from self.emit(oi, EMPTY)
-                yield from self.emit(oo, EMPTY)
+                yield from self.emit_each(EMPTY, oi, oo)
                 nxt = yield from self.peek(ii)
                 if not is_stop(nxt):
                     yield from self.deq(io_)
             else:
                 yield from self.deq(io_)
-                yield from self.emit(oi, DONE)
-                yield from self.emit(oo, DONE)
+                yield from self.emit_each(DONE, oi, oo)
                 return
             self.t += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fuseflow.sim.prims.common import DONE, EMPTY, is_payload, is_stop, same, stop
+from fuseflow.sim.prims.common import DONE, EMPTY, is_payload, is_stop, lanes, same, stop
 from fuseflow.sim.process import Proc, Wait
 
 
@@ -17,11 +17,9 @@ class _Joiner(Proc):
     union = False
 
     def run(self) -> Wait:
-        n = self.node.attrs.arity or 0  # type: ignore[union-attr]  # every primitive the engine runs has its node
-        crds = [self.ins[f"crd{i}"] for i in range(n)]
-        refs = [self.ins[f"ref{i}"] for i in range(n)]
-        oc = self.outs["crd"]
-        orefs = [self.outs[f"ref{i}"] for i in range(n)]
+        crds, refs = lanes(self, "crd", self.ins), lanes(self, "ref", self.ins)
+        oc, orefs = self.outs["crd"], lanes(self, "ref", self.outs)
+        n = len(crds)
         while True:
             heads: list[Any] = []
             for ch in crds:
@@ -35,8 +33,7 @@ class _Joiner(Proc):
                 for ch, p in zip(orefs, pays, strict=True):
                     yield from self.emit(ch, p)
                 for i in range(n):
-                    yield from self.deq(crds[i])
-                    yield from self.deq(refs[i])
+                    yield from self.deq_each(crds[i], refs[i])
                 if h0 is DONE:
                     return
             else:
@@ -55,8 +52,7 @@ class _Joiner(Proc):
             if is_payload(h) and h == m:
                 if self.union:
                     yield from self.emit(orefs[i], pays[i])
-                yield from self.deq(crds[i])
-                yield from self.deq(refs[i])
+                yield from self.deq_each(crds[i], refs[i])
             elif self.union:
                 yield from self.emit(orefs[i], EMPTY)
 
@@ -67,18 +63,14 @@ class _Joiner(Proc):
             raise self.fail("input streams out of step: heads " + " ".join(map(str, heads)))
         k = levels.pop()
         s = stop(k)
-        yield from self.emit(oc, s)
-        for ch in orefs:
-            yield from self.emit(ch, s)
+        yield from self.emit_each(s, oc, *orefs)
         for i, h in enumerate(heads):
-            yield from self.deq(crds[i])
-            yield from self.deq(refs[i])
+            yield from self.deq_each(crds[i], refs[i])
             if h is EMPTY and k > 0:  # the empty fiber's stop follows its N
                 nxt = yield from self.peek(crds[i])
                 if nxt != s:
                     raise self.fail(f"input {i}: expected {s} after N, got {nxt}")
-                yield from self.deq(crds[i])
-                yield from self.deq(refs[i])
+                yield from self.deq_each(crds[i], refs[i])
 
 
 class Intersect(_Joiner):

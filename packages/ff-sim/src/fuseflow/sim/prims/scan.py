@@ -8,7 +8,7 @@ import numpy as np
 from fuseflow.ir.data import Level
 from fuseflow.ir.formats import LevelFormat
 from fuseflow.sim.ops import zero_like
-from fuseflow.sim.prims.common import DONE, EMPTY, is_stop, stop
+from fuseflow.sim.prims.common import DONE, EMPTY, fiber_stop, is_stop, stop
 from fuseflow.sim.process import Proc, Wait
 
 
@@ -31,78 +31,55 @@ class LevelScan(Proc):
     """
 
     def run(self) -> Wait:
-        a = self.node.attrs  # type: ignore[union-attr]  # every primitive the engine runs has its node
+        a = self.node.attrs
         if a.tensor is None:  # a dense scan of an index space (no tensor): only ``dim``
             if a.dim is None or a.format is not LevelFormat.DENSE:
                 raise self.fail("a scanner without a tensor must be dense and have a dim")
             lv = Level(LevelFormat.DENSE, int(a.dim))
         else:
             lv = self.ctx.stored(a.tensor).levels[a.level]
-        cfg = self.ctx.hw.scanner
-        mcfg = self.ctx.hw.memory
+        cfg, mcfg = self.ctx.hw.scanner, self.ctx.hw.memory
         inp, oc, orf = self.ins["ref"], self.outs["crd"], self.outs["ref"]
-        fmt = lv.format
-        dim = lv.dim
-        seg = lv.seg
-        crd = lv.crd
+        fmt, dim, seg, crd = lv.format, lv.dim, lv.seg, lv.crd
+        dense = fmt is LevelFormat.DENSE
         lat = cfg.output_latency
+        batch = max(1, mcfg.crd_batch)
         if fmt is LevelFormat.COMPRESSED and cfg.data_load_factor:
             assert seg is not None and crd is not None
             f = cfg.data_load_factor
             self.t += math.ceil(len(seg) * f) + math.ceil(len(crd) * f)
-        if fmt is not LevelFormat.DENSE:
+        if not dense:
             self.t += cfg.startup_delay
         while True:
             tok = yield from self.deq(inp)
-            if is_stop(tok):
-                s = stop(tok.level + 1)
-                yield from self.emit(oc, s)
-                yield from self.emit(orf, s)
-                self.t += 1
-                continue
-            if tok is EMPTY:
-                yield from self.emit(oc, EMPTY)
-                yield from self.emit(orf, EMPTY)
-                self.t += 1
-                continue
             if tok is DONE:
-                yield from self.emit(oc, DONE)
-                yield from self.emit(orf, DONE)
+                yield from self.emit_each(DONE, oc, orf)
                 return
+            if is_stop(tok) or tok is EMPTY:
+                yield from self.emit_each(stop(tok.level + 1) if is_stop(tok) else EMPTY, oc, orf)
+                self.t += 1
+                continue
             r = int(tok)
             self.t += cfg.initial_delay + cfg.miss_latency
-            if fmt is LevelFormat.DENSE:
-                base = r * dim
-                for c in range(dim):
-                    yield from self.emit(oc, c, self.t + lat)
-                    yield from self.emit(orf, base + c, self.t + lat)
-                    self.t += cfg.sequential_interval
-            else:
-                if fmt is LevelFormat.COMPRESSED:
-                    assert seg is not None
-                    lo, hi = int(seg[r]), int(seg[r + 1])
-                    self.counters.seg_reads += mcfg.seg_words_per_ref
-                    self.ctx.mem(self, mcfg.seg_words_per_ref)
-                else:  # singleton: one coordinate per parent position
-                    lo, hi = r, r + 1
-                assert crd is not None
-                batch = max(1, mcfg.crd_batch)
-                for p in range(lo, hi):
-                    if (p - lo) % batch == 0:
-                        n = min(batch, hi - p)
-                        self.counters.crd_reads += n
-                        self.ctx.mem(self, n)
-                    yield from self.emit(oc, int(crd[p]), self.t + lat)
-                    yield from self.emit(orf, p, self.t + lat)
-                    self.t += cfg.sequential_interval
-            nxt = yield from self.peek(inp)
-            if is_stop(nxt):
-                yield from self.deq(inp)
-                s = stop(nxt.level + 1)
-            else:
-                s = stop(0)
-            yield from self.emit(oc, s)
-            yield from self.emit(orf, s)
+            if dense:  # coordinates 0 .. dim-1, nothing to read
+                lo, hi = r * dim, (r + 1) * dim
+            elif fmt is LevelFormat.COMPRESSED:
+                assert seg is not None
+                lo, hi = int(seg[r]), int(seg[r + 1])
+                self.counters.seg_reads += mcfg.seg_words_per_ref
+                self.ctx.mem(self, mcfg.seg_words_per_ref)
+            else:  # singleton: one coordinate per parent position
+                lo, hi = r, r + 1
+            for p in range(lo, hi):
+                if crd is not None and (p - lo) % batch == 0:  # a sparse level reads its coordinates in batches
+                    n = min(batch, hi - p)
+                    self.counters.crd_reads += n
+                    self.ctx.mem(self, n)
+                yield from self.emit(oc, p - lo if crd is None else int(crd[p]), self.t + lat)
+                yield from self.emit(orf, p, self.t + lat)
+                self.t += cfg.sequential_interval
+            s = yield from fiber_stop(self, inp)
+            yield from self.emit_each(s, oc, orf)
             self.t += 1
 
 
@@ -110,7 +87,7 @@ class ValArray(Proc):
     """ref r -> vals[r] (a float32 or a tile); N -> the value 0; stops pass."""
 
     def run(self) -> Wait:
-        a = self.node.attrs  # type: ignore[union-attr]  # every primitive the engine runs has its node
+        a = self.node.attrs
         vals = self.ctx.stored(a.tensor).vals
         tiled = vals.ndim > 1
         words = int(np.prod(vals.shape[1:])) if tiled else 1
@@ -149,7 +126,7 @@ class Locate(Proc):
     """
 
     def run(self) -> Wait:
-        a = self.node.attrs  # type: ignore[union-attr]  # every primitive the engine runs has its node
+        a = self.node.attrs
         dim = self.ctx.stored(a.tensor).levels[a.level].dim
         ic, ir = self.ins["crd"], self.ins.get("ref")  # ref is optional: crd stands in
         ib = self.ins.get("base")
@@ -162,8 +139,7 @@ class Locate(Proc):
             if c is DONE or r is DONE:
                 if not (c is DONE and r is DONE and b in (0, DONE)):
                     raise self.fail(f"streams end out of step (crd {c}, ref {r}, base {b})")
-                for ch in (oc, orf, ol):
-                    yield from self.emit(ch, DONE)
+                yield from self.emit_each(DONE, oc, orf, ol)
                 return
             if is_stop(c) or c is EMPTY:
                 if r != c or (ib is not None and b != c):

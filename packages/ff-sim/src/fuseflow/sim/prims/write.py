@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from fuseflow.sim.prims.common import DONE, EMPTY, is_payload, is_stop
+from fuseflow.sim.prims.common import DONE, is_payload, is_stop
 from fuseflow.sim.process import Proc, Wait
 
 
@@ -18,8 +18,8 @@ class LevelWrite(Proc):
     """
 
     def run(self) -> Wait:
-        a = self.node.attrs  # type: ignore[union-attr]  # every primitive the engine runs has its node
-        rec: list[Any] = self.ctx.level_record(a.tensor, a.level)
+        a = self.node.attrs
+        rec: list[Any] = self.ctx.levels.setdefault(a.tensor, {}).setdefault(a.level, [])
         batch = max(1, self.ctx.hw.memory.write_batch)
         inp = self.ins["crd"]
         buf = 0
@@ -50,7 +50,7 @@ class ValWrite(Proc):
     is one blocking round trip to memory; the final D costs one more cycle."""
 
     def run(self) -> Wait:
-        a = self.node.attrs  # type: ignore[union-attr]  # every primitive the engine runs has its node
+        a = self.node.attrs
         rec: list[Any] = self.ctx.value_record(a.tensor)
         inp = self.ins["val"]
         while True:
@@ -60,10 +60,8 @@ class ValWrite(Proc):
                 return
             if is_stop(tok):
                 continue
-            words = int(tok.size) if isinstance(tok, np.ndarray) and tok.ndim > 0 else 1
+            words = int(tok.size) if isinstance(tok, np.ndarray) and tok.ndim > 0 else 1  # N: 1
             rec.append(tok)
-            if tok is EMPTY:
-                words = 1
             self.counters.val_writes += words
             self.ctx.mem(self, words)
             self.t += 1
