@@ -45,10 +45,11 @@ class Memory:
     """``slots``: blocks x channels int64, slot j of channel c in bit j % 64 of
     ``slots[j // 64, c]`` (``cap`` = 64 x blocks slots per channel). First-fit only
     depends on the set of taken slots, so it answers as the slot dict does. Each client
-    has its own ``mstate`` = [next channel, grow channel, grow blocks] (:meth:`client`),
-    which the streaming engine's memory clients get. A block of all ones is a full block;
-    the channels' words of one block share a cache line, as the words of one request do.
-    The bitmap grows without zero-filling the new room (the OS zeroes pages on first touch)."""
+    has its own ``mstate`` = [next channel, grow channel, grow blocks, first block]
+    (:meth:`client`), which the streaming engine's memory clients get. Row 0 of the bitmap
+    is block ``base``: :meth:`advance` drops the blocks no request can reach any more. A
+    block of all ones is a full block; the channels' words of one block share a cache line,
+    as the words of one request do. The bitmap grows without zero-filling the new room (the OS zeroes pages on first touch)."""
 
     def __init__(self, cfg: MemoryConfig) -> None:
         self.cfg = cfg
@@ -59,14 +60,31 @@ class Memory:
         self.cap = _B * 16
         self.slots = np.zeros((self.cap // _B, self.n), np.int64)
         self.clients: dict[int, np.ndarray] = {}
+        self.base = 0  # the block that row 0 of ``slots`` holds
         self._buf = np.empty((2, 8), np.int64)
 
     def client(self, cid: int) -> np.ndarray:
         """Client ``cid``'s state: its next channel starts at ``cid % channels``."""
         ms = self.clients.get(cid)
         if ms is None:
-            ms = self.clients[cid] = np.array([cid % self.n, 0, 0], np.int64)
+            ms = self.clients[cid] = np.array([cid % self.n, 0, 0, self.base], np.int64)
         return ms
+
+    def advance(self, slot: int) -> None:
+        """No request will search below ``slot`` any more (every client's clock has passed
+        it): once the blocks below it are half the bitmap, drop them, so that the bitmap
+        holds the slots between the clients' clocks, not every slot of the run."""
+        dead = slot // _B - self.base
+        nb = len(self.slots)
+        if 2 * dead < nb:
+            return
+        dead = min(dead, nb)
+        live = nb - dead
+        self.slots[:live] = self.slots[dead:]
+        self.slots[live:] = 0
+        self.base += dead
+        for ms in self.clients.values():
+            ms[3] = self.base
 
     def _grow(self, c: int, blocks: int) -> None:
         """At least ``blocks`` blocks per channel (every channel grows together)."""
