@@ -45,6 +45,22 @@ def test_synthetic_cora_is_seeded_power_law() -> None:
     assert g.features.shape == (2708, 1433)
 
 
+def test_scaled_stand_in_keeps_the_published_statistics() -> None:
+    """``collab:scale=K``: 1/K of the nodes and edges, the same feature width and power law."""
+    g = datasets.load("collab:scale=64")
+    assert g.num_nodes == 235868 // 64 and g.num_features == 128
+    check_adjacency(g.adjacency)
+    assert 0.85 * 2 * (967632 // 64) <= g.adjacency.nnz <= 1.15 * 2 * (967632 // 64)
+    deg = np.asarray(g.adjacency.sum(axis=1)).ravel()
+    assert deg.max() > 8 * np.median(deg)
+    assert (datasets.load("collab:scale=64,seed=1").adjacency != g.adjacency).nnz > 0
+    assert datasets.kind_of("mag:scale=8") == "graph"
+    with pytest.raises(DataError, match="scale"):
+        datasets.load("cora:scale=0")
+    with pytest.raises(DataError, match="parameters"):
+        datasets.load("cora:nodes=3")
+
+
 def test_random_graph_and_matrix() -> None:
     g = datasets.load("random:nodes=200,density=0.03,seed=1")
     check_adjacency(g.adjacency)

@@ -139,6 +139,26 @@ def test_memory_model_equivalent():
             assert {s for s, b in enumerate(channel_slots(model, c)) if b} == set(spec.chans[c].taken)
 
 
+def test_memory_window_answers_as_the_whole_bitmap():
+    """``Memory.advance`` drops the blocks below every client's clock: clients that issue
+    requests at non-decreasing times get the very answers of a model that keeps every
+    slot, while its bitmap stays the size of the window between their clocks."""
+    for seed in range(20):
+        rnd = random.Random(seed)
+        cfg = MemoryConfig(channels=rnd.choice([1, 3, 8]), latency=2, initiation_interval=rnd.choice([1, 2]),
+                           startup=14)
+        whole, window = Memory(cfg), Memory(cfg)
+        clocks = [0] * rnd.choice([1, 2, 5])
+        for _ in range(3000):
+            c = rnd.randrange(len(clocks))
+            clocks[c] += rnd.randrange(0, 60)
+            w = rnd.choice([1, 2, 8, rnd.randrange(1, 40)])
+            assert window.access(clocks[c], w, c) == whole.access(clocks[c], w, c)
+            window.advance(-(-max(min(clocks), cfg.startup) // window.ii))
+        assert window.base > 0
+        assert len(window.slots) < len(whole.slots)
+
+
 def test_bounded_channels_delegate():
     prog = ex.spmm_ikj(6, 5, 4)
     r = simulate(prog, engine="reference", random_inputs=2, channel_depth=2)

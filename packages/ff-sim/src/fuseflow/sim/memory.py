@@ -19,8 +19,10 @@ _B = 64  # slots per block: one int64 of the bitmap per channel
 
 class Memory:
     """``slots``: blocks x channels int64, slot j of channel c in bit j % 64 of
-    ``slots[j // 64, c]`` (``cap`` = 64 x blocks slots per channel). Each client has its own
-    ``mstate`` = [next channel, grow channel, grow blocks] (:meth:`client`)."""
+    ``slots[j // 64 - base, c]`` (``cap`` = 64 x blocks slots per channel). Each client has
+    its own ``mstate`` = [next channel, grow channel, grow blocks, first block]
+    (:meth:`client`). Row 0 is block ``base``: :meth:`advance` drops the blocks no request
+    can reach any more."""
 
     def __init__(self, cfg: MemoryConfig) -> None:
         from fuseflow.sim.fast.memory import access
@@ -34,14 +36,31 @@ class Memory:
         self.cap = _B * 16
         self.slots = np.zeros((self.cap // _B, self.n), np.int64)
         self.clients: dict[int, np.ndarray] = {}
+        self.base = 0  # the block that row 0 of ``slots`` holds
         self._buf = np.empty((2, 8), np.int64)
 
     def client(self, cid: int) -> np.ndarray:
         """Client ``cid``'s state: its next channel starts at ``cid % channels``."""
         ms = self.clients.get(cid)
         if ms is None:
-            ms = self.clients[cid] = np.array([cid % self.n, 0, 0], np.int64)
+            ms = self.clients[cid] = np.array([cid % self.n, 0, 0, self.base], np.int64)
         return ms
+
+    def advance(self, slot: int) -> None:
+        """No request will search below ``slot`` any more (every client's clock has passed
+        it): once the blocks below it are half the bitmap, drop them, so that the bitmap
+        holds the slots between the clients' clocks, not every slot of the run."""
+        dead = slot // _B - self.base
+        nb = len(self.slots)
+        if 2 * dead < nb:
+            return
+        dead = min(dead, nb)
+        live = nb - dead
+        self.slots[:live] = self.slots[dead:]
+        self.slots[live:] = 0
+        self.base += dead
+        for ms in self.clients.values():
+            ms[3] = self.base
 
     def _grow(self, c: int, blocks: int) -> None:
         """At least ``blocks`` blocks per channel (every channel grows together)."""

@@ -2,7 +2,8 @@
 
 Names: ``karate``, ``les_miserables``, ``florentine`` (real, from networkx);
 ``cora``, ``cora_ml``, ``dblp``, ``collab``, ``mag`` (seeded synthetic stand-ins at the
-paper's sizes); ``random:nodes=N,density=D,seed=S`` (graph) and
+paper's sizes; ``collab:scale=16,seed=S`` is the same generator at 1/16 of the nodes and
+edges); ``random:nodes=N,density=D,seed=S`` (graph) and
 ``random:rows=R,cols=C,density=D,seed=S`` (matrix); ``imagenet``, ``nih-cxr``, ``luna16``
 and ``images:side=S,count=N,density=D,seed=K`` (synthetic sparse images); and loaders
 of local files: ``planetoid:NAME`` / ``ogb`` / ``sam`` (read from ``data_dir``),
@@ -37,6 +38,7 @@ CATALOG: dict[str, DatasetInfo] = {
                       f" edges (paper: {s.sparsity} sparse)") for n, s in graphs.SYNTHETIC.items()},
     **{n: DatasetInfo(n, "images", f"synthetic {side}x{side} sparse images, batch 32 (hidden {h})")
        for n, (side, h) in images.PUBLISHED.items()},
+    "NAME:scale=K,seed=S": DatasetInfo("scaled", "graph", "a synthetic stand-in above at 1/K of its nodes and edges"),
     "random:nodes=N,density=D,seed=S": DatasetInfo("random", "graph", "uniform random symmetric graph"),
     "random:rows=R,cols=C,density=D,seed=S": DatasetInfo("random", "matrix", "uniform random sparse matrix"),
     "images:side=S,count=N,density=D,seed=K": DatasetInfo("images", "images", "synthetic sparse images"),
@@ -66,6 +68,9 @@ def load(name: str, data_dir: str | None = None) -> Dataset:
         return images.published(key)
     if kind == "random":
         return graphs.random_dataset(rest)
+    if kind in graphs.SYNTHETIC:
+        p = graphs.parse_params(rest, {"scale": int, "seed": int}, kind)
+        return graphs.synthetic(kind, int(p.get("seed", 0)), int(p.get("scale", 1)))  # type: ignore[call-overload]  # parse_params values are typed by the spec given
     if kind == "images":
         p = graphs.parse_params(rest, {"side": int, "count": int, "density": float, "seed": int}, "images")
         return images.synthetic_images(key, int(p.get("side", 16)), int(p.get("count", 32)),  # type: ignore  # parse_params values are typed by the spec given
@@ -92,6 +97,8 @@ def kind_of(name: str) -> str | None:
         return CATALOG[key].kind
     if kind == "random":
         return "matrix" if "rows=" in rest or "cols=" in rest else "graph"
+    if kind in graphs.SYNTHETIC:
+        return "graph"
     by_prefix = {"images": "images", "images-dir": "images", "planetoid": "graph", "ogb": "graph",
                  "sam": "matrix", "mtx": None}
     if kind in by_prefix:

@@ -146,12 +146,18 @@ SYNTHETIC: dict[str, SyntheticSpec] = {
 }
 
 
-def synthetic(name: str, seed: int = 0) -> Graph:
+def synthetic(name: str, seed: int = 0, scale: int = 1) -> Graph:
+    """The stand-in for ``name``; ``scale`` K > 1: the same generator at 1/K of the nodes and
+    edges (same features and power law), to try a paper-size study at a fraction of its cost."""
     s = SYNTHETIC[name]
-    adj = power_law_graph(s.nodes, s.edges, seed)
-    desc = (f"synthetic stand-in for {name}: {s.nodes} nodes x {s.features} features, ~{s.edges} power-law edges"
-            f" (paper sparsity {s.sparsity}), seed {seed}")
-    return Graph(name, adj, lambda: random_features(s.nodes, s.features, seed + 1, s.feature_density),
+    if scale < 1 or s.nodes // scale < 2:
+        raise DataError(f"{name}: scale must be between 1 and {s.nodes // 2}, got {scale}")
+    n, edges = s.nodes // scale, s.edges // scale
+    adj = power_law_graph(n, edges, seed)
+    label = name if scale == 1 and seed == 0 else f"{name}:scale={scale},seed={seed}"
+    desc = (f"synthetic stand-in for {name}{f' at 1/{scale} size' if scale > 1 else ''}: {n} nodes x "
+            f"{s.features} features, ~{edges} power-law edges (paper sparsity {s.sparsity}), seed {seed}")
+    return Graph(label, adj, lambda: random_features(n, s.features, seed + 1, s.feature_density),
                  s.features, s.classes, desc)
 
 

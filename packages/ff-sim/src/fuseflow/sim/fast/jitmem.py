@@ -2,7 +2,8 @@
 the memory clients (value arrays, compressed/singleton scanners, writers).
 
 The bitmap is the model's own numpy array (blocks of 64 slots x channels, a bit per
-slot). A compiled step cannot grow it: a request that runs out of room gives back the
+slot); its row 0 is block ``mstate[3]`` (the streaming engine drops the blocks below every
+client's clock, see ``Memory.advance``). A compiled step cannot grow it: a request that runs out of room gives back the
 slots it took, and the step returns MEM_GROW, so that the engine grows the model and
 calls again.
 """
@@ -14,14 +15,14 @@ from fuseflow.sim.fast.jit import ctz, jit_inline
 
 
 @jit_inline
-def _first_free(S, c, s):
+def _first_free(S, c, s, base):
     """The memory model's first free slot >= s of channel c, or -1 when the bitmap must
     grow first. ``S``: blocks x channels int64, slot j of channel c is bit j % 64 of
-    ``S[j // 64, c]``; a block's slots are found with one load and a trailing-zero count,
-    and a taken block (all ones) is skipped whole, as the reference's "block full" marks
-    skip it."""
+    ``S[j // 64 - base, c]`` (``s`` is never below block ``base``); a block's slots are
+    found with one load and a trailing-zero count, and a taken block (all ones) is skipped
+    whole, as the reference's "block full" marks skip it."""
     nb = S.shape[0]
-    k = s >> 6
+    k = (s >> 6) - base
     if k + 2 > nb:
         return -1
     x = S[k, c] | ~(-1 << (s & 63))  # the slots below s count as taken
@@ -30,7 +31,7 @@ def _first_free(S, c, s):
         if k + 2 > nb:
             return -1
         x = S[k, c]
-    return (k << 6) + ctz(~x)
+    return ((k + base) << 6) + ctz(~x)
 
 
 NO_HORIZON = 1 << 62
@@ -40,13 +41,15 @@ NO_HORIZON = 1 << 62
 def mem_access(slots, mstate, ii, lat, startup, t, w, buf, hz):
     """``Memory.access(t, w, client)`` on the model's bitmap (see :func:`_first_free`; a
     block of the channels' bits is one cache line, the words of a request share it);
-    ``mstate`` = [the client's next channel, grow channel, grow blocks], one per client.
+    ``mstate`` = [the client's next channel, grow channel, grow blocks, first block], one
+    per client.
     Returns the completion cycle; or, with the model untouched (the slots taken so far,
     recorded in ``buf``, 2 x words, are given back), -1 when the bitmap must first grow
     (``mstate[1:3]``) and -2 when a slot it finds is at or past ``hz`` (the streaming
     engine's horizon: a slot that a lower-id client may still take)."""
     nch = slots.shape[1]
     rr = mstate[0]
+    b0 = mstate[3]
     # integer divisions cost more than the rest of a one-word request: avoid them for the
     # common cases (a request no wider than the channels; II of 1 or 2); times are >= 0
     if w <= nch:
@@ -71,17 +74,17 @@ def mem_access(slots, mstate, ii, lat, startup, t, w, buf, hz):
         sl = s0
         kk = base + 1 if i < extra else base
         for _ in range(kk):
-            j = _first_free(slots, c, sl)
+            j = _first_free(slots, c, sl, b0)
             if j < 0 or j >= hz:
                 for p in range(taken):  # give back: the model stays untouched
                     jj = buf[0, p]
-                    slots[jj >> 6, buf[1, p]] &= ~(np.int64(1) << np.int64(jj & 63))
+                    slots[(jj >> 6) - b0, buf[1, p]] &= ~(np.int64(1) << np.int64(jj & 63))
                 if j >= 0:
                     return -2
                 mstate[1] = c
                 mstate[2] = slots.shape[0] + 2
                 return -1
-            slots[j >> 6, c] |= np.int64(1) << np.int64(j & 63)  # (bit 63 is the sign bit)
+            slots[(j >> 6) - b0, c] |= np.int64(1) << np.int64(j & 63)  # (bit 63 is the sign bit)
             buf[0, taken] = j
             buf[1, taken] = c
             taken += 1

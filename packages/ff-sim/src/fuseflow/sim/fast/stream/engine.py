@@ -341,6 +341,7 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
                 if c.status == MEM_WAIT and h > c.hz:
                     wake(c)
                 h = min(h, _slot(fm, c))
+            fm.advance(h)  # no client searches below h any more
         return int(r.done)
 
     state: dict[str, Any] = {"left": len(runners), "error": None}

@@ -23,7 +23,7 @@ F32 = np.float32
 BINARY_CODES = {BinaryOp.ADD: compute.OP_ADD, BinaryOp.SUB: compute.OP_SUB, BinaryOp.MUL: compute.OP_MUL,
                 BinaryOp.DIV: compute.OP_DIV, BinaryOp.MAX: compute.OP_MAX, BinaryOp.MASK: compute.OP_MASK}
 _NO_SLOTS = np.zeros((1, 1), I64)
-_NO_MSTATE = np.zeros(3, I64)
+_NO_MSTATE = np.zeros(4, I64)
 _NO_SIZES = np.zeros(0, I64)
 _NO_EVENTS = np.zeros((2, 0), I64)
 
