@@ -140,3 +140,24 @@ def simulate_outputs(prog: object) -> dict[str, list[float]]:
 
     res = simulate(prog, engine="reference")  # type: ignore[arg-type]
     return {k: [round(float(v), 6) for v in d.to_dense().reshape(-1)] for k, d in res.outputs.items()}
+
+
+def test_numba_cache_follows_every_source_of_the_loops(tmp_path, monkeypatch):
+    """The compiled loops are cached per version of all the fast engine's sources: numba
+    itself checks only a function's own file, so an edited inlined helper (jitmem.py) once
+    left stale step functions in use (a cycles mismatch until the cache was removed)."""
+    from fuseflow.sim.fast.jit import CACHE_DIR, cache_dir
+
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    (tmp_path / "stream").mkdir()
+    (tmp_path / "jitmem.py").write_text("x = 1\n")
+    (tmp_path / "stream" / "scan.py").write_text("y = 2\n")
+    before = cache_dir(tmp_path)
+    assert cache_dir(tmp_path) == before
+    (tmp_path / "jitmem.py").write_text("x = 2\n")  # a helper changes, the step function's file does not
+    assert cache_dir(tmp_path) != before
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "nb"))
+    assert cache_dir(tmp_path).startswith(str(tmp_path / "nb"))
+    from numba.core import config
+
+    assert config.CACHE_DIR == CACHE_DIR

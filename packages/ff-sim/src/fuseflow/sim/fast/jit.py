@@ -7,7 +7,26 @@ run as Python, correct but slow, so results never depend on whether the compiler
 
 from __future__ import annotations
 
+import hashlib
+import os
+from pathlib import Path
+
 from fuseflow.sim.options import COMPILE
+
+
+def cache_dir(here: Path = Path(__file__).parent) -> str:
+    """Where numba caches the loops: a folder per version of the fast engine's sources
+    (under ``NUMBA_CACHE_DIR`` if set, else ``~/.cache/fuseflow/numba``). Numba checks only
+    a function's own file, not those of the helpers inlined into it: an edited helper
+    (say ``jitmem.py``) left stale step functions in the cache beside the sources."""
+    digest = hashlib.sha256()
+    for src in sorted(here.rglob("*.py")):
+        digest.update(src.relative_to(here).as_posix().encode() + src.read_bytes())
+    base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "fuseflow", "numba")
+    return os.path.join(base, digest.hexdigest()[:16])
+
+
+CACHE_DIR = cache_dir()
 
 JIT_REQUESTED = COMPILE["jit"]  # EngineOptions.jit of the first simulation (ff sim --no-jit)
 # The streaming engine's step functions run per token and twice as fast without
@@ -19,6 +38,9 @@ try:  # pragma: no branch - numba is a declared dependency of ff-sim
     if not JIT_REQUESTED:
         raise ImportError
     from numba import njit as _njit
+    from numba.core import config as _numba_config
+
+    _numba_config.CACHE_DIR = CACHE_DIR  # type: ignore[attr-defined]  # read when a cached function is decorated
 
     def jit(fn):
         # bounds checked: an indexing bug raises instead of corrupting memory (cost not measurable)

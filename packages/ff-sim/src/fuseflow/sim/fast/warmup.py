@@ -1,10 +1,9 @@
 """The fast engine's cold start, said aloud: its compiled loops are built on the first run on
-a machine (numba caches them beside the sources), which takes tens of seconds and used to say
+a machine (numba caches them in ``jit.CACHE_DIR``), which takes tens of seconds and used to say
 nothing. ``ff sim --warmup`` builds them ahead of time."""
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -16,11 +15,9 @@ _ANNOUNCED = False
 
 def cache_is_warm() -> bool:
     """Whether numba's cache already holds the fast engine's loops (index files present)."""
-    custom = os.environ.get("NUMBA_CACHE_DIR")
-    if custom:  # numba keeps the cache there instead of beside the sources
-        return any(Path(custom).rglob("*.nbi"))
-    here = Path(__file__).parent
-    return any(any((here / sub / "__pycache__").glob("*.nbi")) for sub in ("", "stream"))
+    from fuseflow.sim.fast.jit import CACHE_DIR
+
+    return any(Path(CACHE_DIR).rglob("*.nbi"))
 
 
 def announce_cold_start(write: Callable[[str], None] | None = None) -> None:
