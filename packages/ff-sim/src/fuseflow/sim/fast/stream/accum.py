@@ -1,12 +1,7 @@
-"""The order-2 sparse accumulator (spacc2) as a streaming step function.
-
-Same clock as ``fuseflow.sim.prims.compute.Spacc2`` (the specification): each call
-commits whole steps of its three nested loops (outer, mid fiber, inner fiber), kept in
-the state slots. Entries live in arrays (key = mid << 32 | inner, value) with an
-open-addressing index, so a flush sorts the entries once (as ``spacc2_groups`` does) and
-costs time linear in them after that; nothing is rescanned per mid coordinate.
-
-State: [phase, outer empty, mid coordinate, entries].
+"""The order-2 sparse accumulator (spacc2) as a streaming step function, with the clock
+of ``prims.compute.Spacc2``. Entries live in arrays (key = mid << 32 | inner, value) with
+an open-addressing index, so a flush sorts them once. State: [phase, outer empty, mid
+coordinate, entries].
 """
 
 from __future__ import annotations
@@ -18,7 +13,6 @@ from fuseflow.sim.fast.stream.common import (
     CAP,
     DONE,
     END,
-    FLOPS,
     GROW_STATE,
     HEAD,
     IRREGULAR,
@@ -26,7 +20,9 @@ from fuseflow.sim.fast.stream.common import (
     NEED_IN,
     REDUCE_OPS,
     T,
+    count,
     full,
+    log_event,
     put,
 )
 
@@ -55,11 +51,10 @@ def rehash(keys, n, table):
 @jit_hot
 def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OIQ, OIV, qov, OVQ, OVV,
                 keys, vals, table, ev, st, rep):
-    """With room in ``ev`` (boxed values), also logs each sum (key, the value's queue
-    position or -1 for N) and each flush (-1, -1) in state slot K0 + 5's count."""
+    """Commits whole steps of the three nested loops (outer, mid fiber, inner fiber); ``ev``
+    logs sums (key, the value's position or -1 for N) and flushes (-1, -1)."""
     t = st[T]
     phase, oempty, mid, n, nev = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 5]
-    log = ev.shape[1] > 0
     ho, no = ctl[qoc, HEAD], ctl[qoc, END]
     hm, nm = ctl[qm, HEAD], ctl[qm, END]
     hi, ni = ctl[qi, HEAD], ctl[qi, END]
@@ -94,10 +89,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                     n += 1
                     table[h, 0] = n
                     table[h, 1] = key
-                if log:
-                    ev[0, nev] = key
-                    ev[1, nev] = hv if vc == C_VAL else -1
-                    nev += 1
+                nev = log_event(ev, nev, key, hv if vc == C_VAL else -1)
                 n_ops += 1
                 t = tt + 1
             elif j <= STOP0:
@@ -203,10 +195,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                     status = DONE
                     break
                 lev = STOP0 - o
-                if log:
-                    ev[0, nev] = -1
-                    ev[1, nev] = -1
-                    nev += 1
+                nev = log_event(ev, nev, -1, -1)
                 s = tt + 1
                 g_done = 0
                 for k in range(n):
@@ -252,8 +241,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                 break
     st[T] = t
     st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 5] = phase, oempty, mid, n, nev
-    st[REDUCE_OPS] += n_ops
-    st[FLOPS] += n_ops
+    count(st, REDUCE_OPS, n_ops)
     ctl[qoc, HEAD] = ho
     ctl[qm, HEAD] = hm
     ctl[qi, HEAD] = hi

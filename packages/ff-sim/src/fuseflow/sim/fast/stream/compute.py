@@ -1,10 +1,7 @@
 """Step functions of the arithmetic primitives: ALUs, reducers, the order-1 sparse
 accumulator. Scalar values; over tiles they give the timing and ``boxed`` the values.
-
-Binary ops are float32 IEEE operations, the same in numba as in numpy. A unary ALU only
-moves its tokens here; the engine applies the op to the values it emitted afterwards
-with the reference's own numpy function (``ops.UNARY``), so transcendental functions
-round as the reference's do.
+Binary ops are float32 IEEE operations, as in numpy; a unary ALU's op is applied by the
+engine afterwards with the reference's own numpy function (``ops.UNARY``).
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ from fuseflow.sim.fast.stream.common import (
     CAP,
     DONE,
     END,
-    FLOPS,
     GROW_STATE,
     HEAD,
     IRREGULAR,
@@ -26,8 +22,10 @@ from fuseflow.sim.fast.stream.common import (
     NEED_OUT,
     REDUCE_OPS,
     T,
+    count,
     cramped,
     full,
+    log_event,
     push,
     put,
     starved,
@@ -75,11 +73,9 @@ def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
         if x == C_VAL and y == C_VAL:  # the common case
             put(Qo, Vo, e, C_VAL, tt + L, _binop(op, AV[ha], BV[hb]))
             nops += 1
-        elif x == C_VAL and y == C_EMPTY:
-            put(Qo, Vo, e, C_VAL, tt + L, _binop(op, AV[ha], zero) + zero)
-            nops += 1
-        elif x == C_EMPTY and y == C_VAL:
-            put(Qo, Vo, e, C_VAL, tt + L, _binop(op, zero, BV[hb]) + zero)
+        elif (x == C_VAL and y == C_EMPTY) or (x == C_EMPTY and y == C_VAL):  # + 0: never -0
+            a, b = (AV[ha], zero) if x == C_VAL else (zero, BV[hb])
+            put(Qo, Vo, e, C_VAL, tt + L, _binop(op, a, b) + zero)
             nops += 1
         elif x == y and (x == C_EMPTY or x == C_DONE or x <= STOP0):
             put(Qo, Vo, e, x, tt + 1, zero)
@@ -98,8 +94,7 @@ def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
     ctl[qb, HEAD] = hb
     ctl[qo, END] = e
     st[T] = t
-    st[ALU_OPS] += nops
-    st[FLOPS] += nops
+    count(st, ALU_OPS, nops)
     return status
 
 
@@ -132,8 +127,7 @@ def alu1_step(ctl, qi, Qi, Vi, qo, Qo, Vo, L, st, rep):
         t += 1
     ctl[qi, HEAD] = h + m
     ctl[qo, END] = e + m
-    st[ALU_OPS] += nops
-    st[FLOPS] += nops
+    count(st, ALU_OPS, nops)
     st[T] = t
     return status
 
@@ -243,18 +237,16 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
     st[T] = t
     st[K0], st[K0 + 1] = cnt, infib
     fst[0] = acc
-    st[REDUCE_OPS] += nops
-    st[FLOPS] += nops
+    count(st, REDUCE_OPS, nops)
     return status
 
 
 @jit_hot
 def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, present, touched, ev, st, rep):
-    """Order-1 sparse accumulator: sums (inner crd, val) pairs over the outer fiber, in
-    stream order, and at each outer stop Sk flushes them in coordinate order, then Sk.
-    State: [touched, outer empty, preconsumed, -, -, events]. With room in ``ev`` (boxed
-    values, see ``boxed``), it also logs each sum (crd, value's position or -1 for N)
-    and each flush (-1, -1) for the engine to redo on the values."""
+    """Order-1 sparse accumulator: sums (inner crd, val) pairs over the outer fiber and at
+    each outer stop Sk flushes them in coordinate order, then Sk. State: [touched, outer
+    empty, preconsumed, -, -, events]; ``ev`` logs sums (crd, value's position or -1 for N)
+    and flushes (-1, -1) for ``boxed`` to redo on the values."""
     t = st[T]
     nops = 0
     ntouch, oempty, pre, nev = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 5]
@@ -263,7 +255,6 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
     hv, nv = ctl[qv, HEAD], ctl[qv, END]
     ec, ew = ctl[qc, END], ctl[qw, END]
     K = len(acc)
-    log = ev.shape[1] > 0
     status = NEED_IN
     while True:
         if ho >= no or hi >= ni or hv >= nv:
@@ -283,10 +274,7 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
                     status = IRREGULAR
                     break
                 ntouch = accumulate(acc, present, touched, ntouch, i, Vi[hv] if vc == C_VAL else np.float32(0.0))
-                if log:
-                    ev[0, nev] = i
-                    ev[1, nev] = hv if vc == C_VAL else -1
-                    nev += 1
+                nev = log_event(ev, nev, i, hv if vc == C_VAL else -1)
                 nops += 1
             elif i <= STOP0:
                 ho += 1
@@ -322,10 +310,7 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
             if look and jv >= nv:
                 rep[0] = qv
                 break
-            if log:
-                ev[0, nev] = -1
-                ev[1, nev] = -1
-                nev += 1
+            nev = log_event(ev, nev, -1, -1)
             if ntouch > 1:
                 touched[:ntouch] = np.sort(touched[:ntouch])
             for q in range(ntouch):
@@ -374,8 +359,7 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
     ctl[qw, END] = ew
     st[T] = t
     st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 5] = ntouch, oempty, pre, nev
-    st[REDUCE_OPS] += nops
-    st[FLOPS] += nops
+    count(st, REDUCE_OPS, nops)
     return status
 
 

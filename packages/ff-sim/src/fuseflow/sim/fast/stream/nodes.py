@@ -223,8 +223,8 @@ def _level_scan(node, ports, ctx, fm, kinds, pool):
     seq, delay = cfg.sequential_interval, cfg.initial_delay + cfg.miss_latency
     swr, batch = mcfg.seg_words_per_ref, max(1, mcfg.crd_batch)
     r = _make(node, [qi], [qc, qr], lambda q, hz, h: scan.level_scan_step(
-        q.ctl, qi, q.Q[qi], qc, q.Q[qc], q.V[qc], qr, q.Q[qr], q.V[qr], fmt, dim, seg, crd, L, seq, delay,
-        swr, batch, use_mem, *margs(), hz, h.st, h.rep), client)
+        q.ctl, qi, q.Q[qi], qc, q.Q[qc], qr, q.Q[qr], fmt, dim, seg, crd, L, seq, delay,
+        swr, batch, (use_mem, *margs(), hz), h.st, h.rep), client)
     r.st[T] = t0
     return r
 
@@ -243,7 +243,7 @@ def _val_array(node, ports, ctx, fm, kinds, pool):
     L = ctx.hw.timing.val_array_latency.at(block)
     batch = max(1, ctx.hw.memory.val_batch)
     r = _make(node, [qi], [qo], lambda q, hz, h: scan.val_array_step(
-        q.ctl, qi, q.Q[qi], qo, q.Q[qo], q.V[qo], vals, L, batch, words, zero, use_mem, *margs(), hz, h.st, h.rep),
+        q.ctl, qi, q.Q[qi], qo, q.Q[qo], q.V[qo], vals, L, batch, words, zero, (use_mem, *margs(), hz), h.st, h.rep),
         True)
     r.st[K0] = -1  # no batch loaded
     return r
@@ -395,7 +395,7 @@ def _level_write(node, ports, ctx, fm, kinds, pool):
     use_mem, margs = _mem(ctx, fm, node)
     batch = max(1, ctx.hw.memory.write_batch)
     return _make(node, [qi], [qrec], lambda q, hz, h: write.level_write_step(
-        q.ctl, qi, q.Q[qi], qrec, q.Q[qrec], batch, use_mem, *margs(), hz, h.st, h.rep), True)
+        q.ctl, qi, q.Q[qi], qrec, q.Q[qrec], batch, (use_mem, *margs(), hz), h.st, h.rep), True)
 
 
 def _val_write(node, ports, ctx, fm, kinds, pool):
@@ -404,7 +404,7 @@ def _val_write(node, ports, ctx, fm, kinds, pool):
     use_mem, margs = _mem(ctx, fm, node, pool)
     r = _make(node, [qi], [qrec], lambda q, hz, h: write.val_write_step(
         q.ctl, qi, q.Q[qi], q.V[qi], qrec, q.Q[qrec], q.V[qrec], pool.sizes if pool is not None else _NO_SIZES,
-        use_mem, *margs(), hz, h.st, h.rep), True)
+        (use_mem, *margs(), hz), h.st, h.rep), True)
     if pool is not None:
         r.unbox = lambda codes, vals: boxed.unbox(pool, codes, vals)
     return r

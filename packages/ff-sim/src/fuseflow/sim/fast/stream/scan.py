@@ -1,9 +1,8 @@
 """Step functions of the tensor readers: level scanners and value arrays (memory clients).
 
-A memory request comes last in its iteration, after every input and output check, so a
-request that must wait (``mem_wait`` gives -1 or -2) leaves nothing to undo. A scanner's
-fiber takes several requests (its seg words, then a batch of crd words every ``batch``
-coordinates), so it keeps where it is in the fiber in its state between iterations.
+A memory request comes last in its iteration, after every input and output check, so one
+that must wait leaves nothing to undo. A scanner's fiber takes several requests (its seg
+words, then ``batch`` crd words at a time), so its state keeps where it is in the fiber.
 """
 
 from __future__ import annotations
@@ -18,13 +17,12 @@ from fuseflow.sim.fast.stream.common import (
     HEAD,
     IRREGULAR,
     K0,
-    MEM_GROW,
-    MEM_WAIT,
     NEED_IN,
     SEG_READS,
     VAL_READS,
     T,
     full,
+    mem_status,
     mem_wait,
     put,
 )
@@ -44,8 +42,7 @@ def _emit2(OC, ec, OR, er, c, r, stamp):
 
 
 @jit_hot
-def level_scan_step(ctl, qi, Qi, qc, OC, OCV, qr, OR, ORV, fmt, dim, seg, crd, L, seq, delay, swr, batch,
-                    use_mem, slots, mstate, ii, mlat, startup, buf, hz, st, rep):
+def level_scan_step(ctl, qi, Qi, qc, OC, qr, OR, fmt, dim, seg, crd, L, seq, delay, swr, batch, mem, st, rep):
     """Fiber lookup: ref r -> its coordinates and positions, then S0 (or the next input
     stop Sk folded in as S(k+1)); an input stop Sk gives S(k+1), N gives N, D ends.
     State: [phase, position, fiber end, position base, fiber start]."""
@@ -103,9 +100,9 @@ def level_scan_step(ctl, qi, Qi, qc, OC, OCV, qr, OR, ORV, fmt, dim, seg, crd, L
             h += 1
             t = tt + delay
         elif phase == SEG:
-            tt = mem_wait(use_mem, slots, mstate, ii, mlat, startup, t, swr, buf, hz)
+            tt = mem_wait(mem, t, swr)
             if tt < 0:
-                status = MEM_GROW if tt == -1 else MEM_WAIT
+                status = mem_status(tt)
                 break
             t = tt
             n_seg_reads += swr
@@ -130,9 +127,9 @@ def level_scan_step(ctl, qi, Qi, qc, OC, OCV, qr, OR, ORV, fmt, dim, seg, crd, L
                 break
             if (p - lo) % batch == 0:
                 nn = min(hi - p, batch)
-                tt = mem_wait(use_mem, slots, mstate, ii, mlat, startup, t, nn, buf, hz)
+                tt = mem_wait(mem, t, nn)
                 if tt < 0:
-                    status = MEM_GROW if tt == -1 else MEM_WAIT
+                    status = mem_status(tt)
                     break
                 t = tt
                 n_crd_reads += nn
@@ -152,8 +149,7 @@ def level_scan_step(ctl, qi, Qi, qc, OC, OCV, qr, OR, ORV, fmt, dim, seg, crd, L
 
 
 @jit_hot
-def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, use_mem, slots, mstate, ii, mlat, startup,
-                   buf, hz, st, rep):
+def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, mem, st, rep):
     """ref r -> vals[r] at +L (a request for the batch of ``batch`` values when r leaves
     the loaded one; with tiles of ``words`` > 0 words, a request of a whole tile per
     ref); N -> the value ``zero``; stops pass; D ends. State: [loaded batch]."""
@@ -177,14 +173,14 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, use_mem
                 status = IRREGULAR
                 break
             if words > 0:  # a tile: every ref is a request of its words
-                tt = mem_wait(use_mem, slots, mstate, ii, mlat, startup, tt, words, buf, hz)
+                tt = mem_wait(mem, tt, words)
             elif x < lo or x - lo >= batch:
                 ln = x // batch
-                tt = mem_wait(use_mem, slots, mstate, ii, mlat, startup, tt, min(nv - ln * batch, batch), buf, hz)
+                tt = mem_wait(mem, tt, min(nv - ln * batch, batch))
                 if tt >= 0:
                     line, lo = ln, ln * batch
             if tt < 0:
-                status = MEM_GROW if tt == -1 else MEM_WAIT
+                status = mem_status(tt)
                 break
             n_val_reads += words if words > 0 else 1
             put(Qo, Vo, e, C_VAL, tt + L, vals[x])

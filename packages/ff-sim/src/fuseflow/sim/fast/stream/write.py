@@ -14,20 +14,18 @@ from fuseflow.sim.fast.stream.common import (
     HEAD,
     IRREGULAR,
     K0,
-    MEM_GROW,
-    MEM_WAIT,
     NEED_IN,
     SEG_WRITES,
     VAL_WRITES,
     T,
     full,
+    mem_status,
     mem_wait,
 )
 
 
 @jit_hot
-def level_write_step(ctl, qi, Qi, qrec, REC, batch, use_mem, slots, mstate, ii, mlat, startup, buf, hz,
-                     st, rep):
+def level_write_step(ctl, qi, Qi, qrec, REC, batch, mem, st, rep):
     """Records a level's crd stream; one cycle per coordinate and per stop (N is free),
     written ``batch`` words at a time and the rest at D. State: [words buffered]."""
     t = st[T]
@@ -53,12 +51,12 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, use_mem, slots, mstate, ii, 
         if not (x >= 0 or x <= STOP0 or x == C_DONE):
             status = IRREGULAR
             break
-        nb = 0 if x == C_DONE else nbuf + 1
+        nb = nbuf if x == C_DONE else nbuf + 1
         if x == C_DONE or nb >= batch:  # the buffered words go out (at D, the rest)
-            if x != C_DONE or nbuf:
-                tt = mem_wait(use_mem, slots, mstate, ii, mlat, startup, tt, nbuf if x == C_DONE else nb, buf, hz)
+            if nb:
+                tt = mem_wait(mem, tt, nb)
                 if tt < 0:
-                    status = MEM_GROW if tt == -1 else MEM_WAIT
+                    status = mem_status(tt)
                     break
             nb = 0
         nbuf = nb
@@ -84,8 +82,7 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, use_mem, slots, mstate, ii, 
 
 
 @jit_hot
-def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, sizes, use_mem, slots, mstate, ii, mlat, startup, buf, hz,
-                   st, rep):
+def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, sizes, mem, st, rep):
     """Records the values (N as N, rebuilt as 0); each one blocking round trip of one
     word (of ``sizes[h]`` words for a value that is tile pool handle h, when ``sizes``
     is not empty); stops only move the clock; D costs one more cycle."""
@@ -103,9 +100,9 @@ def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, sizes, use_mem, slots, msta
                 status = full(rep, qrec, 1)
                 break
             w = sizes[int(Vi[h])] if len(sizes) and x == C_VAL else 1
-            tt = mem_wait(use_mem, slots, mstate, ii, mlat, startup, tt, w, buf, hz)
+            tt = mem_wait(mem, tt, w)
             if tt < 0:
-                status = MEM_GROW if tt == -1 else MEM_WAIT
+                status = mem_status(tt)
                 break
             REC[0, e] = x
             RECV[e] = Vi[h]
