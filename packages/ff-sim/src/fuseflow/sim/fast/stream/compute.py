@@ -85,11 +85,10 @@ def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
         e += 1
         ha += 1
         hb += 1
+        t = tt if x == C_DONE else tt + ii
         if x == C_DONE:
-            t = tt
             status = DONE
             break
-        t = tt + ii
     ctl[qa, HEAD] = ha
     ctl[qb, HEAD] = hb
     ctl[qo, END] = e
@@ -173,11 +172,10 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
             e += 1
             h += 1
             hp += 1
+            t = tt if p == C_DONE else tt + 1
             if p == C_DONE:
-                t = tt
                 status = DONE
                 break
-            t = tt + 1
             continue
         if h >= n:
             rep[0] = qi
@@ -403,11 +401,10 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
                 ORV[k][push(ctl, qor[k], OR[k], R[k][0, hr], tt + 1)] = RV[k][hr]
                 ctl[qc[k], HEAD] += 1
                 ctl[qr[k], HEAD] = hr + 1
+            t = tt if h0 == C_DONE else tt + 1
             if h0 == C_DONE:
-                t = tt
                 status = DONE
                 break
-            t = tt + 1
             continue
         if mn >= 0:
             if union:

@@ -47,8 +47,6 @@ def level_scan_step(ctl, qi, Qi, qc, OC, qr, OR, fmt, dim, seg, crd, L, seq, del
     stop Sk folded in as S(k+1)); an input stop Sk gives S(k+1), N gives N, D ends.
     State: [phase, position, fiber end, position base, fiber start]."""
     t = st[T]
-    n_seg_reads = 0
-    n_crd_reads = 0
     phase, p, hi, base, lo = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 4]
     h, n = ctl[qi, HEAD], ctl[qi, END]
     ec, capc = ctl[qc, END], ctl[qc, CAP]
@@ -75,11 +73,10 @@ def level_scan_step(ctl, qi, Qi, qc, OC, qr, OR, fmt, dim, seg, crd, L, seq, del
                 phase = IDLE
                 if x <= STOP0 or not close:
                     h += 1
+                t = tt if x == C_DONE and not close else tt + 1
                 if x == C_DONE and not close:
-                    t = tt
                     status = DONE
                     break
-                t = tt + 1
                 continue
             if x < 0:
                 status = IRREGULAR
@@ -105,7 +102,7 @@ def level_scan_step(ctl, qi, Qi, qc, OC, qr, OR, fmt, dim, seg, crd, L, seq, del
                 status = mem_status(tt)
                 break
             t = tt
-            n_seg_reads += swr
+            st[SEG_READS] += swr
             phase = CRDS
         elif fmt == DENSE:
             m = min(hi - p, capc - ec, capr - er)
@@ -132,7 +129,7 @@ def level_scan_step(ctl, qi, Qi, qc, OC, qr, OR, fmt, dim, seg, crd, L, seq, del
                     status = mem_status(tt)
                     break
                 t = tt
-                n_crd_reads += nn
+                st[CRD_READS] += nn
             _emit2(OC, ec, OR, er, crd[p], p, t + L)
             ec += 1
             er += 1
@@ -143,8 +140,6 @@ def level_scan_step(ctl, qi, Qi, qc, OC, qr, OR, fmt, dim, seg, crd, L, seq, del
     ctl[qr, END] = er
     st[T] = t
     st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 4] = phase, p, hi, base, lo
-    st[SEG_READS] += n_seg_reads
-    st[CRD_READS] += n_crd_reads
     return status
 
 
@@ -154,7 +149,6 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, mem, st
     the loaded one; with tiles of ``words`` > 0 words, a request of a whole tile per
     ref); N -> the value ``zero``; stops pass; D ends. State: [loaded batch]."""
     t = st[T]
-    n_val_reads = 0
     line = st[K0]
     h, n = ctl[qi, HEAD], ctl[qi, END]
     e, cap = ctl[qo, END], ctl[qo, CAP]
@@ -182,7 +176,7 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, mem, st
             if tt < 0:
                 status = mem_status(tt)
                 break
-            n_val_reads += words if words > 0 else 1
+            st[VAL_READS] += words if words > 0 else 1
             put(Qo, Vo, e, C_VAL, tt + L, vals[x])
         elif x <= STOP0 or x == C_DONE:
             put(Qo, Vo, e, x, tt + 1, 0.0)
@@ -193,14 +187,12 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, mem, st
             break
         e += 1
         h += 1
+        t = tt if x == C_DONE else tt + 1
         if x == C_DONE:
-            t = tt
             status = DONE
             break
-        t = tt + 1
     ctl[qi, HEAD] = h
     ctl[qo, END] = e
     st[T] = t
     st[K0] = line
-    st[VAL_READS] += n_val_reads
     return status

@@ -29,8 +29,6 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, mem, st, rep):
     """Records a level's crd stream; one cycle per coordinate and per stop (N is free),
     written ``batch`` words at a time and the rest at D. State: [words buffered]."""
     t = st[T]
-    n_crd_writes = 0
-    n_seg_writes = 0
     nbuf = st[K0]
     h, n = ctl[qi, HEAD], ctl[qi, END]
     e, cap = ctl[qrec, END], ctl[qrec, CAP]
@@ -65,10 +63,7 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, mem, st, rep):
             t = tt
             status = DONE
             break
-        if x >= 0:
-            n_crd_writes += 1
-        else:
-            n_seg_writes += 1
+        st[CRD_WRITES if x >= 0 else SEG_WRITES] += 1
         REC[0, e] = x
         e += 1
         t = tt + 1
@@ -76,8 +71,6 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, mem, st, rep):
     ctl[qrec, END] = e
     st[T] = t
     st[K0] = nbuf
-    st[CRD_WRITES] += n_crd_writes
-    st[SEG_WRITES] += n_seg_writes
     return status
 
 
@@ -87,7 +80,6 @@ def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, sizes, mem, st, rep):
     word (of ``sizes[h]`` words for a value that is tile pool handle h, when ``sizes``
     is not empty); stops only move the clock; D costs one more cycle."""
     t = st[T]
-    n_val_writes = 0
     h, n = ctl[qi, HEAD], ctl[qi, END]
     e, cap = ctl[qrec, END], ctl[qrec, CAP]
     status = NEED_IN
@@ -107,7 +99,7 @@ def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, sizes, mem, st, rep):
             REC[0, e] = x
             RECV[e] = Vi[h]
             e += 1
-            n_val_writes += w
+            st[VAL_WRITES] += w
             tt += 1
         elif x != C_DONE and x > STOP0:
             status = IRREGULAR
@@ -121,5 +113,4 @@ def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, sizes, mem, st, rep):
     ctl[qi, HEAD] = h
     ctl[qrec, END] = e
     st[T] = t
-    st[VAL_WRITES] += n_val_writes
     return status
