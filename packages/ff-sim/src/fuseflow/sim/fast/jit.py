@@ -42,17 +42,3 @@ except ImportError:  # pragma: no cover
         return (x & -x).bit_length() - 1
 
     HAVE_JIT = False
-
-
-@jit_inline
-def accumulate(acc, present, touched, ntouch, i, x):
-    """Adds ``x`` at coordinate ``i`` of a spacc's dense accumulator (``touched``: the
-    coordinates in order of first arrival); returns how many are touched."""
-    if present[i]:
-        acc[i] += x
-        return ntouch
-    acc[i] = x
-    present[i] = 1
-    touched[ntouch] = i
-    return ntouch + 1
-

@@ -14,7 +14,7 @@ from fuseflow.ir.graph import Node, NodeKind, StreamKind
 from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
 from fuseflow.sim import ops
 from fuseflow.sim.fast.codes import C_VAL
-from fuseflow.sim.fast.stream import accum, boxed, compute, crd, flow, forkjoin, scan, write
+from fuseflow.sim.fast.stream import boxed, compute, crd, flow, forkjoin, scan
 from fuseflow.sim.fast.stream.common import END, K0, NO_HORIZON, STATE_SLOTS, T
 
 I64 = np.int64
@@ -332,7 +332,7 @@ def _spacc2(node, ports, ctx, fm, kinds, pool):
     qom, qoi, qov = (ports.out(p) for p in ("crd_mid", "crd_inner", "val"))
     tables = [np.zeros(64, I64), np.zeros(64, F32), np.zeros((128, 2), I64)]  # keys, values, index
     vals = boxed.SpaccValues(pool, qoc, qv, qov) if pool is not None else None
-    r = _make(node, [qoc, qm, qi, qv], [qom, qoi, qov], lambda q, hz, h: accum.spacc2_step(
+    r = _make(node, [qoc, qm, qi, qv], [qom, qoi, qov], lambda q, hz, h: compute.spacc2_step(
         q.ctl, qoc, q.Q[qoc], qm, q.Q[qm], qi, q.Q[qi], qv, q.Q[qv], q.V[qv], qom, q.Q[qom], q.V[qom],
         qoi, q.Q[qoi], q.V[qoi], qov, q.Q[qov], q.V[qov], tables[0], tables[1], tables[2], _events(vals), h.st,
         h.rep), vals=vals)
@@ -340,7 +340,7 @@ def _spacc2(node, ports, ctx, fm, kinds, pool):
     def grow(n: int) -> None:
         _grown(tables, range(2), n)
         tables[2] = np.zeros((2 * len(tables[0]), 2), I64)
-        accum.rehash(tables[0], int(r.st[K0 + 3]), tables[2])
+        compute.rehash(tables[0], int(r.st[K0 + 3]), tables[2])
 
     r.grow = grow
     r.st[K0 + 1] = 1  # the outer fiber is empty so far
@@ -394,7 +394,7 @@ def _level_write(node, ports, ctx, fm, kinds, pool):
     qrec = ports.new("record")
     use_mem, margs = _mem(ctx, fm, node)
     batch = max(1, ctx.hw.memory.write_batch)
-    return _make(node, [qi], [qrec], lambda q, hz, h: write.level_write_step(
+    return _make(node, [qi], [qrec], lambda q, hz, h: scan.level_write_step(
         q.ctl, qi, q.Q[qi], qrec, q.Q[qrec], batch, (use_mem, *margs(), hz), h.st, h.rep), True)
 
 
@@ -402,7 +402,7 @@ def _val_write(node, ports, ctx, fm, kinds, pool):
     qi = ports.ins["val"]
     qrec = ports.new("record")
     use_mem, margs = _mem(ctx, fm, node, pool)
-    r = _make(node, [qi], [qrec], lambda q, hz, h: write.val_write_step(
+    r = _make(node, [qi], [qrec], lambda q, hz, h: scan.val_write_step(
         q.ctl, qi, q.Q[qi], q.V[qi], qrec, q.Q[qrec], q.V[qrec], pool.sizes if pool is not None else _NO_SIZES,
         (use_mem, *margs(), hz), h.st, h.rep), True)
     if pool is not None:

@@ -1,4 +1,6 @@
-"""Step functions of the tensor readers: level scanners and value arrays (memory clients).
+"""Step functions of the memory clients: the tensor readers (level scanners, value arrays)
+and the output writers. What a writer writes is recorded in a queue of its own (``qrec``),
+not a stream, that the engine drains into the output tensor's record.
 
 A memory request comes last in its iteration, after every input and output check, so one
 that must wait leaves nothing to undo. A scanner's fiber takes several requests (its seg
@@ -12,6 +14,7 @@ from fuseflow.sim.fast.jit import jit_hot, jit_inline
 from fuseflow.sim.fast.stream.common import (
     CAP,
     CRD_READS,
+    CRD_WRITES,
     DONE,
     END,
     HEAD,
@@ -19,7 +22,9 @@ from fuseflow.sim.fast.stream.common import (
     K0,
     NEED_IN,
     SEG_READS,
+    SEG_WRITES,
     VAL_READS,
+    VAL_WRITES,
     T,
     full,
     mem_status,
@@ -195,4 +200,96 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, mem, st
     ctl[qo, END] = e
     st[T] = t
     st[K0] = line
+    return status
+
+
+@jit_hot
+def level_write_step(ctl, qi, Qi, qrec, REC, batch, mem, st, rep):
+    """Records a level's crd stream; one cycle per coordinate and per stop (N is free),
+    written ``batch`` words at a time and the rest at D. State: [words buffered]."""
+    t = st[T]
+    nbuf = st[K0]
+    h, n = ctl[qi, HEAD], ctl[qi, END]
+    e, cap = ctl[qrec, END], ctl[qrec, CAP]
+    status = NEED_IN
+    rep[0] = qi
+    while h < n:
+        x = Qi[0, h]
+        tt = max(t, Qi[1, h])
+        if x != C_DONE and e >= cap:
+            status = full(rep, qrec, 1)
+            break
+        if x == C_EMPTY:
+            REC[0, e] = x
+            e += 1
+            h += 1
+            t = tt
+            continue
+        if not (x >= 0 or x <= STOP0 or x == C_DONE):
+            status = IRREGULAR
+            break
+        nb = nbuf if x == C_DONE else nbuf + 1
+        if x == C_DONE or nb >= batch:  # the buffered words go out (at D, the rest)
+            if nb:
+                tt = mem_wait(mem, tt, nb)
+                if tt < 0:
+                    status = mem_status(tt)
+                    break
+            nb = 0
+        nbuf = nb
+        h += 1
+        if x == C_DONE:
+            t = tt
+            status = DONE
+            break
+        st[CRD_WRITES if x >= 0 else SEG_WRITES] += 1
+        REC[0, e] = x
+        e += 1
+        t = tt + 1
+    ctl[qi, HEAD] = h
+    ctl[qrec, END] = e
+    st[T] = t
+    st[K0] = nbuf
+    return status
+
+
+@jit_hot
+def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, sizes, mem, st, rep):
+    """Records the values (N as N, rebuilt as 0); each one blocking round trip of one
+    word (of ``sizes[h]`` words for a value that is tile pool handle h, when ``sizes``
+    is not empty); stops only move the clock; D costs one more cycle."""
+    t = st[T]
+    h, n = ctl[qi, HEAD], ctl[qi, END]
+    e, cap = ctl[qrec, END], ctl[qrec, CAP]
+    status = NEED_IN
+    rep[0] = qi
+    while h < n:
+        x = Qi[0, h]
+        tt = max(t, Qi[1, h])
+        if x == C_VAL or x == C_EMPTY:
+            if e >= cap:
+                status = full(rep, qrec, 1)
+                break
+            w = sizes[int(Vi[h])] if len(sizes) and x == C_VAL else 1
+            tt = mem_wait(mem, tt, w)
+            if tt < 0:
+                status = mem_status(tt)
+                break
+            REC[0, e] = x
+            RECV[e] = Vi[h]
+            e += 1
+            st[VAL_WRITES] += w
+            tt += 1
+        elif x != C_DONE and x > STOP0:
+            status = IRREGULAR
+            break
+        h += 1
+        if x == C_DONE:
+            t = tt + 1
+            status = DONE
+            break
+        t = tt
+    ctl[qi, HEAD] = h
+    ctl[qrec, END] = e
+    st[T] = t
     return status
