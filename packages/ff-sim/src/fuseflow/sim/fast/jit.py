@@ -1,9 +1,5 @@
-"""How the fast engine's loops are compiled (numba), and helpers they share.
-
-Each step function is the plain sequential form of a primitive's clock recurrence;
-numba compiles it. Without numba (an unusual install, or ``--no-jit``) the same functions
-run as Python, correct but slow, so results never depend on whether the compiler is there.
-"""
+"""How the fast engine's loops are compiled (numba). Without numba (or with ``--no-jit``)
+the same functions run as Python, correct but slow."""
 
 from __future__ import annotations
 
@@ -29,9 +25,7 @@ def cache_dir(here: Path = Path(__file__).parent) -> str:
 CACHE_DIR = cache_dir()
 
 JIT_REQUESTED = COMPILE["jit"]  # EngineOptions.jit of the first simulation (ff sim --no-jit)
-# The streaming engine's step functions run per token and twice as fast without
-# bounds checks; EngineOptions.boundscheck (ff sim --boundscheck) checks them too (compiled
-# afresh: numba's cache does not tell the two apart), as one CI run of the differential tests does.
+# step functions run twice as fast unchecked; ff sim --boundscheck checks them too (uncached)
 CHECKED = COMPILE["boundscheck"]
 
 try:  # pragma: no branch - numba is a declared dependency of ff-sim
@@ -47,14 +41,12 @@ try:  # pragma: no branch - numba is a declared dependency of ff-sim
         return _njit(cache=True, nogil=True, boundscheck=True)(fn)
 
     def jit_inline(fn):
-        """``jit`` for a helper called per token from other compiled loops: inlined into
-        them, so a call passes no array structures (and takes no reference counts)."""
+        """``jit`` for a helper called per token from other compiled loops: inlined into them."""
         return _njit(cache=True, nogil=True, boundscheck=True, inline="always")(fn)
 
     def jit_hot(fn):
-        """``jit`` for a per-token step function: bounds checked only when asked, and with
-        numpy's float semantics (x / 0 is inf or nan, as numpy gives it, instead of
-        Python's ZeroDivisionError)."""
+        """``jit`` for a per-token step function: bounds checked only when asked, and x / 0
+        gives numpy's inf or nan."""
         return _njit(cache=not CHECKED, nogil=True, boundscheck=CHECKED, error_model="numpy")(fn)
 
     # trailing-zero count of an int64 (LLVM's cttz); numba has no public name for it
@@ -65,26 +57,10 @@ except ImportError:  # pragma: no cover
     def jit(fn):
         return fn
 
-    jit_inline = jit
-    jit_hot = jit
+    jit_inline = jit_hot = jit
 
     def ctz(x):  # type: ignore[misc]  # the pure-Python stand-in of the numba intrinsic above
         x = int(x)
         return (x & -x).bit_length() - 1
 
     HAVE_JIT = False
-
-
-@jit_inline
-def accumulate(acc, present, touched, ntouch, i, x):
-    """A spacc's dense accumulator after value ``x`` at coordinate ``i`` (a first value
-    keeps its bits; ``touched`` lists the coordinates in order of first arrival); returns
-    how many are touched."""
-    if present[i]:
-        acc[i] += x
-        return ntouch
-    acc[i] = x
-    present[i] = 1
-    touched[ntouch] = i
-    return ntouch + 1
-

@@ -1,11 +1,7 @@
-"""The HBM model's ``Memory.access`` on its bitmaps, compiled, for the step functions of
-the memory clients (value arrays, compressed/singleton scanners, writers).
-
-The bitmap is the model's own numpy array (blocks of 64 slots x channels, a bit per
-slot); its row 0 is block ``mstate[3]`` (the streaming engine drops the blocks below every
-client's clock, see ``Memory.advance``). A compiled step cannot grow it: a request that runs out of room gives back the
-slots it took, and the step returns MEM_GROW, so that the engine grows the model and
-calls again.
+"""The HBM model's ``Memory.access`` on its bitmap (the model's own array: blocks of 64
+slots x channels, a bit per slot; row 0 is block ``mstate[3]``, see ``Memory.advance``),
+compiled for the memory clients' step functions. A request that runs out of bitmap gives
+back what it took: the engine grows it and calls again.
 """
 
 from __future__ import annotations
@@ -16,11 +12,9 @@ from fuseflow.sim.fast.jit import ctz, jit_inline
 
 @jit_inline
 def _first_free(S, c, s, base):
-    """The memory model's first free slot >= s of channel c, or -1 when the bitmap must
-    grow first. ``S``: blocks x channels int64, slot j of channel c is bit j % 64 of
-    ``S[j // 64 - base, c]`` (``s`` is never below block ``base``); a block's slots are
-    found with one load and a trailing-zero count, and a taken block (all ones) is skipped
-    whole, as the reference's "block full" marks skip it."""
+    """The first free slot >= s of channel c (bit j % 64 of ``S[j // 64 - base, c]``; ``s``
+    is never below block ``base``), or -1 when the bitmap must grow first; a taken block
+    (all ones) is skipped whole."""
     nb = S.shape[0]
     k = (s >> 6) - base
     if k + 2 > nb:
@@ -39,27 +33,17 @@ NO_HORIZON = 1 << 62
 
 @jit_inline
 def mem_access(slots, mstate, ii, lat, startup, t, w, buf, hz):
-    """``Memory.access(t, w, client)`` on the model's bitmap (see :func:`_first_free`; a
-    block of the channels' bits is one cache line, the words of a request share it);
-    ``mstate`` = [the client's next channel, grow channel, grow blocks, first block], one
-    per client.
-    Returns the completion cycle; or, with the model untouched (the slots taken so far,
-    recorded in ``buf``, 2 x words, are given back), -1 when the bitmap must first grow
-    (``mstate[1:3]``) and -2 when a slot it finds is at or past ``hz`` (the streaming
-    engine's horizon: a slot that a lower-id client may still take)."""
+    """``Memory.access(t, w, client)``, ``mstate`` = [the client's next channel, grow
+    channel, grow blocks, first block]. Returns the completion cycle; or, with the slots taken so far
+    (kept in ``buf``) given back, -1 when the bitmap must first grow (``mstate[1:3]``) and
+    -2 at a slot at or past ``hz`` (one a lower-id client may still take)."""
     nch = slots.shape[1]
     rr = mstate[0]
     b0 = mstate[3]
-    # integer divisions cost more than the rest of a one-word request: avoid them for the
-    # common cases (a request no wider than the channels; II of 1 or 2); times are >= 0
-    if w <= nch:
-        base = 0
-        extra = w
-        kmax = w
-    else:
-        base = w // nch
-        extra = w - base * nch
-        kmax = nch
+    # integer divisions cost more than the rest of a one-word request: none in the common cases
+    base = 0 if w <= nch else w // nch  # words every channel takes; ``extra`` channels take one more
+    extra = w - base * nch
+    kmax = min(w, nch)
     e = t if t > startup else startup
     if ii == 2:
         s0 = (e + 1) >> 1
@@ -89,9 +73,7 @@ def mem_access(slots, mstate, ii, lat, startup, t, w, buf, hz):
             buf[1, taken] = c
             taken += 1
             sl = j + 1
-        fin = (sl - 1) * ii + lat
-        if fin > done:
-            done = fin
+        done = max(done, (sl - 1) * ii + lat)
         c += 1
         if c == nch:
             c = 0
@@ -100,14 +82,3 @@ def mem_access(slots, mstate, ii, lat, startup, t, w, buf, hz):
         nrr = nrr - nch if nrr - nch < nch else nrr % nch
     mstate[0] = nrr
     return done
-
-
-@jit_inline
-def mem_wait(use_mem, slots, mstate, ii, lat, startup, t, w, buf, hz):
-    """The client's clock after a blocking request of ``w`` words at ``t`` (``t`` itself
-    without a memory model); or, with nothing taken, -1 when the model must grow first
-    and -2 past the horizon ``hz``."""
-    if not use_mem:
-        return t
-    done = mem_access(slots, mstate, ii, lat, startup, t, w, buf, hz)
-    return done if done < 0 else max(done, t)

@@ -1,30 +1,21 @@
-"""The fast engine's output records, and the compiled parse both engines rebuild outputs with.
-
-A writer's record is a code array (``fast.codes``); ``fuseflow.sim.outputs.rebuild``
-parses level l+1's codes in lockstep with level l's with :func:`child_paths`, and makes
-the levels no writer recorded (dense ones) with :func:`dense_level`.
-"""
+"""The fast engine's output records (code arrays, ``fast.codes``), and the compiled parse
+``fuseflow.sim.outputs.rebuild`` makes outputs of them with."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NamedTuple
 
 import numpy as np
-from fuseflow.ir.data import TensorData
 from fuseflow.sim.fast.codes import C_EMPTY, STOP0
 from fuseflow.sim.fast.jit import jit
 from fuseflow.sim.kernel import KernelContext, collect_outputs
 
 
-class Col:
-    """A writer's record: int64 codes (a coordinate is itself, ``Sk`` is ``STOP0 - k``,
-    N and D have their own negative codes), plus float32 values where codes are C_VAL."""
+class Col(NamedTuple):
+    """A writer's record: int64 codes (``fast.codes``), plus float32 values where codes are C_VAL."""
 
-    __slots__ = ("codes", "vals")
-
-    def __init__(self, codes: np.ndarray, vals: np.ndarray | None = None) -> None:
-        self.codes = codes
-        self.vals = vals
+    codes: np.ndarray
+    vals: np.ndarray | None = None
 
 
 def record_level(ctx: KernelContext, tensor: str, level: int, col: Col) -> None:
@@ -37,8 +28,7 @@ def record_values(ctx: KernelContext, tensor: str, col: Col) -> None:
     ctx.value_cols.setdefault(tensor, []).append(col)
 
 
-def collect_outputs_fast(program: Any, kernel: Any, ctx: KernelContext) -> dict[str, TensorData]:
-    return collect_outputs(program, kernel, ctx)
+collect_outputs_fast = collect_outputs  # the writers' records are the reference's
 
 
 @jit
@@ -59,11 +49,8 @@ def dense_level(parent, dim, out):
             else:
                 out[no] = STOP0
             no += 1
-        elif tok <= STOP0:
-            out[no] = tok - 1
-            no += 1
         else:
-            out[no] = tok
+            out[no] = tok - 1 if tok <= STOP0 else tok
             no += 1
         i += 1
     return no

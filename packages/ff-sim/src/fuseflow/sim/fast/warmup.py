@@ -1,6 +1,5 @@
-"""The fast engine's cold start, said aloud: its compiled loops are built on the first run on
-a machine (numba caches them in ``jit.CACHE_DIR``), which takes tens of seconds and used to say
-nothing. ``ff sim --warmup`` builds them ahead of time."""
+"""The fast engine's cold start: its loops are compiled (and cached in ``jit.CACHE_DIR``) on
+the first run on a machine, tens of seconds, said aloud; ``ff sim --warmup`` does it ahead of time."""
 
 from __future__ import annotations
 

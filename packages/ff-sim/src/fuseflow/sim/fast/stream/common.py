@@ -1,23 +1,19 @@
 """What the step functions and the streaming engine agree on: queue and state layouts,
-status codes, and the memory request that waits for lower-id clients.
+status codes, and helpers the step functions share.
 
-A queue is two arrays, ``Q`` (2 x cap int64: codes, then stamps) and ``V`` (cap float32:
-the values of ``C_VAL`` codes), plus a row of ``ctl``: [head, end, cap, base]. The
-producer writes at ``end`` while ``end < cap``; the consumer reads from ``head``; the
-engine moves the unread rest to the front between calls (``base`` counts what was
-dropped, so ``base + end`` is every token ever pushed) and grows a queue when the graph
-would otherwise stall.
+A queue is ``Q`` (2 x cap int64: codes, then stamps), ``V`` (cap float32: the values of
+``C_VAL`` codes) and a row of ``ctl``: [head, end, cap, base]. The producer writes at
+``end < cap``, the consumer reads from ``head``; between calls the engine moves the unread
+rest to the front (``base + end`` counts every token pushed) and grows a stalled queue.
 
-A step function runs its primitive until it cannot go on, and returns why. It commits
-whole iterations of the reference process only: an iteration that lacks an input token,
-output room or a final memory answer leaves clock, state and queues as they were, so
-calling again later redoes it from the start.
+A step function runs its primitive until it cannot go on and returns why. It commits whole
+iterations of the reference process only, so calling again later redoes a cut one.
 """
 
 from __future__ import annotations
 
 from fuseflow.sim.fast.jit import jit_inline
-from fuseflow.sim.fast.jitmem import NO_HORIZON, mem_wait
+from fuseflow.sim.fast.jitmem import NO_HORIZON, mem_access
 
 # ctl columns
 HEAD, END, CAP, BASE = 0, 1, 2, 3
@@ -83,4 +79,39 @@ def cramped(ctl, qs, need):
     return -1
 
 
-__all__ = ["NO_HORIZON", "cramped", "full", "mem_wait", "push", "put", "starved"]
+@jit_inline
+def mem_wait(mem, t, w):
+    """The client's clock after a blocking request of ``w`` words at ``t`` (``t`` itself
+    without a memory model); or, with nothing taken, -1 when the model must grow first and
+    -2 past the horizon. ``mem``: (memory on, slots, mstate, ii, latency, startup, buf, horizon)."""
+    use_mem, slots, mstate, ii, lat, startup, buf, hz = mem
+    if not use_mem:
+        return t
+    done = mem_access(slots, mstate, ii, lat, startup, t, w, buf, hz)
+    return done if done < 0 else max(done, t)
+
+
+@jit_inline
+def mem_status(tt):
+    """The status of a request ``mem_wait`` refused."""
+    return MEM_GROW if tt == -1 else MEM_WAIT
+
+
+@jit_inline
+def count(st, slot, n):
+    """``n`` operations on counter ``slot``, each also a FLOP."""
+    st[slot] += n
+    st[FLOPS] += n
+
+
+@jit_inline
+def log_event(ev, nev, a, b):
+    """Event ``nev`` (a, b) of a spacc's log when it keeps one (boxed values); the new count."""
+    if ev.shape[1] == 0:
+        return nev
+    ev[0, nev] = a
+    ev[1, nev] = b
+    return nev + 1
+
+
+__all__ = ["NO_HORIZON"]  # for the engine

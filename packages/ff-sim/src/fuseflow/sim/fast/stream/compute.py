@@ -1,23 +1,19 @@
-"""Step functions of the arithmetic primitives: ALUs, reducers, the order-1 sparse
-accumulator. Scalar values; over tiles they give the timing and ``boxed`` the values.
-
-Binary ops are float32 IEEE operations, the same in numba as in numpy. A unary ALU only
-moves its tokens here; the engine applies the op to the values it emitted afterwards
-with the reference's own numpy function (``ops.UNARY``), so transcendental functions
-round as the reference's do.
+"""Step functions of the arithmetic primitives: ALUs, reducers, the sparse accumulators.
+Scalar values; over tiles they give the timing and ``boxed`` the values. Binary ops are
+float32 IEEE operations, as in numpy; a unary ALU's op is applied by the engine afterwards
+with the reference's own numpy function (``ops.UNARY``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
-from fuseflow.sim.fast.jit import accumulate, jit_hot, jit_inline
+from fuseflow.sim.fast.jit import jit_hot, jit_inline
 from fuseflow.sim.fast.stream.common import (
     ALU_OPS,
     CAP,
     DONE,
     END,
-    FLOPS,
     GROW_STATE,
     HEAD,
     IRREGULAR,
@@ -26,8 +22,10 @@ from fuseflow.sim.fast.stream.common import (
     NEED_OUT,
     REDUCE_OPS,
     T,
+    count,
     cramped,
     full,
+    log_event,
     push,
     put,
     starved,
@@ -35,6 +33,7 @@ from fuseflow.sim.fast.stream.common import (
 
 # binary op codes (engine.py maps BinaryOp to them)
 OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MAX, OP_MASK = range(6)
+OUTER, MID, INNER = 0, 1, 2  # spacc2's phases
 
 
 @jit_inline
@@ -75,11 +74,9 @@ def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
         if x == C_VAL and y == C_VAL:  # the common case
             put(Qo, Vo, e, C_VAL, tt + L, _binop(op, AV[ha], BV[hb]))
             nops += 1
-        elif x == C_VAL and y == C_EMPTY:
-            put(Qo, Vo, e, C_VAL, tt + L, _binop(op, AV[ha], zero) + zero)
-            nops += 1
-        elif x == C_EMPTY and y == C_VAL:
-            put(Qo, Vo, e, C_VAL, tt + L, _binop(op, zero, BV[hb]) + zero)
+        elif (x == C_VAL and y == C_EMPTY) or (x == C_EMPTY and y == C_VAL):  # + 0: never -0
+            a, b = (AV[ha], zero) if x == C_VAL else (zero, BV[hb])
+            put(Qo, Vo, e, C_VAL, tt + L, _binop(op, a, b) + zero)
             nops += 1
         elif x == y and (x == C_EMPTY or x == C_DONE or x <= STOP0):
             put(Qo, Vo, e, x, tt + 1, zero)
@@ -89,17 +86,15 @@ def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
         e += 1
         ha += 1
         hb += 1
+        t = tt if x == C_DONE else tt + ii
         if x == C_DONE:
-            t = tt
             status = DONE
             break
-        t = tt + ii
     ctl[qa, HEAD] = ha
     ctl[qb, HEAD] = hb
     ctl[qo, END] = e
     st[T] = t
-    st[ALU_OPS] += nops
-    st[FLOPS] += nops
+    count(st, ALU_OPS, nops)
     return status
 
 
@@ -132,8 +127,7 @@ def alu1_step(ctl, qi, Qi, Vi, qo, Qo, Vo, L, st, rep):
         t += 1
     ctl[qi, HEAD] = h + m
     ctl[qo, END] = e + m
-    st[ALU_OPS] += nops
-    st[FLOPS] += nops
+    count(st, ALU_OPS, nops)
     st[T] = t
     return status
 
@@ -179,11 +173,10 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
             e += 1
             h += 1
             hp += 1
+            t = tt if p == C_DONE else tt + 1
             if p == C_DONE:
-                t = tt
                 status = DONE
                 break
-            t = tt + 1
             continue
         if h >= n:
             rep[0] = qi
@@ -243,18 +236,29 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
     st[T] = t
     st[K0], st[K0 + 1] = cnt, infib
     fst[0] = acc
-    st[REDUCE_OPS] += nops
-    st[FLOPS] += nops
+    count(st, REDUCE_OPS, nops)
     return status
+
+
+@jit_inline
+def accumulate(acc, present, touched, ntouch, i, x):
+    """Adds ``x`` at coordinate ``i`` of a spacc's dense accumulator (``touched``: the
+    coordinates in order of first arrival); returns how many are touched."""
+    if present[i]:
+        acc[i] += x
+        return ntouch
+    acc[i] = x
+    present[i] = 1
+    touched[ntouch] = i
+    return ntouch + 1
 
 
 @jit_hot
 def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, present, touched, ev, st, rep):
-    """Order-1 sparse accumulator: sums (inner crd, val) pairs over the outer fiber, in
-    stream order, and at each outer stop Sk flushes them in coordinate order, then Sk.
-    State: [touched, outer empty, preconsumed, -, -, events]. With room in ``ev`` (boxed
-    values, see ``boxed``), it also logs each sum (crd, value's position or -1 for N)
-    and each flush (-1, -1) for the engine to redo on the values."""
+    """Order-1 sparse accumulator: sums (inner crd, val) pairs over the outer fiber and at
+    each outer stop Sk flushes them in coordinate order, then Sk. State: [touched, outer
+    empty, preconsumed, -, -, events]; ``ev`` logs sums (crd, value's position or -1 for N)
+    and flushes (-1, -1) for ``boxed`` to redo on the values."""
     t = st[T]
     nops = 0
     ntouch, oempty, pre, nev = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 5]
@@ -263,7 +267,6 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
     hv, nv = ctl[qv, HEAD], ctl[qv, END]
     ec, ew = ctl[qc, END], ctl[qw, END]
     K = len(acc)
-    log = ev.shape[1] > 0
     status = NEED_IN
     while True:
         if ho >= no or hi >= ni or hv >= nv:
@@ -283,10 +286,7 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
                     status = IRREGULAR
                     break
                 ntouch = accumulate(acc, present, touched, ntouch, i, Vi[hv] if vc == C_VAL else np.float32(0.0))
-                if log:
-                    ev[0, nev] = i
-                    ev[1, nev] = hv if vc == C_VAL else -1
-                    nev += 1
+                nev = log_event(ev, nev, i, hv if vc == C_VAL else -1)
                 nops += 1
             elif i <= STOP0:
                 ho += 1
@@ -322,10 +322,7 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
             if look and jv >= nv:
                 rep[0] = qv
                 break
-            if log:
-                ev[0, nev] = -1
-                ev[1, nev] = -1
-                nev += 1
+            nev = log_event(ev, nev, -1, -1)
             if ntouch > 1:
                 touched[:ntouch] = np.sort(touched[:ntouch])
             for q in range(ntouch):
@@ -374,8 +371,7 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
     ctl[qw, END] = ew
     st[T] = t
     st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 5] = ntouch, oempty, pre, nev
-    st[REDUCE_OPS] += nops
-    st[FLOPS] += nops
+    count(st, REDUCE_OPS, nops)
     return status
 
 
@@ -419,11 +415,10 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
                 ORV[k][push(ctl, qor[k], OR[k], R[k][0, hr], tt + 1)] = RV[k][hr]
                 ctl[qc[k], HEAD] += 1
                 ctl[qr[k], HEAD] = hr + 1
+            t = tt if h0 == C_DONE else tt + 1
             if h0 == C_DONE:
-                t = tt
                 status = DONE
                 break
-            t = tt + 1
             continue
         if mn >= 0:
             if union:
@@ -478,4 +473,231 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
             ctl[qr[k], HEAD] = hr + 1
         t = tt + 1
     st[T] = t
+    return status
+
+
+
+@jit_inline
+def _slot(table, key):
+    """The index slot of ``key``: where it is, or the empty slot where it goes."""
+    mask = len(table) - 1
+    h = ((key ^ (key >> 29)) * 0x2545F4914F6CDD1D) & mask
+    while table[h, 0] != 0 and table[h, 1] != key:
+        h = (h + 1) & mask
+    return h
+
+
+@jit_hot
+def rehash(keys, n, table):
+    """Rebuilds the index of the first ``n`` entries into an empty ``table``."""
+    for k in range(n):
+        h = _slot(table, keys[k])
+        table[h, 0] = k + 1
+        table[h, 1] = keys[k]
+
+
+@jit_hot
+def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OIQ, OIV, qov, OVQ, OVV,
+                keys, vals, table, ev, st, rep):
+    """Order-2 sparse accumulator, with the clock of ``prims.compute.Spacc2``: commits whole
+    steps of its three nested loops (outer, mid fiber, inner fiber). Entries live in arrays
+    (key = mid << 32 | inner, value) with an open-addressing index, so a flush sorts them
+    once. State: [phase, outer empty, mid coordinate, entries, -, events]; ``ev`` logs sums
+    (key, the value's position or -1 for N) and flushes (-1, -1)."""
+    t = st[T]
+    phase, oempty, mid, n, nev = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 5]
+    ho, no = ctl[qoc, HEAD], ctl[qoc, END]
+    hm, nm = ctl[qm, HEAD], ctl[qm, END]
+    hi, ni = ctl[qi, HEAD], ctl[qi, END]
+    hv, nv = ctl[qv, HEAD], ctl[qv, END]
+    eom, eoi, eov = ctl[qom, END], ctl[qoi, END], ctl[qov, END]
+    n_ops = 0
+    status = NEED_IN
+    while True:
+        if phase == INNER:
+            if hi >= ni or hv >= nv:
+                rep[0] = qi if hi >= ni else qv
+                break
+            tt = max(t, IQ[1, hi], VQ[1, hv])
+            j = IQ[0, hi]
+            if j >= 0:
+                vc = VQ[0, hv]
+                if vc != C_VAL and vc != C_EMPTY:
+                    status = IRREGULAR
+                    break
+                x = Vi[hv] if vc == C_VAL else np.float32(0.0)
+                key = (mid << 32) | j
+                h = _slot(table, key)
+                if table[h, 0] != 0:
+                    vals[table[h, 0] - 1] += x
+                else:
+                    if n >= len(keys) or 2 * (n + 1) > len(table):
+                        rep[1] = n + 1
+                        status = GROW_STATE
+                        break
+                    keys[n] = key
+                    vals[n] = x
+                    n += 1
+                    table[h, 0] = n
+                    table[h, 1] = key
+                nev = log_event(ev, nev, key, hv if vc == C_VAL else -1)
+                n_ops += 1
+                t = tt + 1
+            elif j <= STOP0:
+                lev = STOP0 - j
+                if lev > 0:  # the inner stop also closes the mid fiber: its stop follows
+                    if hm + 1 >= nm:
+                        rep[0] = qm
+                        break
+                    if MQ[0, hm + 1] != STOP0 - (lev - 1):
+                        status = IRREGULAR
+                        break
+                    tt = max(tt, MQ[1, hm + 1], OC[1, ho])
+                    hm += 2
+                    ho += 1
+                    phase = OUTER
+                else:
+                    hm += 1
+                    phase = MID
+                t = tt + 1
+            elif j == C_EMPTY:
+                if hi + 1 >= ni:
+                    rep[0] = qi
+                    break
+                tt = max(tt, IQ[1, hi + 1])
+                t = tt
+                if IQ[0, hi + 1] > STOP0:  # no stop follows: the mid fiber goes on
+                    hm += 1
+                    phase = MID
+                    t = tt + 1
+            else:
+                status = IRREGULAR
+                break
+            hi += 1
+            hv += 1
+        elif phase == MID:
+            if hm >= nm:
+                rep[0] = qm
+                break
+            tt = max(t, MQ[1, hm])
+            m = MQ[0, hm]
+            if m >= 0:
+                mid = m
+                phase = INNER
+                t = tt
+            elif m <= STOP0:
+                if hi >= ni or hv >= nv:
+                    rep[0] = qi if hi >= ni else qv
+                    break
+                if IQ[0, hi] != m - 1:
+                    status = IRREGULAR
+                    break
+                tt = max(tt, IQ[1, hi], VQ[1, hv], OC[1, ho])
+                hm += 1
+                hi += 1
+                hv += 1
+                ho += 1
+                phase = OUTER
+                t = tt + 1
+            else:
+                status = IRREGULAR
+                break
+        else:
+            if ho >= no:
+                rep[0] = qoc
+                break
+            tt = max(t, OC[1, ho])
+            o = OC[0, ho]
+            if o >= 0:
+                oempty = 0
+                phase = MID
+                t = tt
+            elif o == C_DONE or o <= STOP0:
+                if o == C_DONE or oempty:
+                    if hm >= nm or hi >= ni or hv >= nv:
+                        rep[0] = qm if hm >= nm else (qi if hi >= ni else qv)
+                        break
+                    if o != C_DONE and (MQ[0, hm] != o - 1 or IQ[0, hi] != o - 2):
+                        status = IRREGULAR
+                        break
+                    tt = max(tt, MQ[1, hm], IQ[1, hi], VQ[1, hv])
+                order = np.argsort(keys[:n])
+                groups = 0  # mid coordinates
+                for k in range(n):
+                    if k == 0 or keys[order[k]] >> 32 != keys[order[k - 1]] >> 32:
+                        groups += 1
+                need_m, need_i = (1, 1) if o == C_DONE else (groups + 1, n + groups if groups else 1)
+                if ctl[qom, CAP] - eom < need_m:
+                    status = full(rep, qom, need_m)
+                    break
+                if ctl[qoi, CAP] - eoi < need_i:
+                    status = full(rep, qoi, need_i)
+                    break
+                if ctl[qov, CAP] - eov < need_i:
+                    status = full(rep, qov, need_i)
+                    break
+                if o == C_DONE:
+                    put(OMQ, OMV, eom, C_DONE, tt + 1, 0.0)
+                    put(OIQ, OIV, eoi, C_DONE, tt + 1, 0.0)
+                    put(OVQ, OVV, eov, C_DONE, tt + 1, 0.0)
+                    eom, eoi, eov = eom + 1, eoi + 1, eov + 1
+                    ho, hm, hi, hv = ho + 1, hm + 1, hi + 1, hv + 1
+                    t = tt
+                    status = DONE
+                    break
+                lev = STOP0 - o
+                nev = log_event(ev, nev, -1, -1)
+                s = tt + 1
+                g_done = 0
+                for k in range(n):
+                    key = keys[order[k]]
+                    g = key >> 32
+                    if k == 0 or g != keys[order[k - 1]] >> 32:
+                        put(OMQ, OMV, eom, g, s, 0.0)
+                        eom += 1
+                    put(OIQ, OIV, eoi, key & 0xFFFFFFFF, s, 0.0)
+                    put(OVQ, OVV, eov, C_VAL, s, vals[order[k]])
+                    eoi += 1
+                    eov += 1
+                    if k == n - 1 or keys[order[k + 1]] >> 32 != g:
+                        g_done += 1
+                        code = STOP0 - (lev + 1) if g_done == groups else STOP0
+                        put(OIQ, OIV, eoi, code, s, 0.0)
+                        put(OVQ, OVV, eov, code, s, 0.0)
+                        eoi += 1
+                        eov += 1
+                put(OMQ, OMV, eom, o, s, 0.0)
+                eom += 1
+                if groups == 0:
+                    put(OIQ, OIV, eoi, o - 1, s, 0.0)
+                    put(OVQ, OVV, eov, o - 1, s, 0.0)
+                    eoi += 1
+                    eov += 1
+                if 8 * n > len(table):
+                    table[:, 0] = 0
+                else:  # find every slot before clearing any (a cleared slot cuts probe chains)
+                    pos = np.empty(n, np.int64)
+                    for k in range(n):
+                        pos[k] = _slot(table, keys[k])
+                    for k in range(n):
+                        table[pos[k], 0] = 0
+                n = 0
+                if oempty:
+                    hm, hi, hv = hm + 1, hi + 1, hv + 1
+                ho += 1
+                oempty = 1
+                t = tt + 1
+            else:
+                status = IRREGULAR
+                break
+    st[T] = t
+    st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 5] = phase, oempty, mid, n, nev
+    count(st, REDUCE_OPS, n_ops)
+    ctl[qoc, HEAD] = ho
+    ctl[qm, HEAD] = hm
+    ctl[qi, HEAD] = hi
+    ctl[qv, HEAD] = hv
+    ctl[qom, END] = eom
+    ctl[qoi, END] = eoi
+    ctl[qov, END] = eov
     return status

@@ -14,7 +14,7 @@ from fuseflow.ir.graph import Node, NodeKind, StreamKind
 from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
 from fuseflow.sim import ops
 from fuseflow.sim.fast.codes import C_VAL
-from fuseflow.sim.fast.stream import accum, boxed, compute, flow, scan, write
+from fuseflow.sim.fast.stream import boxed, compute, flow, scan
 from fuseflow.sim.fast.stream.common import END, K0, STATE_SLOTS, T
 
 I64 = np.int64
@@ -202,8 +202,8 @@ def _level_scan(node, ports, ctx, fm, kinds, pool):
     seq, delay = cfg.sequential_interval, cfg.initial_delay + cfg.miss_latency
     swr, batch = mcfg.seg_words_per_ref, max(1, mcfg.crd_batch)
     r = Runner(node, [qi], [qc, qr], lambda q, hz, h: scan.level_scan_step(
-        q.ctl, qi, q.Q[qi], qc, q.Q[qc], q.V[qc], qr, q.Q[qr], q.V[qr], fmt, dim, seg, crd, L, seq, delay,
-        swr, batch, use_mem, *margs(), hz, h.st, h.rep), client)
+        q.ctl, qi, q.Q[qi], qc, q.Q[qc], qr, q.Q[qr], fmt, dim, seg, crd, L, seq, delay,
+        swr, batch, (use_mem, *margs(), hz), h.st, h.rep), client)
     r.st[T] = t0
     return r
 
@@ -222,7 +222,7 @@ def _val_array(node, ports, ctx, fm, kinds, pool):
     L = ctx.hw.timing.val_array_latency.at(block)
     batch = max(1, ctx.hw.memory.val_batch)
     r = Runner(node, [qi], [qo], lambda q, hz, h: scan.val_array_step(
-        q.ctl, qi, q.Q[qi], qo, q.Q[qo], q.V[qo], vals, L, batch, words, zero, use_mem, *margs(), hz, h.st, h.rep),
+        q.ctl, qi, q.Q[qi], qo, q.Q[qo], q.V[qo], vals, L, batch, words, zero, (use_mem, *margs(), hz), h.st, h.rep),
         True)
     r.st[K0] = -1  # no batch loaded
     return r
@@ -314,7 +314,7 @@ def _spacc2(node, ports, ctx, fm, kinds, pool):
     qom, qoi, qov = (ports.out(p) for p in ("crd_mid", "crd_inner", "val"))
     tables = [np.zeros(64, I64), np.zeros(64, F32), np.zeros((128, 2), I64)]  # keys, values, index
     vals = boxed.SpaccValues(pool, qoc, qv, qov) if pool is not None else None
-    r = Runner(node, [qoc, qm, qi, qv], [qom, qoi, qov], lambda q, hz, h: accum.spacc2_step(
+    r = Runner(node, [qoc, qm, qi, qv], [qom, qoi, qov], lambda q, hz, h: compute.spacc2_step(
         q.ctl, qoc, q.Q[qoc], qm, q.Q[qm], qi, q.Q[qi], qv, q.Q[qv], q.V[qv], qom, q.Q[qom], q.V[qom],
         qoi, q.Q[qoi], q.V[qoi], qov, q.Q[qov], q.V[qov], tables[0], tables[1], tables[2], _events(vals), h.st,
         h.rep), vals=vals)
@@ -322,7 +322,7 @@ def _spacc2(node, ports, ctx, fm, kinds, pool):
     def grow(n: int) -> None:
         _grown(tables, range(2), n)
         tables[2] = np.zeros((2 * len(tables[0]), 2), I64)
-        accum.rehash(tables[0], int(r.st[K0 + 3]), tables[2])
+        compute.rehash(tables[0], int(r.st[K0 + 3]), tables[2])
 
     r.grow = grow
     r.st[K0 + 1] = 1  # the outer fiber is empty so far
@@ -366,17 +366,17 @@ def _level_write(node, ports, ctx, fm, kinds, pool):
     qrec = ports.new("record")
     use_mem, margs = _mem(ctx, fm, node)
     batch = max(1, ctx.hw.memory.write_batch)
-    return Runner(node, [qi], [qrec], lambda q, hz, h: write.level_write_step(
-        q.ctl, qi, q.Q[qi], qrec, q.Q[qrec], batch, use_mem, *margs(), hz, h.st, h.rep), True)
+    return Runner(node, [qi], [qrec], lambda q, hz, h: scan.level_write_step(
+        q.ctl, qi, q.Q[qi], qrec, q.Q[qrec], batch, (use_mem, *margs(), hz), h.st, h.rep), True)
 
 
 def _val_write(node, ports, ctx, fm, kinds, pool):
     qi = ports.ins["val"]
     qrec = ports.new("record")
     use_mem, margs = _mem(ctx, fm, node, pool)
-    return Runner(node, [qi], [qrec], lambda q, hz, h: write.val_write_step(
+    return Runner(node, [qi], [qrec], lambda q, hz, h: scan.val_write_step(
         q.ctl, qi, q.Q[qi], q.V[qi], qrec, q.Q[qrec], q.V[qrec], pool.sizes if pool is not None else _NO_SIZES,
-        use_mem, *margs(), hz, h.st, h.rep), True)
+        (use_mem, *margs(), hz), h.st, h.rep), True)
 
 
 _MAKERS = {

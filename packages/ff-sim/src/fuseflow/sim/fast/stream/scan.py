@@ -1,9 +1,10 @@
-"""Step functions of the tensor readers: level scanners and value arrays (memory clients).
+"""Step functions of the memory clients: the tensor readers (level scanners, value arrays)
+and the output writers. What a writer writes is recorded in a queue of its own (``qrec``),
+not a stream, that the engine drains into the output tensor's record.
 
-A memory request comes last in its iteration, after every input and output check, so a
-request that must wait (``mem_wait`` gives -1 or -2) leaves nothing to undo. A scanner's
-fiber takes several requests (its seg words, then a batch of crd words every ``batch``
-coordinates), so it keeps where it is in the fiber in its state between iterations.
+A memory request comes last in its iteration, after every input and output check, so one
+that must wait leaves nothing to undo. A scanner's fiber takes several requests (its seg
+words, then ``batch`` crd words at a time), so its state keeps where it is in the fiber.
 """
 
 from __future__ import annotations
@@ -13,18 +14,20 @@ from fuseflow.sim.fast.jit import jit_hot, jit_inline
 from fuseflow.sim.fast.stream.common import (
     CAP,
     CRD_READS,
+    CRD_WRITES,
     DONE,
     END,
     HEAD,
     IRREGULAR,
     K0,
-    MEM_GROW,
-    MEM_WAIT,
     NEED_IN,
     SEG_READS,
+    SEG_WRITES,
     VAL_READS,
+    VAL_WRITES,
     T,
     full,
+    mem_status,
     mem_wait,
     put,
 )
@@ -44,14 +47,11 @@ def _emit2(OC, ec, OR, er, c, r, stamp):
 
 
 @jit_hot
-def level_scan_step(ctl, qi, Qi, qc, OC, OCV, qr, OR, ORV, fmt, dim, seg, crd, L, seq, delay, swr, batch,
-                    use_mem, slots, mstate, ii, mlat, startup, buf, hz, st, rep):
+def level_scan_step(ctl, qi, Qi, qc, OC, qr, OR, fmt, dim, seg, crd, L, seq, delay, swr, batch, mem, st, rep):
     """Fiber lookup: ref r -> its coordinates and positions, then S0 (or the next input
     stop Sk folded in as S(k+1)); an input stop Sk gives S(k+1), N gives N, D ends.
     State: [phase, position, fiber end, position base, fiber start]."""
     t = st[T]
-    n_seg_reads = 0
-    n_crd_reads = 0
     phase, p, hi, base, lo = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 4]
     h, n = ctl[qi, HEAD], ctl[qi, END]
     ec, capc = ctl[qc, END], ctl[qc, CAP]
@@ -78,11 +78,10 @@ def level_scan_step(ctl, qi, Qi, qc, OC, OCV, qr, OR, ORV, fmt, dim, seg, crd, L
                 phase = IDLE
                 if x <= STOP0 or not close:
                     h += 1
+                t = tt if x == C_DONE and not close else tt + 1
                 if x == C_DONE and not close:
-                    t = tt
                     status = DONE
                     break
-                t = tt + 1
                 continue
             if x < 0:
                 status = IRREGULAR
@@ -103,12 +102,12 @@ def level_scan_step(ctl, qi, Qi, qc, OC, OCV, qr, OR, ORV, fmt, dim, seg, crd, L
             h += 1
             t = tt + delay
         elif phase == SEG:
-            tt = mem_wait(use_mem, slots, mstate, ii, mlat, startup, t, swr, buf, hz)
+            tt = mem_wait(mem, t, swr)
             if tt < 0:
-                status = MEM_GROW if tt == -1 else MEM_WAIT
+                status = mem_status(tt)
                 break
             t = tt
-            n_seg_reads += swr
+            st[SEG_READS] += swr
             phase = CRDS
         elif fmt == DENSE:
             m = min(hi - p, capc - ec, capr - er)
@@ -130,12 +129,12 @@ def level_scan_step(ctl, qi, Qi, qc, OC, OCV, qr, OR, ORV, fmt, dim, seg, crd, L
                 break
             if (p - lo) % batch == 0:
                 nn = min(hi - p, batch)
-                tt = mem_wait(use_mem, slots, mstate, ii, mlat, startup, t, nn, buf, hz)
+                tt = mem_wait(mem, t, nn)
                 if tt < 0:
-                    status = MEM_GROW if tt == -1 else MEM_WAIT
+                    status = mem_status(tt)
                     break
                 t = tt
-                n_crd_reads += nn
+                st[CRD_READS] += nn
             _emit2(OC, ec, OR, er, crd[p], p, t + L)
             ec += 1
             er += 1
@@ -146,14 +145,11 @@ def level_scan_step(ctl, qi, Qi, qc, OC, OCV, qr, OR, ORV, fmt, dim, seg, crd, L
     ctl[qr, END] = er
     st[T] = t
     st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 4] = phase, p, hi, base, lo
-    st[SEG_READS] += n_seg_reads
-    st[CRD_READS] += n_crd_reads
     return status
 
 
 @jit_hot
-def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, use_mem, slots, mstate, ii, mlat, startup,
-                   buf, hz, st, rep):
+def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, mem, st, rep):
     """ref r -> vals[r] at +L (a request for the batch of ``batch`` values when r leaves
     the loaded one; with tiles of ``words`` > 0 words, a request of a whole tile per
     ref); N -> the value ``zero``; stops pass; D ends. State: [loaded batch]."""
@@ -177,14 +173,14 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, use_mem
                 status = IRREGULAR
                 break
             if words > 0:  # a tile: every ref is a request of its words
-                tt = mem_wait(use_mem, slots, mstate, ii, mlat, startup, tt, words, buf, hz)
+                tt = mem_wait(mem, tt, words)
             elif x < lo or x - lo >= batch:
                 ln = x // batch
-                tt = mem_wait(use_mem, slots, mstate, ii, mlat, startup, tt, min(nv - ln * batch, batch), buf, hz)
+                tt = mem_wait(mem, tt, min(nv - ln * batch, batch))
                 if tt >= 0:
                     line, lo = ln, ln * batch
             if tt < 0:
-                status = MEM_GROW if tt == -1 else MEM_WAIT
+                status = mem_status(tt)
                 break
             n_val_reads += words if words > 0 else 1
             put(Qo, Vo, e, C_VAL, tt + L, vals[x])
@@ -197,14 +193,112 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, use_mem
             break
         e += 1
         h += 1
+        t = tt if x == C_DONE else tt + 1
         if x == C_DONE:
-            t = tt
             status = DONE
             break
-        t = tt + 1
     ctl[qi, HEAD] = h
     ctl[qo, END] = e
     st[T] = t
     st[K0] = line
     st[VAL_READS] += n_val_reads
+    return status
+
+
+@jit_hot
+def level_write_step(ctl, qi, Qi, qrec, REC, batch, mem, st, rep):
+    """Records a level's crd stream; one cycle per coordinate and per stop (N is free),
+    written ``batch`` words at a time and the rest at D. State: [words buffered]."""
+    t = st[T]
+    n_crd_writes = 0
+    n_seg_writes = 0
+    nbuf = st[K0]
+    h, n = ctl[qi, HEAD], ctl[qi, END]
+    e, cap = ctl[qrec, END], ctl[qrec, CAP]
+    status = NEED_IN
+    rep[0] = qi
+    while h < n:
+        x = Qi[0, h]
+        tt = max(t, Qi[1, h])
+        if x != C_DONE and e >= cap:
+            status = full(rep, qrec, 1)
+            break
+        if x == C_EMPTY:
+            REC[0, e] = x
+            e += 1
+            h += 1
+            t = tt
+            continue
+        if not (x >= 0 or x <= STOP0 or x == C_DONE):
+            status = IRREGULAR
+            break
+        nb = nbuf if x == C_DONE else nbuf + 1
+        if x == C_DONE or nb >= batch:  # the buffered words go out (at D, the rest)
+            if nb:
+                tt = mem_wait(mem, tt, nb)
+                if tt < 0:
+                    status = mem_status(tt)
+                    break
+            nb = 0
+        nbuf = nb
+        h += 1
+        if x == C_DONE:
+            t = tt
+            status = DONE
+            break
+        if x >= 0:
+            n_crd_writes += 1
+        else:
+            n_seg_writes += 1
+        REC[0, e] = x
+        e += 1
+        t = tt + 1
+    ctl[qi, HEAD] = h
+    ctl[qrec, END] = e
+    st[T] = t
+    st[K0] = nbuf
+    st[CRD_WRITES] += n_crd_writes
+    st[SEG_WRITES] += n_seg_writes
+    return status
+
+
+@jit_hot
+def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, sizes, mem, st, rep):
+    """Records the values (N as N, rebuilt as 0); each one blocking round trip of one
+    word (of ``sizes[h]`` words for a value that is tile pool handle h, when ``sizes``
+    is not empty); stops only move the clock; D costs one more cycle."""
+    t = st[T]
+    h, n = ctl[qi, HEAD], ctl[qi, END]
+    e, cap = ctl[qrec, END], ctl[qrec, CAP]
+    status = NEED_IN
+    rep[0] = qi
+    while h < n:
+        x = Qi[0, h]
+        tt = max(t, Qi[1, h])
+        if x == C_VAL or x == C_EMPTY:
+            if e >= cap:
+                status = full(rep, qrec, 1)
+                break
+            w = sizes[int(Vi[h])] if len(sizes) and x == C_VAL else 1
+            tt = mem_wait(mem, tt, w)
+            if tt < 0:
+                status = mem_status(tt)
+                break
+            REC[0, e] = x
+            RECV[e] = Vi[h]
+            e += 1
+            st[VAL_WRITES] += w
+            tt += 1
+        elif x != C_DONE and x > STOP0:
+            status = IRREGULAR
+            break
+        h += 1
+        if x == C_DONE:
+            t = tt + 1
+            status = DONE
+            break
+        t = tt
+    ctl[qi, HEAD] = h
+    ctl[qrec, END] = e
+    st[T] = t
     return status

@@ -1,23 +1,16 @@
 """Queues that overflow to disk.
 
-The model's channels are unbounded, and a kernel whose memory clients run at different
-speeds really holds a growing number of tokens in flight: a client's memory answers wait
-for every lower-id client to pass the slots it searched, so a fast low-id client (say the
-values of a sparse matrix) runs far ahead of a slow higher-id one, and the tokens between
-them must wait somewhere. Exactness needs them kept; RAM does not. A stream queue that
-the engine would grow past ``spill_at`` tokens instead keeps a window in RAM and moves
-the rest to a temporary file, first in, first out (sequential disk traffic), packed in
-blocks (``_pack``: about 7 bytes a token instead of 20).
+The model's channels are unbounded, and memory clients at different speeds hold a growing
+number of tokens in flight (a fast low-id client runs far ahead of a slow higher-id one,
+whose memory answers it waits for). A stream queue that the engine would grow past
+``spill_at`` tokens instead keeps a window in RAM and moves the rest, first in first out,
+to temporary files, packed (``_pack``: about 7 bytes a token instead of 20).
 
-A spilled queue holds, in order: the unread RAM window ``[head, end)``, then the file,
-then what the producer writes next. While the file holds tokens, what the producer wrote
-in a call goes to the file's end after the call (``after_write``), and when the window
-runs low the oldest tokens of the file come in behind it (``refill``). Step functions
-never see this: they only find their queues' ``ctl`` rows between calls.
-
-The file is bounded like a queue (Parks' rule, as RAM queues are): the producer parks
-once ``limit`` tokens wait on disk (``full``), and the engine doubles the limit only when
-the whole graph would stall otherwise.
+A spilled queue holds, in order: the unread RAM window ``[head, end)``, the file, then what
+the producer writes next. After a call what the producer wrote goes to the file's end
+(``after_write``), and a window running low gets the file's oldest tokens (``refill``);
+step functions never see this. The file is bounded like a queue (Parks' rule): the
+producer parks at ``limit`` tokens on disk, doubled only when the graph would stall.
 """
 
 from __future__ import annotations
@@ -38,10 +31,8 @@ _WIDTHS: list[type[np.signedinteger[Any]]] = [np.int8, np.int16, np.int32, np.in
 
 
 def _pack(x: np.ndarray, step: bool) -> tuple[int, np.ndarray]:
-    """An integer column in the narrowest integer type that holds it: codes are small, and
-    stamps (``step``) are kept as their first element and the steps from one to the next,
-    a few cycles; a token takes about 7 bytes on disk instead of 20. Exact: int64 steps
-    wrap around and their running sum wraps back."""
+    """An integer column in the narrowest integer type that holds it; stamps (``step``) as
+    their first element and the (wrapping, exact) steps from one to the next."""
     d = x
     if step:
         d = np.empty_like(x)
@@ -54,7 +45,7 @@ def _pack(x: np.ndarray, step: bool) -> tuple[int, np.ndarray]:
 
 class _Chunk(NamedTuple):
     """``n`` <= BLOCK tokens at ``offset`` of ``file``: codes, stamps (steps from ``first``)
-    and values (their int32 bits), each packed by :func:`_pack`, one column after the other."""
+    and values (their int32 bits), each column packed by :func:`_pack`."""
 
     file: Any
     offset: int
@@ -127,19 +118,16 @@ class DiskFifo:
         return got
 
     def close(self) -> None:
-        files = {id(c.file): c.file for c in self.chunks}
-        if self.file is not None:
-            files[id(self.file)] = self.file
-        for f in files.values():
-            f.close()
+        for f in [c.file for c in self.chunks] + [self.file]:
+            if f is not None:
+                f.close()  # (a second close of a file does nothing)
         self.chunks.clear()
         self.front = []
         self.file = None
 
 
 class Spills:
-    """The spilled queues of one streaming run (see the module docstring). ``queues`` is
-    the run's ``Queues``; its ``kernel`` and ``names`` name a queue in errors."""
+    """The spilled queues of one streaming run's ``Queues``."""
 
     def __init__(self, queues: Any, spill_at: int, directory: str | None) -> None:
         self.queues = queues
@@ -166,10 +154,8 @@ class Spills:
         return self.spill_at > 0 and qs.kind[q] == "stream" and qs.size(q) >= self.spill_at
 
     def start(self, q: int, need: int) -> bool:
-        """A full queue at ``spill_at`` makes room for its producer without growing: past
-        half the queue (the window a refill leaves) its unread tokens go to disk, and the
-        rest moves to the front. False when even that would not give the producer the
-        ``need`` tokens of room it waits for: the queue grows instead."""
+        """Room for the producer of a full queue at ``spill_at``: its unread tokens past half the
+        queue go to disk. False when that would not give the ``need`` tokens of room (grow it)."""
         qs = self.queues
         c = qs.ctl[q]
         size, window = qs.size(q), int(c[END] - c[HEAD])
@@ -191,24 +177,21 @@ class Spills:
         self.gate(q)
 
     def gate(self, q: int) -> None:
-        """Shut the queue to its producer (no room: ``cap`` at ``end``) while the disk holds
-        its limit, else open it. Without this the producer, woken for its inputs, would
-        keep writing through the room its last write left on disk."""
+        """Shut the queue to its producer (``cap`` at ``end``) while the disk holds its limit,
+        else open it."""
         c = self.queues.ctl[q]
         c[CAP] = c[END] if self.full(q) else self.queues.size(q)
 
     def after_write(self, q: int, gave: int) -> None:
-        """The producer of ``q`` wrote from absolute position ``gave`` on: while older
-        tokens wait on disk, these go there too."""
+        """While older tokens wait on disk, what the producer wrote from position ``gave`` goes there too."""
         if q in self.fifo:
             c = self.queues.ctl[q]
             self._put(q, max(gave - int(c[BASE]), int(c[HEAD])))
             self.gate(q)
 
     def refill(self, q: int, force: bool = False) -> int:
-        """The window ran low (under a quarter of the queue), or its reader waits on it
-        (``force``): the oldest tokens on disk come in behind it, up to half the queue
-        (the other half is the producer's room) or, forced, at least one. How many came."""
+        """When the window is under a quarter of the queue (or ``force``: its reader waits),
+        the oldest tokens on disk come in behind it, up to half the queue; how many came."""
         f = self.fifo.get(q)
         if f is None:
             return 0
