@@ -1,6 +1,5 @@
-"""One runner per graph node: its step function, the queues it reads and writes, its
-state, and the static parameters the step function takes. ``build`` returns None for a
-node the streaming path does not take (the reference engine then runs the kernel)."""
+"""One runner per graph node: its step function, queues, state and static parameters;
+``build`` gives None for a node the streaming path does not take."""
 
 from __future__ import annotations
 
