@@ -12,9 +12,8 @@ the client waits (``MEM_WAIT``) and the others run on. This gives exactly the an
 running every client whole in id order, as the reference does on a kernel whose streams
 all go from a lower id to a higher one (the only kernels this path takes).
 
-When no node can move, the engine grows the smallest full queue a node waits on (Parks'
-rule for bounded Kahn networks), so memory grows only where the graph needs the slack;
-past ``EngineOptions.spill_at`` tokens a queue overflows to disk instead (``spill.py``).
+When no node can move, the smallest full queue a node waits on grows (Parks' rule), or
+past ``EngineOptions.spill_at`` tokens overflows to disk (``spill.py``).
 """
 
 from __future__ import annotations
@@ -133,10 +132,8 @@ class Stalled(Exception):
 
 
 def supported(kernel: Kernel, ctx: KernelContext) -> bool:
-    """No reference-only primitive (crd_drop, crd_hold: the compiler never emits them), and
-    streams from lower to higher ids, or else any topological order is exact: no two memory
-    clients (their requests could interleave otherwise than in the reference's id order)
-    and no cycle (the reference reports it)."""
+    """No reference-only primitive, and streams from lower to higher ids, or else no cycle
+    and at most one memory client (two could interleave otherwise than in id order)."""
     g = kernel.graph
     if _reference_only(kernel):
         return False
@@ -402,9 +399,8 @@ def _named(queues: Queues, r: Runner, e: Exception) -> Exception:
 
 
 def _spill_settle(r: Runner, queues: Queues, gave: np.ndarray) -> bool:
-    """After a call of ``r``: what it wrote to a queue with tokens on disk follows them
-    there; a spilled queue whose window ran low, or that it waits on, gets the next tokens
-    from disk. True: wake ``r`` again (the disk may take more, or brought what it waits on)."""
+    """After a call of ``r``: its writes to a spilled queue follow the tokens on disk, and a
+    spilled queue it reads or waits on refills from disk. True: wake ``r`` again."""
     spills = queues.spills
     again = False
     for k, q in enumerate(r.outs):
