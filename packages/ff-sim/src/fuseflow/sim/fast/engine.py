@@ -19,10 +19,9 @@ from typing import Any
 from fuseflow.ir.data import TensorData
 from fuseflow.ir.dataflow import Kernel, Program
 from fuseflow.ir.errors import SimulationError
+from fuseflow.ir.sysmem import available_bytes
 from fuseflow.sim.engine import run_program
-from fuseflow.sim.fast.stream.engine import RESERVE, run_kernel_streaming
-from fuseflow.sim.fast.stream.engine import STATS as STREAM_STATS
-from fuseflow.sim.fast.stream.engine import WHY as STREAM_WHY
+from fuseflow.sim.fast.stream.engine import RESERVE, STATS, WHY, run_kernel_streaming
 from fuseflow.sim.hw import HwConfig, load_hw
 from fuseflow.sim.inputs import prepare_inputs
 from fuseflow.sim.kernel import KernelRun, run_kernel
@@ -32,8 +31,6 @@ from fuseflow.sim.result import SimResult
 
 def memory_left() -> int | None:
     """Bytes the OS can still give (Linux MemAvailable), or None where unknown."""
-    from fuseflow.ir.sysmem import available_bytes
-
     return available_bytes()
 
 
@@ -55,9 +52,9 @@ def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData]
         raise out_of_memory(kernel.name, "a streamed primitive", str(e) or "MemoryError") from None
     path, why = "streamed", ""
     if got is None:
-        STREAM_STATS["reference"] += 1
+        STATS["reference"] += 1
         path = "reference"
-        why = f" ({STREAM_WHY[-1].removeprefix(kernel.name + ': ')})"  # every refusal says why
+        why = f" ({WHY[-1].removeprefix(kernel.name + ': ')})"  # every refusal says why
         got = run_kernel(program, kernel, env, hw)
     if opts.profile:
         import resource  # Unix only: imported when profiling

@@ -1,13 +1,11 @@
 """Kernels whose values are tiles (blocked mode), or any values but float32 scalars.
 
-Their value queues carry handles instead of values: exact integers in float32 (below
-2**24) into the kernel's :class:`Pool`, which holds the stored values of the tensors it
-reads and every value an ALU or reducer makes. Nodes that only move values (repeat,
-broadcast, fork/join, joiners, writers' records) run unchanged. ALUs and
-reducers run their scalar step function for the timing (with the tile latencies), then
-compute the values of the tokens that call emitted with the reference's own functions
-(``prims.compute``): a run of regular tokens as one numpy operation over the stacked
-tiles, anything else token by token. Their FLOPs are the reference's.
+Their value queues carry handles (exact integers in float32, below 2**24) into the
+kernel's :class:`Pool`, which holds the stored values and every value an ALU or reducer
+makes. Nodes that only move values run unchanged; ALUs and reducers run their scalar
+step function for the timing, then compute the values it emitted with the reference's
+functions (``prims.compute``): a run of regular tokens as one numpy operation over the
+stacked tiles, anything else token by token.
 """
 
 from __future__ import annotations
@@ -51,8 +49,8 @@ class Pool:
         self.grown = 0  # bytes added since the last collection
         self.live = 0  # bytes of made values the last collection kept
 
-    def add(self, stack: np.ndarray, keep: bool = False) -> int:
-        """Appends a stack of values; returns the first one's handle. ``keep``: the stack
+    def add(self, stack: np.ndarray, keep: bool = False) -> np.ndarray:
+        """Appends a stack of values; returns their handles (float32). ``keep``: the stack
         is never freed (stored values, their views cost nothing)."""
         k = len(stack)
         w = max(1, math.prod(stack.shape[1:]))
@@ -76,7 +74,7 @@ class Pool:
             self.firsts.append(h)
             self.starts = np.append(self.starts, h)
             self.n = h + k
-        return h
+        return np.arange(h, h + k, dtype=F32)
 
     def add_values(self, vals: list[Any]) -> np.ndarray:
         """Handles (float32) of values of any shapes: one stack per run of one shape."""
@@ -87,14 +85,9 @@ class Pool:
             j = k + 1
             while j < len(vals) and np.shape(vals[j]) == shape and _dtype(vals[j]) == _dtype(vals[k]):
                 j += 1
-            h = self.add(np.stack([np.asarray(v) for v in vals[k:j]]))
-            out[k:j] = np.arange(h, h + j - k, dtype=F32)
+            out[k:j] = self.add(np.stack([np.asarray(v) for v in vals[k:j]]))
             k = j
         return out
-
-    def put(self, stack: np.ndarray) -> np.ndarray:
-        h = self.add(stack)
-        return np.arange(h, h + len(stack), dtype=F32)
 
     @property
     def due(self) -> bool:
@@ -123,9 +116,6 @@ class Pool:
         s = bisect.bisect_right(self.firsts, h) - 1
         v = self.segs[s][h - self.firsts[s]]
         return v if v.ndim else v[()]  # a scalar as the reference has it (np.float32)
-
-    def values(self, hs: np.ndarray) -> list[Any]:
-        return [self.get(int(h)) for h in hs.tolist()]
 
     def gather(self, hs: np.ndarray) -> np.ndarray | None:
         """The stacked values of handles ``hs`` when they have one shape and dtype, else None."""
@@ -159,9 +149,7 @@ def boxed(kernel: Kernel, ctx: Any) -> Pool | None:
     """The kernel's pool when its values are not all float32 scalars (else None)."""
     for node in kernel.graph.nodes.values():
         a = node.attrs
-        if node.kind is NodeKind.ALU and tiled(a):
-            return Pool(kernel.name)
-        if node.kind is NodeKind.REDUCE and a.block:
+        if (node.kind is NodeKind.ALU and tiled(a)) or (node.kind is NodeKind.REDUCE and a.block):
             return Pool(kernel.name)
         if node.kind is NodeKind.VAL_ARRAY:
             try:
@@ -179,11 +167,10 @@ def boxed(kernel: Kernel, ctx: Any) -> Pool | None:
 def stored(pool: Pool, vals: np.ndarray) -> tuple[np.ndarray, int, float, int]:
     """(the handles of ``vals``, words per tile (0: scalars), the handle of N's value, block)."""
     tiled = vals.ndim > 1
-    h = pool.add(np.ascontiguousarray(vals), keep=True)
-    zero = np.zeros(vals.shape[1:], F32) if tiled else np.zeros((), F32)
-    z = pool.add(zero[None], keep=True)
+    hs = pool.add(np.ascontiguousarray(vals), keep=True)
+    z = pool.add(np.zeros((1,) + vals.shape[1:], F32), keep=True)
     words = math.prod(vals.shape[1:]) if tiled else 0
-    return np.arange(h, h + len(vals), dtype=F32), words, float(z), int(vals.shape[1]) if tiled else 1
+    return hs, words, float(z[0]), int(vals.shape[1]) if tiled else 1
 
 
 # -- ALUs --------------------------------------------------------------------------------------
@@ -257,8 +244,8 @@ class AluValues:
         if X is not None and X.dtype == F32 and (tile is None or (tile[0] == "tile" and X.ndim == len(tile[1][0]) + 1)):
             Y = (ops.unary(op, X, self.scalar) if tile is None
                  else ops.tile_unary("tile", op, X, self.scalar, tile[1], tile[2], lead=1))
-            return pool.put(np.ascontiguousarray(Y)), len(X) * max(1, math.prod(X.shape[1:]))
-        xs = pool.values(va.astype(I64))  # one by one; x is a payload (the step passes N through)
+            return pool.add(np.ascontiguousarray(Y)), len(X) * max(1, math.prod(X.shape[1:]))
+        xs = [pool.get(h) for h in va.astype(I64).tolist()]  # one by one; x is a payload (the step passes N through)
         vals = [unary_value(op, self.scalar, tile, x) for x in xs]
         return pool.add_values(vals), sum(int(np.size(x)) for x in xs)
 
@@ -270,7 +257,7 @@ class AluValues:
             if X is not None and Y is not None:
                 got = _binary_stack(op, self.matmul, self.tile, X, Y)
                 if got is not None:
-                    return pool.put(np.ascontiguousarray(got[0])), got[1] * len(X)
+                    return pool.add(np.ascontiguousarray(got[0])), got[1] * len(X)
         vals: list[Any] = []
         flops = 0
         for x, hx, y, hy in zip(ca.tolist(), va.tolist(), cb.tolist(), vb.tolist(), strict=True):

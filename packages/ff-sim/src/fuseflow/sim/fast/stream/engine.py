@@ -12,16 +12,14 @@ the client waits (``MEM_WAIT``) and the others run on. This gives exactly the an
 running every client whole in id order, as the reference does on a kernel whose streams
 all go from a lower id to a higher one (the only kernels this path takes).
 
-When no node can move, the engine grows the smallest full queue a node waits on (Parks'
-rule for bounded Kahn networks), so memory grows only where the graph needs the slack;
-past ``EngineOptions.spill_at`` tokens a queue overflows to disk instead (``spill.py``).
+When no node can move, the smallest full queue a node waits on grows (Parks' rule), or
+past ``EngineOptions.spill_at`` tokens overflows to disk (``spill.py``).
 """
 
 from __future__ import annotations
 
-import heapq
 import threading
-from collections.abc import Callable
+from functools import partial
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
@@ -57,9 +55,7 @@ from fuseflow.sim.options import EngineOptions
 
 I64 = np.int64
 F32 = np.float32
-# queue sizes and threads: EngineOptions (queue_capacity, queue_grown, threads)
-# kernels streamed, and kernels left to the whole-stream path: why (for tests and profiles)
-# ("not exact": kernels only the reference runs exactly; "reference": kernels it ran)
+# kernels streamed or left to the reference, and why (for tests and --profile)
 STATS: dict[str, int] = {"streamed": 0, "not taken": 0, "not exact": 0, "reference": 0, "irregular": 0,
                          "largest queue": 0, "memory waits": 0, "spilled tokens": 0, "most on disk": 0}  # bytes
 WHY: list[str] = []  # the last reasons, newest last
@@ -69,9 +65,8 @@ RESERVE = 512 << 20  # bytes of memory a queue's growth (or a kernel's end) leav
 
 
 class Queues:
-    """Every queue's arrays and the ``ctl`` table ([head, end, cap, base] per queue).
-    ``cap`` is the arrays' size, or less while a spilled queue's producer must wait
-    (``Spills.gate``): ``size`` is the arrays' size."""
+    """Every queue's arrays and the ``ctl`` table ([head, end, cap, base] per queue); ``cap``
+    is below the arrays' ``size`` while a spilled queue's producer must wait (``Spills.gate``)."""
 
     def __init__(self, cap: int, kernel: str = "", opts: EngineOptions | None = None) -> None:
         opts = opts or EngineOptions()
@@ -131,20 +126,14 @@ class Queues:
     def size(self, q: int) -> int:
         return int(self.V[q].shape[0])
 
-    def pushed(self, q: int) -> int:
-        return int(self.ctl[q, BASE] + self.ctl[q, END]) + self.spills.pending(q)
-
 
 class Stalled(Exception):
-    """The streaming path cannot finish this kernel (an input it does not take, or a
-    graph that deadlocks): the kernel runs whole-stream, which reports any error."""
+    """The streaming path cannot finish this kernel: the reference runs it, reporting any error."""
 
 
 def supported(kernel: Kernel, ctx: KernelContext) -> bool:
-    """No reference-only primitive (crd_drop, crd_hold: the compiler never emits them), and
-    streams from lower to higher ids, or else any topological order is exact: no two memory
-    clients (their requests could interleave otherwise than in the reference's id order)
-    and no cycle (the reference reports it)."""
+    """No reference-only primitive, and streams from lower to higher ids, or else no cycle
+    and at most one memory client (two could interleave otherwise than in id order)."""
     g = kernel.graph
     if _reference_only(kernel):
         return False
@@ -207,7 +196,8 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
             WHY.append(f"{kernel.name}: {node.describe()} lacks an input")
             return None
         try:
-            r = build(node, Ports(ins[nid], outs[nid], _namer(queues, node.describe())), ctx, fm, kinds[nid], pool)
+            new = partial(_new_queue, queues, node.describe())  # its sink and record queues
+            r = build(node, Ports(ins[nid], outs[nid], new), ctx, fm, kinds[nid], pool)
         except Exception as e:  # noqa: BLE001 - a node the reference will report on
             WHY.append(f"{kernel.name}: {node.describe()}: {e!r}")
             return None
@@ -240,9 +230,8 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
     return _finish(program, kernel, ctx, runners, queues)
 
 
-def _namer(queues: Queues, node: str) -> Callable[[str], int]:
-    """A node's sink and record queues, named after it."""
-    return lambda kind: queues.new(kind, f"{kind} of {node}")
+def _new_queue(queues: Queues, node: str, kind: str) -> int:
+    return queues.new(kind, f"{kind} of {node}")
 
 
 def _slot(fm: Any, c: Runner) -> int:
@@ -257,22 +246,12 @@ def _horizon(fm: Any, clients: list[Runner], k: int) -> int:
     return min((_slot(fm, c) for c in clients[:k]), default=NO_HORIZON)
 
 
-def _holder(fm: Any, clients: list[Runner], k: int) -> Runner | None:
-    """The client before ``clients[k]`` that holds the horizon back."""
-    live = [c for c in clients[:k] if not c.done]
-    return min(live, key=lambda c: _slot(fm, c)) if live else None
-
-
 def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, threads: int) -> None:
-    """Runs the nodes until all are done. A node that stops is parked until what it
-    waits for changes: tokens on the queue it reads, room on the queue it writes (half
-    the queue, or what it needs), or a horizon past the one it stopped at. Ready nodes
-    run lowest id first, so tokens flow downstream while they are in cache.
-
-    ``threads`` threads take ready nodes; a node runs only beside nodes it shares no
-    queue with, and one memory client at a time. The compiled steps release the GIL and
-    touch only their own queues and state; all bookkeeping happens under one lock. The
-    figures do not depend on the interleaving (see the module docstring)."""
+    """Runs the nodes until all are done, lowest ready id first (tokens flow downstream
+    while in cache). A stopped node is parked until what it waits for changes: tokens to
+    read, room to write, or a later horizon. ``threads`` threads take ready nodes that
+    share no queue with the running ones, one memory client at a time; the steps release
+    the GIL, all bookkeeping happens under one lock."""
     clients = [r for r in runners if r.client] if fm is not None else []
     rank = {id(r): k for k, r in enumerate(clients)}
     producer = {q: r for r in runners for q in r.outs}
@@ -280,14 +259,11 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
     ins = {id(r): np.array(r.ins, I64) for r in runners}
     outs = {id(r): np.array(r.outs, I64) for r in runners}
     touches = {id(r): frozenset(r.ins) | frozenset(r.outs) for r in runners}
-    ready = [(r.node.id, r) for r in runners]
-    heapq.heapify(ready)
-    queued = {id(r) for r in runners}
+    ready = set(runners)
 
     def wake(r: Runner) -> None:
-        if not r.done and id(r) not in queued:
-            queued.add(id(r))
-            heapq.heappush(ready, (r.node.id, r))
+        if not r.done:
+            ready.add(r)
 
     def prepare(r: Runner) -> tuple:
         hz = _horizon(fm, clients, rank[id(r)]) if r.client and fm is not None else NO_HORIZON
@@ -353,14 +329,11 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
         queue, and one memory client at a time."""
         busy = frozenset().union(*(touches[k] for k in running)) if running else frozenset()
         client = any(x.client for x in running.values())
-        for item in heapq.nsmallest(len(ready), ready, key=lambda x: x[0]):
-            r = item[1]
+        for r in sorted(ready, key=lambda x: x.node.id):
             if r.done:
-                ready.remove(item)
-                queued.discard(id(r))
+                ready.discard(r)
             elif not (r.client and client) and not (touches[id(r)] & busy):
-                ready.remove(item)
-                queued.discard(id(r))
+                ready.discard(r)
                 return r
         return None
 
@@ -377,7 +350,6 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
                             cond.wait()
                             continue
                         collect(queues.pool, queues, runners)
-                    heapq.heapify(ready)
                     r = pick()
                     if r is not None:
                         break
@@ -427,9 +399,8 @@ def _named(queues: Queues, r: Runner, e: Exception) -> Exception:
 
 
 def _spill_settle(r: Runner, queues: Queues, gave: np.ndarray) -> bool:
-    """After a call of ``r``: what it wrote to a queue with tokens on disk follows them
-    there; a spilled queue whose window ran low, or that it waits on, gets the next tokens
-    from disk. True: wake ``r`` again (the disk may take more, or brought what it waits on)."""
+    """After a call of ``r``: its writes to a spilled queue follow the tokens on disk, and a
+    spilled queue it reads or waits on refills from disk. True: wake ``r`` again."""
     spills = queues.spills
     again = False
     for k, q in enumerate(r.outs):
@@ -484,12 +455,9 @@ def _drain(r: Runner, queues: Queues, q: int) -> None:
 
 def _unstick(runners: list[Runner], queues: Queues, producer: dict[int, Runner], consumer: dict[int, Runner],
              clients: list[Runner], fm: Any) -> list[Runner]:
-    """No node is ready; returns the nodes to wake: writers whose queue is :func:`_roomy`
-    (a reader may have freed it a little at a time), readers of spilled queues, or else:
-    each parked node waits for one other (the producer of the queue it reads, the consumer
-    of the full queue it writes, the lower-id client that holds the horizon back), so
-    following the waits ends in a cycle, and the smallest full queue on it grows (Parks'
-    rule on the cycle that needs it)."""
+    """No node is ready; the nodes to wake: writers whose queue is :func:`_roomy`, readers
+    of spilled queues, or else, following the waits (each parked node waits for one other)
+    to a cycle, the owner of its smallest full queue, which grows (Parks' rule)."""
     roomy = [r for r in runners if not r.done and r.status == NEED_OUT and _roomy(queues, int(r.rep[0]), int(r.rep[1]))]
     if roomy:
         return roomy
@@ -506,8 +474,9 @@ def _unstick(runners: list[Runner], queues: Queues, producer: dict[int, Runner],
             return producer.get(q), -1
         if r.status == NEED_OUT:
             return consumer.get(q), q
-        if r.status == MEM_WAIT:
-            return _holder(fm, clients, clients.index(r)), -1
+        if r.status == MEM_WAIT:  # the lower-id client that holds the horizon back
+            live = [c for c in clients[:clients.index(r)] if not c.done]
+            return min(live, key=lambda c: _slot(fm, c)) if live else None, -1
         return None, -1
 
     seen: dict[int, int] = {}
@@ -540,16 +509,18 @@ def _finish(program: Program, kernel: Kernel, ctx: KernelContext, runners: list[
     per: dict[str, Counters] = {}
     for r in runners:
         c = Counters(*(int(x) for x in r.st[1:10]))
-        c.tokens = sum(queues.pushed(q) for q in r.outs if queues.kind[q] != "record")
+        c.tokens = sum(int(queues.ctl[q, BASE] + queues.ctl[q, END]) + queues.spills.pending(q)
+                       for q in r.outs if queues.kind[q] != "record")
         per[r.node.describe()] = c
         total.add(c)
         a, recs, r.records = r.node.attrs, r.records, []  # each chunk goes once joined
+        if r.node.kind not in (NodeKind.LEVEL_WRITE, NodeKind.VAL_WRITE):
+            continue
+        codes = np.concatenate([c for c, _ in recs]) if recs else np.zeros(0, I64)
         if r.node.kind is NodeKind.LEVEL_WRITE:
-            codes = np.concatenate([c for c, _ in recs]) if recs else np.zeros(0, I64)
             del recs
             record_level(ctx, str(a.tensor), int(a.level or 0), Col(codes))
-        elif r.node.kind is NodeKind.VAL_WRITE:
-            codes = np.concatenate([c for c, _ in recs]) if recs else np.zeros(0, I64)
+        else:
             vals = np.concatenate([v for _, v in recs]) if recs else np.zeros(0, F32)
             del recs
             if queues.pool is not None:  # handles

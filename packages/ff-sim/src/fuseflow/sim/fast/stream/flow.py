@@ -1,10 +1,6 @@
 """Step functions of the stream plumbing: root, broadcast, repeat signals, repeat, locate,
-fork and join (``--par``; join's state: [phase, k, seen, held], and ``parked``, one code per
-lane, NONE when unset).
-
-Each mirrors its reference process (``fuseflow.sim.prims``) iteration for iteration; see
-``common.py`` for the queue layout and the rules every step function keeps.
-"""
+fork and join (``--par``), each its reference process (``fuseflow.sim.prims``) iteration
+for iteration; ``common.py`` has the queue layout and the rules every step keeps."""
 
 from __future__ import annotations
 
@@ -304,7 +300,8 @@ def fork_step(ctl, qi, Qi, Vi, qo, Qo, Vo, st, rep):
 
 @jit_hot
 def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
-    """Merges the lanes element by element (see ``Join``); ``qc`` < 0: no count input."""
+    """Merges the lanes element by element (see ``Join``); ``qc`` < 0: no count input.
+    State: [phase, k, seen, held]; ``parked``: one code per lane, NONE when unset."""
     t = st[T]
     phase, k, seen, held = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3]
     P = len(ql)

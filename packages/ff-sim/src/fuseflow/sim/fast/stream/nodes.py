@@ -1,6 +1,5 @@
-"""One runner per graph node: its step function, the queues it reads and writes, its
-state, and the static parameters the step function takes. ``build`` returns None for a
-node the streaming path does not take (the reference engine then runs the kernel)."""
+"""One runner per graph node: its step function, queues, state and static parameters;
+``build`` gives None for a node the streaming path does not take."""
 
 from __future__ import annotations
 
@@ -292,10 +291,6 @@ def _reduce(node, ports, ctx, fm, kinds, pool):
         h.rep), vals=vals)
 
 
-def _events(vals: boxed.SpaccValues | None) -> np.ndarray:
-    return _NO_EVENTS if vals is None else vals.ev
-
-
 def _spacc1(node, ports, ctx, fm, kinds, pool):
     qo_, qi, qv = ports.ins["crd_outer"], ports.ins["crd_inner"], ports.ins["val"]
     qc, qw = ports.out("crd"), ports.out("val")
@@ -303,7 +298,7 @@ def _spacc1(node, ports, ctx, fm, kinds, pool):
     vals = boxed.SpaccValues(pool, qo_, qv, qw) if pool is not None else None
     r = Runner(node, [qo_, qi, qv], [qc, qw], lambda q, hz, h: compute.spacc1_step(
         q.ctl, qo_, q.Q[qo_], qi, q.Q[qi], qv, q.Q[qv], q.V[qv], qc, q.Q[qc], q.V[qc], qw, q.Q[qw], q.V[qw],
-        tables[0], tables[1], tables[2], _events(vals), h.st, h.rep), vals=vals)
+        tables[0], tables[1], tables[2], _NO_EVENTS if vals is None else vals.ev, h.st, h.rep), vals=vals)
     r.grow = lambda n: _grown(tables, range(3), n)
     r.st[K0 + 1] = 1  # no outer coordinate yet
     return r
@@ -316,8 +311,8 @@ def _spacc2(node, ports, ctx, fm, kinds, pool):
     vals = boxed.SpaccValues(pool, qoc, qv, qov) if pool is not None else None
     r = Runner(node, [qoc, qm, qi, qv], [qom, qoi, qov], lambda q, hz, h: compute.spacc2_step(
         q.ctl, qoc, q.Q[qoc], qm, q.Q[qm], qi, q.Q[qi], qv, q.Q[qv], q.V[qv], qom, q.Q[qom], q.V[qom],
-        qoi, q.Q[qoi], q.V[qoi], qov, q.Q[qov], q.V[qov], tables[0], tables[1], tables[2], _events(vals), h.st,
-        h.rep), vals=vals)
+        qoi, q.Q[qoi], q.V[qoi], qov, q.Q[qov], q.V[qov], tables[0], tables[1], tables[2],
+        _NO_EVENTS if vals is None else vals.ev, h.st, h.rep), vals=vals)
 
     def grow(n: int) -> None:
         _grown(tables, range(2), n)
