@@ -35,7 +35,6 @@ class MemoryConfig:
     crd_batch: int = 8
     val_batch: int = 8
     write_batch: int = 8
-    val_write_blocking: bool = True
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,6 @@ class ScannerConfig:
     output_latency: int = 1
     sequential_interval: int = 1
     miss_latency: int = 0
-    row_size: int = 4
 
 
 @dataclass(frozen=True)
@@ -117,7 +115,7 @@ def load_hw(spec: str | Path | HwConfig) -> HwConfig:
 SECTIONS = ("memory", "scanner", "timing", "channels")
 TOP_KEYS = ("name", "clock_ghz")
 #: fields that must be at least 1 (the rest of the integers must not be negative)
-POSITIVE = {"channels", "initiation_interval", "word_bytes", "crd_batch", "val_batch", "write_batch", "row_size",
+POSITIVE = {"channels", "initiation_interval", "word_bytes", "crd_batch", "val_batch", "write_batch",
             "sequential_interval"}
 
 
