@@ -117,12 +117,8 @@ def run_network(procs: list[Proc]) -> None:
         except StopIteration:
             p.done = True
     stuck = [p for p in procs if not p.done]
-    if stuck:
-        raise deadlock_error(stuck)
-
-
-def deadlock_error(stuck: list[Proc]) -> SimulationError:
-    cycle = max(p.t for p in stuck)
+    if not stuck:
+        return
     parts = []
     for p in stuck[:8]:
         ch = p.blocked_on
@@ -132,4 +128,4 @@ def deadlock_error(stuck: list[Proc]) -> SimulationError:
         else:
             parts.append(f"{p.describe()} waiting to write {ch.name} (full, depth {ch.depth})")
     more = f" and {len(stuck) - 8} more" if len(stuck) > 8 else ""
-    return SimulationError(f"deadlock at cycle {cycle}: " + "; ".join(parts) + more)
+    raise SimulationError(f"deadlock at cycle {max(p.t for p in stuck)}: " + "; ".join(parts) + more)

@@ -72,7 +72,8 @@ class KernelReuse:
             self.skipped[kernel.name] = "an output is not computed by the kernel's expressions"
             return key, None
         self.reused[kernel.name] = fig.source
-        per = {_rename(n, fig.nodes, kernel): replace(c) for n, c in fig.run.per_primitive.items()}
+        now = {nid: node.describe() for nid, node in kernel.graph.nodes.items()}  # per-primitive names renamed
+        per = {now.get(fig.nodes.get(n, -1), n): replace(c) for n, c in fig.run.per_primitive.items()}
         return key, KernelRun(kernel.name, fig.run.cycles, replace(fig.run.counters), per, outputs)
 
     def remember(self, key: str, kernel: Kernel, run: KernelRun) -> None:
@@ -87,12 +88,6 @@ class KernelReuse:
         nodes = {n.describe(): n.id for n in kernel.graph.nodes.values()}
         light = replace(run, outputs={}, busy={})
         self.cache[key] = _Figures(kernel.name, nodes, light, structure)
-
-
-def _rename(name: str, nodes: dict[str, int], kernel: Kernel) -> str:
-    nid = nodes.get(name)
-    node: Node | None = kernel.graph.nodes.get(nid) if nid is not None else None
-    return node.describe() if node is not None else name
 
 
 def canonical_names(kernel: Kernel) -> list[str]:
