@@ -62,21 +62,16 @@ def _entries(td: TensorData) -> tuple[np.ndarray, np.ndarray]:
     return keys, vals
 
 
-def _scale(w: np.ndarray) -> float:
-    """The reference's largest magnitude (NaN ignored), in slices."""
-    top = 0.0
+def _compare_aligned(g: np.ndarray, w: np.ndarray) -> tuple[float, int | None]:
+    """Worst relative error and the first position out of tolerance, over equal-length
+    value arrays (float32 or float64), in slices."""
+    top = 0.0  # the reference's largest magnitude (NaN ignored)
     for s in range(0, w.size, CHUNK):
         part = np.abs(w[s:s + CHUNK])
         part = part[~np.isnan(part)]
         if part.size:
             top = max(top, float(part.max()))
-    return top
-
-
-def _compare_aligned(g: np.ndarray, w: np.ndarray) -> tuple[float, int | None]:
-    """Worst relative error and the first position out of tolerance, over equal-length
-    value arrays (float32 or float64), in slices."""
-    atol = max(ATOL_FRACTION * _scale(w), 1e-30)
+    atol = max(ATOL_FRACTION * top, 1e-30)
     worst = 0.0
     first: int | None = None
     for s in range(0, g.size, CHUNK):

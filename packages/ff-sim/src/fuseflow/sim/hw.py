@@ -137,13 +137,12 @@ def hw_from_dict(raw: dict[str, Any], origin: str = "hardware file", default_nam
 
     def section(cls: type, key: str) -> Any:
         data = raw.get(key, {})
-        known = {f.name: f for f in fields(cls)}
-        defaults = cls()
+        known = [f.name for f in fields(cls)]
         kwargs = {}
         for k, v in data.items():
             if k not in known:
                 raise DataError(f"{origin}: unknown key [{key}] {k} (known: {', '.join(known)})")
-            default = getattr(defaults, k)
+            default = getattr(cls(), k)
             if isinstance(v, dict):
                 if not isinstance(default, Poly):
                     raise DataError(f"{origin}: [{key}] {k} is not a polynomial of the block size")

@@ -117,14 +117,11 @@ def run_kernel(program: Program, kernel: Kernel, env: dict[str, TensorData], hw:
     procs = build(kernel, ctx, trace)
     run_network(procs)
     total = Counters()
-    per: dict[str, Counters] = {}
     for p in procs:
-        per[p.describe()] = p.counters
         total.add(p.counters)
-    outputs = collect_outputs(program, kernel, ctx)
-    busy = {p.describe(): p.busy for p in procs if p.busy}
-    cycles = max((p.t for p in procs), default=0)
-    return KernelRun(kernel.name, cycles, total, per, outputs, busy)
+    return KernelRun(kernel.name, max((p.t for p in procs), default=0), total,
+                     {p.describe(): p.counters for p in procs}, collect_outputs(program, kernel, ctx),
+                     {p.describe(): p.busy for p in procs if p.busy})
 
 
 def collect_outputs(program: Program, kernel: Kernel, ctx: KernelContext) -> dict[str, TensorData]:
