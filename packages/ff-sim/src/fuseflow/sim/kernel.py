@@ -53,7 +53,7 @@ class KernelContext:
         # the fast engine's writers record code arrays here instead (see fast/rebuild.py)
         self.level_cols: dict[str, dict[int, list[np.ndarray]]] = {}
         self.value_cols: dict[str, list[Any]] = {}
-        self.kinds: dict[tuple[int, str], StreamKind] = {}
+        self.kinds: dict[tuple[int, str], StreamKind] = {}  # (node id, input port) -> its stream's kind
 
     def stored(self, name: str) -> StoredTensor:
         if name not in self._stored:
@@ -73,9 +73,6 @@ class KernelContext:
             done = self.memory.access(proc.t, words, proc.node.id)
             if done > proc.t:
                 proc.t = done
-
-    def in_kind(self, proc: Proc, port: str) -> StreamKind | None:
-        return self.kinds.get((proc.node.id, port))
 
     def value_record(self, tensor: str) -> list[Any]:
         return self.values.setdefault(tensor, [])

@@ -72,7 +72,7 @@ class Proc:
     def emit(self, ch: Channel, tok: Any, at: int | None = None) -> Wait:
         """Enqueue ``tok`` stamped max(at, t + 1); a full channel first waits for space."""
         if ch.depth is not None:
-            while not ch.has_space():
+            while ch.pushed - ch.popped >= ch.depth:
                 ch.writer_waiting = True
                 yield ch
             ready = ch.space_time()

@@ -16,11 +16,9 @@ class Root(Proc):
     """Emits ref 0 then D (one cycle each)."""
 
     def run(self) -> Wait:
-        out = self.outs["ref"]
-        yield from self.emit(out, 0)
-        self.t += 1
-        yield from self.emit(out, DONE)
-        self.t += 1
+        for tok in (0, DONE):
+            yield from self.emit(self.outs["ref"], tok)
+            self.t += 1
 
 
 class LevelScan(Proc):
