@@ -39,7 +39,6 @@ def run_program(program: Program, hw: HwConfig, env: dict[str, TensorData], made
     per: dict[str, Counters] = {}
     outputs: dict[str, TensorData] = {}
     busy: dict[str, dict[str, list[list[int]]]] = {}
-    cycles = 0
     reuse = None if trace else REUSE.get()  # a trace needs every kernel simulated
     for k in program.kernels:
         try:
@@ -64,9 +63,8 @@ def run_program(program: Program, hw: HwConfig, env: dict[str, TensorData], made
         per.update({f"{k.name}/{name}": c for name, c in run.per_primitive.items()})
         if trace:
             busy[k.name] = run.busy
-        cycles += run.cycles
     return SimResult(
-        cycles=cycles, flops=total.flops, bytes_moved=total.bytes_moved(word), kernels=kernels,
+        cycles=sum(kr.cycles for kr in kernels), flops=total.flops, bytes_moved=total.bytes_moved(word), kernels=kernels,
         counters=total, per_primitive=per, outputs=outputs, engine=engine, hw=hw.name,
         tokens_moved=total.tokens, trace=busy, random_inputs=made,
         reused=dict(reuse.reused) if reuse is not None else {},

@@ -70,9 +70,7 @@ class KernelContext:
     def mem(self, proc: Proc, words: int) -> None:
         """Charge an off-chip access of ``words`` words to ``proc`` (blocking)."""
         if self.memory is not None and words > 0:
-            done = self.memory.access(proc.t, words, proc.node.id)
-            if done > proc.t:
-                proc.t = done
+            proc.t = max(proc.t, self.memory.access(proc.t, words, proc.node.id))
 
     def value_record(self, tensor: str) -> list[Any]:
         return self.values.setdefault(tensor, [])

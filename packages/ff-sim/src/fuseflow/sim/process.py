@@ -55,9 +55,7 @@ class Proc:
         while ch.head >= len(ch.toks):
             ch.reader_waiting = True
             yield ch
-        stamp = ch.stamps[ch.head]
-        if stamp > self.t:
-            self.t = stamp
+        self.t = max(self.t, ch.stamps[ch.head])
         return ch.toks[ch.head]
 
     def deq(self, ch: Channel) -> Wait:
@@ -75,9 +73,7 @@ class Proc:
             while ch.pushed - ch.popped >= ch.depth:
                 ch.writer_waiting = True
                 yield ch
-            ready = ch.space_time()
-            if ready > self.t:
-                self.t = ready
+            self.t = max(self.t, ch.space_time())
         stamp = self.t + 1 if at is None or at <= self.t else at
         ch.push(tok, stamp)
         self.counters.tokens += 1

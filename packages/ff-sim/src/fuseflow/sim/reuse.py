@@ -1,14 +1,12 @@
-"""Reuse of the figures of a kernel already simulated in the same run (e.g. the 12 decoders
-of GPT-3, whose kernels differ only in their weights).
+"""Reuse of the figures of a kernel already simulated in the same run (e.g. GPT-3's 12
+decoders, whose kernels differ only in their weights).
 
-Two kernels are the same when their keys are equal. The key hashes the kernel's text form
-with tensors renamed by first appearance, the declarations of its tensors, the stored
-coordinate structure (levels' seg/crd, number of values) of each tensor it reads, the
-hardware and the engine. Values are not in it: no primitive branches on a value.
-
-On a hit the figures are copied (per-primitive names renamed) and the outputs are computed
-by the tensor-program interpreter, laid out in the structure the first simulation wrote.
-Kernels whose interpreted form would need more than ``DENSE_LIMIT`` bytes are simulated.
+Two kernels are the same when their keys are equal: a hash of the kernel's text form (tensors
+renamed by first appearance), its tensors' declarations, the stored coordinate structure of
+each tensor it reads, the hardware and the engine. Values are not in it: no primitive branches
+on a value. On a hit the figures are copied and the outputs computed by the tensor-program
+interpreter in the structure the first simulation wrote; kernels whose interpreted form would
+need more than ``DENSE_LIMIT`` bytes are simulated.
 """
 
 from __future__ import annotations
