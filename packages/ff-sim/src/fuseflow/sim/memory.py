@@ -26,7 +26,6 @@ class Memory:
         from fuseflow.sim.fast.memory import access
 
         self._access = access  # imported here: importing the model does not fix how loops compile
-        self.cfg = cfg
         self.n = max(1, cfg.channels)
         self.ii = max(1, cfg.initiation_interval)
         self.lat = cfg.latency

@@ -84,8 +84,7 @@ class KernelReuse:
                 return  # an output not named in the graph: never reused
             structure[canon[t]] = None if data.dense is not None else data.coords
         nodes = {n.describe(): n.id for n in kernel.graph.nodes.values()}
-        light = replace(run, outputs={}, busy={})
-        self.cache[key] = _Figures(kernel.name, nodes, light, structure)
+        self.cache[key] = _Figures(kernel.name, nodes, replace(run, outputs={}, busy={}), structure)
 
 
 def canonical_names(kernel: Kernel) -> list[str]:

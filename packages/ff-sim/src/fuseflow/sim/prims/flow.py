@@ -59,10 +59,9 @@ class Broadcast(Proc):
 
     def run(self) -> Wait:
         inp = self.ins["in"]
-        outs = list(self.outs.values())
         while True:
             tok = yield from self.deq(inp)
-            yield from self.emit_each(tok, *outs)
+            yield from self.emit_each(tok, *self.outs.values())
             if tok is DONE:
                 return
 

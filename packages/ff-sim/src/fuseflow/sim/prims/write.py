@@ -50,8 +50,7 @@ class ValWrite(Proc):
     is one blocking round trip to memory; the final D costs one more cycle."""
 
     def run(self) -> Wait:
-        a = self.node.attrs
-        rec: list[Any] = self.ctx.value_record(a.tensor)
+        rec: list[Any] = self.ctx.value_record(self.node.attrs.tensor)
         inp = self.ins["val"]
         while True:
             tok = yield from self.deq(inp)
