@@ -48,8 +48,7 @@ def run_program(program: Program, hw: HwConfig, env: dict[str, TensorData], made
                 if reuse is not None:
                     reuse.remember(key, k, run)
         except (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError) as e:
-            # a graph that passes the verifier can still route a stream where it makes no sense
-            # (a locate without its base ref, say): a clear error, not an internal one
+            # a verified graph can still route a stream nonsensically (a locate without its base ref)
             raise SimulationError(f"kernel {k.name}: the streams do not fit the tensors ({type(e).__name__}: "
                                   f"{e}); the graph or its data is malformed") from e
         except MemoryError as e:  # the fast engine names the primitive itself; the rest land here

@@ -58,16 +58,14 @@ class KernelReuse:
         if fig is None:
             return key, None
         why = too_big(program, kernel)
-        if why:
-            self.skipped[kernel.name] = why
-            return key, None
-        try:
-            outputs = interpreted_outputs(program, kernel, names, env, fig.structure)
-        except (FuseFlowError, MemoryError, ValueError) as e:  # the interpreter cannot: simulate it
-            self.skipped[kernel.name] = f"the interpreter failed ({type(e).__name__}: {e})"
-            return key, None
-        if outputs is None:
-            self.skipped[kernel.name] = "an output is not computed by the kernel's expressions"
+        outputs = None
+        if why is None:
+            try:
+                outputs = interpreted_outputs(program, kernel, names, env, fig.structure)
+            except (FuseFlowError, MemoryError, ValueError) as e:  # the interpreter cannot: simulate it
+                why = f"the interpreter failed ({type(e).__name__}: {e})"
+        if outputs is None:  # simulated after all
+            self.skipped[kernel.name] = why or "an output is not computed by the kernel's expressions"
             return key, None
         self.reused[kernel.name] = fig.source
         now = {nid: node.describe() for nid, node in kernel.graph.nodes.items()}  # per-primitive names renamed
@@ -103,8 +101,7 @@ def kernel_key(program: Program, kernel: Kernel, names: list[str], env: dict[str
     h = hashlib.sha256()
 
     def put(text: str) -> None:
-        h.update(text.encode())
-        h.update(b"\n")
+        h.update(text.encode() + b"\n")
 
     put(f"engine {engine}")
     put(f"hw {hw!r}")

@@ -19,7 +19,6 @@ class _Joiner(Proc):
     def run(self) -> Wait:
         crds, refs = lanes(self, "crd", self.ins), lanes(self, "ref", self.ins)
         oc, orefs = self.outs["crd"], lanes(self, "ref", self.outs)
-        n = len(crds)
         while True:
             heads: list[Any] = []
             for ch in crds:
@@ -32,8 +31,8 @@ class _Joiner(Proc):
                 yield from self.emit(oc, h0)
                 for ch, p in zip(orefs, pays, strict=True):
                     yield from self.emit(ch, p)
-                for i in range(n):
-                    yield from self.deq_each(crds[i], refs[i])
+                for c, r in zip(crds, refs, strict=True):
+                    yield from self.deq_each(c, r)
                 if h0 is DONE:
                     return
             else:

@@ -85,8 +85,7 @@ class ValArray(Proc):
     """ref r -> vals[r] (a float32 or a tile); N -> the value 0; stops pass."""
 
     def run(self) -> Wait:
-        a = self.node.attrs
-        vals = self.ctx.stored(a.tensor).vals
+        vals = self.ctx.stored(self.node.attrs.tensor).vals
         tiled = vals.ndim > 1
         words = int(np.prod(vals.shape[1:])) if tiled else 1
         block = vals.shape[1] if tiled else 1
@@ -126,8 +125,7 @@ class Locate(Proc):
     def run(self) -> Wait:
         a = self.node.attrs
         dim = self.ctx.stored(a.tensor).levels[a.level].dim
-        ic, ir = self.ins["crd"], self.ins.get("ref")  # ref is optional: crd stands in
-        ib = self.ins.get("base")
+        ic, ir, ib = self.ins["crd"], self.ins.get("ref"), self.ins.get("base")  # ref optional: crd stands in
         oc, orf, ol = self.outs["crd"], self.outs["ref"], self.outs["located"]
         while True:
             r = (yield from self.deq(ir)) if ir is not None else None

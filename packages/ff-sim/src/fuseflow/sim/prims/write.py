@@ -26,8 +26,7 @@ class LevelWrite(Proc):
         while True:
             tok = yield from self.deq(inp)
             if tok is DONE:
-                if buf:
-                    self.ctx.mem(self, buf)
+                self.ctx.mem(self, buf)  # the last partial batch (none: no access)
                 return
             rec.append(tok)
             if is_payload(tok):
