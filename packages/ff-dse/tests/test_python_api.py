@@ -82,6 +82,7 @@ def test_hardware_file_values_are_validated() -> None:
     for raw, msg in [({"memory": {"channels": -3}}, "channels = -3 must be >= 1"),
                      ({"channels": -3}, "must be a table"),
                      ({"bogus": {}}, "unknown section"),
+                     ({"memory": {"val_write_blocking": True}}, r"unknown key \[memory\] val_write_blocking"),
                      ({"memory": {"latency": "2"}}, "is not an integer"),
                      ({"clock_ghz": 0}, "clock_ghz")]:
         with pytest.raises(DataError, match=msg):

@@ -37,9 +37,6 @@ class Channel:
         self.reader_waiting = False
         self.writer_waiting = False
 
-    def has_space(self) -> bool:
-        return self.depth is None or self.pushed - self.popped < self.depth
-
     def space_time(self) -> int:
         """Clock at which the writer may send its next element (the reader freed a slot)."""
         assert self.depth is not None

@@ -6,6 +6,7 @@ Nothing is densified: sparse outputs are compared on the union of the stored coo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,10 +41,6 @@ def reference_outputs(program: Program, env: dict[str, TensorData],
         return {n: TensorData.from_dense(np.asarray(got[n], dtype=np.float32)) for n in names}, "fuseflow.ir.interp"
 
 
-def _size(shape: tuple[int, ...]) -> int:
-    return int(np.prod(shape, dtype=np.int64)) if shape else 1
-
-
 def _entries(td: TensorData) -> tuple[np.ndarray, np.ndarray]:
     """Row-major flat positions (sorted, unique) and float64 values of the stored
     entries; a dense array gives its non-zero (and NaN) entries."""
@@ -65,21 +62,16 @@ def _entries(td: TensorData) -> tuple[np.ndarray, np.ndarray]:
     return keys, vals
 
 
-def _scale(w: np.ndarray) -> float:
-    """The reference's largest magnitude (NaN ignored), in slices."""
-    top = 0.0
+def _compare_aligned(g: np.ndarray, w: np.ndarray) -> tuple[float, int | None]:
+    """Worst relative error and the first position out of tolerance, over equal-length
+    value arrays (float32 or float64), in slices."""
+    top = 0.0  # the reference's largest magnitude (NaN ignored)
     for s in range(0, w.size, CHUNK):
         part = np.abs(w[s:s + CHUNK])
         part = part[~np.isnan(part)]
         if part.size:
             top = max(top, float(part.max()))
-    return top
-
-
-def _compare_aligned(g: np.ndarray, w: np.ndarray) -> tuple[float, int | None]:
-    """Worst relative error and the first position out of tolerance, over equal-length
-    value arrays (float32 or float64), in slices."""
-    atol = max(ATOL_FRACTION * _scale(w), 1e-30)
+    atol = max(ATOL_FRACTION * top, 1e-30)
     worst = 0.0
     first: int | None = None
     for s in range(0, g.size, CHUNK):
@@ -99,15 +91,12 @@ def _compare_aligned(g: np.ndarray, w: np.ndarray) -> tuple[float, int | None]:
 
 def _compare_one(name: str, got: TensorData, want: TensorData) -> tuple[float, dict[str, Any] | None]:
     gshape, wshape = tuple(got.shape), tuple(want.shape)
-    if _size(gshape) != _size(wshape):
+    if math.prod(gshape) != math.prod(wshape):
         return 0.0, {"tensor": name, "problem": f"shape {gshape} != {wshape}"}
     if got.dense is not None and want.dense is not None:  # dense against dense, row-major
+        keys = None
         g = np.asarray(got.dense).reshape(-1)
         w = np.asarray(want.dense).reshape(-1)
-        worst, at = _compare_aligned(g, w)
-        if at is None:
-            return worst, None
-        gv, wv = float(g[at]), float(w[at])
     else:  # sparse: the union of the stored coordinates
         gk, gvals = _entries(got)
         wk, wvals = _entries(want)
@@ -117,10 +106,11 @@ def _compare_one(name: str, got: TensorData, want: TensorData) -> tuple[float, d
         g[np.searchsorted(keys, gk)] = gvals
         w[np.searchsorted(keys, wk)] = wvals
         del gk, wk, gvals, wvals
-        worst, pos = _compare_aligned(g, w)
-        if pos is None:
-            return worst, None
-        at, gv, wv = int(keys[pos]), float(g[pos]), float(w[pos])
+    worst, pos = _compare_aligned(g, w)
+    if pos is None:
+        return worst, None
+    at = pos if keys is None else int(keys[pos])
+    gv, wv = float(g[pos]), float(w[pos])
     idx = [int(x) for x in np.unravel_index(at, gshape)] if gshape else []
     return worst, {"tensor": name, "index": idx, "got": gv, "expected": wv}
 

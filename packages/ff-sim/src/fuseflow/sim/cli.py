@@ -100,26 +100,22 @@ def sim_command(
         )
 
 
-def _with_sources(prog: Program, names: list[str]) -> list[str]:
-    """``names`` and, for each converted copy (a view: CSC or unique-level copy of an input),
-    the tensor it is converted from: the data folder holds the input, named as the model names it."""
-    out: list[str] = []
-    for name in names:
-        chain = [name]
-        while (base := prog.program.tensor(chain[-1]).view_of) is not None and base not in chain:
-            chain.append(base)
-        out.extend(n for n in chain if n not in out)
-    return out
-
-
 def _load_data_dir(prog: Program, folder: Path) -> None:
     """Inputs from a SAM/Comal data directory: every tensor the kernels read that has a
-    ``tensor_<T>_mode_shape`` file there (read in the tensor's declared format)."""
+    ``tensor_<T>_mode_shape`` file there (read in the tensor's declared format). A converted
+    copy (a view: CSC or unique-level copy) is read from the input it is converted from,
+    as the data folder names the model's inputs."""
     from fuseflow.ir import samdata
     from fuseflow.sim.inputs import tensors_read
 
+    names: list[str] = []
+    for name in tensors_read(prog):
+        chain = [name]
+        while (base := prog.program.tensor(chain[-1]).view_of) is not None and base not in chain:
+            chain.append(base)
+        names.extend(n for n in chain if n not in names)
     found = 0
-    for name in _with_sources(prog, tensors_read(prog)):
+    for name in names:
         if name not in prog.data and (folder / f"tensor_{name}_mode_shape").exists():
             prog.data[name] = samdata.read_tensor(folder, name, prog.program.tensor(name).format)
             found += 1

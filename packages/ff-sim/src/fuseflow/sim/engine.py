@@ -39,7 +39,6 @@ def run_program(program: Program, hw: HwConfig, env: dict[str, TensorData], made
     per: dict[str, Counters] = {}
     outputs: dict[str, TensorData] = {}
     busy: dict[str, dict[str, list[list[int]]]] = {}
-    cycles = 0
     reuse = None if trace else REUSE.get()  # a trace needs every kernel simulated
     for k in program.kernels:
         try:
@@ -49,8 +48,7 @@ def run_program(program: Program, hw: HwConfig, env: dict[str, TensorData], made
                 if reuse is not None:
                     reuse.remember(key, k, run)
         except (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError) as e:
-            # a graph that passes the verifier can still route a stream where it makes no sense
-            # (a locate without its base ref, say): a clear error, not an internal one
+            # a verified graph can still route a stream nonsensically (a locate without its base ref)
             raise SimulationError(f"kernel {k.name}: the streams do not fit the tensors ({type(e).__name__}: "
                                   f"{e}); the graph or its data is malformed") from e
         except MemoryError as e:  # the fast engine names the primitive itself; the rest land here
@@ -64,9 +62,8 @@ def run_program(program: Program, hw: HwConfig, env: dict[str, TensorData], made
         per.update({f"{k.name}/{name}": c for name, c in run.per_primitive.items()})
         if trace:
             busy[k.name] = run.busy
-        cycles += run.cycles
     return SimResult(
-        cycles=cycles, flops=total.flops, bytes_moved=total.bytes_moved(word), kernels=kernels,
+        cycles=sum(kr.cycles for kr in kernels), flops=total.flops, bytes_moved=total.bytes_moved(word), kernels=kernels,
         counters=total, per_primitive=per, outputs=outputs, engine=engine, hw=hw.name,
         tokens_moved=total.tokens, trace=busy, random_inputs=made,
         reused=dict(reuse.reused) if reuse is not None else {},

@@ -35,7 +35,6 @@ class MemoryConfig:
     crd_batch: int = 8
     val_batch: int = 8
     write_batch: int = 8
-    val_write_blocking: bool = True
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,6 @@ class ScannerConfig:
     output_latency: int = 1
     sequential_interval: int = 1
     miss_latency: int = 0
-    row_size: int = 4
 
 
 @dataclass(frozen=True)
@@ -117,7 +115,7 @@ def load_hw(spec: str | Path | HwConfig) -> HwConfig:
 SECTIONS = ("memory", "scanner", "timing", "channels")
 TOP_KEYS = ("name", "clock_ghz")
 #: fields that must be at least 1 (the rest of the integers must not be negative)
-POSITIVE = {"channels", "initiation_interval", "word_bytes", "crd_batch", "val_batch", "write_batch", "row_size",
+POSITIVE = {"channels", "initiation_interval", "word_bytes", "crd_batch", "val_batch", "write_batch",
             "sequential_interval"}
 
 
@@ -139,13 +137,12 @@ def hw_from_dict(raw: dict[str, Any], origin: str = "hardware file", default_nam
 
     def section(cls: type, key: str) -> Any:
         data = raw.get(key, {})
-        known = {f.name: f for f in fields(cls)}
-        defaults = cls()
+        known = [f.name for f in fields(cls)]
         kwargs = {}
         for k, v in data.items():
             if k not in known:
                 raise DataError(f"{origin}: unknown key [{key}] {k} (known: {', '.join(known)})")
-            default = getattr(defaults, k)
+            default = getattr(cls(), k)
             if isinstance(v, dict):
                 if not isinstance(default, Poly):
                     raise DataError(f"{origin}: [{key}] {k} is not a polynomial of the block size")

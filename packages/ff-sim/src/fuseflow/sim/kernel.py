@@ -53,7 +53,7 @@ class KernelContext:
         # the fast engine's writers record code arrays here instead (see fast/rebuild.py)
         self.level_cols: dict[str, dict[int, list[np.ndarray]]] = {}
         self.value_cols: dict[str, list[Any]] = {}
-        self.kinds: dict[tuple[int, str], StreamKind] = {}
+        self.kinds: dict[tuple[int, str], StreamKind] = {}  # (node id, input port) -> its stream's kind
 
     def stored(self, name: str) -> StoredTensor:
         if name not in self._stored:
@@ -70,12 +70,7 @@ class KernelContext:
     def mem(self, proc: Proc, words: int) -> None:
         """Charge an off-chip access of ``words`` words to ``proc`` (blocking)."""
         if self.memory is not None and words > 0:
-            done = self.memory.access(proc.t, words, proc.node.id)
-            if done > proc.t:
-                proc.t = done
-
-    def in_kind(self, proc: Proc, port: str) -> StreamKind | None:
-        return self.kinds.get((proc.node.id, port))
+            proc.t = max(proc.t, self.memory.access(proc.t, words, proc.node.id))
 
     def value_record(self, tensor: str) -> list[Any]:
         return self.values.setdefault(tensor, [])
@@ -117,14 +112,11 @@ def run_kernel(program: Program, kernel: Kernel, env: dict[str, TensorData], hw:
     procs = build(kernel, ctx, trace)
     run_network(procs)
     total = Counters()
-    per: dict[str, Counters] = {}
     for p in procs:
-        per[p.describe()] = p.counters
         total.add(p.counters)
-    outputs = collect_outputs(program, kernel, ctx)
-    busy = {p.describe(): p.busy for p in procs if p.busy}
-    cycles = max((p.t for p in procs), default=0)
-    return KernelRun(kernel.name, cycles, total, per, outputs, busy)
+    return KernelRun(kernel.name, max((p.t for p in procs), default=0), total,
+                     {p.describe(): p.counters for p in procs}, collect_outputs(program, kernel, ctx),
+                     {p.describe(): p.busy for p in procs if p.busy})
 
 
 def collect_outputs(program: Program, kernel: Kernel, ctx: KernelContext) -> dict[str, TensorData]:

@@ -1,12 +1,10 @@
 """The off-chip memory model (Comal's HBM): channels with latency, II and a start-up cost.
 
-Each word is one request. A client (a primitive, by node id) walks the channels
-round-robin from channel ``id % channels``. A channel serves one word per
-``initiation_interval`` cycles in fixed slots from cycle ``startup`` on; a request takes
-the first free slot at or after its issue time. A client's answers depend only on its own
-requests and the slots lower-id clients took: that lets the fast engine stream a kernel
-(docs/fast-engine.md, "Streaming"). Both engines answer through the compiled
-``fast.jitmem.mem_access``; the tests check it against ``SlotDictMemory`` (tests/sim_testlib.py).
+Each word is one request. A client (a primitive, by node id) walks the channels round-robin
+from channel ``id % channels``; a channel serves one word per ``initiation_interval`` cycles in
+fixed slots from cycle ``startup`` on, and a request takes the first free slot at or after its
+issue time. A client's answers depend only on its own requests and the slots lower-id clients
+took: that lets the fast engine stream a kernel (docs/fast-engine.md, "Streaming").
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ class Memory:
         from fuseflow.sim.fast.memory import access
 
         self._access = access  # imported here: importing the model does not fix how loops compile
-        self.cfg = cfg
         self.n = max(1, cfg.channels)
         self.ii = max(1, cfg.initiation_interval)
         self.lat = cfg.latency

@@ -55,9 +55,7 @@ class Proc:
         while ch.head >= len(ch.toks):
             ch.reader_waiting = True
             yield ch
-        stamp = ch.stamps[ch.head]
-        if stamp > self.t:
-            self.t = stamp
+        self.t = max(self.t, ch.stamps[ch.head])
         return ch.toks[ch.head]
 
     def deq(self, ch: Channel) -> Wait:
@@ -72,12 +70,10 @@ class Proc:
     def emit(self, ch: Channel, tok: Any, at: int | None = None) -> Wait:
         """Enqueue ``tok`` stamped max(at, t + 1); a full channel first waits for space."""
         if ch.depth is not None:
-            while not ch.has_space():
+            while ch.pushed - ch.popped >= ch.depth:
                 ch.writer_waiting = True
                 yield ch
-            ready = ch.space_time()
-            if ready > self.t:
-                self.t = ready
+            self.t = max(self.t, ch.space_time())
         stamp = self.t + 1 if at is None or at <= self.t else at
         ch.push(tok, stamp)
         self.counters.tokens += 1
@@ -117,12 +113,8 @@ def run_network(procs: list[Proc]) -> None:
         except StopIteration:
             p.done = True
     stuck = [p for p in procs if not p.done]
-    if stuck:
-        raise deadlock_error(stuck)
-
-
-def deadlock_error(stuck: list[Proc]) -> SimulationError:
-    cycle = max(p.t for p in stuck)
+    if not stuck:
+        return
     parts = []
     for p in stuck[:8]:
         ch = p.blocked_on
@@ -132,4 +124,4 @@ def deadlock_error(stuck: list[Proc]) -> SimulationError:
         else:
             parts.append(f"{p.describe()} waiting to write {ch.name} (full, depth {ch.depth})")
     more = f" and {len(stuck) - 8} more" if len(stuck) > 8 else ""
-    return SimulationError(f"deadlock at cycle {cycle}: " + "; ".join(parts) + more)
+    raise SimulationError(f"deadlock at cycle {max(p.t for p in stuck)}: " + "; ".join(parts) + more)

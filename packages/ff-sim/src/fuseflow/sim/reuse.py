@@ -1,14 +1,12 @@
-"""Reuse of the figures of a kernel already simulated in the same run (e.g. the 12 decoders
-of GPT-3, whose kernels differ only in their weights).
+"""Reuse of the figures of a kernel already simulated in the same run (e.g. GPT-3's 12
+decoders, whose kernels differ only in their weights).
 
-Two kernels are the same when their keys are equal. The key hashes the kernel's text form
-with tensors renamed by first appearance, the declarations of its tensors, the stored
-coordinate structure (levels' seg/crd, number of values) of each tensor it reads, the
-hardware and the engine. Values are not in it: no primitive branches on a value.
-
-On a hit the figures are copied (per-primitive names renamed) and the outputs are computed
-by the tensor-program interpreter, laid out in the structure the first simulation wrote.
-Kernels whose interpreted form would need more than ``DENSE_LIMIT`` bytes are simulated.
+Two kernels are the same when their keys are equal: a hash of the kernel's text form (tensors
+renamed by first appearance), its tensors' declarations, the stored coordinate structure of
+each tensor it reads, the hardware and the engine. Values are not in it: no primitive branches
+on a value. On a hit the figures are copied and the outputs computed by the tensor-program
+interpreter in the structure the first simulation wrote; kernels whose interpreted form would
+need more than ``DENSE_LIMIT`` bytes are simulated.
 """
 
 from __future__ import annotations
@@ -60,19 +58,18 @@ class KernelReuse:
         if fig is None:
             return key, None
         why = too_big(program, kernel)
-        if why:
-            self.skipped[kernel.name] = why
-            return key, None
-        try:
-            outputs = interpreted_outputs(program, kernel, names, env, fig.structure)
-        except (FuseFlowError, MemoryError, ValueError) as e:  # the interpreter cannot: simulate it
-            self.skipped[kernel.name] = f"the interpreter failed ({type(e).__name__}: {e})"
-            return key, None
-        if outputs is None:
-            self.skipped[kernel.name] = "an output is not computed by the kernel's expressions"
+        outputs = None
+        if why is None:
+            try:
+                outputs = interpreted_outputs(program, kernel, names, env, fig.structure)
+            except (FuseFlowError, MemoryError, ValueError) as e:  # the interpreter cannot: simulate it
+                why = f"the interpreter failed ({type(e).__name__}: {e})"
+        if outputs is None:  # simulated after all
+            self.skipped[kernel.name] = why or "an output is not computed by the kernel's expressions"
             return key, None
         self.reused[kernel.name] = fig.source
-        per = {_rename(n, fig.nodes, kernel): replace(c) for n, c in fig.run.per_primitive.items()}
+        now = {nid: node.describe() for nid, node in kernel.graph.nodes.items()}  # per-primitive names renamed
+        per = {now.get(fig.nodes.get(n, -1), n): replace(c) for n, c in fig.run.per_primitive.items()}
         return key, KernelRun(kernel.name, fig.run.cycles, replace(fig.run.counters), per, outputs)
 
     def remember(self, key: str, kernel: Kernel, run: KernelRun) -> None:
@@ -85,14 +82,7 @@ class KernelReuse:
                 return  # an output not named in the graph: never reused
             structure[canon[t]] = None if data.dense is not None else data.coords
         nodes = {n.describe(): n.id for n in kernel.graph.nodes.values()}
-        light = replace(run, outputs={}, busy={})
-        self.cache[key] = _Figures(kernel.name, nodes, light, structure)
-
-
-def _rename(name: str, nodes: dict[str, int], kernel: Kernel) -> str:
-    nid = nodes.get(name)
-    node: Node | None = kernel.graph.nodes.get(nid) if nid is not None else None
-    return node.describe() if node is not None else name
+        self.cache[key] = _Figures(kernel.name, nodes, replace(run, outputs={}, busy={}), structure)
 
 
 def canonical_names(kernel: Kernel) -> list[str]:
@@ -111,8 +101,7 @@ def kernel_key(program: Program, kernel: Kernel, names: list[str], env: dict[str
     h = hashlib.sha256()
 
     def put(text: str) -> None:
-        h.update(text.encode())
-        h.update(b"\n")
+        h.update(text.encode() + b"\n")
 
     put(f"engine {engine}")
     put(f"hw {hw!r}")

@@ -10,26 +10,9 @@ from fuseflow.sim.prims.scan import LevelScan, Locate, Root, ValArray
 from fuseflow.sim.prims.write import LevelWrite, ValWrite
 from fuseflow.sim.process import Proc
 
-PRIMITIVES: dict[NodeKind, type[Proc]] = {
-    NodeKind.ROOT: Root,
-    NodeKind.LEVEL_SCAN: LevelScan,
-    NodeKind.LEVEL_WRITE: LevelWrite,
-    NodeKind.VAL_WRITE: ValWrite,
-    NodeKind.VAL_ARRAY: ValArray,
-    NodeKind.REPEAT_SIG: RepeatSig,
-    NodeKind.REPEAT: Repeat,
-    NodeKind.INTERSECT: Intersect,
-    NodeKind.UNION: Union,
-    NodeKind.ALU: Alu,
-    NodeKind.REDUCE: Reduce,
-    NodeKind.SPACC1: Spacc1,
-    NodeKind.SPACC2: Spacc2,
-    NodeKind.CRD_DROP: CrdDrop,
-    NodeKind.CRD_HOLD: CrdHold,
-    NodeKind.LOCATE: Locate,
-    NodeKind.BROADCAST: Broadcast,
-    NodeKind.FORK: Fork,
-    NodeKind.JOIN: Join,
-}
+_CLASSES: dict[str, type[Proc]] = {c.__name__: c for c in (
+    Root, LevelScan, LevelWrite, ValWrite, ValArray, RepeatSig, Repeat, Intersect, Union, Alu, Reduce,
+    Spacc1, Spacc2, CrdDrop, CrdHold, Locate, Broadcast, Fork, Join)}
 
-assert set(PRIMITIVES) == set(NodeKind), "every node kind needs a primitive"
+#: each node kind's process, the class named as the kind (NodeKind.LEVEL_SCAN: LevelScan)
+PRIMITIVES: dict[NodeKind, type[Proc]] = {k: _CLASSES[k.name.title().replace("_", "")] for k in NodeKind}

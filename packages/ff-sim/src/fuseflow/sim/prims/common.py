@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import enum
-from typing import Any
 
-from fuseflow.ir.tokens import DONE, EMPTY, Stop
+from fuseflow.ir.tokens import DONE, EMPTY, Stop, is_payload, is_stop
 from fuseflow.sim.channel import Channel
 from fuseflow.sim.process import Proc, Wait
 
@@ -14,21 +13,6 @@ _STOPS = [Stop(k) for k in range(32)]
 
 def stop(k: int) -> Stop:
     return _STOPS[k] if k < 32 else Stop(k)
-
-
-def is_stop(tok: Any) -> bool:
-    return type(tok) is Stop
-
-
-def is_payload(tok: Any) -> bool:
-    return type(tok) is not Stop and tok is not EMPTY and tok is not DONE
-
-
-def same(a: Any, b: Any) -> bool:
-    """Token equality: same marker, same stop level, or equal coordinates."""
-    if is_payload(a):
-        return is_payload(b) and a == b
-    return a == b
 
 
 def lanes(proc: Proc, prefix: str, chans: dict[str, Channel]) -> list[Channel]:
@@ -57,4 +41,4 @@ class Sig(enum.Enum):
         return self.value
 
 
-__all__ = ["DONE", "EMPTY", "Sig", "Stop", "fiber_stop", "is_payload", "lanes", "is_stop", "same", "stop"]
+__all__ = ["DONE", "EMPTY", "Sig", "Stop", "fiber_stop", "is_payload", "lanes", "is_stop", "stop"]

@@ -212,8 +212,7 @@ class Spacc1(Proc):
                 else:
                     raise self.fail(f"inner stream ended before the outer one (outer {o})")
             elif is_stop(o):
-                n = o.level
-                if outer_empty and not preconsumed and is_stop(i) and i.level == n + 1:
+                if outer_empty and not preconsumed and is_stop(i) and i.level == o.level + 1:
                     yield from self.deq_each(ic, iv)  # the empty outer fiber's own inner stop
                 preconsumed = False
                 for c in sorted(acc):

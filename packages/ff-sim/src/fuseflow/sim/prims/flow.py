@@ -15,18 +15,13 @@ class RepeatSig(Proc):
 
     def run(self) -> Wait:
         inp, out = self.ins["crd"], self.outs["repsig"]
-        fiber_n = self.ctx.in_kind(self, "crd") is StreamKind.CRD
+        fiber_n = self.ctx.kinds.get((self.node.id, "crd")) is StreamKind.CRD
         while True:
             tok = yield from self.deq(inp)
             if tok is DONE:
                 yield from self.emit(out, DONE)
                 return
-            if is_stop(tok):
-                sig = Sig.S
-            elif tok is EMPTY and fiber_n:
-                sig = Sig.N
-            else:
-                sig = Sig.R
+            sig = Sig.S if is_stop(tok) else Sig.N if tok is EMPTY and fiber_n else Sig.R
             yield from self.emit(out, sig)
             self.t += 1
 
@@ -64,10 +59,9 @@ class Broadcast(Proc):
 
     def run(self) -> Wait:
         inp = self.ins["in"]
-        outs = list(self.outs.values())
         while True:
             tok = yield from self.deq(inp)
-            yield from self.emit_each(tok, *outs)
+            yield from self.emit_each(tok, *self.outs.values())
             if tok is DONE:
                 return
 

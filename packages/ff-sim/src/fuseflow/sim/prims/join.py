@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fuseflow.sim.prims.common import DONE, EMPTY, is_payload, is_stop, lanes, same, stop
+from fuseflow.sim.prims.common import DONE, EMPTY, is_payload, is_stop, lanes, stop
 from fuseflow.sim.process import Proc, Wait
 
 
@@ -19,7 +19,6 @@ class _Joiner(Proc):
     def run(self) -> Wait:
         crds, refs = lanes(self, "crd", self.ins), lanes(self, "ref", self.ins)
         oc, orefs = self.outs["crd"], lanes(self, "ref", self.outs)
-        n = len(crds)
         while True:
             heads: list[Any] = []
             for ch in crds:
@@ -28,12 +27,12 @@ class _Joiner(Proc):
             for ch in refs:
                 pays.append((yield from self.peek(ch)))
             h0 = heads[0]
-            if all(same(h, h0) for h in heads):  # a match (also equal stops, all N, D)
+            if all(h == h0 for h in heads):  # a match (also equal stops, all N, D): tokens of other kinds differ
                 yield from self.emit(oc, h0)
                 for ch, p in zip(orefs, pays, strict=True):
                     yield from self.emit(ch, p)
-                for i in range(n):
-                    yield from self.deq_each(crds[i], refs[i])
+                for c, r in zip(crds, refs, strict=True):
+                    yield from self.deq_each(c, r)
                 if h0 is DONE:
                     return
             else:

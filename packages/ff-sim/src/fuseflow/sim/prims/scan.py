@@ -16,11 +16,9 @@ class Root(Proc):
     """Emits ref 0 then D (one cycle each)."""
 
     def run(self) -> Wait:
-        out = self.outs["ref"]
-        yield from self.emit(out, 0)
-        self.t += 1
-        yield from self.emit(out, DONE)
-        self.t += 1
+        for tok in (0, DONE):
+            yield from self.emit(self.outs["ref"], tok)
+            self.t += 1
 
 
 class LevelScan(Proc):
@@ -87,8 +85,7 @@ class ValArray(Proc):
     """ref r -> vals[r] (a float32 or a tile); N -> the value 0; stops pass."""
 
     def run(self) -> Wait:
-        a = self.node.attrs
-        vals = self.ctx.stored(a.tensor).vals
+        vals = self.ctx.stored(self.node.attrs.tensor).vals
         tiled = vals.ndim > 1
         words = int(np.prod(vals.shape[1:])) if tiled else 1
         block = vals.shape[1] if tiled else 1
@@ -128,8 +125,7 @@ class Locate(Proc):
     def run(self) -> Wait:
         a = self.node.attrs
         dim = self.ctx.stored(a.tensor).levels[a.level].dim
-        ic, ir = self.ins["crd"], self.ins.get("ref")  # ref is optional: crd stands in
-        ib = self.ins.get("base")
+        ic, ir, ib = self.ins["crd"], self.ins.get("ref"), self.ins.get("base")  # ref optional: crd stands in
         oc, orf, ol = self.outs["crd"], self.outs["ref"], self.outs["located"]
         while True:
             r = (yield from self.deq(ir)) if ir is not None else None

@@ -26,8 +26,7 @@ class LevelWrite(Proc):
         while True:
             tok = yield from self.deq(inp)
             if tok is DONE:
-                if buf:
-                    self.ctx.mem(self, buf)
+                self.ctx.mem(self, buf)  # the last partial batch (none: no access)
                 return
             rec.append(tok)
             if is_payload(tok):
@@ -50,8 +49,7 @@ class ValWrite(Proc):
     is one blocking round trip to memory; the final D costs one more cycle."""
 
     def run(self) -> Wait:
-        a = self.node.attrs
-        rec: list[Any] = self.ctx.value_record(a.tensor)
+        rec: list[Any] = self.ctx.value_record(self.node.attrs.tensor)
         inp = self.ins["val"]
         while True:
             tok = yield from self.deq(inp)
