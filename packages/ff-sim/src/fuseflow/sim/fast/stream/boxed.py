@@ -1,16 +1,14 @@
 """Kernels whose values are tiles (blocked mode), or any values but float32 scalars.
 
-Their value queues carry handles (exact integers in float32, below 2**24) into the
-kernel's :class:`Pool`, which holds the stored values and every value an ALU or reducer
-makes. Nodes that only move values run unchanged; ALUs and reducers run their scalar
-step function for the timing, then compute the values it emitted with the reference's
-functions (``prims.compute``): a run of regular tokens as one numpy operation over the
-stacked tiles, anything else token by token.
+Their value queues carry handles (exact integers in float32) into the kernel's :class:`Pool`.
+ALUs and reducers run their scalar step function for the timing, then compute the values it
+emitted with the reference's functions (``prims.compute``), stacked tiles at once where they can.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import threading
 from typing import Any
@@ -19,7 +17,7 @@ import numpy as np
 from fuseflow.ir.dataflow import Kernel
 from fuseflow.ir.errors import SimulationError
 from fuseflow.ir.graph import Attrs, NodeKind
-from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
+from fuseflow.ir.program import ReduceOp
 from fuseflow.sim import ops
 from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
 from fuseflow.sim.fast.stream.common import CAP, END, FLOPS, HEAD, K0
@@ -39,7 +37,7 @@ class Pool:
     def __init__(self, kernel: str) -> None:
         self.kernel = kernel
         self.segs: list[np.ndarray] = []
-        self.starts = np.zeros(0, I64)
+        self.starts = np.zeros(0, I64)  # each stack's first handle
         self.firsts: list[int] = []  # the same, for bisect
         self.n = 0
         self.sizes = np.zeros(1024, I64)  # words per value (1 for a scalar), by handle
@@ -78,16 +76,8 @@ class Pool:
 
     def add_values(self, vals: list[Any]) -> np.ndarray:
         """Handles (float32) of values of any shapes: one stack per run of one shape."""
-        out = np.empty(len(vals), F32)
-        k = 0
-        while k < len(vals):
-            shape = np.shape(vals[k])
-            j = k + 1
-            while j < len(vals) and np.shape(vals[j]) == shape and _dtype(vals[j]) == _dtype(vals[k]):
-                j += 1
-            out[k:j] = self.add(np.stack([np.asarray(v) for v in vals[k:j]]))
-            k = j
-        return out
+        runs = itertools.groupby(vals, lambda v: (np.shape(v), getattr(v, "dtype", None)))
+        return np.concatenate([self.add(np.stack([np.asarray(v) for v in run])) for _, run in runs])
 
     @property
     def due(self) -> bool:
@@ -112,6 +102,10 @@ class Pool:
     def _where(self, hs: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.starts, hs, side="right") - 1
 
+    def values(self, codes: np.ndarray, hs: np.ndarray) -> list[Any]:
+        """The values of handles ``hs`` (N where the code is not a value)."""
+        return [self.get(int(h)) if c == C_VAL else EMPTY for c, h in zip(codes.tolist(), hs.tolist(), strict=True)]
+
     def get(self, h: int) -> Any:
         s = bisect.bisect_right(self.firsts, h) - 1
         v = self.segs[s][h - self.firsts[s]]
@@ -134,10 +128,6 @@ class Pool:
             m = seg == s
             out[m] = self.segs[s][hs[m] - self.starts[s]]
         return out
-
-
-def _dtype(v: Any) -> Any:
-    return getattr(v, "dtype", None)
 
 
 def tiled(a: Attrs) -> bool:
@@ -176,27 +166,6 @@ def stored(pool: Pool, vals: np.ndarray) -> tuple[np.ndarray, int, float, int]:
 # -- ALUs --------------------------------------------------------------------------------------
 
 
-def _binary_stack(op: BinaryOp, matmul: bool, tile: Any, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, int] | None:
-    """Results and FLOPs per token of stacks of payload pairs of one shape each, with the
-    same bits as ``binary_value`` token by token; None where that is not sure."""
-    if X.dtype != F32 or Y.dtype != F32:
-        return None
-    if tile is not None:
-        _, ins, out = tile
-        if X.ndim != len(ins[0]) + 1 or Y.ndim != len(ins[1]) + 1 or (matmul and not ops.by_matmul(ins, out)):
-            return None
-        V = ops.tile_binary(op, X, Y, ins, out, lead=1)
-        return V, ops.einsum_flops(X[0], Y[0], ins, out) if matmul else max(1, math.prod(V.shape[1:]))
-    if matmul or X.shape != Y.shape:
-        return None
-    V = ops.binary(op, X, Y)
-    return V, max(1, math.prod(V.shape[1:]))
-
-
-def _value(pool: Pool, code: int, h: float) -> Any:
-    return pool.get(int(h)) if code == C_VAL else EMPTY
-
-
 class AluValues:
     """Computes a boxed ALU's values after each call of its scalar step function."""
 
@@ -217,56 +186,60 @@ class AluValues:
 
     def after(self, q: Any, st: np.ndarray) -> None:
         ha, hb, e0 = self.heads
-        e1 = int(q.ctl[self.qo, END])
-        if e1 <= e0:
-            return
-        Vo = q.V[self.qo]
-        pay = np.flatnonzero(q.Q[self.qo][0, e0:e1] == C_VAL)  # tokens are 1:1 with the inputs
-        if not len(pay):
-            return
-        A, AV = q.Q[self.qa], q.V[self.qa]
+        pay = np.flatnonzero(q.Q[self.qo][0, e0:int(q.ctl[self.qo, END])] == C_VAL)  # 1:1 with the inputs
         step = max(1, CHUNK_BYTES // (4 * self.pool.maxw))  # a few MB of tiles per numpy call
         for lo in range(0, len(pay), step):
             p = pay[lo:lo + step]
-            ca = A[0, ha + p]
-            if self.unary:
-                hs, flops = self._unary(ca, AV[ha + p])
-            else:
-                B, BV = q.Q[self.qb], q.V[self.qb]
-                hs, flops = self._binary(ca, AV[ha + p], B[0, hb + p], BV[hb + p])
-            Vo[e0 + p] = hs
+            a = (q.Q[self.qa][0, ha + p], q.V[self.qa][ha + p])
+            b = None if self.unary else (q.Q[self.qb][0, hb + p], q.V[self.qb][hb + p])
+            hs, flops = self._values(a, b)
+            q.V[self.qo][e0 + p] = hs
             st[FLOPS] += flops - len(p)  # the step function counted one per value
 
-    def _unary(self, ca: np.ndarray, va: np.ndarray) -> tuple[np.ndarray, int]:
-        pool, op, tile = self.pool, self.op, self.tile
-        assert isinstance(op, UnaryOp)
-        X = pool.gather(va.astype(I64)) if (ca == C_VAL).all() else None
-        if X is not None and X.dtype == F32 and (tile is None or (tile[0] == "tile" and X.ndim == len(tile[1][0]) + 1)):
-            Y = (ops.unary(op, X, self.scalar) if tile is None
-                 else ops.tile_unary("tile", op, X, self.scalar, tile[1], tile[2], lead=1))
-            return pool.add(np.ascontiguousarray(Y)), len(X) * max(1, math.prod(X.shape[1:]))
-        xs = [pool.get(h) for h in va.astype(I64).tolist()]  # one by one; x is a payload (the step passes N through)
-        vals = [unary_value(op, self.scalar, tile, x) for x in xs]
-        return pool.add_values(vals), sum(int(np.size(x)) for x in xs)
+    def _values(self, a: tuple[np.ndarray, np.ndarray],
+                b: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, int]:
+        """Handles and FLOPs of the results on operands (codes, handles) ``a`` and ``b`` (None:
+        unary): one numpy operation over stacks of one shape where sure, else token by token."""
+        pool = self.pool
+        if (a[0] == C_VAL).all() and (b is None or (b[0] == C_VAL).all()):
+            X = pool.gather(a[1].astype(I64))
+            Y = None if b is None else pool.gather(b[1].astype(I64))
+            got = None if X is None or (b is not None and Y is None) else self._stack(X, Y)
+            if got is not None:
+                return pool.add(np.ascontiguousarray(got[0])), got[1] * len(got[0])
+        xs = pool.values(*a)
+        if b is None:  # every x is a payload (the step passes N through)
+            vals = [unary_value(self.op, self.scalar, self.tile, x) for x in xs]
+            return pool.add_values(vals), sum(int(np.size(x)) for x in xs)
+        rs = [binary_value(self.op, self.matmul, self.tile, x, y) for x, y in zip(xs, pool.values(*b), strict=True)]
+        done = [r for r in rs if r is not None]
+        if len(done) < len(rs):  # the step function emits values for payloads only
+            raise SimulationError(f"kernel {pool.kernel}: ALU operands out of step")
+        return pool.add_values([r[0] for r in done]), sum(r[1] for r in done)
 
-    def _binary(self, ca: np.ndarray, va: np.ndarray, cb: np.ndarray, vb: np.ndarray) -> tuple[np.ndarray, int]:
-        pool, op = self.pool, self.op
-        assert isinstance(op, BinaryOp)
-        if (ca == C_VAL).all() and (cb == C_VAL).all():
-            X, Y = pool.gather(va.astype(I64)), pool.gather(vb.astype(I64))
-            if X is not None and Y is not None:
-                got = _binary_stack(op, self.matmul, self.tile, X, Y)
-                if got is not None:
-                    return pool.add(np.ascontiguousarray(got[0])), got[1] * len(X)
-        vals: list[Any] = []
-        flops = 0
-        for x, hx, y, hy in zip(ca.tolist(), va.tolist(), cb.tolist(), vb.tolist(), strict=True):
-            r = binary_value(op, self.matmul, self.tile, _value(pool, x, hx), _value(pool, y, hy))
-            if r is None:  # the step function emits values for payloads only
-                raise SimulationError(f"kernel {pool.kernel}: ALU operands out of step")
-            vals.append(r[0])
-            flops += r[1]
-        return pool.add_values(vals), flops
+    def _stack(self, X: np.ndarray, Y: np.ndarray | None) -> tuple[np.ndarray, int] | None:
+        """Results and FLOPs per token on stacks of operands (``Y`` None: unary), with the same
+        bits as ``unary_value``/``binary_value`` token by token; None where that is not sure."""
+        op, tile = self.op, self.tile
+        if X.dtype != F32 or (Y is not None and Y.dtype != F32):
+            return None
+        if Y is None:
+            if tile is None:
+                return ops.unary(op, X, self.scalar), max(1, math.prod(X.shape[1:]))
+            if tile[0] != "tile" or X.ndim != len(tile[1][0]) + 1:
+                return None
+            V = ops.tile_unary("tile", op, X, self.scalar, tile[1], tile[2], lead=1)
+            return V, max(1, math.prod(X.shape[1:]))
+        if tile is not None:
+            _, ins, out = tile
+            if X.ndim != len(ins[0]) + 1 or Y.ndim != len(ins[1]) + 1 or (self.matmul and not ops.by_matmul(ins, out)):
+                return None
+            V = ops.tile_binary(op, X, Y, ins, out, lead=1)
+            return V, ops.einsum_flops(X[0], Y[0], ins, out) if self.matmul else max(1, math.prod(V.shape[1:]))
+        if self.matmul or X.shape != Y.shape:
+            return None
+        V = ops.binary(op, X, Y)
+        return V, max(1, math.prod(V.shape[1:]))
 
 
 # -- reducers ----------------------------------------------------------------------------------
@@ -298,7 +271,6 @@ class ReduceValues:
         co, Vo = q.Q[self.qo][0, e0:e1].tolist(), q.V[self.qo]
         i = 0
         flops = 0
-        folds = 0
         slots: list[int] = []
         vals: list[Any] = []
         closing = False  # the value just emitted closed a fiber at a stop Sk, k > 0
@@ -309,7 +281,6 @@ class ReduceValues:
                     i += 1
                     if x == C_VAL:
                         flops += self._fold(vi[i - 1])
-                        folds += 1
                     elif x != C_EMPTY:
                         break
                 if c == C_VAL:
@@ -327,16 +298,15 @@ class ReduceValues:
         for x, v in zip(ci[i:], vi[i:].tolist(), strict=True):  # an open fiber goes on
             if x == C_VAL:
                 flops += self._fold(v)
-                folds += 1
         if vals:
             Vo[e0 + np.array(slots, I64)] = self.pool.add_values(vals)
-        st[FLOPS] += flops - folds
+        st[FLOPS] += flops
 
     def _fold(self, h: float) -> int:
-        """Folds the value of handle ``h`` into the open fiber's; its FLOPs."""
+        """Folds the value of handle ``h`` into the open fiber's; its FLOPs past the step's one."""
         v = self.pool.get(int(h))
         self.acc = fold(self.acc, v, self.is_max)
-        return int(np.size(v))
+        return int(np.size(v)) - 1
 
 
 # -- sparse accumulators -----------------------------------------------------------------------
@@ -376,14 +346,14 @@ class SpaccValues:
             if c >= 0:
                 v = pool.get(int(Vi[p])) if p >= 0 else ops.ZERO
                 acc[c] = acc[c] + v if c in acc else ops.as_value(v)
-                flops += int(np.size(v))
+                flops += int(np.size(v)) - 1  # the step counted one
                 continue
             keys = sorted(acc)
             if keys:
                 Wv[slots[e:e + len(keys)]] = pool.add_values([acc[k] for k in keys])
             e += len(keys)
             acc.clear()
-        st[FLOPS] += flops - sum(1 for c in self.ev[0, :n].tolist() if c >= 0)
+        st[FLOPS] += flops
 
 
 def collect(pool: Pool, q: Any, runners: list[Any]) -> None:
@@ -408,8 +378,8 @@ def collect(pool: Pool, q: Any, runners: list[Any]) -> None:
 
 def unbox(pool: Pool, codes: np.ndarray, vals: np.ndarray) -> list[Any]:
     """A value writer's record as the reference's: values and N, no stops, no D."""
-    keep = np.flatnonzero((codes > STOP0) & (codes != C_DONE))
-    return [pool.get(int(vals[k])) if codes[k] == C_VAL else EMPTY for k in keep.tolist()]
+    keep = (codes > STOP0) & (codes != C_DONE)
+    return pool.values(codes[keep], vals[keep])
 
 
 __all__ = ["AluValues", "Pool", "ReduceValues", "SpaccValues", "boxed", "collect", "stored", "tiled", "unbox"]
