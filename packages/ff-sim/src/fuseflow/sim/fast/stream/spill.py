@@ -1,16 +1,13 @@
 """Queues that overflow to disk.
 
-The model's channels are unbounded, and memory clients at different speeds hold a growing
-number of tokens in flight (a fast low-id client runs far ahead of a slow higher-id one,
-whose memory answers it waits for). A stream queue that the engine would grow past
-``spill_at`` tokens instead keeps a window in RAM and moves the rest, first in first out,
-to temporary files, packed (``_pack``: about 7 bytes a token instead of 20).
+The model's channels are unbounded (a fast low-id memory client can run far ahead of a slow
+higher-id one). A stream queue that the engine would grow past ``spill_at`` tokens instead
+keeps a window in RAM and moves the rest, first in first out, to packed temporary files.
 
 A spilled queue holds, in order: the unread RAM window ``[head, end)``, the file, then what
-the producer writes next. After a call what the producer wrote goes to the file's end
-(``after_write``), and a window running low gets the file's oldest tokens (``refill``);
-step functions never see this. The file is bounded like a queue (Parks' rule): the
-producer parks at ``limit`` tokens on disk, doubled only when the graph would stall.
+the producer writes next (``after_write`` appends it to the file); a window running low gets
+the file's oldest tokens (``refill``). Step functions never see this. The producer parks at
+``limit`` tokens on disk (Parks' rule), doubled only when the graph would stall.
 """
 
 from __future__ import annotations
@@ -118,12 +115,10 @@ class DiskFifo:
         return got
 
     def close(self) -> None:
+        """Closes (so deletes) its files; the fifo is not used after."""
         for f in [c.file for c in self.chunks] + [self.file]:
             if f is not None:
                 f.close()  # (a second close of a file does nothing)
-        self.chunks.clear()
-        self.front = []
-        self.file = None
 
 
 class Spills:
@@ -154,8 +149,8 @@ class Spills:
         return self.spill_at > 0 and qs.kind[q] == "stream" and qs.size(q) >= self.spill_at
 
     def start(self, q: int, need: int) -> bool:
-        """Room for the producer of a full queue at ``spill_at``: its unread tokens past half the
-        queue go to disk. False when that would not give the ``need`` tokens of room (grow it)."""
+        """Room for the producer of a full queue: its unread tokens past half the queue go to
+        disk. False when that would not give ``need`` tokens of room (grow it)."""
         qs = self.queues
         c = qs.ctl[q]
         size, window = qs.size(q), int(c[END] - c[HEAD])
@@ -163,8 +158,7 @@ class Spills:
         if size - keep < need:
             return False
         if window > keep:
-            if q not in self.fifo:
-                self.fifo[q] = DiskFifo(self.dir)
+            self.fifo.setdefault(q, DiskFifo(self.dir))
             self._put(q, int(c[HEAD]) + keep)
             self.limit[q] = self.fifo[q].count + size  # as far as doubling the queue would let it run
         qs.compact(q)
@@ -177,8 +171,7 @@ class Spills:
         self.gate(q)
 
     def gate(self, q: int) -> None:
-        """Shut the queue to its producer (``cap`` at ``end``) while the disk holds its limit,
-        else open it."""
+        """Shut the queue to its producer (``cap`` at ``end``) while the disk holds its limit."""
         c = self.queues.ctl[q]
         c[CAP] = c[END] if self.full(q) else self.queues.size(q)
 
@@ -243,8 +236,7 @@ class Spills:
             self.peak = max(self.peak, self.on_disk)
 
     def _error(self, q: int, doing: str, err: OSError) -> SimulationError:
-        qs = self.queues
-        where = self.dir or tempfile.gettempdir()
+        qs, where = self.queues, self.dir or tempfile.gettempdir()
         return SimulationError(
             f"kernel {qs.kernel}: {doing} the queue {qs.names[q]} on disk in {where} failed ({err}); "
             "give a directory with space and write access (--spill-dir), or more memory (--spill-at)")
