@@ -23,7 +23,7 @@ class Memory:
     can reach any more."""
 
     def __init__(self, cfg: MemoryConfig) -> None:
-        from fuseflow.sim.fast.memory import access
+        from fuseflow.sim.fast.jitmem import access
 
         self._access = access  # imported here: importing the model does not fix how loops compile
         self.n = max(1, cfg.channels)

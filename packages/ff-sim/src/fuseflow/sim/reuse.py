@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 
@@ -116,35 +117,30 @@ def kernel_key(program: Program, kernel: Kernel, names: list[str], env: dict[str
     tensors = program.program.tensors
     for t in names:
         decl = tensors.get(t)
-        if decl is None:
-            put(f"{canon[t]} undeclared")
-            continue
-        put(f"{canon[t]} {list(decl.shape)} {decl.dtype.value} {decl.format.spec()}")
-        if t in read:
-            _put_structure(h, tensors, env, t, decl)
+        put(f"{canon[t]} undeclared" if decl is None else
+            f"{canon[t]} {list(decl.shape)} {decl.dtype.value} {decl.format.spec()}")
+        if decl is not None and t in read and not decl.format.is_dense:  # dense: the shape is the structure
+            for part in _structure(program, env, t):
+                h.update(part)
     return h.hexdigest()
 
 
-def _put_structure(h: hashlib._Hash, tensors: dict, env: dict[str, TensorData], name: str,  # type: ignore[type-arg]  # TensorProgram.tensors
-                   decl: object) -> None:
-    fmt = decl.format  # type: ignore[attr-defined]  # a TensorDecl
-    if all(lv.value == "dense" for lv in fmt.levels):
-        h.update(b"all dense\n")  # the structure is the shape (and block), already hashed
-        return
+def _structure(program: Program, env: dict[str, TensorData], name: str) -> Iterator[bytes]:
+    """The stored coordinate structure of the sparse input ``name``, in parts to hash."""
+    tensors = program.program.tensors
     data = resolve_view(tensors, env, name)
-    if data is None:
-        h.update(b"no data\n")  # the kernel will fail on it; the key only has to differ
-        return
     try:
-        st = store(data, fmt)
+        st = None if data is None else store(data, tensors[name].format)
     except DataError:
-        h.update(b"bad data\n")  # the simulation reports it, naming the tensor
+        st = None  # the simulation reports it, naming the tensor
+    if st is None:  # the kernel will fail on it; the key only has to differ
+        yield b"no data\n"
         return
     for lv in st.levels:
-        h.update(f"level {lv.format.value} {lv.dim}\n".encode())
+        yield f"level {lv.format.value} {lv.dim}\n".encode()
         for arr in (lv.seg, lv.crd):
-            h.update(b"-" if arr is None else np.ascontiguousarray(arr, dtype=np.int64).tobytes())
-    h.update(f"vals {list(st.vals.shape)}\n".encode())
+            yield b"-" if arr is None else np.ascontiguousarray(arr, dtype=np.int64).tobytes()
+    yield f"vals {list(st.vals.shape)}\n".encode()
 
 
 # -- outputs of a reused kernel, from its expressions ------------------------------------

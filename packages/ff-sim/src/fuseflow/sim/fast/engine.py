@@ -1,12 +1,8 @@
 """The ``fast`` engine: same cycles, counters and outputs as the reference engine, much faster.
 
-Every kernel runs on the streaming engine (``fast.stream``): each primitive is one
-compiled step function over bounded queues, values that are tiles travel as handles into
-a tile pool (``fast.stream.boxed``). The reference engine runs the kernels that path does
-not take exactly: a kernel whose ids are not in topological order and that has two or
-more memory clients with the memory model on (their requests could interleave otherwise
-than in the reference's id order), a reference-only primitive (crd_drop, crd_hold), an
-input the step functions do not take, or bounded channels and traces: see docs/fast-engine.md.
+Every kernel runs on the streaming engine (``fast.stream``: a compiled step function per
+primitive over bounded queues); the reference engine runs those it would not run exactly
+(bounded channels, traces, reference-only primitives, ...: see docs/fast-engine.md).
 """
 
 from __future__ import annotations

@@ -11,10 +11,8 @@ from fuseflow.sim.options import COMPILE
 
 
 def cache_dir(here: Path = Path(__file__).parent) -> str:
-    """Where numba caches the loops: a folder per version of the fast engine's sources
-    (under ``NUMBA_CACHE_DIR`` if set, else ``~/.cache/fuseflow/numba``). Numba checks only
-    a function's own file, not those of the helpers inlined into it: an edited helper
-    (say ``jitmem.py``) left stale step functions in the cache beside the sources."""
+    """Where numba caches the loops (under ``NUMBA_CACHE_DIR`` or ``~/.cache/fuseflow/numba``): a
+    folder per version of the fast engine's sources, as numba checks a function's own file only."""
     digest = hashlib.sha256()
     for src in sorted(here.rglob("*.py")):
         digest.update(src.relative_to(here).as_posix().encode() + src.read_bytes())

@@ -7,7 +7,7 @@ back what it took: the engine grows it and calls again.
 from __future__ import annotations
 
 import numpy as np
-from fuseflow.sim.fast.jit import ctz, jit_inline
+from fuseflow.sim.fast.jit import ctz, jit, jit_inline
 
 
 @jit_inline
@@ -82,3 +82,9 @@ def mem_access(slots, mstate, ii, lat, startup, t, w, buf, hz):
         nrr = nrr - nch if nrr - nch < nch else nrr % nch
     mstate[0] = nrr
     return done
+
+
+@jit
+def access(slots, mstate, ii, lat, startup, t, w, buf):
+    """``Memory.access`` compiled on its own (no horizon: the reference engine's requests)."""
+    return mem_access(slots, mstate, ii, lat, startup, t, w, buf, NO_HORIZON)
