@@ -115,13 +115,8 @@ def run_network(procs: list[Proc]) -> None:
     stuck = [p for p in procs if not p.done]
     if not stuck:
         return
-    parts = []
-    for p in stuck[:8]:
-        ch = p.blocked_on
-        assert ch is not None  # every process ran at least once
-        if ch.reader is p:
-            parts.append(f"{p.describe()} waiting to read {ch.name} (empty)")
-        else:
-            parts.append(f"{p.describe()} waiting to write {ch.name} (full, depth {ch.depth})")
+    parts = [f"{p.describe()} waiting to read {ch.name} (empty)" if ch.reader is p
+             else f"{p.describe()} waiting to write {ch.name} (full, depth {ch.depth})"
+             for p in stuck[:8] if (ch := p.blocked_on) is not None]  # every process ran at least once
     more = f" and {len(stuck) - 8} more" if len(stuck) > 8 else ""
     raise SimulationError(f"deadlock at cycle {max(p.t for p in stuck)}: " + "; ".join(parts) + more)
