@@ -58,10 +58,8 @@ class Pool:
                 raise SimulationError(
                     f"kernel {self.kernel}: more than {LIMIT:,} tile values (the fast engine's limit for "
                     "blocked kernels); try --engine reference, or a smaller model")
-            if h + k > len(self.sizes):
-                sizes = np.zeros(max(2 * len(self.sizes), h + k), I64)
-                sizes[:h] = self.sizes[:h]
-                self.sizes = sizes
+            if h + k > len(self.sizes):  # at least doubled
+                self.sizes = np.concatenate([self.sizes, np.zeros(max(len(self.sizes), k), I64)])
             self.sizes[h:h + k] = w
             self.maxw = max(self.maxw, w)
             if keep:
@@ -156,11 +154,10 @@ def boxed(kernel: Kernel, ctx: Any) -> Pool | None:
 
 def stored(pool: Pool, vals: np.ndarray) -> tuple[np.ndarray, int, float, int]:
     """(the handles of ``vals``, words per tile (0: scalars), the handle of N's value, block)."""
-    tiled = vals.ndim > 1
     hs = pool.add(np.ascontiguousarray(vals), keep=True)
     z = pool.add(np.zeros((1,) + vals.shape[1:], F32), keep=True)
-    words = math.prod(vals.shape[1:]) if tiled else 0
-    return hs, words, float(z[0]), int(vals.shape[1]) if tiled else 1
+    tiled = vals.ndim > 1
+    return hs, math.prod(vals.shape[1:]) if tiled else 0, float(z[0]), int(vals.shape[1]) if tiled else 1
 
 
 # -- ALUs --------------------------------------------------------------------------------------
@@ -337,8 +334,7 @@ class SpaccValues:
         n = int(st[K0 + 5])
         if not n:
             return
-        pool, acc, Vi = self.pool, self.acc, q.V[self.qv]
-        Wv = q.V[self.qw]
+        pool, acc, Vi, Wv = self.pool, self.acc, q.V[self.qv], q.V[self.qw]
         slots = self.e0 + np.flatnonzero(q.Q[self.qw][0, self.e0:int(q.ctl[self.qw, END])] == C_VAL)
         e = 0
         flops = 0
@@ -359,18 +355,12 @@ class SpaccValues:
 def collect(pool: Pool, q: Any, runners: list[Any]) -> None:
     """Frees the pool's stacks that no queue ``q`` nor writer's record points into (the
     engine calls it between calls when ``pool.due``, while no step function runs)."""
-    live = []
+    live = [np.zeros(0, F32)]
     for k in range(len(q.Q)):
         h, e = int(q.ctl[k, HEAD]), int(q.ctl[k, END])
-        if e > h:
-            m = q.Q[k][0, h:e] == C_VAL
-            if m.any():
-                live.append(q.V[k][h:e][m])
-    for r in runners:
-        for codes, vals in r.records:
-            if vals is not None:
-                live.append(vals[codes == C_VAL])
-    pool.collect(np.concatenate(live).astype(I64) if live else np.zeros(0, I64))
+        live.append(q.V[k][h:e][q.Q[k][0, h:e] == C_VAL])
+    live += [vals[codes == C_VAL] for r in runners for codes, vals in r.records if vals is not None]
+    pool.collect(np.concatenate(live).astype(I64))
 
 
 # -- writers -----------------------------------------------------------------------------------
