@@ -17,10 +17,9 @@ _B = 64  # slots per block: one int64 of the bitmap per channel
 
 class Memory:
     """``slots``: blocks x channels int64, slot j of channel c in bit j % 64 of
-    ``slots[j // 64 - base, c]`` (``cap`` = 64 x blocks slots per channel). Each client has
-    its own ``mstate`` = [next channel, grow channel, grow blocks, first block]
-    (:meth:`client`). Row 0 is block ``base``: :meth:`advance` drops the blocks no request
-    can reach any more."""
+    ``slots[j // 64 - base, c]``. Each client has its own ``mstate`` = [next channel, grow
+    channel, grow blocks, first block] (:meth:`client`). Row 0 is block ``base``:
+    :meth:`advance` drops the blocks no request can reach any more."""
 
     def __init__(self, cfg: MemoryConfig) -> None:
         from fuseflow.sim.fast.jitmem import access
@@ -30,8 +29,7 @@ class Memory:
         self.ii = max(1, cfg.initiation_interval)
         self.lat = cfg.latency
         self.startup = cfg.startup
-        self.cap = _B * 16
-        self.slots = np.zeros((self.cap // _B, self.n), np.int64)
+        self.slots = np.zeros((16, self.n), np.int64)
         self.clients: dict[int, np.ndarray] = {}
         self.base = 0  # the block that row 0 of ``slots`` holds
         self._buf = np.empty((2, 8), np.int64)
@@ -60,14 +58,10 @@ class Memory:
             ms[3] = self.base
 
     def _grow(self, c: int, blocks: int) -> None:
-        """At least ``blocks`` blocks per channel (every channel grows together)."""
-        nb = self.cap // _B
-        if blocks <= nb:
-            return
-        new_nb = max(blocks, 2 * nb)  # geometric: amortised O(1) per slot
-        slots = np.zeros((new_nb, self.n), np.int64)
-        slots[:nb] = self.slots
-        self.slots, self.cap = slots, new_nb * _B
+        """At least ``blocks`` blocks per channel (every channel grows together, at least doubling)."""
+        nb = len(self.slots)
+        if blocks > nb:
+            self.slots = np.concatenate([self.slots, np.zeros((max(blocks, 2 * nb) - nb, self.n), np.int64)])
 
     def buffer(self, words: int) -> np.ndarray:
         """Scratch room for the slots (and channels) a request of ``words`` takes."""

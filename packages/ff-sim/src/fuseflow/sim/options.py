@@ -37,24 +37,21 @@ class EngineOptions:
     spill_dir: str | None = None  # where overflowing queues go (None: the system's temporary directory)
 
     def __post_init__(self) -> None:
+        kinds = {"bool": "true or false", "str": "a string", "int": "an integer"}  # first match of the type
         for f in fields(self):
             value = getattr(self, f.name)
-            want = bool if "bool" in str(f.type) else str if "str" in str(f.type) else int
-            if value is None and "None" in str(f.type):
-                continue
-            if type(value) is not want:
-                kind = {bool: "true or false", str: "a string", int: "an integer"}[want]
-                raise _bad(f.name, value, f"must be {kind}")
-        if self.queue_capacity < 1:
-            raise _bad("queue_capacity", self.queue_capacity, "must be >= 1 token")
-        if self.queue_grown < 1:  # below the capacity: queues keep their first size
-            raise _bad("queue_grown", self.queue_grown, "must be >= 1 token")
-        if not 1 <= self.threads <= MAX_THREADS:
-            raise _bad("threads", self.threads, f"must be between 1 and {MAX_THREADS}")
-        if self.spill_at < 0:
-            raise _bad("spill_at", self.spill_at, "must be >= 0 tokens (0: never spill to disk)")
-        if self.spill_dir is not None and not os.path.isdir(self.spill_dir):
-            raise _bad("spill_dir", self.spill_dir, "must be an existing directory")
+            want = next(k for k in kinds if k in str(f.type))
+            if type(value).__name__ != want and not (value is None and "None" in str(f.type)):
+                raise _bad(f.name, value, f"must be {kinds[want]}")
+        checks = {"queue_capacity": (self.queue_capacity >= 1, "must be >= 1 token"),
+                  "queue_grown": (self.queue_grown >= 1, "must be >= 1 token"),  # < capacity: never grown
+                  "threads": (1 <= self.threads <= MAX_THREADS, f"must be between 1 and {MAX_THREADS}"),
+                  "spill_at": (self.spill_at >= 0, "must be >= 0 tokens (0: never spill to disk)"),
+                  "spill_dir": (self.spill_dir is None or os.path.isdir(self.spill_dir),
+                                "must be an existing directory")}
+        for name, (ok, why) in checks.items():
+            if not ok:
+                raise _bad(name, getattr(self, name), why)
 
     @classmethod
     def of(cls, value: EngineOptions | dict[str, Any] | None) -> EngineOptions:

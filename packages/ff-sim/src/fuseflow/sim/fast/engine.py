@@ -49,8 +49,7 @@ def run_kernel_fast(program: Program, kernel: Kernel, env: dict[str, TensorData]
     path, why = "streamed", ""
     if got is None:
         STATS["reference"] += 1
-        path = "reference"
-        why = f" ({WHY[-1].removeprefix(kernel.name + ': ')})"  # every refusal says why
+        path, why = "reference", f" ({WHY[-1].removeprefix(kernel.name + ': ')})"  # every refusal says why
         got = run_kernel(program, kernel, env, hw)
     if opts.profile:
         import resource  # Unix only: imported when profiling
