@@ -14,10 +14,7 @@ _COMPACT = 1 << 14  # drop consumed elements once this many (and half the queue)
 
 class Channel:
     """One stream. ``depth`` None means unbounded; otherwise a full channel stalls its writer.
-
-    Tokens sit in a list and stamps in an ``array('q')``, read from ``head``: whole streams
-    can sit in a channel, at about 16 bytes per element.
-    """
+    Tokens sit in a list and stamps in an ``array('q')`` (about 16 bytes each), read from ``head``."""
 
     __slots__ = ("name", "toks", "stamps", "head", "depth", "reader", "writer", "pushed", "popped",
                  "pop_times", "_pop_base", "reader_waiting", "writer_waiting")

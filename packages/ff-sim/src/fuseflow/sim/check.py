@@ -125,8 +125,7 @@ def compare(outputs: dict[str, TensorData], reference: dict[str, TensorData]) ->
         if mismatch is not None and "problem" in mismatch:
             return CheckReport("fail", None, mismatch)
         worst = max(worst, w)
-        if first is None:
-            first = mismatch
+        first = first or mismatch
     return CheckReport("fail" if first else "pass", worst, first)
 
 

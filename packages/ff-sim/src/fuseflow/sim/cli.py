@@ -101,10 +101,8 @@ def sim_command(
 
 
 def _load_data_dir(prog: Program, folder: Path) -> None:
-    """Inputs from a SAM/Comal data directory: every tensor the kernels read that has a
-    ``tensor_<T>_mode_shape`` file there (read in the tensor's declared format). A converted
-    copy (a view: CSC or unique-level copy) is read from the input it is converted from,
-    as the data folder names the model's inputs."""
+    """Inputs from a SAM/Comal data directory: every tensor the kernels read (or a view's
+    source, as the folder names the model's inputs) that has a ``tensor_<T>_mode_shape`` file."""
     from fuseflow.ir import samdata
     from fuseflow.sim.inputs import tensors_read
 

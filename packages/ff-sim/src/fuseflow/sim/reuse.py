@@ -143,9 +143,6 @@ def _structure(program: Program, env: dict[str, TensorData], name: str) -> Itera
     yield f"vals {list(st.vals.shape)}\n".encode()
 
 
-# -- outputs of a reused kernel, from its expressions ------------------------------------
-
-
 def too_big(program: Program, kernel: Kernel) -> str | None:
     """Why the interpreter should not evaluate this kernel (dense arrays too large), or None."""
     tp = program.program
@@ -212,8 +209,6 @@ def interpreted_outputs(program: Program, kernel: Kernel, names: list[str], env:
     out: dict[str, TensorData] = {}
     for name, coords in wanted.items():
         arr = np.asarray(values[name], dtype=np.float32)
-        if coords is None:
-            out[name] = TensorData.from_dense(arr)
-        else:
-            out[name] = TensorData.from_coo(tuple(arr.shape), coords, arr[tuple(coords)])
+        out[name] = (TensorData.from_dense(arr) if coords is None
+                     else TensorData.from_coo(tuple(arr.shape), coords, arr[tuple(coords)]))
     return out

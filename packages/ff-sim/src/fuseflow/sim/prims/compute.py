@@ -237,16 +237,6 @@ class Spacc1(Proc):
             self.t += 1
 
 
-def spacc2_groups(acc: dict[tuple[int, int], Any]) -> list[tuple[int, list[tuple[int, Any]]]]:
-    """An order-2 accumulator's entries as (mid, [(inner, value), ...]), both in coordinate order."""
-    out: list[tuple[int, list[tuple[int, Any]]]] = []
-    for (m, j) in sorted(acc):
-        if not out or out[-1][0] != m:
-            out.append((m, []))
-        out[-1][1].append((j, acc[(m, j)]))
-    return out
-
-
 class Spacc2(Proc):
     """Order-2 sparse accumulator: sums (mid, inner) -> val over the outer index and
     flushes at each outer stop Sn: mid fibers in order, each with its inner fiber."""
@@ -322,7 +312,11 @@ class Spacc2(Proc):
 
     def _flush(self, n: int) -> Wait:
         om, oi, ov = self.outs["crd_mid"], self.outs["crd_inner"], self.outs["val"]
-        groups = spacc2_groups(self.acc)  # one sort of all entries: linear after it, not per mid
+        groups: list[tuple[int, list[tuple[int, Any]]]] = []  # (mid, [(inner, value), ...]) in order
+        for (m, j) in sorted(self.acc):  # one sort of all entries: linear after it, not per mid
+            if not groups or groups[-1][0] != m:
+                groups.append((m, []))
+            groups[-1][1].append((j, self.acc[(m, j)]))
         for k, (m, entries) in enumerate(groups):
             yield from self.emit(om, m)
             for j, v in entries:

@@ -149,18 +149,13 @@ def boxed(kernel: Kernel, ctx: Any) -> Pool | None:
     return None
 
 
-# -- value arrays: their stored values are the pool's first stacks ---------------------------
-
-
 def stored(pool: Pool, vals: np.ndarray) -> tuple[np.ndarray, int, float, int]:
-    """(the handles of ``vals``, words per tile (0: scalars), the handle of N's value, block)."""
+    """A value array's stored values as the pool's first stacks: (the handles of ``vals``,
+    words per tile (0: scalars), the handle of N's value, block)."""
     hs = pool.add(np.ascontiguousarray(vals), keep=True)
     z = pool.add(np.zeros((1,) + vals.shape[1:], F32), keep=True)
     tiled = vals.ndim > 1
     return hs, math.prod(vals.shape[1:]) if tiled else 0, float(z[0]), int(vals.shape[1]) if tiled else 1
-
-
-# -- ALUs --------------------------------------------------------------------------------------
 
 
 class AluValues:
@@ -170,8 +165,7 @@ class AluValues:
         a = node.attrs
         self.pool = pool
         self.tile = ops.parse_tile_label(a.label)
-        self.op = a.op
-        self.scalar = a.scalar
+        self.op, self.scalar = a.op, a.scalar
         self.unary = qb < 0
         self.matmul = False if self.unary else is_matmul(a.op, a.label, self.tile)
         self.qa, self.qb, self.qo = qa, qb, qo
@@ -239,9 +233,6 @@ class AluValues:
         return V, max(1, math.prod(V.shape[1:]))
 
 
-# -- reducers ----------------------------------------------------------------------------------
-
-
 class ReduceValues:
     """A boxed reducer's values: replays the tokens its call consumed and emitted (one
     value per fiber its input closes, then that stop's S(k-1) when k > 0; a parent's
@@ -306,9 +297,6 @@ class ReduceValues:
         return int(np.size(v)) - 1
 
 
-# -- sparse accumulators -----------------------------------------------------------------------
-
-
 class SpaccValues:
     """A boxed sparse accumulator's values: its step function logs each sum (key, the
     value's queue position) and each flush; this redoes them on the values, in order,
@@ -361,9 +349,6 @@ def collect(pool: Pool, q: Any, runners: list[Any]) -> None:
         live.append(q.V[k][h:e][q.Q[k][0, h:e] == C_VAL])
     live += [vals[codes == C_VAL] for r in runners for codes, vals in r.records if vals is not None]
     pool.collect(np.concatenate(live).astype(I64))
-
-
-# -- writers -----------------------------------------------------------------------------------
 
 
 def unbox(pool: Pool, codes: np.ndarray, vals: np.ndarray) -> list[Any]:
