@@ -1,8 +1,6 @@
-"""Comparing simulated outputs with PyTorch's (recorded) or the tensor-program interpreter's.
-
-Nothing is densified: sparse outputs are compared on the union of the stored coordinates
-(one side only: compared with 0), dense ones in slices of at most ``CHUNK`` entries, in float64.
-"""
+"""Comparing simulated outputs with PyTorch's (recorded) or the tensor-program interpreter's,
+never densified: sparse outputs on the union of the stored coordinates (one side only: compared
+with 0), dense ones in slices of at most ``CHUNK`` entries, in float64."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
 """The fast engine's settings, in one typed object (``ff sim`` flags and the Python API fill it).
-
-``jit`` and ``boundscheck`` are fixed when the engine's loops first load (numba compiles once
-per process); a later run that asks otherwise is a usage error.
-"""
+``jit`` and ``boundscheck`` are fixed once per process, when the engine's loops first load."""
 
 from __future__ import annotations
 

@@ -1,12 +1,9 @@
-"""Reuse of the figures of a kernel already simulated in the same run (e.g. GPT-3's 12
-decoders, whose kernels differ only in their weights).
+"""Reuse of the figures of a kernel already simulated in the same run (e.g. GPT-3's 12 decoders).
 
-Two kernels are the same when their keys are equal: a hash of the kernel's text form (tensors
-renamed by first appearance), its tensors' declarations, the stored coordinate structure of
-each tensor it reads, the hardware and the engine. Values are not in it: no primitive branches
-on a value. On a hit the figures are copied and the outputs computed by the tensor-program
-interpreter in the structure the first simulation wrote; kernels whose interpreted form would
-need more than ``DENSE_LIMIT`` bytes are simulated.
+Two kernels are the same when their keys are: a hash of the kernel's text form (tensors renamed
+by first appearance), its tensors' declarations and the stored structure of those it reads, the
+hardware and the engine (no primitive branches on a value). On a hit the figures are copied and
+the outputs interpreted in the structure the first simulation wrote, within ``DENSE_LIMIT`` bytes.
 """
 
 from __future__ import annotations

@@ -23,8 +23,7 @@ def cache_dir(here: Path = Path(__file__).parent) -> str:
 CACHE_DIR = cache_dir()
 
 JIT_REQUESTED = COMPILE["jit"]  # EngineOptions.jit of the first simulation (ff sim --no-jit)
-# step functions run twice as fast unchecked; ff sim --boundscheck checks them too (uncached)
-CHECKED = COMPILE["boundscheck"]
+CHECKED = COMPILE["boundscheck"]  # ff sim --boundscheck: step functions checked too (2x slower, uncached)
 
 try:  # pragma: no branch - numba is a declared dependency of ff-sim
     if not JIT_REQUESTED:

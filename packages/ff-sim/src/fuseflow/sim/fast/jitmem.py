@@ -1,8 +1,6 @@
-"""The HBM model's ``Memory.access`` on its bitmap (the model's own array: blocks of 64
-slots x channels, a bit per slot; row 0 is block ``mstate[3]``, see ``Memory.advance``),
-compiled for the memory clients' step functions. A request that runs out of bitmap gives
-back what it took: the engine grows it and calls again.
-"""
+"""The HBM model's ``Memory.access`` on its bitmap (``fuseflow.sim.memory.Memory.slots``),
+compiled for the memory clients' step functions and the reference engine. A request that runs
+out of bitmap gives back what it took: the caller grows it and calls again."""
 
 from __future__ import annotations
 

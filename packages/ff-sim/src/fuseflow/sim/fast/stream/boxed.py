@@ -277,10 +277,8 @@ class ReduceValues:
                 closing = x < STOP0
                 self.acc = None
             elif c <= STOP0:
-                if closing:
-                    closing = False
-                else:
-                    i += 1  # a parent's empty fiber
+                i += 0 if closing else 1  # a stop that closes no value: a parent's empty fiber
+                closing = False
             elif c == C_DONE:
                 i += 1
         for x, v in zip(ci[i:], vi[i:].tolist(), strict=True):  # an open fiber goes on
