@@ -77,10 +77,8 @@ def zero_like(v: Any) -> Any:
 
 
 def parse_tile_label(label: str | None) -> tuple[str, list[str], str] | None:
-    if not label or ":" not in label:
-        return None
-    kind, spec = label.split(":", 1)
-    if kind not in ("tile", "tilesum", "tilemax"):
+    kind, colon, spec = (label or "").partition(":")
+    if not colon or kind not in ("tile", "tilesum", "tilemax"):
         return None
     ins, out = spec.split("->")
     return kind, ins.split(","), out

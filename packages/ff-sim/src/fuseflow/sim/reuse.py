@@ -85,12 +85,8 @@ class KernelReuse:
 
 def canonical_names(kernel: Kernel) -> list[str]:
     """The tensors of the kernel's graph in order of first appearance (by node id)."""
-    names: list[str] = []
-    for nid in sorted(kernel.graph.nodes):
-        t = kernel.graph.nodes[nid].attrs.tensor
-        if t is not None and t not in names:
-            names.append(t)
-    return names
+    tensors = (kernel.graph.nodes[nid].attrs.tensor for nid in sorted(kernel.graph.nodes))
+    return list(dict.fromkeys(t for t in tensors if t is not None))
 
 
 def kernel_key(program: Program, kernel: Kernel, names: list[str], env: dict[str, TensorData],
@@ -152,8 +148,7 @@ def too_big(program: Program, kernel: Kernel) -> str | None:
     for a in asgs:
         for acc in (a.output, *accesses(a.value)):
             tensors.add(acc.tensor)
-            shape = tp.tensor(acc.tensor).shape
-            ext.update(zip(acc.indices, shape, strict=False))
+            ext.update(zip(acc.indices, tp.tensor(acc.tensor).shape, strict=False))
     arrays = sum(math.prod(tp.tensor(t).shape) for t in tensors)
     widest = max(_widest(a.value, ext)[1] for a in asgs)
     need = 17 * arrays + 24 * widest  # float64 values + bool pattern each; three temporaries

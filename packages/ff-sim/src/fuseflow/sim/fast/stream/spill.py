@@ -30,11 +30,7 @@ _WIDTHS: list[type[np.signedinteger[Any]]] = [np.int8, np.int16, np.int32, np.in
 def _pack(x: np.ndarray, step: bool) -> tuple[int, np.ndarray]:
     """An integer column in the narrowest integer type that holds it; stamps (``step``) as
     their first element and the (wrapping, exact) steps from one to the next."""
-    d = x
-    if step:
-        d = np.empty_like(x)
-        d[0] = 0
-        np.subtract(x[1:], x[:-1], out=d[1:])
+    d = np.diff(x, prepend=x[:1]) if step else x  # int64 steps wrap, exactly undone by cumsum
     lo, hi = int(d.min()), int(d.max())
     w = next(w for w in _WIDTHS if np.iinfo(w).min <= lo and hi <= np.iinfo(w).max)
     return (int(x[0]) if step else 0), d.astype(w)
