@@ -92,11 +92,9 @@ def _compare_one(name: str, got: TensorData, want: TensorData) -> tuple[float, d
         g = np.asarray(got.dense).reshape(-1)
         w = np.asarray(want.dense).reshape(-1)
     else:  # sparse: the union of the stored coordinates
-        gk, gvals = _entries(got)
-        wk, wvals = _entries(want)
+        (gk, gvals), (wk, wvals) = _entries(got), _entries(want)
         keys = np.union1d(gk, wk)
-        g = np.zeros(keys.size)
-        w = np.zeros(keys.size)
+        g, w = np.zeros(keys.size), np.zeros(keys.size)
         g[np.searchsorted(keys, gk)] = gvals
         w[np.searchsorted(keys, wk)] = wvals
         del gk, wk, gvals, wvals

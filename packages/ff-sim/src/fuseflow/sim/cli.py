@@ -96,8 +96,7 @@ def sim_command(
         raise CheckError(
             f"{m.get('tensor')} differs from the reference at {tuple(m.get('index', ()))}: "
             f"simulated {m.get('got')}, expected {m.get('expected')}"
-            + (f" ({m['problem']})" if "problem" in m else "")
-        )
+            + (f" ({m['problem']})" if "problem" in m else ""))
 
 
 def _load_data_dir(prog: Program, folder: Path) -> None:

@@ -66,5 +66,4 @@ def run_program(program: Program, hw: HwConfig, env: dict[str, TensorData], made
         cycles=sum(kr.cycles for kr in kernels), flops=total.flops, bytes_moved=total.bytes_moved(word), kernels=kernels,
         counters=total, per_primitive=per, outputs=outputs, engine=engine, hw=hw.name,
         tokens_moved=total.tokens, trace=busy, random_inputs=made,
-        reused=dict(reuse.reused) if reuse is not None else {},
-    )
+        reused=dict(reuse.reused) if reuse is not None else {})

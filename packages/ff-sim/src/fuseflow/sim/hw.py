@@ -84,11 +84,6 @@ class HwConfig:
         return hw
 
 
-def preset_names() -> list[str]:
-    folder = resources.files("fuseflow.sim") / "presets"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
-
-
 def load_hw(spec: str | Path | HwConfig) -> HwConfig:
     """A preset by name (``default``, ``no-hbm``) or a TOML file path."""
     if isinstance(spec, HwConfig):
@@ -100,10 +95,11 @@ def load_hw(spec: str | Path | HwConfig) -> HwConfig:
             raise DataError(f"hardware file {path} does not exist")
         text, origin = path.read_text(), str(path)
     else:
-        res = resources.files("fuseflow.sim") / "presets" / f"{name}.toml"
+        presets = resources.files("fuseflow.sim") / "presets"
+        res = presets / f"{name}.toml"
         if not res.is_file():
-            raise UnknownNameError(f"unknown hardware preset {name!r} (known: {', '.join(preset_names())}; "
-                                   "or give a .toml file)")
+            known = ", ".join(sorted(p.name[:-5] for p in presets.iterdir() if p.name.endswith(".toml")))
+            raise UnknownNameError(f"unknown hardware preset {name!r} (known: {known}; or give a .toml file)")
         text, origin = res.read_text(), f"preset {name}"
     try:
         raw = tomllib.loads(text)

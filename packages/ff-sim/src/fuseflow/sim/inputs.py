@@ -55,8 +55,7 @@ def prepare_inputs(program: Program, random_inputs: int | None,
         if rng is None:
             raise SimulationError(
                 f"no data for input tensor {name!r} (give its data, or use random inputs: "
-                f"simulate(..., random_inputs=SEED) / ff sim --random-inputs SEED)"
-            )
+                f"simulate(..., random_inputs=SEED) / ff sim --random-inputs SEED)")
         decl = program.program.tensor(name)
         with memory_guard(f"making random input {name} {list(decl.shape)}"):
             env[name] = random_tensor(decl, rng, density or DEFAULT_DENSITY)

@@ -36,10 +36,9 @@ class Memory:
 
     def client(self, cid: int) -> np.ndarray:
         """Client ``cid``'s state: its next channel starts at ``cid % channels``."""
-        ms = self.clients.get(cid)
-        if ms is None:
-            ms = self.clients[cid] = np.array([cid % self.n, 0, 0, self.base], np.int64)
-        return ms
+        if cid not in self.clients:
+            self.clients[cid] = np.array([cid % self.n, 0, 0, self.base], np.int64)
+        return self.clients[cid]
 
     def advance(self, slot: int) -> None:
         """No request will search below ``slot`` any more (every client's clock has passed
