@@ -89,8 +89,7 @@ def _compare_one(name: str, got: TensorData, want: TensorData) -> tuple[float, d
         return 0.0, {"tensor": name, "problem": f"shape {gshape} != {wshape}"}
     if got.dense is not None and want.dense is not None:  # dense against dense, row-major
         keys = None
-        g = np.asarray(got.dense).reshape(-1)
-        w = np.asarray(want.dense).reshape(-1)
+        g, w = np.asarray(got.dense).reshape(-1), np.asarray(want.dense).reshape(-1)
     else:  # sparse: the union of the stored coordinates
         (gk, gvals), (wk, wvals) = _entries(got), _entries(want)
         keys = np.union1d(gk, wk)
