@@ -69,14 +69,11 @@ def zero_like(v: Any) -> Any:
     return ZERO
 
 
-# -- tiles with named axes (blocked lowering) ---------------------------------------------
-# An ALU label "tile:ab,cb->ac" (letters name the tile axes, einsum-style) says how tiles
-# combine: MUL with letters missing from the output contracts them (a tile matmul);
-# any other op aligns both operands on the output letters and broadcasts.
-# "tilesum:ab->a" / "tilemax:ab->a" reduce axes inside one tile (a unary ALU).
-
-
 def parse_tile_label(label: str | None) -> tuple[str, list[str], str] | None:
+    """(kind, ins, out) of a tile ALU's label (blocked lowering), else None. "tile:ab,cb->ac"
+    (letters name the tile axes, einsum-style): MUL with letters missing from the output
+    contracts them (a tile matmul), any other op aligns both operands on the output letters
+    and broadcasts; "tilesum:ab->a" / "tilemax:ab->a" reduce axes inside one tile (unary)."""
     kind, colon, spec = (label or "").partition(":")
     if not colon or kind not in ("tile", "tilesum", "tilemax"):
         return None

@@ -28,9 +28,7 @@ class EngineOptions:
     jit: bool | None = None  # False: the compiled loops run as plain Python (slow; debugging)
     boundscheck: bool | None = None  # True: the per-token step functions check their indices too
     reuse: bool = True  # a kernel equal to one already simulated reuses its figures (fuseflow.sim.reuse)
-    # a stream queue the run needs longer than this many tokens overflows to disk (0: never);
-    # 4M tokens are 80 MB of RAM per queue
-    spill_at: int = 1 << 22
+    spill_at: int = 1 << 22  # a stream queue longer than this overflows to disk (0: never); 4M tokens: 80 MB
     spill_dir: str | None = None  # where overflowing queues go (None: the system's temporary directory)
 
     def __post_init__(self) -> None:
