@@ -141,8 +141,7 @@ class Spills:
 
     def want(self, q: int) -> bool:
         """Overflow instead of growing: a stream queue already at ``spill_at``."""
-        qs = self.queues
-        return self.spill_at > 0 and qs.kind[q] == "stream" and qs.size(q) >= self.spill_at
+        return self.spill_at > 0 and self.queues.kind[q] == "stream" and self.queues.size(q) >= self.spill_at
 
     def start(self, q: int, need: int) -> bool:
         """Room for the producer of a full queue: its unread tokens past half the queue go to
