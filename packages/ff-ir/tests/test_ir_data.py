@@ -28,6 +28,19 @@ def test_store_unstore_round_trip(name):
     assert np.array_equal(unstore(st), a)
 
 
+@pytest.mark.parametrize("spec", ["dd", "dd@1,0"])
+def test_dense_data_in_a_dense_format_is_stored_as_its_coordinates_would_be(spec):
+    # the direct path (no coordinates) against the same data given as COO
+    a = _matrix()
+    a[0, 0], a[1, 1] = -0.0, np.nan
+    fmt = TensorFormat.parse(spec)
+    direct = store(TensorData.from_dense(a), fmt)
+    coords, values = TensorData.from_dense(a).to_coo()
+    via_coo = store(TensorData.from_coo(a.shape, coords, values), fmt)
+    assert [lv.dim for lv in direct.levels] == [lv.dim for lv in via_coo.levels]
+    assert direct.vals.tobytes() == via_coo.vals.tobytes()  # -0 stored as +0, NaN kept
+
+
 def test_csr_layout():
     a = np.array([[0, 1, 2], [0, 0, 0], [3, 0, 0]], dtype=np.float32)
     st = store(TensorData.from_dense(a), TensorFormat.parse("CSR"))

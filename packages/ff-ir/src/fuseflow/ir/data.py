@@ -114,6 +114,10 @@ def store(data: TensorData, fmt: TensorFormat) -> StoredTensor:
             raise DataError(f"block size {b} does not divide mode {m} of size {n}")
     perm = fmt.mode_order
     bshape = tuple(shape[m] // block[m] for m in perm)  # storage-level dims
+    if data.dense is not None and fmt.block is None and all(lf is LevelFormat.DENSE for lf in fmt.levels):
+        # every position stored: the values in storage order, no coordinates (+0: no -0, as below)
+        vals = np.asarray(data.dense, dtype=np.float32).transpose(list(perm)).reshape(-1) + np.float32(0)
+        return StoredTensor(fmt, shape, [Level(LevelFormat.DENSE, d) for d in bshape], vals)
     coords, values = data.to_coo()
     if fmt.block is not None:
         dense = data.to_dense()

@@ -50,9 +50,10 @@ class KernelContext:
         self._stored: dict[str, StoredTensor] = {}
         self.levels: dict[str, dict[int, list[Any]]] = {}
         self.values: dict[str, list[Any]] = {}
-        # the fast engine's writers record code arrays here instead (see fast/rebuild.py)
-        self.level_cols: dict[str, dict[int, list[np.ndarray]]] = {}
-        self.value_cols: dict[str, list[Any]] = {}
+        # the fast engine's writers record here instead: a level's codes (or squeezed dense
+        # level, fast/rebuild.py), float32 value chunks
+        self.level_cols: dict[str, dict[int, Any]] = {}
+        self.value_cols: dict[str, list[np.ndarray]] = {}
         self.kinds: dict[tuple[int, str], StreamKind] = {}  # (node id, input port) -> its stream's kind
 
     def stored(self, name: str) -> StoredTensor:
@@ -126,13 +127,10 @@ def collect_outputs(program: Program, kernel: Kernel, ctx: KernelContext) -> dic
     for name in names:
         decl = program.program.tensor(name)
         with memory_guard(f"in kernel {kernel.name}, collecting output {name} {list(decl.shape)}"):
-            levels = {lv: encode(toks) for lv, toks in ctx.levels.get(name, {}).items()}
-            for lv, codes in ctx.level_cols.get(name, {}).items():
-                levels[lv] = _joined([levels[lv], *codes] if lv in levels else codes)
+            levels: dict[int, Any] = {lv: encode(toks) for lv, toks in ctx.levels.get(name, {}).items()}
+            levels.update(ctx.level_cols.get(name, {}))  # a level has one writer, on one engine
             recs = ctx.value_cols.get(name)  # a kernel's value writers record all one way
-            values: Any = ctx.values.get(name, []) if not recs else (
-                _joined([c.codes for c in recs]), _joined([c.vals for c in recs]))
-            out[name] = rebuild(decl, levels, values)
+            out[name] = rebuild(decl, levels, ctx.values.get(name, []) if not recs else _joined(recs))
     return out
 
 

@@ -8,18 +8,26 @@ Both engines hand the records over as code arrays (``fast.codes``); the parse is
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, NamedTuple
 
 import numpy as np
 from fuseflow.ir.data import TensorData
 from fuseflow.ir.errors import SimulationError
 from fuseflow.ir.formats import LevelFormat
 from fuseflow.ir.program import TensorDecl
-from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
+from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, STOP0
 from fuseflow.sim.prims.common import DONE, EMPTY, is_stop, stop
 
 I64 = np.int64
 F32 = np.float32
+
+
+class DenseLevel(NamedTuple):
+    """A dense level's record squeezed to the stop closing each fiber (each fiber is
+    0..dim-1: ``fast.rebuild.LevelRecord``)."""
+
+    stops: np.ndarray
 
 
 def encode(tokens: list[Any]) -> np.ndarray:
@@ -39,21 +47,65 @@ def _mismatch(name: str, level: int, err: np.ndarray) -> SimulationError:
     return SimulationError(f"output {name}: level {level} stream does not match level {level - 1}: {msg}")
 
 
-def scalars(values: list[Any] | tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """The written float32 values: from tokens (N is 0, stops are skipped), or from a fast
-    value writer's (codes, values) record."""
-    if isinstance(values, tuple):
-        codes, vals = values
-        keep = (codes > STOP0) & (codes != C_DONE)
-        c = codes[keep]
-        return np.where(c == C_VAL, vals[keep], np.where(c >= 0, c, 0)).astype(F32)
+def scalars(values: list[Any] | np.ndarray) -> np.ndarray:
+    """The written float32 values: from tokens (N is 0, stops are skipped), or as a fast
+    value writer recorded them."""
+    if isinstance(values, np.ndarray):
+        return values
     return np.array([0.0 if x is EMPTY else float(x) for x in values if not is_stop(x)], dtype=F32)
 
 
-def rebuild(decl: TensorDecl, levels: dict[int, np.ndarray], values: list[Any] | tuple[np.ndarray, np.ndarray]
+def _dense_stops(dims: list[int]) -> np.ndarray:
+    """The stop closing each fiber of the level below all-dense levels ``dims`` (row-major):
+    S(k) where the fiber is the last of k enclosing fibers."""
+    f = np.arange(math.prod(dims), dtype=I64)
+    lvl = np.zeros(len(f), I64)
+    last = np.ones(len(f), bool)
+    inner = 1
+    for d in reversed(dims):
+        last &= (f // inner) % d == d - 1
+        lvl += last
+        inner *= d
+    return STOP0 - lvl
+
+
+def _all_dense(decl: TensorDecl, levels: dict[int, np.ndarray | DenseLevel], vals: np.ndarray) -> TensorData | None:
+    """A tensor whose levels are all dense, written in full, as a dense array (no
+    coordinates); None when it is not one."""
+    from fuseflow.sim.fast.rebuild import squeeze_dense  # compiled on first use
+
+    fmt = decl.format
+    dims = [decl.shape[m] for m in fmt.mode_order]
+    if fmt.block is not None or any(f is not LevelFormat.DENSE for f in fmt.levels) or 0 in dims \
+            or len(vals) != math.prod(dims):
+        return None
+    for lv, rec in levels.items():
+        if isinstance(rec, DenseLevel):
+            stops = rec.stops
+        else:
+            stops = np.empty(len(rec), I64)
+            n = squeeze_dense(rec, dims[lv], np.zeros(1, I64), stops)
+            stops = stops[:max(n, 0)]
+        if not np.array_equal(stops, _dense_stops(dims[:lv])):
+            return None
+    return TensorData.from_dense(np.ascontiguousarray(vals.reshape(dims).transpose(np.argsort(fmt.mode_order))))
+
+
+def _codes(rec: np.ndarray | DenseLevel, dim: int) -> np.ndarray:
+    if not isinstance(rec, DenseLevel):
+        return rec
+    from fuseflow.sim.fast.rebuild import expand_dense
+
+    out = np.empty(len(rec.stops) * (dim + 1), I64)
+    expand_dense(rec.stops, dim, out)
+    return out
+
+
+def rebuild(decl: TensorDecl, levels: dict[int, np.ndarray | DenseLevel], values: list[Any] | np.ndarray
             ) -> TensorData:
-    """The output tensor (COO, or dense when blocked) from the writers' records: each
-    level's codes, and the values as tokens or a fast writer's (codes, values)."""
+    """The output tensor (COO; dense when blocked, or when every level is dense and written
+    in full) from the writers' records: each level's codes (or a squeezed dense level),
+    and the values as tokens or a fast writer's float32 array."""
     from fuseflow.sim.fast.rebuild import child_paths, dense_level  # compiled on first use
 
     fmt = decl.format
@@ -64,12 +116,17 @@ def rebuild(decl: TensorDecl, levels: dict[int, np.ndarray], values: list[Any] |
         vals = [v for v in values if not is_stop(v)]  # tiles (or N)
     if decl.order == 0:
         return TensorData.from_dense(np.asarray(vals[0] if len(vals) else 0.0, dtype=F32))
+    if isinstance(vals, np.ndarray):
+        whole = _all_dense(decl, levels, vals)
+        if whole is not None:
+            return whole
     parent = np.zeros(1, I64)
     paths = np.zeros((1, 0), I64)
     err = np.zeros(2, I64)
     for lv in range(decl.order):
         if lv in levels:
-            child = levels[lv][levels[lv] != C_DONE]
+            codes = _codes(levels[lv], decl.shape[fmt.mode_order[lv]] // (block[fmt.mode_order[lv]] if block else 1))
+            child = codes[codes != C_DONE]
         elif fmt.levels[lv] is LevelFormat.DENSE:
             dim = decl.shape[fmt.mode_order[lv]] // (block[fmt.mode_order[lv]] if block else 1)
             child = np.empty(int(np.count_nonzero(parent >= 0)) * (dim + 1) + len(parent), I64)

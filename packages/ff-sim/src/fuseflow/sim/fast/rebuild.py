@@ -1,34 +1,93 @@
-"""The fast engine's output records (code arrays, ``fast.codes``), and the compiled parse
+"""Writers' records (code arrays, ``fast.codes``), and the compiled parse
 ``fuseflow.sim.outputs.rebuild`` makes outputs of them with."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
-from fuseflow.sim.fast.codes import C_EMPTY, STOP0
+from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, STOP0
 from fuseflow.sim.fast.jit import jit
-from fuseflow.sim.kernel import KernelContext, collect_outputs
+from fuseflow.sim.outputs import DenseLevel
+
+I64 = np.int64
 
 
-class Col(NamedTuple):
-    """A writer's record: int64 codes (``fast.codes``), plus float32 values where codes are C_VAL."""
+class LevelRecord:
+    """A level writer's record, drained chunk by chunk. A dense level's keeps only the stop
+    closing each fiber (:class:`DenseLevel`) while every fiber is 0..dim-1: an output's
+    dense levels then cost a code per fiber, not per entry. Other records keep the codes."""
 
-    codes: np.ndarray
-    vals: np.ndarray | None = None
+    def __init__(self, dim: int | None) -> None:
+        self.dim = dim
+        self.squeezed = dim is not None
+        self.open = np.zeros(1, I64)  # coordinates of the fiber still open (squeezed)
+        self.chunks: list[np.ndarray] = []
+
+    def add(self, codes: np.ndarray) -> None:
+        if self.squeezed:
+            stops = np.empty(len(codes), I64)
+            m = squeeze_dense(codes, int(self.dim or 0), self.open, stops)
+            if m >= 0:
+                self.chunks.append(stops[:m].copy())
+                return
+            self.chunks = [self._expanded()]  # not a dense stream: the codes from here on
+            self.squeezed = False
+        self.chunks.append(np.array(codes))
+
+    def _expanded(self) -> np.ndarray:
+        stops = joined(self.chunks)
+        dim = int(self.dim or 0)
+        out = np.empty(len(stops) * (dim + 1) + int(self.open[0]), I64)
+        expand_dense(stops, dim, out)
+        out[len(stops) * (dim + 1):] = np.arange(int(self.open[0]))
+        return out
+
+    def result(self) -> np.ndarray | DenseLevel:
+        if self.squeezed and self.open[0] == 0:
+            return DenseLevel(joined(self.chunks))
+        return self._expanded() if self.squeezed else joined(self.chunks)
 
 
-def record_level(ctx: KernelContext, tensor: str, level: int, col: Col) -> None:
-    """A level writer's record (before its D)."""
-    ctx.level_cols.setdefault(tensor, {}).setdefault(level, []).append(col.codes)
+def joined(arrays: list[np.ndarray]) -> np.ndarray:
+    """One array (the only one as it is: records can be large)."""
+    if not arrays:
+        return np.zeros(0, I64)
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
-def record_values(ctx: KernelContext, tensor: str, col: Col) -> None:
-    """A value writer's record of float32 scalars (before its D)."""
-    ctx.value_cols.setdefault(tensor, []).append(col)
+@jit
+def squeeze_dense(codes, dim, open_, stops):
+    """Goes on checking a dense level's stream: each fiber 0..dim-1, then its stop (written
+    to ``stops``; D is skipped). Returns how many stops, or -1 where ``codes`` is no such
+    stream. ``open_[0]``: coordinates of the open fiber, updated on success only."""
+    pos = open_[0]
+    ns = 0
+    for c in codes:
+        if c >= 0:
+            if c != pos or pos >= dim:
+                return -1
+            pos += 1
+        elif c <= STOP0:
+            if pos != dim:
+                return -1
+            stops[ns] = c
+            ns += 1
+            pos = 0
+        elif c != C_DONE:
+            return -1
+    open_[0] = pos
+    return ns
 
 
-collect_outputs_fast = collect_outputs  # the writers' records are the reference's
+@jit
+def expand_dense(stops, dim, out):
+    """The codes of a squeezed dense level: per stop, 0..dim-1 then the stop."""
+    k = 0
+    for s in stops:
+        for r in range(dim):
+            out[k] = r
+            k += 1
+        out[k] = s
+        k += 1
 
 
 @jit

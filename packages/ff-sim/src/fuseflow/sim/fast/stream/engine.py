@@ -25,12 +25,13 @@ from typing import Any
 
 import numpy as np
 from fuseflow.ir.dataflow import Kernel, Program
-from fuseflow.ir.errors import out_of_memory
+from fuseflow.ir.errors import SimulationError, out_of_memory
 from fuseflow.ir.formats import LevelFormat
 from fuseflow.ir.graph import Node, NodeKind
 from fuseflow.ir.sysmem import available_bytes
 from fuseflow.sim.counters import Counters
-from fuseflow.sim.fast.rebuild import Col, collect_outputs_fast, record_level, record_values
+from fuseflow.sim.fast.codes import C_VAL
+from fuseflow.sim.fast.rebuild import LevelRecord, joined
 from fuseflow.sim.fast.stream.boxed import Pool, boxed, collect, unbox
 from fuseflow.sim.fast.stream.common import (
     BASE,
@@ -49,7 +50,7 @@ from fuseflow.sim.fast.stream.common import (
 )
 from fuseflow.sim.fast.stream.nodes import Ports, Runner, build
 from fuseflow.sim.fast.stream.spill import TOKEN, Spills
-from fuseflow.sim.kernel import KernelContext, KernelRun
+from fuseflow.sim.kernel import KernelContext, KernelRun, collect_outputs
 from fuseflow.sim.memory import Memory as FastMemory
 from fuseflow.sim.options import EngineOptions
 
@@ -78,6 +79,7 @@ class Queues:
         self.V: list[np.ndarray] = []
         self.kind: list[str] = []  # "stream", "sink" or "record"
         self.pool: Pool | None = None  # a blocked kernel's tile pool (fast.stream.boxed)
+        self.records: dict[int, Any] = {}  # writers' records by node id (``_drain``)
         self.ctl = np.zeros((0, 4), I64)
 
     def new(self, kind: str, name: str = "") -> int:
@@ -207,6 +209,7 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
             return None
         runners.append(r)
     queues.pool = pool
+    queues.records = {r.node.id: LevelRecord(_dense_dim(r.node, ctx)) for r in runners if r.node.kind is NodeKind.LEVEL_WRITE}
     spills = queues.spills
     try:
         _schedule(runners, queues, fm, opts.queue_grown, opts.threads)
@@ -445,12 +448,30 @@ def _call(r: Runner, queues: Queues, fm: Any, hz: int) -> int:
 
 
 def _drain(r: Runner, queues: Queues, q: int) -> None:
+    """Moves a writer's record queue into its record: float32 values (tile handles keep
+    their codes for ``boxed``), a level's codes or squeezed dense level (``LevelRecord``)."""
     c = queues.ctl[q]
     h, e = int(c[HEAD]), int(c[END])
-    if e > h:
-        vals = queues.V[q][h:e].copy() if r.node.kind is NodeKind.VAL_WRITE else None
-        r.records.append((queues.Q[q][0, h:e].copy(), vals))
-        c[HEAD] = e
+    if e <= h:
+        return
+    codes = queues.Q[q][0, h:e]
+    if r.node.kind is NodeKind.LEVEL_WRITE:
+        queues.records[r.node.id].add(codes)
+    elif queues.pool is not None:
+        r.records.append((codes.copy(), queues.V[q][h:e].copy()))
+    else:
+        queues.records.setdefault(r.node.id, []).append(np.where(codes == C_VAL, queues.V[q][h:e], F32(0)))
+    c[HEAD] = e
+
+
+def _dense_dim(node: Node, ctx: KernelContext) -> int | None:
+    """The size of the dense output level ``node`` writes, or None (not dense, or blocked)."""
+    a = node.attrs
+    decl = ctx.program.program.tensor(str(a.tensor))
+    fmt, lv = decl.format, int(a.level or 0)
+    if fmt.block is not None or fmt.levels[lv] is not LevelFormat.DENSE:
+        return None
+    return int(decl.shape[fmt.mode_order[lv]])
 
 
 def _unstick(runners: list[Runner], queues: Queues, producer: dict[int, Runner], consumer: dict[int, Runner],
@@ -513,20 +534,22 @@ def _finish(program: Program, kernel: Kernel, ctx: KernelContext, runners: list[
                        for q in r.outs if queues.kind[q] != "record")
         per[r.node.describe()] = c
         total.add(c)
-        a, recs, r.records = r.node.attrs, r.records, []  # each chunk goes once joined
-        if r.node.kind not in (NodeKind.LEVEL_WRITE, NodeKind.VAL_WRITE):
-            continue
-        codes = np.concatenate([c for c, _ in recs]) if recs else np.zeros(0, I64)
+        a = r.node.attrs
+        rec = queues.records.pop(r.node.id, None)
         if r.node.kind is NodeKind.LEVEL_WRITE:
-            del recs
-            record_level(ctx, str(a.tensor), int(a.level or 0), Col(codes))
-        else:
-            vals = np.concatenate([v for _, v in recs]) if recs else np.zeros(0, F32)
-            del recs
+            cols = ctx.level_cols.setdefault(str(a.tensor), {})
+            if int(a.level or 0) in cols:
+                raise SimulationError(f"kernel {kernel.name}: two writers of level {a.level} of {a.tensor}")
+            cols[int(a.level or 0)] = rec.result() if rec is not None else np.zeros(0, I64)
+        elif r.node.kind is NodeKind.VAL_WRITE:
             if queues.pool is not None:  # handles
+                recs, r.records = r.records, []
+                codes = joined([c for c, _ in recs])
+                vals = np.concatenate([v for _, v in recs]) if recs else np.zeros(0, F32)
+                del recs
                 ctx.value_record(str(a.tensor)).extend(unbox(queues.pool, codes, vals))
             else:
-                record_values(ctx, str(a.tensor), Col(codes, vals))
-    outputs = collect_outputs_fast(program, kernel, ctx)
+                ctx.value_cols.setdefault(str(a.tensor), []).append(joined(rec or []).astype(F32))
+    outputs = collect_outputs(program, kernel, ctx)
     cycles = max((int(r.st[T]) for r in runners), default=0)
     return KernelRun(kernel.name, cycles, total, per, outputs)
