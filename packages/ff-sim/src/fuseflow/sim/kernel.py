@@ -14,7 +14,7 @@ from fuseflow.sim.channel import Channel
 from fuseflow.sim.counters import Counters
 from fuseflow.sim.hw import HwConfig
 from fuseflow.sim.memory import Memory
-from fuseflow.sim.outputs import encode, rebuild
+from fuseflow.sim.outputs import encode, joined, rebuild
 from fuseflow.sim.prims import PRIMITIVES
 from fuseflow.sim.process import Proc, run_network
 
@@ -130,10 +130,5 @@ def collect_outputs(program: Program, kernel: Kernel, ctx: KernelContext) -> dic
             levels: dict[int, Any] = {lv: encode(toks) for lv, toks in ctx.levels.get(name, {}).items()}
             levels.update(ctx.level_cols.get(name, {}))  # a level has one writer, on one engine
             recs = ctx.value_cols.get(name)  # a kernel's value writers record all one way
-            out[name] = rebuild(decl, levels, ctx.values.get(name, []) if not recs else _joined(recs))
+            out[name] = rebuild(decl, levels, ctx.values.get(name, []) if not recs else joined(recs))
     return out
-
-
-def _joined(arrays: list[np.ndarray]) -> np.ndarray:
-    """One array (the only one as it is: records can be large)."""
-    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)

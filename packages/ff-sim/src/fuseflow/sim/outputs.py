@@ -91,14 +91,20 @@ def _all_dense(decl: TensorDecl, levels: dict[int, np.ndarray | DenseLevel], val
     return TensorData.from_dense(np.ascontiguousarray(vals.reshape(dims).transpose(np.argsort(fmt.mode_order))))
 
 
-def _codes(rec: np.ndarray | DenseLevel, dim: int) -> np.ndarray:
-    if not isinstance(rec, DenseLevel):
-        return rec
-    from fuseflow.sim.fast.rebuild import expand_dense
+def dense_codes(stops: np.ndarray, dim: int, tail: int = 0) -> np.ndarray:
+    """The codes of a squeezed dense level: per stop, 0..dim-1 and the stop; then a last
+    fiber's first ``tail`` coordinates."""
+    fibers = np.empty((len(stops), dim + 1), I64)
+    fibers[:, :dim] = np.arange(dim)
+    fibers[:, dim] = stops
+    return np.concatenate([fibers.reshape(-1), np.arange(tail, dtype=I64)])
 
-    out = np.empty(len(rec.stops) * (dim + 1), I64)
-    expand_dense(rec.stops, dim, out)
-    return out
+
+def joined(arrays: list[np.ndarray]) -> np.ndarray:
+    """One array (the only one as it is: records can be large)."""
+    if not arrays:
+        return np.zeros(0, I64)
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 def rebuild(decl: TensorDecl, levels: dict[int, np.ndarray | DenseLevel], values: list[Any] | np.ndarray
@@ -125,7 +131,8 @@ def rebuild(decl: TensorDecl, levels: dict[int, np.ndarray | DenseLevel], values
     err = np.zeros(2, I64)
     for lv in range(decl.order):
         if lv in levels:
-            codes = _codes(levels[lv], decl.shape[fmt.mode_order[lv]] // (block[fmt.mode_order[lv]] if block else 1))
+            rec = levels[lv]
+            codes = dense_codes(rec.stops, decl.shape[fmt.mode_order[lv]]) if isinstance(rec, DenseLevel) else rec
             child = codes[codes != C_DONE]
         elif fmt.levels[lv] is LevelFormat.DENSE:
             dim = decl.shape[fmt.mode_order[lv]] // (block[fmt.mode_order[lv]] if block else 1)

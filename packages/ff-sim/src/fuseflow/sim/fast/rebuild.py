@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, STOP0
 from fuseflow.sim.fast.jit import jit
-from fuseflow.sim.outputs import DenseLevel
+from fuseflow.sim.outputs import DenseLevel, dense_codes, joined
 
 I64 = np.int64
 
@@ -34,24 +34,12 @@ class LevelRecord:
         self.chunks.append(np.array(codes))
 
     def _expanded(self) -> np.ndarray:
-        stops = joined(self.chunks)
-        dim = int(self.dim or 0)
-        out = np.empty(len(stops) * (dim + 1) + int(self.open[0]), I64)
-        expand_dense(stops, dim, out)
-        out[len(stops) * (dim + 1):] = np.arange(int(self.open[0]))
-        return out
+        return dense_codes(joined(self.chunks), int(self.dim or 0), int(self.open[0]))
 
     def result(self) -> np.ndarray | DenseLevel:
         if self.squeezed and self.open[0] == 0:
             return DenseLevel(joined(self.chunks))
         return self._expanded() if self.squeezed else joined(self.chunks)
-
-
-def joined(arrays: list[np.ndarray]) -> np.ndarray:
-    """One array (the only one as it is: records can be large)."""
-    if not arrays:
-        return np.zeros(0, I64)
-    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 @jit
@@ -76,18 +64,6 @@ def squeeze_dense(codes, dim, open_, stops):
             return -1
     open_[0] = pos
     return ns
-
-
-@jit
-def expand_dense(stops, dim, out):
-    """The codes of a squeezed dense level: per stop, 0..dim-1 then the stop."""
-    k = 0
-    for s in stops:
-        for r in range(dim):
-            out[k] = r
-            k += 1
-        out[k] = s
-        k += 1
 
 
 @jit

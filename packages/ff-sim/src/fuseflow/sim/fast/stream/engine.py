@@ -31,7 +31,7 @@ from fuseflow.ir.graph import Node, NodeKind
 from fuseflow.ir.sysmem import available_bytes
 from fuseflow.sim.counters import Counters
 from fuseflow.sim.fast.codes import C_VAL
-from fuseflow.sim.fast.rebuild import LevelRecord, joined
+from fuseflow.sim.fast.rebuild import LevelRecord
 from fuseflow.sim.fast.stream.boxed import Pool, boxed, collect, unbox
 from fuseflow.sim.fast.stream.common import (
     BASE,
@@ -53,6 +53,7 @@ from fuseflow.sim.fast.stream.spill import TOKEN, Spills
 from fuseflow.sim.kernel import KernelContext, KernelRun, collect_outputs
 from fuseflow.sim.memory import Memory as FastMemory
 from fuseflow.sim.options import EngineOptions
+from fuseflow.sim.outputs import joined
 
 I64 = np.int64
 F32 = np.float32
