@@ -239,3 +239,28 @@ def test_export_errors_name_the_model_source_line(tmp_path) -> None:  # noqa: AN
     spec.loader.exec_module(mod)
     with pytest.raises(FrontendError, match=r"at badmodel\.py:6: RuntimeError"):
         capture(mod.M(), (torch.rand(5, 5), torch.rand(5, 3)), name="bad")
+
+
+class _Logits(torch.nn.Module):
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(x @ w, dim=1)
+
+
+def test_float32_error_of_the_expected_outputs_is_recorded() -> None:
+    # logits in the thousands: float32 PyTorch is measurably off float64, which the check allows for
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(64, 256, generator=g) * 40
+    w = torch.rand(256, 8, generator=g)
+    prog = capture(_Logits(), (x, w), name="logits", fusion="unfused")
+    out = prog.program.outputs[0]
+    err = float(prog.meta[f"float32_error.{out}"])
+    y64 = torch.softmax(x.double() @ w.double(), dim=1)
+    assert err == pytest.approx(float((torch.softmax(x @ w, dim=1).double() - y64).abs().max()), rel=1e-2)
+    assert 0 < err < 1e-2
+
+
+def test_no_float32_error_for_a_sparse_output() -> None:
+    from fuseflow.frontend.precision import float32_errors
+
+    a = torch.eye(3).to_sparse_csr()
+    assert float32_errors(torch.nn.Identity(), (a,), [a]) == [None]

@@ -76,6 +76,15 @@ def test_tolerance_float32_against_float64_reference() -> None:
     assert compare({"C": far}, {"C": want}).status == "fail"
 
 
+def test_an_output_may_be_as_far_off_as_pytorchs_own_float32_allows() -> None:
+    # a softmax over logits in the thousands: float32 PyTorch is itself ~1e-4 from float64
+    want = TensorData.from_dense(np.array([[0.5225010, 0.4774990]], np.float32))
+    got = TensorData.from_dense(np.array([[0.5223792, 0.4776208]], np.float32))
+    assert compare({"C": got}, {"C": want}).status == "fail"
+    assert compare({"C": got}, {"C": want}, {"C": 4 * 1e-5}).status == "fail"  # too small an allowance
+    assert compare({"C": got}, {"C": want}, {"C": 4 * 1.2e-4}).status == "pass"
+
+
 def test_repeated_coordinates_add_up_and_nan_matches_nan() -> None:
     dup = TensorData((3, 3), coords=np.array([[1, 1], [2, 2]]), values=np.array([1.0, 2.0], np.float32))
     assert compare({"C": dup}, {"C": coo((3, 3), {(1, 2): 3.0})}).status == "pass"

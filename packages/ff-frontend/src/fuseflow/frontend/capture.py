@@ -20,6 +20,7 @@ from fuseflow.frontend import (
     ops,
 )
 from fuseflow.frontend.builder import Builder, CapturedProgram, MaskVal, OpEmitter, Sym, clean
+from fuseflow.frontend.precision import float32_errors
 from fuseflow.ir.data import TensorData
 from fuseflow.ir.dataflow import Program
 from fuseflow.ir.errors import FrontendError, FuseFlowError, is_out_of_memory, memory_guard, out_of_memory
@@ -331,6 +332,9 @@ def capture(module: torch.nn.Module, example_inputs: tuple[Any, ...], name: str 
                 data[n] = tensor_data(values[n], program.tensors[n].format)
     apply_fusion(program, fusion)
     meta = {"frontend": "torch", "model": name, "fusion": fusion}
+    for out, err in zip(out_names, float32_errors(module, inputs, eager_outs), strict=False):
+        if err is not None:
+            meta[f"float32_error.{out}"] = f"{err:.3g}"
     return Program(program, data=data, expected=expected, meta=meta)
 
 
