@@ -36,10 +36,11 @@ STATE_SLOTS = 20
 
 @jit_inline
 def put(Q, V, e, code, stamp, val):
-    """Token ``code`` (value ``val``) at ``e`` of a queue, stamped ``stamp``."""
+    """Token ``code`` (value ``val``) at ``e`` of a queue, stamped ``stamp``; returns ``e + 1``."""
     Q[0, e] = code
     Q[1, e] = stamp
     V[e] = val
+    return e + 1
 
 
 @jit_inline

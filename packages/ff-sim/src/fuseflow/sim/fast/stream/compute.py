@@ -19,7 +19,6 @@ from fuseflow.sim.fast.stream.common import (
     IRREGULAR,
     K0,
     NEED_IN,
-    NEED_OUT,
     REDUCE_OPS,
     T,
     count,
@@ -72,18 +71,17 @@ def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
         tt = max(t, A[1, ha], B[1, hb])
         x, y = A[0, ha], B[0, hb]
         if x == C_VAL and y == C_VAL:  # the common case
-            put(Qo, Vo, e, C_VAL, tt + L, _binop(op, AV[ha], BV[hb]))
+            e = put(Qo, Vo, e, C_VAL, tt + L, _binop(op, AV[ha], BV[hb]))
             nops += 1
         elif (x == C_VAL and y == C_EMPTY) or (x == C_EMPTY and y == C_VAL):  # + 0: never -0
             a, b = (AV[ha], zero) if x == C_VAL else (zero, BV[hb])
-            put(Qo, Vo, e, C_VAL, tt + L, _binop(op, a, b) + zero)
+            e = put(Qo, Vo, e, C_VAL, tt + L, _binop(op, a, b) + zero)
             nops += 1
         elif x == y and (x == C_EMPTY or x == C_DONE or x <= STOP0):
-            put(Qo, Vo, e, x, tt + 1, zero)
+            e = put(Qo, Vo, e, x, tt + 1, zero)
         else:
             status = IRREGULAR
             break
-        e += 1
         ha += 1
         hb += 1
         t = tt if x == C_DONE else tt + ii
@@ -106,9 +104,8 @@ def alu1_step(ctl, qi, Qi, Vi, qo, Qo, Vo, L, st, rep):
     h, n = ctl[qi, HEAD], ctl[qi, END]
     e = ctl[qo, END]
     m = min(n - h, ctl[qo, CAP] - e)
-    status = NEED_IN if m == n - h else NEED_OUT
-    rep[0] = qi if status == NEED_IN else qo
-    rep[1] = 1
+    rep[0] = qi
+    status = NEED_IN if m == n - h else full(rep, qo, 1)
     nops = 0
     for q in range(m):
         x = Qi[0, h + q]
@@ -169,8 +166,7 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
             if Qi[0, h] != (C_DONE if p == C_DONE else p - 1):
                 status = IRREGULAR
                 break
-            put(Qo, Vo, e, p, tt + 1, 0.0)
-            e += 1
+            e = put(Qo, Vo, e, p, tt + 1, 0.0)
             h += 1
             hp += 1
             t = tt if p == C_DONE else tt + 1
@@ -207,11 +203,9 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
                 t2 = max(t2, P[1, hp])
                 hp += 1
             # the fiber's value: N for a max over nothing, 0 for an empty sum
-            put(Qo, Vo, e, C_EMPTY if (is_max and cnt == 0) else C_VAL, tt + L, acc if cnt else np.float32(0.0))
-            e += 1
+            e = put(Qo, Vo, e, C_EMPTY if (is_max and cnt == 0) else C_VAL, tt + L, acc if cnt else np.float32(0.0))
             if x < STOP0:
-                put(Qo, Vo, e, x + 1, t2 + 1, 0.0)
-                e += 1
+                e = put(Qo, Vo, e, x + 1, t2 + 1, 0.0)
             cnt = 0
             infib = 0
             t = t2 + 1
@@ -219,8 +213,7 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
             if e >= cap:
                 status = full(rep, qo, 1)
                 break
-            put(Qo, Vo, e, C_DONE, tt + 1, 0.0)
-            e += 1
+            e = put(Qo, Vo, e, C_DONE, tt + 1, 0.0)
             t = tt
             status = DONE
         else:
@@ -351,10 +344,8 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
                 if ctl[qc, CAP] - ec < 1 or ctl[qw, CAP] - ew < 1:
                     status = full(rep, qc if ctl[qc, CAP] - ec < 1 else qw, 1)
                     break
-                put(CQ, CV, ec, C_DONE, tt + 1, 0.0)
-                put(WQ, WV, ew, C_DONE, tt + 1, 0.0)
-                ec += 1
-                ew += 1
+                ec = put(CQ, CV, ec, C_DONE, tt + 1, 0.0)
+                ew = put(WQ, WV, ew, C_DONE, tt + 1, 0.0)
                 t = tt
                 status = DONE
                 break
@@ -627,20 +618,16 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                     if k == 0 or keys[order[k]] >> 32 != keys[order[k - 1]] >> 32:
                         groups += 1
                 need_m, need_i = (1, 1) if o == C_DONE else (groups + 1, n + groups if groups else 1)
-                if ctl[qom, CAP] - eom < need_m:
-                    status = full(rep, qom, need_m)
-                    break
-                if ctl[qoi, CAP] - eoi < need_i:
-                    status = full(rep, qoi, need_i)
-                    break
-                if ctl[qov, CAP] - eov < need_i:
-                    status = full(rep, qov, need_i)
+                for q, e, need in ((qom, eom, need_m), (qoi, eoi, need_i), (qov, eov, need_i)):
+                    if ctl[q, CAP] - e < need:
+                        status = full(rep, q, need)
+                        break
+                if status != NEED_IN:
                     break
                 if o == C_DONE:
-                    put(OMQ, OMV, eom, C_DONE, tt + 1, 0.0)
-                    put(OIQ, OIV, eoi, C_DONE, tt + 1, 0.0)
-                    put(OVQ, OVV, eov, C_DONE, tt + 1, 0.0)
-                    eom, eoi, eov = eom + 1, eoi + 1, eov + 1
+                    eom = put(OMQ, OMV, eom, C_DONE, tt + 1, 0.0)
+                    eoi = put(OIQ, OIV, eoi, C_DONE, tt + 1, 0.0)
+                    eov = put(OVQ, OVV, eov, C_DONE, tt + 1, 0.0)
                     ho, hm, hi, hv = ho + 1, hm + 1, hi + 1, hv + 1
                     t = tt
                     status = DONE
@@ -653,26 +640,18 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                     key = keys[order[k]]
                     g = key >> 32
                     if k == 0 or g != keys[order[k - 1]] >> 32:
-                        put(OMQ, OMV, eom, g, s, 0.0)
-                        eom += 1
-                    put(OIQ, OIV, eoi, key & 0xFFFFFFFF, s, 0.0)
-                    put(OVQ, OVV, eov, C_VAL, s, vals[order[k]])
-                    eoi += 1
-                    eov += 1
+                        eom = put(OMQ, OMV, eom, g, s, 0.0)
+                    eoi = put(OIQ, OIV, eoi, key & 0xFFFFFFFF, s, 0.0)
+                    eov = put(OVQ, OVV, eov, C_VAL, s, vals[order[k]])
                     if k == n - 1 or keys[order[k + 1]] >> 32 != g:
                         g_done += 1
                         code = STOP0 - (lev + 1) if g_done == groups else STOP0
-                        put(OIQ, OIV, eoi, code, s, 0.0)
-                        put(OVQ, OVV, eov, code, s, 0.0)
-                        eoi += 1
-                        eov += 1
-                put(OMQ, OMV, eom, o, s, 0.0)
-                eom += 1
+                        eoi = put(OIQ, OIV, eoi, code, s, 0.0)
+                        eov = put(OVQ, OVV, eov, code, s, 0.0)
+                eom = put(OMQ, OMV, eom, o, s, 0.0)
                 if groups == 0:
-                    put(OIQ, OIV, eoi, o - 1, s, 0.0)
-                    put(OVQ, OVV, eov, o - 1, s, 0.0)
-                    eoi += 1
-                    eov += 1
+                    eoi = put(OIQ, OIV, eoi, o - 1, s, 0.0)
+                    eov = put(OVQ, OVV, eov, o - 1, s, 0.0)
                 if 8 * n > len(table):
                     table[:, 0] = 0
                 else:  # find every slot before clearing any (a cleared slot cuts probe chains)

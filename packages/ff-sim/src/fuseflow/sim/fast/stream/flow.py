@@ -14,7 +14,6 @@ from fuseflow.sim.fast.stream.common import (
     IRREGULAR,
     K0,
     NEED_IN,
-    NEED_OUT,
     T,
     cramped,
     full,
@@ -77,12 +76,10 @@ def broadcast_step(ctl, qi, Qi, Vi, qo, Qo, Vo, st, rep):
     st[T] = t
     if done:
         return DONE
-    if m == n:
-        rep[0] = qi
-        return NEED_IN
-    rep[0] = jq
-    rep[1] = 1
-    return NEED_OUT
+    if m < n:
+        return full(rep, jq, 1)
+    rep[0] = qi
+    return NEED_IN
 
 
 @jit_hot
@@ -107,8 +104,7 @@ def repeat_sig_step(ctl, qi, Qi, qo, Qo, Vo, fiber_n, st, rep):
             sig = C_N
         else:
             sig = C_R
-        put(Qo, Vo, e, sig, t + 1, 0.0)
-        e += 1
+        e = put(Qo, Vo, e, sig, t + 1, 0.0)
         h += 1
         if sig == C_DONE:
             status = DONE
@@ -173,8 +169,7 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
         else:
             status = IRREGULAR
             break
-        put(Qo, Vo, e, out, tt + 1, val)
-        e += 1
+        e = put(Qo, Vo, e, out, tt + 1, val)
         hs += 1
         h += used
         t = tt
@@ -352,8 +347,7 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
                 if ctl[qo, CAP] - eo < 1:
                     status = full(rep, qo, 1)
                     break
-                put(OQ, OV, eo, head, tt + 1, LV[p][h])
-                eo += 1
+                eo = put(OQ, OV, eo, head, tt + 1, LV[p][h])
                 ctl[q, HEAD] = h + 1
                 t = tt + 1
                 k += 1
@@ -363,8 +357,7 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
                 if ctl[qo, CAP] - eo < 1:
                     status = full(rep, qo, 1)
                     break
-                put(OQ, OV, eo, STOP0 - (delta - 1), tt + 1, 0.0)
-                eo += 1
+                eo = put(OQ, OV, eo, STOP0 - (delta - 1), tt + 1, 0.0)
             if ends:  # the empty last element: its lane is done
                 parked[p] = head
                 ctl[q, HEAD] = h + 1
@@ -391,8 +384,7 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
                 if ctl[qo, CAP] - eo < 1:
                     status = full(rep, qo, 1)
                     break
-                put(OQ, OV, eo, tok, tt + 1, LV[p][h])
-                eo += 1
+                eo = put(OQ, OV, eo, tok, tt + 1, LV[p][h])
             ctl[q, HEAD] = h + 1
             t = tt
         elif phase == ENDS:
@@ -433,8 +425,7 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
             if end == C_DONE and held != NONE:
                 status = IRREGULAR
                 break
-            put(OQ, OV, eo, end, t + 1, 0.0)
-            eo += 1
+            eo = put(OQ, OV, eo, end, t + 1, 0.0)
             if end == C_DONE:
                 status = DONE
                 break

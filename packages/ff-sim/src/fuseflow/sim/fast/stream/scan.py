@@ -39,11 +39,12 @@ IDLE, SEG, CRDS, CLOSE = 0, 1, 2, 3
 
 @jit_inline
 def _emit2(OC, ec, OR, er, c, r, stamp):
-    """Coordinate ``c`` and ref ``r`` (or the same stop, N or D) out together."""
+    """Coordinate ``c`` and ref ``r`` (or the same stop, N or D) out together; the next ends."""
     OC[0, ec] = c
     OC[1, ec] = stamp
     OR[0, er] = r
     OR[1, er] = stamp
+    return ec + 1, er + 1
 
 
 @jit_hot
@@ -72,9 +73,7 @@ def level_scan_step(ctl, qi, Qi, qc, OC, qr, OR, fmt, dim, seg, crd, L, seq, del
                 # a fiber's S0 (an input stop Sk right after it folds in as S(k+1)), or a
                 # bare input stop Sk as S(k+1), N or D
                 out = x - 1 if x <= STOP0 else (STOP0 if close else x)
-                _emit2(OC, ec, OR, er, out, out, tt + 1)
-                ec += 1
-                er += 1
+                ec, er = _emit2(OC, ec, OR, er, out, out, tt + 1)
                 phase = IDLE
                 if x <= STOP0 or not close:
                     h += 1
@@ -135,9 +134,7 @@ def level_scan_step(ctl, qi, Qi, qc, OC, qr, OR, fmt, dim, seg, crd, L, seq, del
                     break
                 t = tt
                 st[CRD_READS] += nn
-            _emit2(OC, ec, OR, er, crd[p], p, t + L)
-            ec += 1
-            er += 1
+            ec, er = _emit2(OC, ec, OR, er, crd[p], p, t + L)
             t += seq
             p += 1
     ctl[qi, HEAD] = h
@@ -183,15 +180,14 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, mem, st
                 status = mem_status(tt)
                 break
             n_val_reads += words if words > 0 else 1
-            put(Qo, Vo, e, C_VAL, tt + L, vals[x])
+            e = put(Qo, Vo, e, C_VAL, tt + L, vals[x])
         elif x <= STOP0 or x == C_DONE:
-            put(Qo, Vo, e, x, tt + 1, 0.0)
+            e = put(Qo, Vo, e, x, tt + 1, 0.0)
         elif x == C_EMPTY:
-            put(Qo, Vo, e, C_VAL, tt + 1, zero)
+            e = put(Qo, Vo, e, C_VAL, tt + 1, zero)
         else:
             status = IRREGULAR
             break
-        e += 1
         h += 1
         t = tt if x == C_DONE else tt + 1
         if x == C_DONE:
