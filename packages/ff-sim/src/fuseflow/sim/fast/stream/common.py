@@ -63,6 +63,15 @@ def push(ctl, q, Q, code, stamp):
 
 
 @jit_inline
+def settle(ctl, ins, heads, outs, ends):
+    """Writes a step's local queue positions back: ``heads`` of ``ins``, ``ends`` of ``outs``."""
+    for k in range(len(ins)):
+        ctl[ins[k], HEAD] = heads[k]
+    for k in range(len(outs)):
+        ctl[outs[k], END] = ends[k]
+
+
+@jit_inline
 def starved(ctl, qs):
     """The first queue of ``qs`` with no token to read, or -1."""
     for q in qs:

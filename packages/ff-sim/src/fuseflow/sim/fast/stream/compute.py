@@ -27,6 +27,7 @@ from fuseflow.sim.fast.stream.common import (
     log_event,
     push,
     put,
+    settle,
     starved,
 )
 
@@ -88,9 +89,7 @@ def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
         if x == C_DONE:
             status = DONE
             break
-    ctl[qa, HEAD] = ha
-    ctl[qb, HEAD] = hb
-    ctl[qo, END] = e
+    settle(ctl, (qa, qb), (ha, hb), (qo,), (e,))
     st[T] = t
     count(st, ALU_OPS, nops)
     return status
@@ -122,8 +121,7 @@ def alu1_step(ctl, qi, Qi, Vi, qo, Qo, Vo, L, st, rep):
             status = DONE
             break
         t += 1
-    ctl[qi, HEAD] = h + m
-    ctl[qo, END] = e + m
+    settle(ctl, (qi,), (h + m,), (qo,), (e + m,))
     count(st, ALU_OPS, nops)
     st[T] = t
     return status
@@ -297,11 +295,8 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
             hv += 1
             oempty = 0
         elif o <= STOP0:
-            ji = hi
-            jv = hv
-            if oempty and not pre and i <= STOP0 and i == o - 1:
-                ji += 1  # the empty outer fiber's own inner stop
-                jv += 1
+            own = 1 if oempty and not pre and i <= STOP0 and i == o - 1 else 0  # its own inner stop
+            ji, jv = hi + own, hv + own
             if ji >= ni or ho + 1 >= no:
                 rep[0] = qi if ji >= ni else qo_
                 break
@@ -355,11 +350,7 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
             status = IRREGULAR
             break
         t = tt + 1
-    ctl[qo_, HEAD] = ho
-    ctl[qi, HEAD] = hi
-    ctl[qv, HEAD] = hv
-    ctl[qc, END] = ec
-    ctl[qw, END] = ew
+    settle(ctl, (qo_, qi, qv), (ho, hi, hv), (qc, qw), (ec, ew))
     st[T] = t
     st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 5] = ntouch, oempty, pre, nev
     count(st, REDUCE_OPS, nops)
@@ -399,31 +390,24 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
             if q >= 0:
                 status = full(rep, q, 1)
                 break
-        if same:
-            push(ctl, qoc, OC, h0, tt + 1)
+        if same or mn >= 0:  # all alike (every input hits), or the smallest coordinate
+            c0 = h0 if same else mn
+            emit = same or union
+            if emit:
+                push(ctl, qoc, OC, c0, tt + 1)
             for k in range(n):
                 hr = ctl[qr[k], HEAD]
-                ORV[k][push(ctl, qor[k], OR[k], R[k][0, hr], tt + 1)] = RV[k][hr]
-                ctl[qc[k], HEAD] += 1
-                ctl[qr[k], HEAD] = hr + 1
-            t = tt if h0 == C_DONE else tt + 1
-            if h0 == C_DONE:
-                status = DONE
-                break
-            continue
-        if mn >= 0:
-            if union:
-                push(ctl, qoc, OC, mn, tt + 1)
-            for k in range(n):
-                hr = ctl[qr[k], HEAD]
-                hit = C[k][0, ctl[qc[k], HEAD]] == mn
-                if union:
+                hit = C[k][0, ctl[qc[k], HEAD]] == c0
+                if emit:
                     ORV[k][push(ctl, qor[k], OR[k], R[k][0, hr] if hit else C_EMPTY, tt + 1)] = (
                         RV[k][hr] if hit else 0.0)
                 if hit:
                     ctl[qc[k], HEAD] += 1
                     ctl[qr[k], HEAD] = hr + 1
-            t = tt + 1
+            t = tt if c0 == C_DONE else tt + 1
+            if c0 == C_DONE:
+                status = DONE
+                break
             continue
         # every input at a stop or an N: one stop level, no D
         lvl = 0
@@ -672,11 +656,5 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
     st[T] = t
     st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 5] = phase, oempty, mid, n, nev
     count(st, REDUCE_OPS, n_ops)
-    ctl[qoc, HEAD] = ho
-    ctl[qm, HEAD] = hm
-    ctl[qi, HEAD] = hi
-    ctl[qv, HEAD] = hv
-    ctl[qom, END] = eom
-    ctl[qoi, END] = eoi
-    ctl[qov, END] = eov
+    settle(ctl, (qoc, qm, qi, qv), (ho, hm, hi, hv), (qom, qoi, qov), (eom, eoi, eov))
     return status

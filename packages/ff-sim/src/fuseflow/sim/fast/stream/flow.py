@@ -19,6 +19,7 @@ from fuseflow.sim.fast.stream.common import (
     full,
     push,
     put,
+    settle,
 )
 
 NONE = 1 << 62  # no code: a lane not parked, no stop held
@@ -96,22 +97,14 @@ def repeat_sig_step(ctl, qi, Qi, qo, Qo, Vo, fiber_n, st, rep):
             break
         x = Qi[0, h]
         t = max(t, Qi[1, h])
-        if x == C_DONE:
-            sig = C_DONE
-        elif x <= STOP0:
-            sig = C_S
-        elif x == C_EMPTY and fiber_n:
-            sig = C_N
-        else:
-            sig = C_R
+        sig = C_DONE if x == C_DONE else (C_S if x <= STOP0 else (C_N if x == C_EMPTY and fiber_n else C_R))
         e = put(Qo, Vo, e, sig, t + 1, 0.0)
         h += 1
         if sig == C_DONE:
             status = DONE
             break
         t += 1
-    ctl[qi, HEAD] = h
-    ctl[qo, END] = e
+    settle(ctl, (qi,), (h,), (qo,), (e,))
     st[T] = t
     return status
 
@@ -136,7 +129,7 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
         tt = max(t, Qi[1, h], S[1, hs])
         head = Qi[0, h]
         sig = S[0, hs]
-        val = Vi[h]
+        val = Vi[h] if sig == C_R else 0.0
         used = 0
         if sig == C_R:
             if not (head >= 0 or head == C_VAL or head == C_EMPTY):
@@ -158,14 +151,10 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
                 nxt = Qi[0, h + 1]
                 out = nxt - 1 if nxt <= STOP0 else STOP0
                 used = 2 if nxt <= STOP0 else 1
-            val = 0.0
         elif sig == C_N:
-            out = C_EMPTY
-            used = 1
-            val = 0.0
+            out, used = C_EMPTY, 1
         elif sig == C_DONE:
             out = C_DONE
-            val = 0.0
         else:
             status = IRREGULAR
             break
@@ -177,9 +166,7 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
             status = DONE
             break
         t += 1
-    ctl[qi, HEAD] = h
-    ctl[qs, HEAD] = hs
-    ctl[qo, END] = e
+    settle(ctl, (qi, qs), (h, hs), (qo,), (e,))
     st[T] = t
     return status
 
@@ -202,17 +189,9 @@ def locate_step(ctl, qc, C, CV, qr, R, RV, qb, B, dim, qo, Qo, Vo, st, rep):
             status = full(rep, q, 1)
             break
         c = C[0, hc]
-        t = max(t, C[1, hc])
-        r = c
-        rv = CV[hc]
-        if qr >= 0:
-            r = R[0, hr]
-            rv = RV[hr]
-            t = max(t, R[1, hr])
-        b = 0
-        if qb >= 0:
-            b = B[0, hb]
-            t = max(t, B[1, hb])
+        r, rv = (R[0, hr], RV[hr]) if qr >= 0 else (c, CV[hc])
+        b = B[0, hb] if qb >= 0 else 0
+        t = max(t, C[1, hc], R[1, hr] if qr >= 0 else 0, B[1, hb] if qb >= 0 else 0)
         if c == C_DONE or r == C_DONE:
             if not (c == C_DONE and r == C_DONE and (b == 0 or b == C_DONE)):
                 status = IRREGULAR

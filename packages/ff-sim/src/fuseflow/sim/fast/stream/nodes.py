@@ -126,8 +126,7 @@ def _root_maker(node, ports, ctx, fm, kinds, pool):
 
 def _broadcast_fork(node, ports, ctx, fm, kinds, pool):
     """Broadcast and fork: one input, ``arity`` outputs."""
-    n = node.attrs.arity or 0
-    if n < 1:
+    if (n := node.attrs.arity or 0) < 1:
         return None
     qi = ports.ins["in"]
     qos = [ports.out(f"out{k}") for k in range(n)]
@@ -325,8 +324,7 @@ def _spacc2(node, ports, ctx, fm, kinds, pool):
 
 
 def _join(node, ports, ctx, fm, kinds, pool):
-    n = node.attrs.arity or 0
-    if n < 1:
+    if (n := node.attrs.arity or 0) < 1:
         return None
     qls = [ports.ins[f"in{k}"] for k in range(n)]
     ql = np.array(qls, I64)
@@ -342,8 +340,7 @@ def _join(node, ports, ctx, fm, kinds, pool):
 
 
 def _joiner(node, ports, ctx, fm, kinds, pool):
-    n = node.attrs.arity or 0
-    if n < 1:
+    if (n := node.attrs.arity or 0) < 1:
         return None
     qcs = [ports.ins[f"crd{k}"] for k in range(n)]
     qrs = [ports.ins[f"ref{k}"] for k in range(n)]

@@ -30,6 +30,7 @@ from fuseflow.sim.fast.stream.common import (
     mem_status,
     mem_wait,
     put,
+    settle,
 )
 
 DENSE, COMPRESSED, SINGLETON = 0, 1, 2
@@ -137,9 +138,7 @@ def level_scan_step(ctl, qi, Qi, qc, OC, qr, OR, fmt, dim, seg, crd, L, seq, del
             ec, er = _emit2(OC, ec, OR, er, crd[p], p, t + L)
             t += seq
             p += 1
-    ctl[qi, HEAD] = h
-    ctl[qc, END] = ec
-    ctl[qr, END] = er
+    settle(ctl, (qi,), (h,), (qc, qr), (ec, er))
     st[T] = t
     st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 4] = phase, p, hi, base, lo
     return status
@@ -193,8 +192,7 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, mem, st
         if x == C_DONE:
             status = DONE
             break
-    ctl[qi, HEAD] = h
-    ctl[qo, END] = e
+    settle(ctl, (qi,), (h,), (qo,), (e,))
     st[T] = t
     st[K0] = line
     st[VAL_READS] += n_val_reads
@@ -249,8 +247,7 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, mem, st, rep):
         REC[0, e] = x
         e += 1
         t = tt + 1
-    ctl[qi, HEAD] = h
-    ctl[qrec, END] = e
+    settle(ctl, (qi,), (h,), (qrec,), (e,))
     st[T] = t
     st[K0] = nbuf
     st[CRD_WRITES] += n_crd_writes
@@ -294,7 +291,6 @@ def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, sizes, mem, st, rep):
             status = DONE
             break
         t = tt
-    ctl[qi, HEAD] = h
-    ctl[qrec, END] = e
+    settle(ctl, (qi,), (h,), (qrec,), (e,))
     st[T] = t
     return status
