@@ -51,11 +51,9 @@ def broadcast_step(ctl, qi, Qi, Vi, qo, Qo, Vo, st, rep):
         if room < m:
             m = room
             jq = qo[j]
-    done = False
     for x in range(m):
         if Qi[0, h + x] == C_DONE:
             m = x + 1
-            done = True
             break
     O0 = Qo[0]
     V0 = Vo[0]
@@ -75,7 +73,7 @@ def broadcast_step(ctl, qi, Qi, Vi, qo, Qo, Vo, st, rep):
         ctl[qo[j], END] += m
     ctl[qi, HEAD] = h + m
     st[T] = t
-    if done:
+    if m and Qi[0, h + m - 1] == C_DONE:
         return DONE
     if m < n:
         return full(rep, jq, 1)
@@ -241,31 +239,23 @@ def fork_step(ctl, qi, Qi, Vi, qo, Qo, Vo, st, rep):
             break
         tt = max(t, Qi[1, h])
         c = Qi[0, h]
-        if c >= 0 or c == C_EMPTY or c == C_VAL:  # a coordinate, N, or a value
-            if ctl[qo[p], CAP] - ctl[qo[p], END] < 1:
-                status = full(rep, qo[p], 1)
-                break
-            Vo[p][push(ctl, qo[p], Qo[p], c, tt + 1)] = Vi[h]
-            p = (p + 1) % P
-            t = tt + 1
-        elif c <= STOP0 or c == C_DONE:
-            q = cramped(ctl, qo, 1)
-            if q >= 0:
-                status = full(rep, q, 1)
-                break
-            for j in range(P):
-                Vo[j][push(ctl, qo[j], Qo[j], c, tt + 1)] = Vi[h]
-            p = 0
-            if c == C_DONE:
-                h += 1
-                t = tt
-                status = DONE
-                break
-            t = tt + 1
-        else:
+        lane = c >= 0 or c == C_EMPTY or c == C_VAL  # a coordinate, N, or a value: to lane p
+        if not (lane or c <= STOP0 or c == C_DONE):
             status = IRREGULAR
             break
+        lo, hi = (p, p + 1) if lane else (0, P)
+        q = cramped(ctl, qo[lo:hi], 1)
+        if q >= 0:
+            status = full(rep, q, 1)
+            break
+        for j in range(lo, hi):
+            Vo[j][push(ctl, qo[j], Qo[j], c, tt + 1)] = Vi[h]
+        p = (p + 1) % P if lane else 0
         h += 1
+        t = tt if c == C_DONE else tt + 1
+        if c == C_DONE:
+            status = DONE
+            break
     ctl[qi, HEAD] = h
     st[T] = t
     st[K0] = p

@@ -185,9 +185,8 @@ def _level_scan(node, ports, ctx, fm, kinds, pool):
                 if lv.seg is None:
                     return None
                 seg = np.ascontiguousarray(lv.seg, I64)
-                if cfg.data_load_factor:
-                    f = cfg.data_load_factor
-                    t0 += math.ceil(len(seg) * f) + math.ceil(len(crd) * f)
+                f = cfg.data_load_factor
+                t0 += math.ceil(len(seg) * f) + math.ceil(len(crd) * f)
             t0 += cfg.startup_delay
         else:
             return None

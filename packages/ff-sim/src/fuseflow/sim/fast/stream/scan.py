@@ -150,7 +150,6 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, mem, st
     the loaded one; with tiles of ``words`` > 0 words, a request of a whole tile per
     ref); N -> the value ``zero``; stops pass; D ends. State: [loaded batch]."""
     t = st[T]
-    n_val_reads = 0
     line = st[K0]
     h, n = ctl[qi, HEAD], ctl[qi, END]
     e, cap = ctl[qo, END], ctl[qo, CAP]
@@ -178,7 +177,7 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, mem, st
             if tt < 0:
                 status = mem_status(tt)
                 break
-            n_val_reads += words if words > 0 else 1
+            st[VAL_READS] += words if words > 0 else 1
             e = put(Qo, Vo, e, C_VAL, tt + L, vals[x])
         elif x <= STOP0 or x == C_DONE:
             e = put(Qo, Vo, e, x, tt + 1, 0.0)
@@ -195,7 +194,6 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, mem, st
     settle(ctl, (qi,), (h,), (qo,), (e,))
     st[T] = t
     st[K0] = line
-    st[VAL_READS] += n_val_reads
     return status
 
 
@@ -204,8 +202,6 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, mem, st, rep):
     """Records a level's crd stream; one cycle per coordinate and per stop (N is free),
     written ``batch`` words at a time and the rest at D. State: [words buffered]."""
     t = st[T]
-    n_crd_writes = 0
-    n_seg_writes = 0
     nbuf = st[K0]
     h, n = ctl[qi, HEAD], ctl[qi, END]
     e, cap = ctl[qrec, END], ctl[qrec, CAP]
@@ -240,18 +236,13 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, mem, st, rep):
             t = tt
             status = DONE
             break
-        if x >= 0:
-            n_crd_writes += 1
-        else:
-            n_seg_writes += 1
+        st[CRD_WRITES if x >= 0 else SEG_WRITES] += 1
         REC[0, e] = x
         e += 1
         t = tt + 1
     settle(ctl, (qi,), (h,), (qrec,), (e,))
     st[T] = t
     st[K0] = nbuf
-    st[CRD_WRITES] += n_crd_writes
-    st[SEG_WRITES] += n_seg_writes
     return status
 
 
