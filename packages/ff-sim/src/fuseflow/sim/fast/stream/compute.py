@@ -83,8 +83,7 @@ def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
         else:
             status = IRREGULAR
             break
-        ha += 1
-        hb += 1
+        ha, hb = ha + 1, hb + 1
         t = tt if x == C_DONE else tt + ii
         if x == C_DONE:
             status = DONE
@@ -151,8 +150,7 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
             if p > STOP0 and p != C_DONE:  # a coordinate: its fiber opens
                 hp += 1
                 t = tt
-                infib = 1
-                cnt = 0
+                infib, cnt = 1, 0
                 continue
             if h >= n:
                 rep[0] = qi
@@ -165,8 +163,7 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
                 status = IRREGULAR
                 break
             e = put(Qo, Vo, e, p, tt + 1, 0.0)
-            h += 1
-            hp += 1
+            h, hp = h + 1, hp + 1
             t = tt if p == C_DONE else tt + 1
             if p == C_DONE:
                 status = DONE
@@ -204,8 +201,7 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
             e = put(Qo, Vo, e, C_EMPTY if (is_max and cnt == 0) else C_VAL, tt + L, acc if cnt else np.float32(0.0))
             if x < STOP0:
                 e = put(Qo, Vo, e, x + 1, t2 + 1, 0.0)
-            cnt = 0
-            infib = 0
+            cnt, infib = 0, 0
             t = t2 + 1
         elif x == C_DONE and qp < 0:
             if e >= cap:
@@ -291,8 +287,7 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
             else:
                 status = IRREGULAR
                 break
-            hi += 1
-            hv += 1
+            hi, hv = hi + 1, hv + 1
             oempty = 0
         elif o <= STOP0:
             own = 1 if oempty and not pre and i <= STOP0 and i == o - 1 else 0  # its own inner stop
@@ -318,22 +313,15 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
                 put(CQ, CV, ec + q, c, tt + 1, 0.0)
                 put(WQ, WV, ew + q, C_VAL, tt + 1, acc[c])
                 present[c] = 0
-            put(CQ, CV, ec + ntouch, o, tt + 1, 0.0)
-            put(WQ, WV, ew + ntouch, o, tt + 1, 0.0)
-            ec += ntouch + 1
-            ew += ntouch + 1
-            ntouch = 0
+            ec = put(CQ, CV, ec + ntouch, o, tt + 1, 0.0)
+            ew = put(WQ, WV, ew + ntouch, o, tt + 1, 0.0)
+            ntouch, oempty, pre = 0, 1, 0
             ho += 1
-            oempty = 1
-            pre = 0
             tt = max(tt, IC[1, ji], OC[1, ho])
             if look:  # Comal's look-ahead: the next outer fiber is empty
                 tt = max(tt, IVQ[1, jv])
-                ji += 1
-                jv += 1
                 pre = 1
-            hi = ji
-            hv = jv
+            hi, hv = ji + pre, jv + pre  # (past the look-ahead's stops)
         elif o == C_DONE:
             if i == C_DONE:
                 if ctl[qc, CAP] - ec < 1 or ctl[qw, CAP] - ew < 1:
@@ -344,8 +332,7 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
                 t = tt
                 status = DONE
                 break
-            hi += 1
-            hv += 1
+            hi, hv = hi + 1, hv + 1
         else:
             status = IRREGULAR
             break
@@ -434,22 +421,20 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
                     break
         if not ok:
             break
-        push(ctl, qoc, OC, lvl, tt + 1)
+        s = tt + 1  # the stop's stamp
+        push(ctl, qoc, OC, lvl, s)
         for k in range(n):
-            ORV[k][push(ctl, qor[k], OR[k], lvl, tt + 1)] = 0.0
-        for k in range(n):
+            ORV[k][push(ctl, qor[k], OR[k], lvl, s)] = 0.0
             hk = ctl[qc[k], HEAD]
             hr = ctl[qr[k], HEAD]
             if C[k][0, hk] == C_EMPTY and lvl < STOP0:
                 tt = max(tt, C[k][1, hk + 1], R[k][1, hr + 1])
-                hk += 1
-                hr += 1
+                hk, hr = hk + 1, hr + 1
             ctl[qc[k], HEAD] = hk + 1
             ctl[qr[k], HEAD] = hr + 1
         t = tt + 1
     st[T] = t
     return status
-
 
 
 @jit_inline
@@ -548,8 +533,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
             else:
                 status = IRREGULAR
                 break
-            hi += 1
-            hv += 1
+            hi, hv = hi + 1, hv + 1
         elif phase == MID:
             if hm >= nm:
                 rep[0] = qm
@@ -568,10 +552,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                     status = IRREGULAR
                     break
                 tt = max(tt, IQ[1, hi], VQ[1, hv], OC[1, ho])
-                hm += 1
-                hi += 1
-                hv += 1
-                ho += 1
+                hm, hi, hv, ho = hm + 1, hi + 1, hv + 1, ho + 1
                 phase = OUTER
                 t = tt + 1
             else:

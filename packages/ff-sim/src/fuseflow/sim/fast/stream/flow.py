@@ -49,24 +49,17 @@ def broadcast_step(ctl, qi, Qi, Vi, qo, Qo, Vo, st, rep):
     for j in range(len(qo)):
         room = ctl[qo[j], CAP] - ctl[qo[j], END]
         if room < m:
-            m = room
-            jq = qo[j]
+            m, jq = room, qo[j]
     for x in range(m):
         if Qi[0, h + x] == C_DONE:
             m = x + 1
             break
-    O0 = Qo[0]
-    V0 = Vo[0]
-    e0 = ctl[qo[0], END]
+    O0, V0, e0 = Qo[0], Vo[0], ctl[qo[0], END]
     for x in range(m):
-        s = Qi[1, h + x]
-        if s > t:
-            t = s
+        t = max(t, Qi[1, h + x])
         put(O0, V0, e0 + x, Qi[0, h + x], t + 1, Vi[h + x])
     for j in range(1, len(qo)):
-        Oj = Qo[j]
-        Vj = Vo[j]
-        e = ctl[qo[j], END]
+        Oj, Vj, e = Qo[j], Vo[j], ctl[qo[j], END]
         for x in range(m):
             put(Oj, Vj, e + x, O0[0, e0 + x], O0[1, e0 + x], V0[e0 + x])
     for j in range(len(qo)):
@@ -136,8 +129,7 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
             out = head
         elif sig == C_S:
             if head <= STOP0:
-                out = head - 1
-                used = 1
+                out, used = head - 1, 1
             elif head == C_DONE:
                 status = IRREGULAR
                 break
@@ -208,9 +200,7 @@ def locate_step(ctl, qc, C, CV, qr, R, RV, qb, B, dim, qo, Qo, Vo, st, rep):
         Vo[0][push(ctl, qo[0], Qo[0], c, t + 1)] = 0.0
         Vo[1][push(ctl, qo[1], Qo[1], r, t + 1)] = rv
         Vo[2][push(ctl, qo[2], Qo[2], loc, t + 1)] = 0.0
-        hc += 1
-        hr += 1
-        hb += 1
+        hc, hr, hb = hc + 1, hr + 1, hb + 1
         if loc == C_DONE:
             status = DONE
             break
@@ -400,10 +390,7 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
                 break
             t += 1
             parked[:] = NONE
-            held = NONE
-            seen = 0
-            k = 0
-            phase = LOOP
+            held, seen, k, phase = NONE, 0, 0, LOOP
     ctl[qo, END] = eo
     st[T] = t
     st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3] = phase, k, seen, held
