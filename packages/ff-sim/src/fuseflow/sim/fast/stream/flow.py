@@ -183,20 +183,14 @@ def locate_step(ctl, qc, C, CV, qr, R, RV, qb, B, dim, qo, Qo, Vo, st, rep):
         b = B[0, hb] if qb >= 0 else 0
         t = max(t, C[1, hc], R[1, hr] if qr >= 0 else 0, B[1, hb] if qb >= 0 else 0)
         if c == C_DONE or r == C_DONE:
-            if not (c == C_DONE and r == C_DONE and (b == 0 or b == C_DONE)):
-                status = IRREGULAR
-                break
-            loc = C_DONE
+            loc, bad = C_DONE, not (c == C_DONE and r == C_DONE and (b == 0 or b == C_DONE))
         elif c <= STOP0 or c == C_EMPTY:
-            if r != c or (qb >= 0 and b != c):
-                status = IRREGULAR
-                break
-            loc = c
-        elif c < 0 or (b < 0 and b != C_EMPTY):
+            loc, bad = c, r != c or (qb >= 0 and b != c)
+        else:
+            loc, bad = (C_EMPTY if b == C_EMPTY else b * dim + c), c < 0 or (b < 0 and b != C_EMPTY)
+        if bad:
             status = IRREGULAR
             break
-        else:
-            loc = C_EMPTY if b == C_EMPTY else b * dim + c
         Vo[0][push(ctl, qo[0], Qo[0], c, t + 1)] = 0.0
         Vo[1][push(ctl, qo[1], Qo[1], r, t + 1)] = rv
         Vo[2][push(ctl, qo[2], Qo[2], loc, t + 1)] = 0.0
