@@ -36,10 +36,11 @@ STATE_SLOTS = 20
 
 @jit_inline
 def put(Q, V, e, code, stamp, val):
-    """Token ``code`` (value ``val``) at ``e`` of a queue, stamped ``stamp``."""
+    """Token ``code`` (value ``val``) at ``e`` of a queue, stamped ``stamp``; returns ``e + 1``."""
     Q[0, e] = code
     Q[1, e] = stamp
     V[e] = val
+    return e + 1
 
 
 @jit_inline
@@ -59,6 +60,15 @@ def push(ctl, q, Q, code, stamp):
     Q[1, e] = stamp
     ctl[q, END] = e + 1
     return e
+
+
+@jit_inline
+def settle(ctl, ins, heads, outs, ends):
+    """Writes a step's local queue positions back: ``heads`` of ``ins``, ``ends`` of ``outs``."""
+    for k in range(len(ins)):
+        ctl[ins[k], HEAD] = heads[k]
+    for k in range(len(outs)):
+        ctl[outs[k], END] = ends[k]
 
 
 @jit_inline

@@ -19,7 +19,6 @@ from fuseflow.sim.fast.stream.common import (
     IRREGULAR,
     K0,
     NEED_IN,
-    NEED_OUT,
     REDUCE_OPS,
     T,
     count,
@@ -28,6 +27,7 @@ from fuseflow.sim.fast.stream.common import (
     log_event,
     push,
     put,
+    settle,
     starved,
 )
 
@@ -72,27 +72,23 @@ def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
         tt = max(t, A[1, ha], B[1, hb])
         x, y = A[0, ha], B[0, hb]
         if x == C_VAL and y == C_VAL:  # the common case
-            put(Qo, Vo, e, C_VAL, tt + L, _binop(op, AV[ha], BV[hb]))
+            e = put(Qo, Vo, e, C_VAL, tt + L, _binop(op, AV[ha], BV[hb]))
             nops += 1
         elif (x == C_VAL and y == C_EMPTY) or (x == C_EMPTY and y == C_VAL):  # + 0: never -0
             a, b = (AV[ha], zero) if x == C_VAL else (zero, BV[hb])
-            put(Qo, Vo, e, C_VAL, tt + L, _binop(op, a, b) + zero)
+            e = put(Qo, Vo, e, C_VAL, tt + L, _binop(op, a, b) + zero)
             nops += 1
         elif x == y and (x == C_EMPTY or x == C_DONE or x <= STOP0):
-            put(Qo, Vo, e, x, tt + 1, zero)
+            e = put(Qo, Vo, e, x, tt + 1, zero)
         else:
             status = IRREGULAR
             break
-        e += 1
-        ha += 1
-        hb += 1
+        ha, hb = ha + 1, hb + 1
         t = tt if x == C_DONE else tt + ii
         if x == C_DONE:
             status = DONE
             break
-    ctl[qa, HEAD] = ha
-    ctl[qb, HEAD] = hb
-    ctl[qo, END] = e
+    settle(ctl, (qa, qb), (ha, hb), (qo,), (e,))
     st[T] = t
     count(st, ALU_OPS, nops)
     return status
@@ -106,9 +102,8 @@ def alu1_step(ctl, qi, Qi, Vi, qo, Qo, Vo, L, st, rep):
     h, n = ctl[qi, HEAD], ctl[qi, END]
     e = ctl[qo, END]
     m = min(n - h, ctl[qo, CAP] - e)
-    status = NEED_IN if m == n - h else NEED_OUT
-    rep[0] = qi if status == NEED_IN else qo
-    rep[1] = 1
+    rep[0] = qi
+    status = NEED_IN if m == n - h else full(rep, qo, 1)
     nops = 0
     for q in range(m):
         x = Qi[0, h + q]
@@ -125,8 +120,7 @@ def alu1_step(ctl, qi, Qi, Vi, qo, Qo, Vo, L, st, rep):
             status = DONE
             break
         t += 1
-    ctl[qi, HEAD] = h + m
-    ctl[qo, END] = e + m
+    settle(ctl, (qi,), (h + m,), (qo,), (e + m,))
     count(st, ALU_OPS, nops)
     st[T] = t
     return status
@@ -156,8 +150,7 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
             if p > STOP0 and p != C_DONE:  # a coordinate: its fiber opens
                 hp += 1
                 t = tt
-                infib = 1
-                cnt = 0
+                infib, cnt = 1, 0
                 continue
             if h >= n:
                 rep[0] = qi
@@ -169,10 +162,8 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
             if Qi[0, h] != (C_DONE if p == C_DONE else p - 1):
                 status = IRREGULAR
                 break
-            put(Qo, Vo, e, p, tt + 1, 0.0)
-            e += 1
-            h += 1
-            hp += 1
+            e = put(Qo, Vo, e, p, tt + 1, 0.0)
+            h, hp = h + 1, hp + 1
             t = tt if p == C_DONE else tt + 1
             if p == C_DONE:
                 status = DONE
@@ -207,20 +198,16 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
                 t2 = max(t2, P[1, hp])
                 hp += 1
             # the fiber's value: N for a max over nothing, 0 for an empty sum
-            put(Qo, Vo, e, C_EMPTY if (is_max and cnt == 0) else C_VAL, tt + L, acc if cnt else np.float32(0.0))
-            e += 1
+            e = put(Qo, Vo, e, C_EMPTY if (is_max and cnt == 0) else C_VAL, tt + L, acc if cnt else np.float32(0.0))
             if x < STOP0:
-                put(Qo, Vo, e, x + 1, t2 + 1, 0.0)
-                e += 1
-            cnt = 0
-            infib = 0
+                e = put(Qo, Vo, e, x + 1, t2 + 1, 0.0)
+            cnt, infib = 0, 0
             t = t2 + 1
         elif x == C_DONE and qp < 0:
             if e >= cap:
                 status = full(rep, qo, 1)
                 break
-            put(Qo, Vo, e, C_DONE, tt + 1, 0.0)
-            e += 1
+            e = put(Qo, Vo, e, C_DONE, tt + 1, 0.0)
             t = tt
             status = DONE
         else:
@@ -300,15 +287,11 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
             else:
                 status = IRREGULAR
                 break
-            hi += 1
-            hv += 1
+            hi, hv = hi + 1, hv + 1
             oempty = 0
         elif o <= STOP0:
-            ji = hi
-            jv = hv
-            if oempty and not pre and i <= STOP0 and i == o - 1:
-                ji += 1  # the empty outer fiber's own inner stop
-                jv += 1
+            own = 1 if oempty and not pre and i <= STOP0 and i == o - 1 else 0  # its own inner stop
+            ji, jv = hi + own, hv + own
             if ji >= ni or ho + 1 >= no:
                 rep[0] = qi if ji >= ni else qo_
                 break
@@ -330,45 +313,31 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
                 put(CQ, CV, ec + q, c, tt + 1, 0.0)
                 put(WQ, WV, ew + q, C_VAL, tt + 1, acc[c])
                 present[c] = 0
-            put(CQ, CV, ec + ntouch, o, tt + 1, 0.0)
-            put(WQ, WV, ew + ntouch, o, tt + 1, 0.0)
-            ec += ntouch + 1
-            ew += ntouch + 1
-            ntouch = 0
+            ec = put(CQ, CV, ec + ntouch, o, tt + 1, 0.0)
+            ew = put(WQ, WV, ew + ntouch, o, tt + 1, 0.0)
+            ntouch, oempty, pre = 0, 1, 0
             ho += 1
-            oempty = 1
-            pre = 0
             tt = max(tt, IC[1, ji], OC[1, ho])
             if look:  # Comal's look-ahead: the next outer fiber is empty
                 tt = max(tt, IVQ[1, jv])
-                ji += 1
-                jv += 1
                 pre = 1
-            hi = ji
-            hv = jv
+            hi, hv = ji + pre, jv + pre  # (past the look-ahead's stops)
         elif o == C_DONE:
             if i == C_DONE:
                 if ctl[qc, CAP] - ec < 1 or ctl[qw, CAP] - ew < 1:
                     status = full(rep, qc if ctl[qc, CAP] - ec < 1 else qw, 1)
                     break
-                put(CQ, CV, ec, C_DONE, tt + 1, 0.0)
-                put(WQ, WV, ew, C_DONE, tt + 1, 0.0)
-                ec += 1
-                ew += 1
+                ec = put(CQ, CV, ec, C_DONE, tt + 1, 0.0)
+                ew = put(WQ, WV, ew, C_DONE, tt + 1, 0.0)
                 t = tt
                 status = DONE
                 break
-            hi += 1
-            hv += 1
+            hi, hv = hi + 1, hv + 1
         else:
             status = IRREGULAR
             break
         t = tt + 1
-    ctl[qo_, HEAD] = ho
-    ctl[qi, HEAD] = hi
-    ctl[qv, HEAD] = hv
-    ctl[qc, END] = ec
-    ctl[qw, END] = ew
+    settle(ctl, (qo_, qi, qv), (ho, hi, hv), (qc, qw), (ec, ew))
     st[T] = t
     st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 5] = ntouch, oempty, pre, nev
     count(st, REDUCE_OPS, nops)
@@ -408,31 +377,24 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
             if q >= 0:
                 status = full(rep, q, 1)
                 break
-        if same:
-            push(ctl, qoc, OC, h0, tt + 1)
+        if same or mn >= 0:  # all alike (every input hits), or the smallest coordinate
+            c0 = h0 if same else mn
+            emit = same or union
+            if emit:
+                push(ctl, qoc, OC, c0, tt + 1)
             for k in range(n):
                 hr = ctl[qr[k], HEAD]
-                ORV[k][push(ctl, qor[k], OR[k], R[k][0, hr], tt + 1)] = RV[k][hr]
-                ctl[qc[k], HEAD] += 1
-                ctl[qr[k], HEAD] = hr + 1
-            t = tt if h0 == C_DONE else tt + 1
-            if h0 == C_DONE:
-                status = DONE
-                break
-            continue
-        if mn >= 0:
-            if union:
-                push(ctl, qoc, OC, mn, tt + 1)
-            for k in range(n):
-                hr = ctl[qr[k], HEAD]
-                hit = C[k][0, ctl[qc[k], HEAD]] == mn
-                if union:
+                hit = C[k][0, ctl[qc[k], HEAD]] == c0
+                if emit:
                     ORV[k][push(ctl, qor[k], OR[k], R[k][0, hr] if hit else C_EMPTY, tt + 1)] = (
                         RV[k][hr] if hit else 0.0)
                 if hit:
                     ctl[qc[k], HEAD] += 1
                     ctl[qr[k], HEAD] = hr + 1
-            t = tt + 1
+            t = tt if c0 == C_DONE else tt + 1
+            if c0 == C_DONE:
+                status = DONE
+                break
             continue
         # every input at a stop or an N: one stop level, no D
         lvl = 0
@@ -459,22 +421,20 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
                     break
         if not ok:
             break
-        push(ctl, qoc, OC, lvl, tt + 1)
+        s = tt + 1  # the stop's stamp
+        push(ctl, qoc, OC, lvl, s)
         for k in range(n):
-            ORV[k][push(ctl, qor[k], OR[k], lvl, tt + 1)] = 0.0
-        for k in range(n):
+            ORV[k][push(ctl, qor[k], OR[k], lvl, s)] = 0.0
             hk = ctl[qc[k], HEAD]
             hr = ctl[qr[k], HEAD]
             if C[k][0, hk] == C_EMPTY and lvl < STOP0:
                 tt = max(tt, C[k][1, hk + 1], R[k][1, hr + 1])
-                hk += 1
-                hr += 1
+                hk, hr = hk + 1, hr + 1
             ctl[qc[k], HEAD] = hk + 1
             ctl[qr[k], HEAD] = hr + 1
         t = tt + 1
     st[T] = t
     return status
-
 
 
 @jit_inline
@@ -573,8 +533,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
             else:
                 status = IRREGULAR
                 break
-            hi += 1
-            hv += 1
+            hi, hv = hi + 1, hv + 1
         elif phase == MID:
             if hm >= nm:
                 rep[0] = qm
@@ -593,10 +552,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                     status = IRREGULAR
                     break
                 tt = max(tt, IQ[1, hi], VQ[1, hv], OC[1, ho])
-                hm += 1
-                hi += 1
-                hv += 1
-                ho += 1
+                hm, hi, hv, ho = hm + 1, hi + 1, hv + 1, ho + 1
                 phase = OUTER
                 t = tt + 1
             else:
@@ -627,20 +583,16 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                     if k == 0 or keys[order[k]] >> 32 != keys[order[k - 1]] >> 32:
                         groups += 1
                 need_m, need_i = (1, 1) if o == C_DONE else (groups + 1, n + groups if groups else 1)
-                if ctl[qom, CAP] - eom < need_m:
-                    status = full(rep, qom, need_m)
-                    break
-                if ctl[qoi, CAP] - eoi < need_i:
-                    status = full(rep, qoi, need_i)
-                    break
-                if ctl[qov, CAP] - eov < need_i:
-                    status = full(rep, qov, need_i)
+                for q, e, need in ((qom, eom, need_m), (qoi, eoi, need_i), (qov, eov, need_i)):
+                    if ctl[q, CAP] - e < need:
+                        status = full(rep, q, need)
+                        break
+                if status != NEED_IN:
                     break
                 if o == C_DONE:
-                    put(OMQ, OMV, eom, C_DONE, tt + 1, 0.0)
-                    put(OIQ, OIV, eoi, C_DONE, tt + 1, 0.0)
-                    put(OVQ, OVV, eov, C_DONE, tt + 1, 0.0)
-                    eom, eoi, eov = eom + 1, eoi + 1, eov + 1
+                    eom = put(OMQ, OMV, eom, C_DONE, tt + 1, 0.0)
+                    eoi = put(OIQ, OIV, eoi, C_DONE, tt + 1, 0.0)
+                    eov = put(OVQ, OVV, eov, C_DONE, tt + 1, 0.0)
                     ho, hm, hi, hv = ho + 1, hm + 1, hi + 1, hv + 1
                     t = tt
                     status = DONE
@@ -653,26 +605,18 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                     key = keys[order[k]]
                     g = key >> 32
                     if k == 0 or g != keys[order[k - 1]] >> 32:
-                        put(OMQ, OMV, eom, g, s, 0.0)
-                        eom += 1
-                    put(OIQ, OIV, eoi, key & 0xFFFFFFFF, s, 0.0)
-                    put(OVQ, OVV, eov, C_VAL, s, vals[order[k]])
-                    eoi += 1
-                    eov += 1
+                        eom = put(OMQ, OMV, eom, g, s, 0.0)
+                    eoi = put(OIQ, OIV, eoi, key & 0xFFFFFFFF, s, 0.0)
+                    eov = put(OVQ, OVV, eov, C_VAL, s, vals[order[k]])
                     if k == n - 1 or keys[order[k + 1]] >> 32 != g:
                         g_done += 1
                         code = STOP0 - (lev + 1) if g_done == groups else STOP0
-                        put(OIQ, OIV, eoi, code, s, 0.0)
-                        put(OVQ, OVV, eov, code, s, 0.0)
-                        eoi += 1
-                        eov += 1
-                put(OMQ, OMV, eom, o, s, 0.0)
-                eom += 1
+                        eoi = put(OIQ, OIV, eoi, code, s, 0.0)
+                        eov = put(OVQ, OVV, eov, code, s, 0.0)
+                eom = put(OMQ, OMV, eom, o, s, 0.0)
                 if groups == 0:
-                    put(OIQ, OIV, eoi, o - 1, s, 0.0)
-                    put(OVQ, OVV, eov, o - 1, s, 0.0)
-                    eoi += 1
-                    eov += 1
+                    eoi = put(OIQ, OIV, eoi, o - 1, s, 0.0)
+                    eov = put(OVQ, OVV, eov, o - 1, s, 0.0)
                 if 8 * n > len(table):
                     table[:, 0] = 0
                 else:  # find every slot before clearing any (a cleared slot cuts probe chains)
@@ -693,11 +637,5 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
     st[T] = t
     st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 5] = phase, oempty, mid, n, nev
     count(st, REDUCE_OPS, n_ops)
-    ctl[qoc, HEAD] = ho
-    ctl[qm, HEAD] = hm
-    ctl[qi, HEAD] = hi
-    ctl[qv, HEAD] = hv
-    ctl[qom, END] = eom
-    ctl[qoi, END] = eoi
-    ctl[qov, END] = eov
+    settle(ctl, (qoc, qm, qi, qv), (ho, hm, hi, hv), (qom, qoi, qov), (eom, eoi, eov))
     return status

@@ -14,12 +14,12 @@ from fuseflow.sim.fast.stream.common import (
     IRREGULAR,
     K0,
     NEED_IN,
-    NEED_OUT,
     T,
     cramped,
     full,
     push,
     put,
+    settle,
 )
 
 NONE = 1 << 62  # no code: a lane not parked, no stop held
@@ -49,40 +49,29 @@ def broadcast_step(ctl, qi, Qi, Vi, qo, Qo, Vo, st, rep):
     for j in range(len(qo)):
         room = ctl[qo[j], CAP] - ctl[qo[j], END]
         if room < m:
-            m = room
-            jq = qo[j]
-    done = False
+            m, jq = room, qo[j]
     for x in range(m):
         if Qi[0, h + x] == C_DONE:
             m = x + 1
-            done = True
             break
-    O0 = Qo[0]
-    V0 = Vo[0]
-    e0 = ctl[qo[0], END]
+    O0, V0, e0 = Qo[0], Vo[0], ctl[qo[0], END]
     for x in range(m):
-        s = Qi[1, h + x]
-        if s > t:
-            t = s
+        t = max(t, Qi[1, h + x])
         put(O0, V0, e0 + x, Qi[0, h + x], t + 1, Vi[h + x])
     for j in range(1, len(qo)):
-        Oj = Qo[j]
-        Vj = Vo[j]
-        e = ctl[qo[j], END]
+        Oj, Vj, e = Qo[j], Vo[j], ctl[qo[j], END]
         for x in range(m):
             put(Oj, Vj, e + x, O0[0, e0 + x], O0[1, e0 + x], V0[e0 + x])
     for j in range(len(qo)):
         ctl[qo[j], END] += m
     ctl[qi, HEAD] = h + m
     st[T] = t
-    if done:
+    if m and Qi[0, h + m - 1] == C_DONE:
         return DONE
-    if m == n:
-        rep[0] = qi
-        return NEED_IN
-    rep[0] = jq
-    rep[1] = 1
-    return NEED_OUT
+    if m < n:
+        return full(rep, jq, 1)
+    rep[0] = qi
+    return NEED_IN
 
 
 @jit_hot
@@ -99,23 +88,14 @@ def repeat_sig_step(ctl, qi, Qi, qo, Qo, Vo, fiber_n, st, rep):
             break
         x = Qi[0, h]
         t = max(t, Qi[1, h])
-        if x == C_DONE:
-            sig = C_DONE
-        elif x <= STOP0:
-            sig = C_S
-        elif x == C_EMPTY and fiber_n:
-            sig = C_N
-        else:
-            sig = C_R
-        put(Qo, Vo, e, sig, t + 1, 0.0)
-        e += 1
+        sig = C_DONE if x == C_DONE else (C_S if x <= STOP0 else (C_N if x == C_EMPTY and fiber_n else C_R))
+        e = put(Qo, Vo, e, sig, t + 1, 0.0)
         h += 1
         if sig == C_DONE:
             status = DONE
             break
         t += 1
-    ctl[qi, HEAD] = h
-    ctl[qo, END] = e
+    settle(ctl, (qi,), (h,), (qo,), (e,))
     st[T] = t
     return status
 
@@ -140,7 +120,7 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
         tt = max(t, Qi[1, h], S[1, hs])
         head = Qi[0, h]
         sig = S[0, hs]
-        val = Vi[h]
+        val = Vi[h] if sig == C_R else 0.0
         used = 0
         if sig == C_R:
             if not (head >= 0 or head == C_VAL or head == C_EMPTY):
@@ -149,8 +129,7 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
             out = head
         elif sig == C_S:
             if head <= STOP0:
-                out = head - 1
-                used = 1
+                out, used = head - 1, 1
             elif head == C_DONE:
                 status = IRREGULAR
                 break
@@ -162,19 +141,14 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
                 nxt = Qi[0, h + 1]
                 out = nxt - 1 if nxt <= STOP0 else STOP0
                 used = 2 if nxt <= STOP0 else 1
-            val = 0.0
         elif sig == C_N:
-            out = C_EMPTY
-            used = 1
-            val = 0.0
+            out, used = C_EMPTY, 1
         elif sig == C_DONE:
             out = C_DONE
-            val = 0.0
         else:
             status = IRREGULAR
             break
-        put(Qo, Vo, e, out, tt + 1, val)
-        e += 1
+        e = put(Qo, Vo, e, out, tt + 1, val)
         hs += 1
         h += used
         t = tt
@@ -182,9 +156,7 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
             status = DONE
             break
         t += 1
-    ctl[qi, HEAD] = h
-    ctl[qs, HEAD] = hs
-    ctl[qo, END] = e
+    settle(ctl, (qi, qs), (h, hs), (qo,), (e,))
     st[T] = t
     return status
 
@@ -207,38 +179,22 @@ def locate_step(ctl, qc, C, CV, qr, R, RV, qb, B, dim, qo, Qo, Vo, st, rep):
             status = full(rep, q, 1)
             break
         c = C[0, hc]
-        t = max(t, C[1, hc])
-        r = c
-        rv = CV[hc]
-        if qr >= 0:
-            r = R[0, hr]
-            rv = RV[hr]
-            t = max(t, R[1, hr])
-        b = 0
-        if qb >= 0:
-            b = B[0, hb]
-            t = max(t, B[1, hb])
+        r, rv = (R[0, hr], RV[hr]) if qr >= 0 else (c, CV[hc])
+        b = B[0, hb] if qb >= 0 else 0
+        t = max(t, C[1, hc], R[1, hr] if qr >= 0 else 0, B[1, hb] if qb >= 0 else 0)
         if c == C_DONE or r == C_DONE:
-            if not (c == C_DONE and r == C_DONE and (b == 0 or b == C_DONE)):
-                status = IRREGULAR
-                break
-            loc = C_DONE
+            loc, bad = C_DONE, not (c == C_DONE and r == C_DONE and (b == 0 or b == C_DONE))
         elif c <= STOP0 or c == C_EMPTY:
-            if r != c or (qb >= 0 and b != c):
-                status = IRREGULAR
-                break
-            loc = c
-        elif c < 0 or (b < 0 and b != C_EMPTY):
+            loc, bad = c, r != c or (qb >= 0 and b != c)
+        else:
+            loc, bad = (C_EMPTY if b == C_EMPTY else b * dim + c), c < 0 or (b < 0 and b != C_EMPTY)
+        if bad:
             status = IRREGULAR
             break
-        else:
-            loc = C_EMPTY if b == C_EMPTY else b * dim + c
         Vo[0][push(ctl, qo[0], Qo[0], c, t + 1)] = 0.0
         Vo[1][push(ctl, qo[1], Qo[1], r, t + 1)] = rv
         Vo[2][push(ctl, qo[2], Qo[2], loc, t + 1)] = 0.0
-        hc += 1
-        hr += 1
-        hb += 1
+        hc, hr, hb = hc + 1, hr + 1, hb + 1
         if loc == C_DONE:
             status = DONE
             break
@@ -267,31 +223,23 @@ def fork_step(ctl, qi, Qi, Vi, qo, Qo, Vo, st, rep):
             break
         tt = max(t, Qi[1, h])
         c = Qi[0, h]
-        if c >= 0 or c == C_EMPTY or c == C_VAL:  # a coordinate, N, or a value
-            if ctl[qo[p], CAP] - ctl[qo[p], END] < 1:
-                status = full(rep, qo[p], 1)
-                break
-            Vo[p][push(ctl, qo[p], Qo[p], c, tt + 1)] = Vi[h]
-            p = (p + 1) % P
-            t = tt + 1
-        elif c <= STOP0 or c == C_DONE:
-            q = cramped(ctl, qo, 1)
-            if q >= 0:
-                status = full(rep, q, 1)
-                break
-            for j in range(P):
-                Vo[j][push(ctl, qo[j], Qo[j], c, tt + 1)] = Vi[h]
-            p = 0
-            if c == C_DONE:
-                h += 1
-                t = tt
-                status = DONE
-                break
-            t = tt + 1
-        else:
+        lane = c >= 0 or c == C_EMPTY or c == C_VAL  # a coordinate, N, or a value: to lane p
+        if not (lane or c <= STOP0 or c == C_DONE):
             status = IRREGULAR
             break
+        lo, hi = (p, p + 1) if lane else (0, P)
+        q = cramped(ctl, qo[lo:hi], 1)
+        if q >= 0:
+            status = full(rep, q, 1)
+            break
+        for j in range(lo, hi):
+            Vo[j][push(ctl, qo[j], Qo[j], c, tt + 1)] = Vi[h]
+        p = (p + 1) % P if lane else 0
         h += 1
+        t = tt if c == C_DONE else tt + 1
+        if c == C_DONE:
+            status = DONE
+            break
     ctl[qi, HEAD] = h
     st[T] = t
     st[K0] = p
@@ -352,8 +300,7 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
                 if ctl[qo, CAP] - eo < 1:
                     status = full(rep, qo, 1)
                     break
-                put(OQ, OV, eo, head, tt + 1, LV[p][h])
-                eo += 1
+                eo = put(OQ, OV, eo, head, tt + 1, LV[p][h])
                 ctl[q, HEAD] = h + 1
                 t = tt + 1
                 k += 1
@@ -363,8 +310,7 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
                 if ctl[qo, CAP] - eo < 1:
                     status = full(rep, qo, 1)
                     break
-                put(OQ, OV, eo, STOP0 - (delta - 1), tt + 1, 0.0)
-                eo += 1
+                eo = put(OQ, OV, eo, STOP0 - (delta - 1), tt + 1, 0.0)
             if ends:  # the empty last element: its lane is done
                 parked[p] = head
                 ctl[q, HEAD] = h + 1
@@ -391,8 +337,7 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
                 if ctl[qo, CAP] - eo < 1:
                     status = full(rep, qo, 1)
                     break
-                put(OQ, OV, eo, tok, tt + 1, LV[p][h])
-                eo += 1
+                eo = put(OQ, OV, eo, tok, tt + 1, LV[p][h])
             ctl[q, HEAD] = h + 1
             t = tt
         elif phase == ENDS:
@@ -433,17 +378,13 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
             if end == C_DONE and held != NONE:
                 status = IRREGULAR
                 break
-            put(OQ, OV, eo, end, t + 1, 0.0)
-            eo += 1
+            eo = put(OQ, OV, eo, end, t + 1, 0.0)
             if end == C_DONE:
                 status = DONE
                 break
             t += 1
             parked[:] = NONE
-            held = NONE
-            seen = 0
-            k = 0
-            phase = LOOP
+            held, seen, k, phase = NONE, 0, 0, LOOP
     ctl[qo, END] = eo
     st[T] = t
     st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3] = phase, k, seen, held

@@ -126,8 +126,7 @@ def _root_maker(node, ports, ctx, fm, kinds, pool):
 
 def _broadcast_fork(node, ports, ctx, fm, kinds, pool):
     """Broadcast and fork: one input, ``arity`` outputs."""
-    n = node.attrs.arity or 0
-    if n < 1:
+    if (n := node.attrs.arity or 0) < 1:
         return None
     qi = ports.ins["in"]
     qos = [ports.out(f"out{k}") for k in range(n)]
@@ -137,16 +136,14 @@ def _broadcast_fork(node, ports, ctx, fm, kinds, pool):
 
 
 def _repeat_sig(node, ports, ctx, fm, kinds, pool):
-    qi = ports.ins["crd"]
-    qo = ports.out("repsig")
+    qi, qo = ports.ins["crd"], ports.out("repsig")
     fiber_n = kinds.get("crd") is StreamKind.CRD
     return Runner(node, [qi], [qo], lambda q, hz, h: flow.repeat_sig_step(
         q.ctl, qi, q.Q[qi], qo, q.Q[qo], q.V[qo], fiber_n, h.st, h.rep))
 
 
 def _repeat(node, ports, ctx, fm, kinds, pool):
-    qi, qs = ports.ins["in"], ports.ins["repsig"]
-    qo = ports.out("out")
+    qi, qs, qo = ports.ins["in"], ports.ins["repsig"], ports.out("out")
     return Runner(node, [qi, qs], [qo], lambda q, hz, h: flow.repeat_step(
         q.ctl, qi, q.Q[qi], q.V[qi], qs, q.Q[qs], qo, q.Q[qo], q.V[qo], h.st, h.rep))
 
@@ -155,14 +152,17 @@ def _locate(node, ports, ctx, fm, kinds, pool):
     a = node.attrs
     dim = int(ctx.stored(a.tensor).levels[a.level].dim)
     qc = ports.ins["crd"]
-    qr = ports.ins.get("ref", -1)
-    qb = ports.ins.get("base", -1)
+    qr, qb = ports.ins.get("ref", -1), ports.ins.get("base", -1)
     qos = [ports.out(p) for p in ("crd", "ref", "located")]
     qo = np.array(qos, I64)
     ins = [x for x in (qc, qr, qb) if x >= 0]
     return Runner(node, ins, qos, lambda q, hz, h: flow.locate_step(
         q.ctl, qc, q.Q[qc], q.V[qc], qr, q.Q[qr if qr >= 0 else qc], q.V[qr if qr >= 0 else qc],
         qb, q.Q[qb if qb >= 0 else qc], dim, qo, *_qv(q, qos), h.st, h.rep))
+
+
+_SCAN_FORMATS = {LevelFormat.DENSE: scan.DENSE, LevelFormat.COMPRESSED: scan.COMPRESSED,
+                 LevelFormat.SINGLETON: scan.SINGLETON}
 
 
 def _level_scan(node, ports, ctx, fm, kinds, pool):
@@ -176,27 +176,20 @@ def _level_scan(node, ports, ctx, fm, kinds, pool):
         fmt, dim = scan.DENSE, int(a.dim)
     else:
         lv = ctx.stored(a.tensor).levels[a.level]
-        dim = int(lv.dim)
-        if lv.format is LevelFormat.DENSE:
-            fmt = scan.DENSE
-        elif lv.format in (LevelFormat.COMPRESSED, LevelFormat.SINGLETON) and lv.crd is not None:
-            fmt = scan.COMPRESSED if lv.format is LevelFormat.COMPRESSED else scan.SINGLETON
-            crd = np.ascontiguousarray(lv.crd, I64)
-            if fmt == scan.COMPRESSED:
-                if lv.seg is None:
-                    return None
-                seg = np.ascontiguousarray(lv.seg, I64)
-                if cfg.data_load_factor:
-                    f = cfg.data_load_factor
-                    t0 += math.ceil(len(seg) * f) + math.ceil(len(crd) * f)
-            t0 += cfg.startup_delay
-        else:
+        fmt, dim = _SCAN_FORMATS.get(lv.format, -1), int(lv.dim)
+        if fmt < 0 or (fmt != scan.DENSE and lv.crd is None) or (fmt == scan.COMPRESSED and lv.seg is None):
             return None
+        if fmt != scan.DENSE:
+            crd = np.ascontiguousarray(lv.crd, I64)
+            t0 = cfg.startup_delay
+        if fmt == scan.COMPRESSED:
+            seg = np.ascontiguousarray(lv.seg, I64)
+            f = cfg.data_load_factor
+            t0 += math.ceil(len(seg) * f) + math.ceil(len(crd) * f)
     mcfg = ctx.hw.memory
     client = fmt != scan.DENSE
     use_mem, margs = _mem(ctx, fm if client else None, node)
-    qi = ports.ins["ref"]
-    qc, qr = ports.out("crd"), ports.out("ref")
+    qi, qc, qr = ports.ins["ref"], ports.out("crd"), ports.out("ref")
     L = max(1, cfg.output_latency)
     seq, delay = cfg.sequential_interval, cfg.initial_delay + cfg.miss_latency
     swr, batch = mcfg.seg_words_per_ref, max(1, mcfg.crd_batch)
@@ -216,8 +209,7 @@ def _val_array(node, ports, ctx, fm, kinds, pool):
         return None
     vals = np.ascontiguousarray(vals)
     use_mem, margs = _mem(ctx, fm, node, tile=words)
-    qi = ports.ins["ref"]
-    qo = ports.out("val")
+    qi, qo = ports.ins["ref"], ports.out("val")
     L = ctx.hw.timing.val_array_latency.at(block)
     batch = max(1, ctx.hw.memory.val_batch)
     r = Runner(node, [qi], [qo], lambda q, hz, h: scan.val_array_step(
@@ -280,9 +272,7 @@ def _reduce(node, ports, ctx, fm, kinds, pool):
     a = node.attrs
     if (a.block and pool is None) or a.op not in (ReduceOp.SUM, ReduceOp.MAX):
         return None
-    qi = ports.ins["val"]
-    qp = ports.ins.get("crd", -1)
-    qo = ports.out("val")
+    qi, qp, qo = ports.ins["val"], ports.ins.get("crd", -1), ports.out("val")
     is_max = a.op is ReduceOp.MAX
     L = ctx.hw.timing.reduce_latency.at(_block(node))
     vals = boxed.ReduceValues(pool, node, qi, qo) if pool is not None else None
@@ -325,13 +315,11 @@ def _spacc2(node, ports, ctx, fm, kinds, pool):
 
 
 def _join(node, ports, ctx, fm, kinds, pool):
-    n = node.attrs.arity or 0
-    if n < 1:
+    if (n := node.attrs.arity or 0) < 1:
         return None
     qls = [ports.ins[f"in{k}"] for k in range(n)]
     ql = np.array(qls, I64)
-    qc = ports.ins.get("count", -1)
-    qo = ports.out("out")
+    qc, qo = ports.ins.get("count", -1), ports.out("out")
     delta = int(node.attrs.level or 0)
     parked = np.full(n, flow.NONE, I64)
     r = Runner(node, qls + ([qc] if qc >= 0 else []), [qo], lambda q, hz, h: flow.join_step(
@@ -342,8 +330,7 @@ def _join(node, ports, ctx, fm, kinds, pool):
 
 
 def _joiner(node, ports, ctx, fm, kinds, pool):
-    n = node.attrs.arity or 0
-    if n < 1:
+    if (n := node.attrs.arity or 0) < 1:
         return None
     qcs = [ports.ins[f"crd{k}"] for k in range(n)]
     qrs = [ports.ins[f"ref{k}"] for k in range(n)]
@@ -357,8 +344,7 @@ def _joiner(node, ports, ctx, fm, kinds, pool):
 
 
 def _level_write(node, ports, ctx, fm, kinds, pool):
-    qi = ports.ins["crd"]
-    qrec = ports.new("record")
+    qi, qrec = ports.ins["crd"], ports.new("record")
     use_mem, margs = _mem(ctx, fm, node)
     batch = max(1, ctx.hw.memory.write_batch)
     return Runner(node, [qi], [qrec], lambda q, hz, h: scan.level_write_step(
@@ -366,8 +352,7 @@ def _level_write(node, ports, ctx, fm, kinds, pool):
 
 
 def _val_write(node, ports, ctx, fm, kinds, pool):
-    qi = ports.ins["val"]
-    qrec = ports.new("record")
+    qi, qrec = ports.ins["val"], ports.new("record")
     use_mem, margs = _mem(ctx, fm, node, pool)
     return Runner(node, [qi], [qrec], lambda q, hz, h: scan.val_write_step(
         q.ctl, qi, q.Q[qi], q.V[qi], qrec, q.Q[qrec], q.V[qrec], pool.sizes if pool is not None else _NO_SIZES,

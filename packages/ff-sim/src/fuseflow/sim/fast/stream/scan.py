@@ -30,6 +30,7 @@ from fuseflow.sim.fast.stream.common import (
     mem_status,
     mem_wait,
     put,
+    settle,
 )
 
 DENSE, COMPRESSED, SINGLETON = 0, 1, 2
@@ -39,11 +40,12 @@ IDLE, SEG, CRDS, CLOSE = 0, 1, 2, 3
 
 @jit_inline
 def _emit2(OC, ec, OR, er, c, r, stamp):
-    """Coordinate ``c`` and ref ``r`` (or the same stop, N or D) out together."""
+    """Coordinate ``c`` and ref ``r`` (or the same stop, N or D) out together; the next ends."""
     OC[0, ec] = c
     OC[1, ec] = stamp
     OR[0, er] = r
     OR[1, er] = stamp
+    return ec + 1, er + 1
 
 
 @jit_hot
@@ -72,9 +74,7 @@ def level_scan_step(ctl, qi, Qi, qc, OC, qr, OR, fmt, dim, seg, crd, L, seq, del
                 # a fiber's S0 (an input stop Sk right after it folds in as S(k+1)), or a
                 # bare input stop Sk as S(k+1), N or D
                 out = x - 1 if x <= STOP0 else (STOP0 if close else x)
-                _emit2(OC, ec, OR, er, out, out, tt + 1)
-                ec += 1
-                er += 1
+                ec, er = _emit2(OC, ec, OR, er, out, out, tt + 1)
                 phase = IDLE
                 if x <= STOP0 or not close:
                     h += 1
@@ -135,14 +135,10 @@ def level_scan_step(ctl, qi, Qi, qc, OC, qr, OR, fmt, dim, seg, crd, L, seq, del
                     break
                 t = tt
                 st[CRD_READS] += nn
-            _emit2(OC, ec, OR, er, crd[p], p, t + L)
-            ec += 1
-            er += 1
+            ec, er = _emit2(OC, ec, OR, er, crd[p], p, t + L)
             t += seq
             p += 1
-    ctl[qi, HEAD] = h
-    ctl[qc, END] = ec
-    ctl[qr, END] = er
+    settle(ctl, (qi,), (h,), (qc, qr), (ec, er))
     st[T] = t
     st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 4] = phase, p, hi, base, lo
     return status
@@ -154,7 +150,6 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, mem, st
     the loaded one; with tiles of ``words`` > 0 words, a request of a whole tile per
     ref); N -> the value ``zero``; stops pass; D ends. State: [loaded batch]."""
     t = st[T]
-    n_val_reads = 0
     line = st[K0]
     h, n = ctl[qi, HEAD], ctl[qi, END]
     e, cap = ctl[qo, END], ctl[qo, CAP]
@@ -182,26 +177,23 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, mem, st
             if tt < 0:
                 status = mem_status(tt)
                 break
-            n_val_reads += words if words > 0 else 1
-            put(Qo, Vo, e, C_VAL, tt + L, vals[x])
+            st[VAL_READS] += words if words > 0 else 1
+            e = put(Qo, Vo, e, C_VAL, tt + L, vals[x])
         elif x <= STOP0 or x == C_DONE:
-            put(Qo, Vo, e, x, tt + 1, 0.0)
+            e = put(Qo, Vo, e, x, tt + 1, 0.0)
         elif x == C_EMPTY:
-            put(Qo, Vo, e, C_VAL, tt + 1, zero)
+            e = put(Qo, Vo, e, C_VAL, tt + 1, zero)
         else:
             status = IRREGULAR
             break
-        e += 1
         h += 1
         t = tt if x == C_DONE else tt + 1
         if x == C_DONE:
             status = DONE
             break
-    ctl[qi, HEAD] = h
-    ctl[qo, END] = e
+    settle(ctl, (qi,), (h,), (qo,), (e,))
     st[T] = t
     st[K0] = line
-    st[VAL_READS] += n_val_reads
     return status
 
 
@@ -210,8 +202,6 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, mem, st, rep):
     """Records a level's crd stream; one cycle per coordinate and per stop (N is free),
     written ``batch`` words at a time and the rest at D. State: [words buffered]."""
     t = st[T]
-    n_crd_writes = 0
-    n_seg_writes = 0
     nbuf = st[K0]
     h, n = ctl[qi, HEAD], ctl[qi, END]
     e, cap = ctl[qrec, END], ctl[qrec, CAP]
@@ -246,19 +236,13 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, mem, st, rep):
             t = tt
             status = DONE
             break
-        if x >= 0:
-            n_crd_writes += 1
-        else:
-            n_seg_writes += 1
+        st[CRD_WRITES if x >= 0 else SEG_WRITES] += 1
         REC[0, e] = x
         e += 1
         t = tt + 1
-    ctl[qi, HEAD] = h
-    ctl[qrec, END] = e
+    settle(ctl, (qi,), (h,), (qrec,), (e,))
     st[T] = t
     st[K0] = nbuf
-    st[CRD_WRITES] += n_crd_writes
-    st[SEG_WRITES] += n_seg_writes
     return status
 
 
@@ -298,7 +282,6 @@ def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, sizes, mem, st, rep):
             status = DONE
             break
         t = tt
-    ctl[qi, HEAD] = h
-    ctl[qrec, END] = e
+    settle(ctl, (qi,), (h,), (qrec,), (e,))
     st[T] = t
     return status
