@@ -264,3 +264,11 @@ def test_no_float32_error_for_a_sparse_output() -> None:
 
     a = torch.eye(3).to_sparse_csr()
     assert float32_errors(torch.nn.Identity(), (a,), [a]) == [None]
+
+
+def test_no_float32_error_past_the_size_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fuseflow.frontend import precision
+
+    monkeypatch.setattr(precision, "LIMIT", 10)
+    x = torch.rand(4, 4)
+    assert precision.float32_errors(torch.nn.Identity(), (x,), [x]) == [None]
