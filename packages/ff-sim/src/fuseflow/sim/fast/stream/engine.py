@@ -205,9 +205,8 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
         if any(spec.name not in ins[nid] and not spec.optional for spec in node.inputs()):
             WHY.append(f"{kernel.name}: {node.describe()} lacks an input")
             return None
-        try:
-            new = partial(queues.new, owner=node.describe())  # its sink and record queues
-            r = build(node, Ports(ins[nid], outs[nid], new), ctx, fm, kinds[nid], pool)
+        try:  # queues.new makes its sink and record queues
+            r = build(node, Ports(ins[nid], outs[nid], partial(queues.new, owner=node.describe())), ctx, fm, kinds[nid], pool)
         except Exception as e:  # noqa: BLE001 - a node the reference will report on
             WHY.append(f"{kernel.name}: {node.describe()}: {e!r}")
             return None
@@ -364,22 +363,22 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
                     cond.wait()
                 pre = prepare(r)
                 running[id(r)] = r
+            error: Exception | None = None
             try:
                 r.status = _call(r, queues, fm, pre[0])
                 # disk I/O outside the lock: r still counts as running, so nothing else touches its queues
                 again = bool(queues.spills.fifo) and queues.spills.settle(r, pre[2])
             except Exception as e:  # noqa: BLE001 - handed to the caller
-                with cond:
-                    state["error"] = _named(queues, r, e)
-                    running.pop(id(r))
-                    cond.notify_all()
-                return
+                error = e
             with cond:
                 running.pop(id(r))
                 try:
-                    state["left"] -= settle(r, again, *pre)
+                    state["left"] -= settle(r, again, *pre) if error is None else 0
                 except Exception as e:  # noqa: BLE001 - handed to the caller
-                    state["error"] = _named(queues, r, e)
+                    error = e
+                if isinstance(error, MemoryError):  # the clear error naming the kernel and the primitive
+                    error = out_of_memory(f"in kernel {queues.kernel}, at {r.node.describe()}", error)
+                state["error"] = error or state["error"]
                 cond.notify_all()
 
     helpers = [threading.Thread(target=work, daemon=True) for _ in range(max(1, threads) - 1)]
@@ -390,13 +389,6 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
         h.join()
     if state["error"] is not None:
         raise state["error"]
-
-
-def _named(queues: Queues, r: Runner, e: Exception) -> Exception:
-    """A MemoryError as the clear error naming the kernel and the primitive."""
-    if isinstance(e, MemoryError):
-        return out_of_memory(f"in kernel {queues.kernel}, at {r.node.describe()}", e)
-    return e
 
 
 def _call(r: Runner, queues: Queues, fm: Any, hz: int) -> int:
