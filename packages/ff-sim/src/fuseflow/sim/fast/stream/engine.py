@@ -98,9 +98,8 @@ class Queues:
         if h == 0:
             return
         n = e - h
-        if n:
-            self.Q[q][:, :n] = self.Q[q][:, h:e].copy()
-            self.V[q][:n] = self.V[q][h:e].copy()
+        self.Q[q][:, :n] = self.Q[q][:, h:e].copy()
+        self.V[q][:n] = self.V[q][h:e].copy()
         c[HEAD], c[END], c[BASE] = 0, n, c[BASE] + h
         if c[CAP] < self.size(q):  # a gated queue stays shut
             c[CAP] -= h
@@ -151,11 +150,8 @@ def supported(kernel: Kernel, ctx: KernelContext) -> bool:
         return True
     if ctx.memory is not None and sum(_is_memory_client(n, ctx) for n in g.nodes.values()) >= 2:
         return False
-    order: TopologicalSorter[int] = TopologicalSorter({n: [] for n in g.nodes})
-    for s in g.streams:
-        order.add(s.dst.node, s.src.node)
     try:
-        order.prepare()
+        TopologicalSorter({n: [s.src.node for s in g.streams if s.dst.node == n] for n in g.nodes}).prepare()
     except CycleError:
         return False
     return True
