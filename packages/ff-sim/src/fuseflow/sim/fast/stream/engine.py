@@ -59,7 +59,7 @@ I64 = np.int64
 F32 = np.float32
 # kernels streamed or left to the reference, and why (for tests and --profile)
 STATS: dict[str, int] = {"streamed": 0, "not taken": 0, "not exact": 0, "reference": 0, "irregular": 0,
-                         "largest queue": 0, "memory waits": 0, "spilled tokens": 0, "most on disk": 0}  # bytes
+                         "largest queue": 0, "memory waits": 0, "spilled tokens": 0}
 WHY: list[str] = []  # the last reasons, newest last
 # primitives only the reference runs: Comal/tortilla imports have them, the compiler never emits them
 REFERENCE_ONLY = (NodeKind.CRD_DROP, NodeKind.CRD_HOLD)
@@ -70,8 +70,7 @@ class Queues:
     """Every queue's arrays and the ``ctl`` table ([head, end, cap, base] per queue); ``cap``
     is below the arrays' ``size`` while a spilled queue's producer must wait (``Spills.gate``)."""
 
-    def __init__(self, cap: int, kernel: str = "", opts: EngineOptions | None = None) -> None:
-        opts = opts or EngineOptions()
+    def __init__(self, cap: int, kernel: str, opts: EngineOptions) -> None:
         self.cap0 = cap
         self.kernel = kernel
         self.names: list[str] = []  # each queue, for errors: "from <primitive> to <primitive>"
@@ -83,15 +82,14 @@ class Queues:
         self.records: dict[int, Any] = {}  # writers' records by node id (``_drain``)
         self.ctl = np.zeros((0, 4), I64)
 
-    def new(self, kind: str, name: str = "") -> int:
-        q = len(self.Q)
-        self.names.append(name or f"{kind} {q}")
+    def new(self, kind: str, name: str = "", owner: str = "") -> int:
+        """A queue named ``name``, or for a node's sink or record, after its ``owner``."""
+        self.names.append(name or f"{kind} of {owner}")
+        self.kind.append(kind)
         self.Q.append(np.empty((2, self.cap0), I64))  # nothing is read before it is written
         self.V.append(np.empty(self.cap0, F32))
-        self.kind.append(kind)
-        row = np.array([[0, 0, self.cap0, 0]], I64)
-        self.ctl = np.concatenate([self.ctl, row])
-        return q
+        self.ctl = np.concatenate([self.ctl, np.array([[0, 0, self.cap0, 0]], I64)])
+        return len(self.Q) - 1
 
     def compact(self, q: int) -> None:
         """Move the unread tokens to the front."""
@@ -100,9 +98,8 @@ class Queues:
         if h == 0:
             return
         n = e - h
-        if n:
-            self.Q[q][:, :n] = self.Q[q][:, h:e].copy()
-            self.V[q][:n] = self.V[q][h:e].copy()
+        self.Q[q][:, :n] = self.Q[q][:, h:e].copy()
+        self.V[q][:n] = self.V[q][h:e].copy()
         c[HEAD], c[END], c[BASE] = 0, n, c[BASE] + h
         if c[CAP] < self.size(q):  # a gated queue stays shut
             c[CAP] -= h
@@ -129,6 +126,15 @@ class Queues:
     def size(self, q: int) -> int:
         return int(self.V[q].shape[0])
 
+    def roomy(self, q: int, need: int) -> bool:
+        """Worth waking the writer of ``q``: half of it free (after a compaction), or as
+        much as it needs without one; and, on a spilled queue, room on disk."""
+        if self.spills.full(q):
+            return False
+        c = self.ctl[q]
+        free = int(c[CAP] - c[END] + c[HEAD])
+        return free >= max(need, 3 * int(c[CAP]) // 4) or c[CAP] - c[END] >= need
+
 
 class Stalled(Exception):
     """The streaming path cannot finish this kernel: the reference runs it, reporting any error."""
@@ -144,11 +150,8 @@ def supported(kernel: Kernel, ctx: KernelContext) -> bool:
         return True
     if ctx.memory is not None and sum(_is_memory_client(n, ctx) for n in g.nodes.values()) >= 2:
         return False
-    order: TopologicalSorter[int] = TopologicalSorter({n: [] for n in g.nodes})
-    for s in g.streams:
-        order.add(s.dst.node, s.src.node)
     try:
-        order.prepare()
+        TopologicalSorter({n: [s.src.node for s in g.streams if s.dst.node == n] for n in g.nodes}).prepare()
     except CycleError:
         return False
     return True
@@ -198,9 +201,8 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
         if any(spec.name not in ins[nid] and not spec.optional for spec in node.inputs()):
             WHY.append(f"{kernel.name}: {node.describe()} lacks an input")
             return None
-        try:
-            new = partial(_new_queue, queues, node.describe())  # its sink and record queues
-            r = build(node, Ports(ins[nid], outs[nid], new), ctx, fm, kinds[nid], pool)
+        try:  # queues.new makes its sink and record queues
+            r = build(node, Ports(ins[nid], outs[nid], partial(queues.new, owner=node.describe())), ctx, fm, kinds[nid], pool)
         except Exception as e:  # noqa: BLE001 - a node the reference will report on
             WHY.append(f"{kernel.name}: {node.describe()}: {e!r}")
             return None
@@ -226,16 +228,11 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
         return None
     finally:
         STATS["spilled tokens"] += spills.written
-        STATS["most on disk"] = max(STATS["most on disk"], spills.peak)
         spills.close()
     STATS["streamed"] += 1
     STATS["largest queue"] = max(STATS["largest queue"], max(map(queues.size, range(len(queues.Q))), default=0))
     queues.Q, queues.V = [], []  # their RAM goes before the outputs are built (ctl keeps the counts)
     return _finish(program, kernel, ctx, runners, queues)
-
-
-def _new_queue(queues: Queues, node: str, kind: str) -> int:
-    return queues.new(kind, f"{kind} of {node}")
 
 
 def _slot(fm: Any, c: Runner) -> int:
@@ -290,18 +287,13 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
         if again:
             wake(r)
         for q in r.outs:
-            kind = queues.kind[q]
-            if kind == "stream":
-                continue
-            if kind == "sink":
-                ctl[q, HEAD] = ctl[q, END]
-            else:
+            if queues.kind[q] != "stream":
                 _drain(r, queues, q)
-            if status == NEED_OUT and r.rep[0] == q:
-                wake(r)  # it was full, and nobody else reads it
+                if status == NEED_OUT and r.rep[0] == q:
+                    wake(r)  # it was full, and nobody else reads it
         for q in qi[ctl[qi, HEAD] + ctl[qi, BASE] != took].tolist():
             p = producer.get(q)
-            if p is not None and p.status == NEED_OUT and p.rep[0] == q and _roomy(queues, q, int(p.rep[1])):
+            if p is not None and p.status == NEED_OUT and p.rep[0] == q and queues.roomy(q, int(p.rep[1])):
                 wake(p)
         for q in qo[ctl[qo, END] + ctl[qo, BASE] != gave].tolist():
             c = consumer.get(q)
@@ -367,22 +359,22 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
                     cond.wait()
                 pre = prepare(r)
                 running[id(r)] = r
+            error: Exception | None = None
             try:
                 r.status = _call(r, queues, fm, pre[0])
                 # disk I/O outside the lock: r still counts as running, so nothing else touches its queues
-                again = bool(queues.spills.fifo) and _spill_settle(r, queues, pre[2])
+                again = bool(queues.spills.fifo) and queues.spills.settle(r, pre[2])
             except Exception as e:  # noqa: BLE001 - handed to the caller
-                with cond:
-                    state["error"] = _named(queues, r, e)
-                    running.pop(id(r))
-                    cond.notify_all()
-                return
+                error = e
             with cond:
                 running.pop(id(r))
                 try:
-                    state["left"] -= settle(r, again, *pre)
+                    state["left"] -= settle(r, again, *pre) if error is None else 0
                 except Exception as e:  # noqa: BLE001 - handed to the caller
-                    state["error"] = _named(queues, r, e)
+                    error = e
+                if isinstance(error, MemoryError):  # the clear error naming the kernel and the primitive
+                    error = out_of_memory(f"in kernel {queues.kernel}, at {r.node.describe()}", error)
+                state["error"] = error or state["error"]
                 cond.notify_all()
 
     helpers = [threading.Thread(target=work, daemon=True) for _ in range(max(1, threads) - 1)]
@@ -393,39 +385,6 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
         h.join()
     if state["error"] is not None:
         raise state["error"]
-
-
-def _named(queues: Queues, r: Runner, e: Exception) -> Exception:
-    """A MemoryError as the clear error naming the kernel and the primitive."""
-    if isinstance(e, MemoryError):
-        return out_of_memory(f"in kernel {queues.kernel}, at {r.node.describe()}", e)
-    return e
-
-
-def _spill_settle(r: Runner, queues: Queues, gave: np.ndarray) -> bool:
-    """After a call of ``r``: its writes to a spilled queue follow the tokens on disk, and a
-    spilled queue it reads or waits on refills from disk. True: wake ``r`` again."""
-    spills = queues.spills
-    again = False
-    for k, q in enumerate(r.outs):
-        if spills.pending(q):
-            spills.after_write(q, int(gave[k]))
-            spills.refill(q)  # its reader is woken as for any write (base + end moved)
-            again |= r.status == NEED_OUT and r.rep[0] == q and _roomy(queues, q, int(r.rep[1]))
-    for q in r.ins:
-        hungry = r.status == NEED_IN and r.rep[0] == q
-        again |= bool(spills.pending(q) and spills.refill(q, force=hungry) and hungry)
-    return again
-
-
-def _roomy(queues: Queues, q: int, need: int) -> bool:
-    """Worth waking the writer of ``q``: half of it free (after a compaction), or as
-    much as it needs without one; and, on a spilled queue, room on disk."""
-    if queues.spills.full(q):
-        return False
-    c = queues.ctl[q]
-    free = int(c[CAP] - c[END] + c[HEAD])
-    return free >= max(need, 3 * int(c[CAP]) // 4) or c[CAP] - c[END] >= need
 
 
 def _call(r: Runner, queues: Queues, fm: Any, hz: int) -> int:
@@ -449,19 +408,18 @@ def _call(r: Runner, queues: Queues, fm: Any, hz: int) -> int:
 
 
 def _drain(r: Runner, queues: Queues, q: int) -> None:
-    """Moves a writer's record queue into its record: float32 values (tile handles keep
-    their codes for ``boxed``), a level's codes or squeezed dense level (``LevelRecord``)."""
+    """Empties a sink; moves a writer's record queue into its record: float32 values (tile handles
+    keep their codes for ``boxed``), a level's codes or squeezed dense level (``LevelRecord``)."""
     c = queues.ctl[q]
     h, e = int(c[HEAD]), int(c[END])
-    if e <= h:
-        return
     codes = queues.Q[q][0, h:e]
-    if r.node.kind is NodeKind.LEVEL_WRITE:
-        queues.records[r.node.id].add(codes)
-    elif queues.pool is not None:
-        r.records.append((codes.copy(), queues.V[q][h:e].copy()))
-    else:
-        queues.records.setdefault(r.node.id, []).append(np.where(codes == C_VAL, queues.V[q][h:e], F32(0)))
+    if e > h and queues.kind[q] == "record":
+        if r.node.kind is NodeKind.LEVEL_WRITE:
+            queues.records[r.node.id].add(codes)
+        elif queues.pool is not None:
+            r.records.append((codes.copy(), queues.V[q][h:e].copy()))
+        else:
+            queues.records.setdefault(r.node.id, []).append(np.where(codes == C_VAL, queues.V[q][h:e], F32(0)))
     c[HEAD] = e
 
 
@@ -477,10 +435,10 @@ def _dense_dim(node: Node, ctx: KernelContext) -> int | None:
 
 def _unstick(runners: list[Runner], queues: Queues, producer: dict[int, Runner], consumer: dict[int, Runner],
              clients: list[Runner], fm: Any) -> list[Runner]:
-    """No node is ready; the nodes to wake: writers whose queue is :func:`_roomy`, readers
+    """No node is ready; the nodes to wake: writers whose queue is ``Queues.roomy``, readers
     of spilled queues, or else, following the waits (each parked node waits for one other)
     to a cycle, the owner of its smallest full queue, which grows (Parks' rule)."""
-    roomy = [r for r in runners if not r.done and r.status == NEED_OUT and _roomy(queues, int(r.rep[0]), int(r.rep[1]))]
+    roomy = [r for r in runners if not r.done and r.status == NEED_OUT and queues.roomy(int(r.rep[0]), int(r.rep[1]))]
     if roomy:
         return roomy
     spills = queues.spills
@@ -489,37 +447,24 @@ def _unstick(runners: list[Runner], queues: Queues, producer: dict[int, Runner],
         spills.refill(int(x.rep[0]), force=True)
     if hungry:
         return hungry
-
-    def waits_for(r: Runner) -> tuple[Runner | None, int]:
-        q = int(r.rep[0])
-        if r.status == NEED_IN:
-            return producer.get(q), -1
-        if r.status == NEED_OUT:
-            return consumer.get(q), q
-        if r.status == MEM_WAIT:  # the lower-id client that holds the horizon back
-            live = [c for c in clients[:clients.index(r)] if not c.done]
-            return min(live, key=lambda c: _slot(fm, c)) if live else None, -1
-        return None, -1
-
     seen: dict[int, int] = {}
-    path: list[tuple[Runner, int]] = []
+    path: list[tuple[Runner, int]] = []  # each parked node, and the full queue it waits on (or -1)
     r: Runner | None = next(x for x in runners if not x.done)
     while r is not None and id(r) not in seen:
         seen[id(r)] = len(path)
-        nxt, q = waits_for(r)
-        path.append((r, q))
-        r = nxt
+        q = int(r.rep[0])
+        path.append((r, q if r.status == NEED_OUT else -1))
+        if r.status == MEM_WAIT:  # the lower-id client that holds the horizon back
+            live = [c for c in clients[:clients.index(r)] if not c.done]
+            r = min(live, key=lambda c: _slot(fm, c)) if live else None
+        else:
+            r = {NEED_IN: producer, NEED_OUT: consumer}.get(r.status, {}).get(q)
     if r is not None:
         full = [(x, q) for x, q in path[seen[id(r)]:] if q >= 0]
         if full:
             owner, q = min(full, key=lambda xq: queues.size(xq[1]) + spills.limit.get(xq[1], 0))  # RAM + disk
-            need = int(owner.rep[1])
-            if spills.pending(q):
-                spills.more(q)  # twice the tokens on disk, as growing would allow in RAM
-                if not _roomy(queues, q, need):
-                    queues.grow(q, need)
-            elif not (spills.want(q) and spills.start(q, need)):
-                queues.grow(q, need)
+            if not spills.relieve(q, int(owner.rep[1])):
+                queues.grow(q, int(owner.rep[1]))
             return [owner]
     stuck = [x.node.describe() for x in runners if not x.done]
     raise Stalled("deadlock: " + ", ".join(stuck[:4]))

@@ -5,7 +5,7 @@ higher-id one). A stream queue that the engine would grow past ``spill_at`` toke
 keeps a window in RAM and moves the rest, first in first out, to packed temporary files.
 
 A spilled queue holds, in order: the unread RAM window ``[head, end)``, the file, then what
-the producer writes next (``after_write`` appends it to the file); a window running low gets
+the producer writes next (``settle`` appends it to the file); a window running low gets
 the file's oldest tokens (``refill``). Step functions never see this. The producer parks at
 ``limit`` tokens on disk (Parks' rule), doubled only when the graph would stall.
 """
@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from fuseflow.ir.errors import SimulationError
-from fuseflow.sim.fast.stream.common import BASE, CAP, END, HEAD
+from fuseflow.sim.fast.stream.common import BASE, CAP, END, HEAD, NEED_IN, NEED_OUT
 
 TOKEN = np.dtype([("code", np.int64), ("stamp", np.int64), ("val", np.float32)])  # 20 bytes a token in RAM
 SEGMENT = 1 << 28  # bytes per file: a file read through is deleted, so disk use follows the tokens on it
@@ -139,14 +139,17 @@ class Spills:
         """The producer of ``q`` must wait: as many tokens on disk as the limit allows."""
         return q in self.fifo and self.fifo[q].count >= self.limit[q]
 
-    def want(self, q: int) -> bool:
-        """Overflow instead of growing: a stream queue already at ``spill_at``."""
-        return self.spill_at > 0 and self.queues.kind[q] == "stream" and self.queues.size(q) >= self.spill_at
-
-    def start(self, q: int, need: int) -> bool:
-        """Room for the producer of a full queue: its unread tokens past half the queue go to
-        disk. False when that would not give ``need`` tokens of room (grow it)."""
+    def relieve(self, q: int, need: int) -> bool:
+        """Slack for the producer of a full queue that stalls the graph, on disk: twice as many
+        tokens may wait there, or a stream queue at ``spill_at`` starts to spill its unread
+        tokens past half the queue. False when that gives no ``need`` tokens of room: grow it."""
         qs = self.queues
+        if self.pending(q):
+            self.limit[q] *= 2  # as growing would allow in RAM
+            self.gate(q)
+            return qs.roomy(q, need)
+        if not (self.spill_at > 0 and qs.kind[q] == "stream" and qs.size(q) >= self.spill_at):
+            return False
         c = qs.ctl[q]
         size, window = qs.size(q), int(c[END] - c[HEAD])
         keep = min(window, max(1, size // 2))
@@ -160,29 +163,32 @@ class Spills:
         self.gate(q)
         return True
 
-    def more(self, q: int) -> None:
-        """The graph needs more slack here: twice as many tokens may wait on disk."""
-        self.limit[q] *= 2
-        self.gate(q)
-
     def gate(self, q: int) -> None:
         """Shut the queue to its producer (``cap`` at ``end``) while the disk holds its limit."""
         c = self.queues.ctl[q]
         c[CAP] = c[END] if self.full(q) else self.queues.size(q)
 
-    def after_write(self, q: int, gave: int) -> None:
-        """While older tokens wait on disk, what the producer wrote from position ``gave`` goes there too."""
-        if q in self.fifo:
-            c = self.queues.ctl[q]
-            self._put(q, max(gave - int(c[BASE]), int(c[HEAD])))
-            self.gate(q)
+    def settle(self, r: Any, gave: np.ndarray) -> bool:
+        """After a call of runner ``r`` (``gave``: base + end of its outputs before it): its writes
+        to a spilled queue follow the tokens on disk, and a spilled queue it reads or waits on
+        refills from disk. True: wake ``r`` again."""
+        again = False
+        for k, q in enumerate(r.outs):
+            if self.pending(q):
+                c = self.queues.ctl[q]
+                self._put(q, max(int(gave[k]) - int(c[BASE]), int(c[HEAD])))
+                self.gate(q)
+                self.refill(q)  # its reader is woken as for any write (base + end moved)
+                again |= r.status == NEED_OUT and r.rep[0] == q and self.queues.roomy(q, int(r.rep[1]))
+        for q in r.ins:
+            hungry = r.status == NEED_IN and r.rep[0] == q
+            again |= bool(self.pending(q) and self.refill(q, force=hungry) and hungry)
+        return again
 
     def refill(self, q: int, force: bool = False) -> int:
-        """When the window is under a quarter of the queue (or ``force``: its reader waits),
-        the oldest tokens on disk come in behind it, up to half the queue; how many came."""
-        f = self.fifo.get(q)
-        if f is None:
-            return 0
+        """When the window of spilled queue ``q`` is under a quarter of the queue (or ``force``: its
+        reader waits), the oldest tokens on disk come in behind it, up to half the queue; how many came."""
+        f = self.fifo[q]
         qs = self.queues
         c = qs.ctl[q]
         window = int(c[END] - c[HEAD])
