@@ -19,8 +19,6 @@ RTOL = 1e-4
 SLACK = 4.0
 ATOL_FRACTION = 1e-5  # absolute floor, relative to the reference's largest magnitude
 CHUNK = 1 << 22  # entries compared at once (float64 temporaries of 32 MiB each)
-
-
 RECORDED = "recorded PyTorch outputs"
 
 
@@ -135,15 +133,10 @@ def compare(outputs: dict[str, TensorData], reference: dict[str, TensorData],
 def check(program: Program, outputs: dict[str, TensorData], env: dict[str, TensorData],
           use_recorded: bool = True) -> CheckReport:
     ref, source = reference_outputs(program, env, use_recorded)
-    floor = float32_floors(program) if source == RECORDED else {}
+    floor = {key.removeprefix("float32_error."): SLACK * float(value) for key, value in program.meta.items()
+             if key.startswith("float32_error.")} if source == RECORDED else {}
     rep = compare(outputs, ref, floor)
     rep.note = f"against {source}" + "".join(f"; {n} to within {e:.2g} (PyTorch's own float32 error x {SLACK:g})"
                                               for n, e in floor.items())
     return rep
 
-
-def float32_floors(program: Program) -> dict[str, float]:
-    """The absolute error each output may have: SLACK times its float32 PyTorch reference's
-    own error against float64 (e.g. a softmax over logits in the thousands)."""
-    return {key.removeprefix("float32_error."): SLACK * float(value) for key, value in program.meta.items()
-            if key.startswith("float32_error.")}

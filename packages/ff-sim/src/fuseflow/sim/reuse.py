@@ -3,8 +3,7 @@
 Two kernels are the same when their keys are: a hash of the kernel's text form (tensors renamed
 by first appearance), its tensors' declarations and the stored structure of those it reads, the
 hardware and the engine (no primitive branches on a value). On a hit the figures are copied and
-the outputs interpreted in the structure the first simulation wrote, within ``DENSE_LIMIT`` bytes.
-"""
+the outputs interpreted in the structure the first simulation wrote, within ``DENSE_LIMIT`` bytes."""
 
 from __future__ import annotations
 
@@ -184,8 +183,7 @@ def interpreted_outputs(program: Program, kernel: Kernel, names: list[str], env:
     output is not one its expressions compute."""
     from fuseflow.ir.interp import evaluate
 
-    cut = program.only_kernel(kernel.name)
-    tp = cut.program
+    tp = program.only_kernel(kernel.name).program
     produced = {a.output.tensor for a in tp.assignments}
     wanted = {names[i]: coords for i, coords in structure.items()}
     if not set(wanted) <= produced:
