@@ -45,9 +45,7 @@ BINARY: dict[BinaryOp, Callable[[Any, Any], Any]] = {
 
 def as_value(x: Any) -> Any:
     """float32 scalar or float32 tile."""
-    if isinstance(x, np.ndarray) and x.ndim > 0:
-        return x.astype(F32, copy=False)
-    return F32(x)
+    return x.astype(F32, copy=False) if isinstance(x, np.ndarray) and x.ndim > 0 else F32(x)
 
 
 def unary(op: UnaryOp, x: Any, scalar: float | None) -> Any:
@@ -64,9 +62,7 @@ def binary(op: BinaryOp, a: Any, b: Any, matmul: bool = False) -> Any:
 
 
 def zero_like(v: Any) -> Any:
-    if isinstance(v, np.ndarray) and v.ndim > 0:
-        return np.zeros_like(v, dtype=F32)
-    return ZERO
+    return np.zeros_like(v, dtype=F32) if isinstance(v, np.ndarray) and v.ndim > 0 else ZERO
 
 
 def parse_tile_label(label: str | None) -> tuple[str, list[str], str] | None:

@@ -1,9 +1,7 @@
 """Reuse of the figures of a kernel already simulated in the same run (e.g. GPT-3's 12 decoders).
-
-Two kernels are the same when their keys are: a hash of the kernel's text form (tensors renamed
-by first appearance), its tensors' declarations and the stored structure of those it reads, the
-hardware and the engine (no primitive branches on a value). On a hit the figures are copied and
-the outputs interpreted in the structure the first simulation wrote, within ``DENSE_LIMIT`` bytes."""
+Kernels are the same when their keys are (a hash of the text form, tensors renamed; the tensors'
+declarations and stored read structure; hardware; engine: no primitive branches on a value). On a
+hit the figures are copied, the outputs interpreted in the first one's structure (``DENSE_LIMIT``)."""
 
 from __future__ import annotations
 
