@@ -56,9 +56,7 @@ def unary(op: UnaryOp, x: Any, scalar: float | None) -> Any:
 
 def binary(op: BinaryOp, a: Any, b: Any, matmul: bool = False) -> Any:
     with np.errstate(all="ignore"):
-        if matmul:
-            return as_value(np.matmul(a, b))
-        return as_value(BINARY[op](a, b))
+        return as_value(np.matmul(a, b) if matmul else BINARY[op](a, b))
 
 
 def zero_like(v: Any) -> Any:
