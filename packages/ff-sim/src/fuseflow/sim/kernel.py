@@ -60,9 +60,8 @@ class KernelContext:
             data = resolve_view(self.program.program.tensors, self.env, name)
             if data is None:
                 raise SimulationError(f"no data for tensor {name!r}")
-            decl = self.program.program.tensor(name)
             try:
-                self._stored[name] = store(data, decl.format)
+                self._stored[name] = store(data, self.program.program.tensor(name).format)
             except DataError as e:
                 raise SimulationError(f"tensor {name!r}: {e}") from None
         return self._stored[name]
