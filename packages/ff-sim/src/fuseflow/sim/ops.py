@@ -49,9 +49,8 @@ def as_value(x: Any) -> Any:
 
 
 def unary(op: UnaryOp, x: Any, scalar: float | None) -> Any:
-    s = F32(0.0 if scalar is None else scalar)
     with np.errstate(all="ignore"):
-        return as_value(UNARY[op](x, s))
+        return as_value(UNARY[op](x, F32(0.0 if scalar is None else scalar)))
 
 
 def binary(op: BinaryOp, a: Any, b: Any, matmul: bool = False) -> Any:
@@ -142,9 +141,8 @@ def tile_binary(op: BinaryOp, a: Any, b: Any, ins: list[str], out: str, lead: in
 def tile_unary(kind: str, op: UnaryOp, x: Any, scalar: float | None, ins: list[str], out: str,
                lead: int = 0) -> Any:
     """``op`` on a tile (``lead`` > 0: a stack of tiles, kind "tile" only), laid out on ``out``."""
-    s = F32(0.0 if scalar is None else scalar)
     with np.errstate(all="ignore"):
-        y = UNARY[op](x, s)
+        y = UNARY[op](x, F32(0.0 if scalar is None else scalar))
         if not isinstance(y, np.ndarray) or y.ndim == 0:
             return as_value(y)
         src = ins[0]
