@@ -23,10 +23,8 @@ def simulate(program: Program, hw: str | Path | HwConfig = "default", engine: st
              **options: Any) -> SimResult:
     """Simulate every kernel of ``program`` in order on hardware ``hw`` (a preset name,
     a TOML file or an :class:`HwConfig`); ``check`` compares the outputs with PyTorch's.
-
     Options go to the engine: ``channel_depth``, ``stream_depths``, ``density`` of random
-    inputs, ``engine_options`` (an :class:`~fuseflow.sim.options.EngineOptions` or a dict).
-    """
+    inputs, ``engine_options`` (an :class:`~fuseflow.sim.options.EngineOptions` or a dict)."""
     opts = EngineOptions.of(options.pop("engine_options", None))
     apply_compile_settings(opts)  # before the engine plugins load the compiled loops
     options["engine_options"] = opts

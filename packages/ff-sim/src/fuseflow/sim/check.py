@@ -21,28 +21,12 @@ ATOL_FRACTION = 1e-5  # absolute floor, relative to the reference's largest magn
 CHUNK = 1 << 22  # entries compared at once (float64 temporaries of 32 MiB each)
 
 
-RECORDED = "recorded PyTorch outputs"
-
-
 @dataclass
 class CheckReport:
     status: str | None  # "pass", "fail" or None (no reference available)
     max_rel_error: float | None = None
     first_mismatch: dict[str, Any] | None = None
     note: str = ""
-
-
-def reference_outputs(program: Program, env: dict[str, TensorData],
-                      use_recorded: bool) -> tuple[dict[str, TensorData], str]:
-    names = list(program.program.outputs)
-    if use_recorded and names and all(n in program.expected for n in names):
-        return {n: program.expected[n] for n in names}, RECORDED
-    from fuseflow.ir.interp import evaluate
-
-    with memory_guard("computing the reference outputs with the tensor-program interpreter (dense)"):
-        inputs = {n: t.to_dense() for n, t in env.items()}
-        got = evaluate(program.program, inputs)
-        return {n: TensorData.from_dense(np.asarray(got[n], dtype=np.float32)) for n in names}, "fuseflow.ir.interp"
 
 
 def _entries(td: TensorData) -> tuple[np.ndarray, np.ndarray]:
@@ -134,16 +118,22 @@ def compare(outputs: dict[str, TensorData], reference: dict[str, TensorData],
 
 def check(program: Program, outputs: dict[str, TensorData], env: dict[str, TensorData],
           use_recorded: bool = True) -> CheckReport:
-    ref, source = reference_outputs(program, env, use_recorded)
-    floor = float32_floors(program) if source == RECORDED else {}
+    """The outputs against PyTorch's recorded ones (if ``use_recorded`` and all are), else the interpreter's."""
+    names = list(program.program.outputs)
+    floor: dict[str, float] = {}
+    if use_recorded and names and all(n in program.expected for n in names):
+        ref, source = {n: program.expected[n] for n in names}, "recorded PyTorch outputs"
+        floor = {key.removeprefix("float32_error."): SLACK * float(value) for key, value in program.meta.items()
+                 if key.startswith("float32_error.")}
+    else:
+        from fuseflow.ir.interp import evaluate
+
+        with memory_guard("computing the reference outputs with the tensor-program interpreter (dense)"):
+            got = evaluate(program.program, {n: t.to_dense() for n, t in env.items()})
+            ref = {n: TensorData.from_dense(np.asarray(got[n], dtype=np.float32)) for n in names}
+        source = "fuseflow.ir.interp"
     rep = compare(outputs, ref, floor)
     rep.note = f"against {source}" + "".join(f"; {n} to within {e:.2g} (PyTorch's own float32 error x {SLACK:g})"
                                               for n, e in floor.items())
     return rep
 
-
-def float32_floors(program: Program) -> dict[str, float]:
-    """The absolute error each output may have: SLACK times its float32 PyTorch reference's
-    own error against float64 (e.g. a softmax over logits in the thousands)."""
-    return {key.removeprefix("float32_error."): SLACK * float(value) for key, value in program.meta.items()
-            if key.startswith("float32_error.")}

@@ -23,16 +23,19 @@ class ReferenceEngine:
 
     def run(self, program: Program, hw: HwConfig | str = "default", **options: Any) -> SimResult:
         """Options: random_inputs (seed), density, channel_depth, stream_depths, trace (bool)."""
-        cfg = load_hw(hw).with_options(options.get("channel_depth"), options.get("stream_depths"))
-        env, made = prepare_inputs(program, options.get("random_inputs"), options.get("density"))
-        return run_program(program, cfg, env, made, self.name, bool(options.get("trace")))
+        return run_program(program, hw, options, self.name)
 
 
-def run_program(program: Program, hw: HwConfig, env: dict[str, TensorData], made: tuple[str, ...],
-                engine: str, trace: bool, run_one: Callable[..., KernelRun] | None = None) -> SimResult:
+def run_program(program: Program, hw_spec: HwConfig | str, options: dict[str, Any], engine: str,
+                run_one: Callable[..., KernelRun] | None = None) -> SimResult:
     """Run the kernels in order, each on the outputs of those before it, and sum their
-    figures. ``run_one(program, kernel, env, hw)`` runs one kernel (the fast engine's);
-    by default the reference's, with its trace."""
+    figures. ``run_one(program, kernel, env, hw)`` runs one kernel (the fast engine's) unless
+    channels are bounded or a trace is asked for: then the reference does."""
+    hw = load_hw(hw_spec).with_options(options.get("channel_depth"), options.get("stream_depths"))
+    env, made = prepare_inputs(program, options.get("random_inputs"), options.get("density"))
+    trace = bool(options.get("trace"))
+    if trace or hw.channel_depth is not None or hw.stream_depths:
+        run_one = None
     word = hw.memory.word_bytes
     kernels: list[KernelResult] = []
     total = Counters()

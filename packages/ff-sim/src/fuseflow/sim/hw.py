@@ -76,12 +76,8 @@ class HwConfig:
 
     def with_options(self, channel_depth: int | None = None,
                      stream_depths: dict[str, int] | None = None) -> HwConfig:
-        hw = self
-        if channel_depth is not None:
-            hw = replace(hw, channel_depth=channel_depth if channel_depth > 0 else None)
-        if stream_depths:
-            hw = replace(hw, stream_depths=hw.stream_depths + tuple(stream_depths.items()))
-        return hw
+        hw = self if channel_depth is None else replace(self, channel_depth=channel_depth if channel_depth > 0 else None)
+        return replace(hw, stream_depths=hw.stream_depths + tuple(stream_depths.items())) if stream_depths else hw
 
 
 def load_hw(spec: str | Path | HwConfig) -> HwConfig:

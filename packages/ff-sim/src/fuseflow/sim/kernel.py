@@ -50,8 +50,7 @@ class KernelContext:
         self._stored: dict[str, StoredTensor] = {}
         self.levels: dict[str, dict[int, list[Any]]] = {}
         self.values: dict[str, list[Any]] = {}
-        # the fast engine's writers record here instead: a level's codes (or squeezed dense
-        # level, fast/rebuild.py), float32 value chunks
+        # the fast engine's writers record here instead: a level's codes (or ``DenseLevel``), float32 chunks
         self.level_cols: dict[str, dict[int, Any]] = {}
         self.value_cols: dict[str, list[np.ndarray]] = {}
         self.kinds: dict[tuple[int, str], StreamKind] = {}  # (node id, input port) -> its stream's kind
@@ -61,9 +60,8 @@ class KernelContext:
             data = resolve_view(self.program.program.tensors, self.env, name)
             if data is None:
                 raise SimulationError(f"no data for tensor {name!r}")
-            decl = self.program.program.tensor(name)
             try:
-                self._stored[name] = store(data, decl.format)
+                self._stored[name] = store(data, self.program.program.tensor(name).format)
             except DataError as e:
                 raise SimulationError(f"tensor {name!r}: {e}") from None
         return self._stored[name]

@@ -45,28 +45,21 @@ BINARY: dict[BinaryOp, Callable[[Any, Any], Any]] = {
 
 def as_value(x: Any) -> Any:
     """float32 scalar or float32 tile."""
-    if isinstance(x, np.ndarray) and x.ndim > 0:
-        return x.astype(F32, copy=False)
-    return F32(x)
+    return x.astype(F32, copy=False) if isinstance(x, np.ndarray) and x.ndim > 0 else F32(x)
 
 
 def unary(op: UnaryOp, x: Any, scalar: float | None) -> Any:
-    s = F32(0.0 if scalar is None else scalar)
     with np.errstate(all="ignore"):
-        return as_value(UNARY[op](x, s))
+        return as_value(UNARY[op](x, F32(0.0 if scalar is None else scalar)))
 
 
 def binary(op: BinaryOp, a: Any, b: Any, matmul: bool = False) -> Any:
     with np.errstate(all="ignore"):
-        if matmul:
-            return as_value(np.matmul(a, b))
-        return as_value(BINARY[op](a, b))
+        return as_value(np.matmul(a, b) if matmul else BINARY[op](a, b))
 
 
 def zero_like(v: Any) -> Any:
-    if isinstance(v, np.ndarray) and v.ndim > 0:
-        return np.zeros_like(v, dtype=F32)
-    return ZERO
+    return np.zeros_like(v, dtype=F32) if isinstance(v, np.ndarray) and v.ndim > 0 else ZERO
 
 
 def parse_tile_label(label: str | None) -> tuple[str, list[str], str] | None:
@@ -148,9 +141,8 @@ def tile_binary(op: BinaryOp, a: Any, b: Any, ins: list[str], out: str, lead: in
 def tile_unary(kind: str, op: UnaryOp, x: Any, scalar: float | None, ins: list[str], out: str,
                lead: int = 0) -> Any:
     """``op`` on a tile (``lead`` > 0: a stack of tiles, kind "tile" only), laid out on ``out``."""
-    s = F32(0.0 if scalar is None else scalar)
     with np.errstate(all="ignore"):
-        y = UNARY[op](x, s)
+        y = UNARY[op](x, F32(0.0 if scalar is None else scalar))
         if not isinstance(y, np.ndarray) or y.ndim == 0:
             return as_value(y)
         src = ins[0]

@@ -1,10 +1,6 @@
-"""Rebuilding an output tensor from what its level and value writers recorded.
-
-Level l+1's stream is parsed in lockstep with level l's, the way a scanner produced it:
-one fiber per level-l coordinate, closed by S0 or by an S(k+1) that also closes level l's Sk.
-Both engines hand the records over as code arrays (``fast.codes``); the parse is compiled
-(``fast.rebuild``), as records run to millions of tokens.
-"""
+"""Rebuilding an output tensor from what its level and value writers recorded (code arrays,
+``fast.codes``). Level l+1's stream is parsed (compiled: ``fast.rebuild``) in lockstep with level
+l's: one fiber per level-l coordinate, closed by S0 or by an S(k+1) that also closes level l's Sk."""
 
 from __future__ import annotations
 
@@ -45,14 +41,6 @@ def _mismatch(name: str, level: int, err: np.ndarray) -> SimulationError:
     msg = ("stream ends inside a fiber" if what == 1 else f"{_token(code)} does not close a parent fiber" if what == 2
            else f"expected {_token(code - 1)} for the parent's {_token(code)}")
     return SimulationError(f"output {name}: level {level} stream does not match level {level - 1}: {msg}")
-
-
-def scalars(values: list[Any] | np.ndarray) -> np.ndarray:
-    """The written float32 values: from tokens (N is 0, stops are skipped), or as a fast
-    value writer recorded them."""
-    if isinstance(values, np.ndarray):
-        return values
-    return np.array([0.0 if x is EMPTY else float(x) for x in values if not is_stop(x)], dtype=F32)
 
 
 def _dense_stops(dims: list[int]) -> np.ndarray:
@@ -116,8 +104,10 @@ def rebuild(decl: TensorDecl, levels: dict[int, np.ndarray | DenseLevel], values
 
     fmt = decl.format
     block = fmt.block
-    if block is None or not isinstance(values, list):
-        vals: Any = scalars(values)
+    if isinstance(values, np.ndarray):
+        vals: Any = values
+    elif block is None:  # tokens: N is 0
+        vals = np.array([0.0 if x is EMPTY else float(x) for x in values if not is_stop(x)], dtype=F32)
     else:
         vals = [v for v in values if not is_stop(v)]  # tiles (or N)
     if decl.order == 0:

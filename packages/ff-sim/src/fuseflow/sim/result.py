@@ -8,8 +8,6 @@ from typing import Any, Literal
 from fuseflow.ir.data import TensorData
 from fuseflow.sim.counters import Counters
 
-CheckStatus = Literal["pass", "fail"]
-
 
 @dataclass
 class KernelResult:
@@ -41,7 +39,7 @@ class SimResult:
     outputs: dict[str, TensorData]
     engine: str = "reference"
     hw: str = "default"
-    check: CheckStatus | None = None
+    check: Literal["pass", "fail"] | None = None
     check_note: str = ""
     max_rel_error: float | None = None
     first_mismatch: dict[str, Any] | None = None

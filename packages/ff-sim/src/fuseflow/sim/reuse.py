@@ -1,10 +1,7 @@
 """Reuse of the figures of a kernel already simulated in the same run (e.g. GPT-3's 12 decoders).
-
-Two kernels are the same when their keys are: a hash of the kernel's text form (tensors renamed
-by first appearance), its tensors' declarations and the stored structure of those it reads, the
-hardware and the engine (no primitive branches on a value). On a hit the figures are copied and
-the outputs interpreted in the structure the first simulation wrote, within ``DENSE_LIMIT`` bytes.
-"""
+Kernels are the same when their keys are (a hash of the text form, tensors renamed; the tensors'
+declarations and stored read structure; hardware; engine: no primitive branches on a value). On a
+hit the figures are copied, the outputs interpreted in the first one's structure (``DENSE_LIMIT``)."""
 
 from __future__ import annotations
 
@@ -15,14 +12,14 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from fuseflow.ir.data import TensorData, resolve_view, store
+from fuseflow.ir.data import TensorData, resolve_view
 from fuseflow.ir.dataflow import Kernel, Program
-from fuseflow.ir.errors import DataError, FuseFlowError
+from fuseflow.ir.errors import FuseFlowError, SimulationError
 from fuseflow.ir.graph import Node
 from fuseflow.ir.program import Access, Binary, BinaryOp, Expr, Reduce, ReduceOp, TensorRole, Unary, accesses
 from fuseflow.ir.text import node_text, stream_text
 from fuseflow.sim.hw import HwConfig
-from fuseflow.sim.kernel import READERS, KernelRun
+from fuseflow.sim.kernel import READERS, KernelContext, KernelRun
 
 DENSE_LIMIT = 4 << 30  # bytes the interpreter may use for one reused kernel's outputs
 
@@ -108,25 +105,22 @@ def kernel_key(program: Program, kernel: Kernel, names: list[str], env: dict[str
     put("writes " + ",".join(canon.get(t, "?") for t in kernel.outputs))
     read = {n.attrs.tensor for n in kernel.graph.nodes.values() if n.kind in READERS and n.attrs.tensor}
     tensors = program.program.tensors
+    ctx = KernelContext(program, env, hw)
     for t in names:
         decl = tensors.get(t)
         put(f"{canon[t]} undeclared" if decl is None else
             f"{canon[t]} {list(decl.shape)} {decl.dtype.value} {decl.format.spec()}")
         if decl is not None and t in read and not decl.format.is_dense:  # dense: the shape is the structure
-            for part in _structure(program, env, t):
+            for part in _structure(ctx, t):
                 h.update(part)
     return h.hexdigest()
 
 
-def _structure(program: Program, env: dict[str, TensorData], name: str) -> Iterator[bytes]:
+def _structure(ctx: KernelContext, name: str) -> Iterator[bytes]:
     """The stored coordinate structure of the sparse input ``name``, in parts to hash."""
-    tensors = program.program.tensors
-    data = resolve_view(tensors, env, name)
     try:
-        st = None if data is None else store(data, tensors[name].format)
-    except DataError:
-        st = None  # the simulation reports it, naming the tensor
-    if st is None:  # the kernel will fail on it; the key only has to differ
+        st = ctx.stored(name)
+    except SimulationError:  # no or bad data: the kernel will fail on it; the key only has to differ
         yield b"no data\n"
         return
     for lv in st.levels:
@@ -184,8 +178,7 @@ def interpreted_outputs(program: Program, kernel: Kernel, names: list[str], env:
     output is not one its expressions compute."""
     from fuseflow.ir.interp import evaluate
 
-    cut = program.only_kernel(kernel.name)
-    tp = cut.program
+    tp = program.only_kernel(kernel.name).program
     produced = {a.output.tensor for a in tp.assignments}
     wanted = {names[i]: coords for i, coords in structure.items()}
     if not set(wanted) <= produced:

@@ -1,9 +1,6 @@
 """The ``fast`` engine: same cycles, counters and outputs as the reference engine, much faster.
-
-Every kernel runs on the streaming engine (``fast.stream``: a compiled step function per
-primitive over bounded queues); the reference engine runs those it would not run exactly
-(bounded channels, traces, reference-only primitives, ...: see docs/fast-engine.md).
-"""
+Kernels run on the streaming engine (``fast.stream``: compiled step functions over bounded queues),
+or on the reference where it is not exact (reference-only primitives, ...: docs/fast-engine.md)."""
 
 from __future__ import annotations
 
@@ -18,8 +15,7 @@ from fuseflow.ir.errors import SimulationError
 from fuseflow.ir.sysmem import available_bytes
 from fuseflow.sim.engine import run_program
 from fuseflow.sim.fast.stream.engine import RESERVE, STATS, WHY, run_kernel_streaming
-from fuseflow.sim.hw import HwConfig, load_hw
-from fuseflow.sim.inputs import prepare_inputs
+from fuseflow.sim.hw import HwConfig
 from fuseflow.sim.kernel import KernelRun, run_kernel
 from fuseflow.sim.options import EngineOptions, apply_compile_settings
 from fuseflow.sim.result import SimResult
@@ -72,9 +68,4 @@ class FastEngine:
         opts = EngineOptions.of(options.get("engine_options"))
         apply_compile_settings(opts)  # simulate() chose before the loops loaded; here it is only checked
         announce_cold_start()
-        cfg = load_hw(hw).with_options(options.get("channel_depth"), options.get("stream_depths"))
-        env, made = prepare_inputs(program, options.get("random_inputs"), options.get("density"))
-        trace = bool(options.get("trace"))
-        if trace or cfg.channel_depth is not None or cfg.stream_depths:
-            return run_program(program, cfg, env, made, self.name, trace)
-        return run_program(program, cfg, env, made, self.name, False, partial(run_kernel_fast, opts=opts))
+        return run_program(program, hw, options, self.name, partial(run_kernel_fast, opts=opts))

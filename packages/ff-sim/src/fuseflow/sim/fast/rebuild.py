@@ -6,9 +6,7 @@ from __future__ import annotations
 import numpy as np
 from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, STOP0
 from fuseflow.sim.fast.jit import jit
-from fuseflow.sim.outputs import DenseLevel, dense_codes, joined
-
-I64 = np.int64
+from fuseflow.sim.outputs import I64, DenseLevel, dense_codes, joined
 
 
 class LevelRecord:
