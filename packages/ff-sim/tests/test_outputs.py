@@ -43,6 +43,18 @@ def test_an_all_dense_output_stays_a_dense_array(spec):
     assert np.array_equal(rebuild(decl, {}, vals).dense, want)  # no level writers: the same
 
 
+def test_three_dense_levels_as_the_dense_scanner_makes_them_are_a_dense_array():
+    from fuseflow.sim.fast.rebuild import dense_level
+
+    parent, levels = np.zeros(1, np.int64), {}
+    for lv, d in enumerate((2, 3, 4)):
+        out = np.empty(64, np.int64)
+        levels[lv] = parent = out[:dense_level(parent, d, out)]
+    decl = TensorDecl("C", (2, 3, 4), TensorFormat.parse("ddd"), TensorRole.OUTPUT)
+    got = rebuild(decl, levels, np.arange(24, dtype=np.float32))
+    assert got.dense is not None and np.array_equal(got.dense, np.arange(24).reshape(2, 3, 4))
+
+
 def test_a_dense_level_record_keeps_one_code_per_fiber():
     codes = _levels(*DENSE)[1]
     rec = LevelRecord(4)
