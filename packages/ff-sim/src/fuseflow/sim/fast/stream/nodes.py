@@ -32,7 +32,7 @@ class Runner:
     engine's queue arrays ``q`` (``q.Q``, ``q.V``, ``q.ctl``) with horizon ``hz``."""
 
     def __init__(self, node: Node, ins: list[int], outs: list[int], step: Callable[[Any, int, Runner], int],
-                 client: bool = False, vals: Any = None) -> None:
+                 client: bool = False, vals: Any = None, state: dict[int, int] | None = None) -> None:
         self.node = node
         self.ins = ins  # queue ids it reads
         self.outs = outs  # queue ids it writes (streams, unconnected ports, records)
@@ -40,6 +40,8 @@ class Runner:
         self.client = client  # a memory client: its requests wait for the horizon
         self.vals = vals  # values computed around each call (``before``/``after``): see ``boxed``
         self.st = np.zeros(STATE_SLOTS, I64)
+        for k, v in (state or {}).items():  # its initial state slots
+            self.st[k] = v
         self.fst = np.zeros(1, F32)
         self.rep = np.zeros(2, I64)  # [queue, room needed]
         self.done = False
@@ -78,19 +80,17 @@ class Ports:
 
 
 def _mem(ctx: Any, fm: Any, node: Node, pool: boxed.Pool | None = None,
-         tile: int = 0) -> tuple[bool, Callable[[], tuple]]:
-    """(memory on, () -> the memory arguments of a step call but the horizon). A request
-    is at most the configured batches, ``tile`` words, or (a boxed writer) the pool's
-    biggest value."""
+         tile: int = 0) -> Callable[[int], tuple]:
+    """hz -> the memory argument of a step call. A request is at most the configured
+    batches, ``tile`` words, or (a boxed writer) the pool's biggest value."""
     if fm is None:
-        return False, lambda: (_NO_SLOTS, _NO_MSTATE, 1, 0, 0, np.zeros((2, 1), I64))
+        off = (False, _NO_SLOTS, _NO_MSTATE, 1, 0, 0, np.zeros((2, 1), I64))
+        return lambda hz: (*off, hz)
     mstate = fm.client(node.id)
     cfg = ctx.hw.memory
     words = max(cfg.crd_batch, cfg.seg_words_per_ref, cfg.val_batch, cfg.write_batch, tile, 1)
-    if pool is not None:
-        return True, lambda: (fm.slots, mstate, fm.ii, fm.lat, fm.startup, fm.buffer(max(words, pool.maxw)))
-    buf = fm.buffer(words)
-    return True, lambda: (fm.slots, mstate, fm.ii, fm.lat, fm.startup, buf)
+    return lambda hz: (True, fm.slots, mstate, fm.ii, fm.lat, fm.startup,
+                       fm.buffer(words if pool is None else max(words, pool.maxw)), hz)
 
 
 def build(node: Node, ports: Ports, ctx: Any, fm: Any, kinds: dict[str, StreamKind],
@@ -186,18 +186,15 @@ def _level_scan(node, ports, ctx, fm, kinds, pool):
             seg = np.ascontiguousarray(lv.seg, I64)
             f = cfg.data_load_factor
             t0 += math.ceil(len(seg) * f) + math.ceil(len(crd) * f)
-    mcfg = ctx.hw.memory
     client = fmt != scan.DENSE
-    use_mem, margs = _mem(ctx, fm if client else None, node)
+    mem = _mem(ctx, fm if client else None, node)
     qi, qc, qr = ports.ins["ref"], ports.out("crd"), ports.out("ref")
     L = max(1, cfg.output_latency)
     seq, delay = cfg.sequential_interval, cfg.initial_delay + cfg.miss_latency
-    swr, batch = mcfg.seg_words_per_ref, max(1, mcfg.crd_batch)
-    r = Runner(node, [qi], [qc, qr], lambda q, hz, h: scan.level_scan_step(
+    swr, batch = ctx.hw.memory.seg_words_per_ref, max(1, ctx.hw.memory.crd_batch)
+    return Runner(node, [qi], [qc, qr], lambda q, hz, h: scan.level_scan_step(
         q.ctl, qi, q.Q[qi], qc, q.Q[qc], qr, q.Q[qr], fmt, dim, seg, crd, L, seq, delay,
-        swr, batch, (use_mem, *margs(), hz), h.st, h.rep), client)
-    r.st[T] = t0
-    return r
+        swr, batch, mem(hz), h.st, h.rep), client, state={T: t0})
 
 
 def _val_array(node, ports, ctx, fm, kinds, pool):
@@ -208,15 +205,13 @@ def _val_array(node, ports, ctx, fm, kinds, pool):
     elif vals.ndim != 1 or vals.dtype != F32:
         return None
     vals = np.ascontiguousarray(vals)
-    use_mem, margs = _mem(ctx, fm, node, tile=words)
+    mem = _mem(ctx, fm, node, tile=words)
     qi, qo = ports.ins["ref"], ports.out("val")
     L = ctx.hw.timing.val_array_latency.at(block)
     batch = max(1, ctx.hw.memory.val_batch)
-    r = Runner(node, [qi], [qo], lambda q, hz, h: scan.val_array_step(
-        q.ctl, qi, q.Q[qi], qo, q.Q[qo], q.V[qo], vals, L, batch, words, zero, (use_mem, *margs(), hz), h.st, h.rep),
-        True)
-    r.st[K0] = -1  # no batch loaded
-    return r
+    return Runner(node, [qi], [qo], lambda q, hz, h: scan.val_array_step(
+        q.ctl, qi, q.Q[qi], qo, q.Q[qo], q.V[qo], vals, L, batch, words, zero, mem(hz), h.st, h.rep),
+        True, state={K0: -1})  # no batch loaded
 
 
 def _alu(node, ports, ctx, fm, kinds, pool):
@@ -288,9 +283,9 @@ def _spacc1(node, ports, ctx, fm, kinds, pool):
     vals = boxed.SpaccValues(pool, qo_, qv, qw) if pool is not None else None
     r = Runner(node, [qo_, qi, qv], [qc, qw], lambda q, hz, h: compute.spacc1_step(
         q.ctl, qo_, q.Q[qo_], qi, q.Q[qi], qv, q.Q[qv], q.V[qv], qc, q.Q[qc], q.V[qc], qw, q.Q[qw], q.V[qw],
-        tables[0], tables[1], tables[2], _NO_EVENTS if vals is None else vals.ev, h.st, h.rep), vals=vals)
+        tables[0], tables[1], tables[2], _NO_EVENTS if vals is None else vals.ev, h.st, h.rep),
+        vals=vals, state={K0 + 1: 1})  # no outer coordinate yet
     r.grow = lambda n: _grown(tables, range(3), n)
-    r.st[K0 + 1] = 1  # no outer coordinate yet
     return r
 
 
@@ -302,7 +297,7 @@ def _spacc2(node, ports, ctx, fm, kinds, pool):
     r = Runner(node, [qoc, qm, qi, qv], [qom, qoi, qov], lambda q, hz, h: compute.spacc2_step(
         q.ctl, qoc, q.Q[qoc], qm, q.Q[qm], qi, q.Q[qi], qv, q.Q[qv], q.V[qv], qom, q.Q[qom], q.V[qom],
         qoi, q.Q[qoi], q.V[qoi], qov, q.Q[qov], q.V[qov], tables[0], tables[1], tables[2],
-        _NO_EVENTS if vals is None else vals.ev, h.st, h.rep), vals=vals)
+        _NO_EVENTS if vals is None else vals.ev, h.st, h.rep), vals=vals, state={K0 + 1: 1})  # outer fiber empty
 
     def grow(n: int) -> None:
         _grown(tables, range(2), n)
@@ -310,7 +305,6 @@ def _spacc2(node, ports, ctx, fm, kinds, pool):
         compute.rehash(tables[0], int(r.st[K0 + 3]), tables[2])
 
     r.grow = grow
-    r.st[K0 + 1] = 1  # the outer fiber is empty so far
     return r
 
 
@@ -322,11 +316,9 @@ def _join(node, ports, ctx, fm, kinds, pool):
     qc, qo = ports.ins.get("count", -1), ports.out("out")
     delta = int(node.attrs.level or 0)
     parked = np.full(n, flow.NONE, I64)
-    r = Runner(node, qls + ([qc] if qc >= 0 else []), [qo], lambda q, hz, h: flow.join_step(
+    return Runner(node, qls + ([qc] if qc >= 0 else []), [qo], lambda q, hz, h: flow.join_step(
         q.ctl, ql, *_qv(q, qls), qc, q.Q[qc if qc >= 0 else qls[0]],
-        qo, q.Q[qo], q.V[qo], delta, parked, h.st, h.rep))
-    r.st[K0 + 3] = flow.NONE  # no stop held
-    return r
+        qo, q.Q[qo], q.V[qo], delta, parked, h.st, h.rep), state={K0 + 3: flow.NONE})  # no stop held
 
 
 def _joiner(node, ports, ctx, fm, kinds, pool):
@@ -345,18 +337,18 @@ def _joiner(node, ports, ctx, fm, kinds, pool):
 
 def _level_write(node, ports, ctx, fm, kinds, pool):
     qi, qrec = ports.ins["crd"], ports.new("record")
-    use_mem, margs = _mem(ctx, fm, node)
+    mem = _mem(ctx, fm, node)
     batch = max(1, ctx.hw.memory.write_batch)
     return Runner(node, [qi], [qrec], lambda q, hz, h: scan.level_write_step(
-        q.ctl, qi, q.Q[qi], qrec, q.Q[qrec], batch, (use_mem, *margs(), hz), h.st, h.rep), True)
+        q.ctl, qi, q.Q[qi], qrec, q.Q[qrec], batch, mem(hz), h.st, h.rep), True)
 
 
 def _val_write(node, ports, ctx, fm, kinds, pool):
     qi, qrec = ports.ins["val"], ports.new("record")
-    use_mem, margs = _mem(ctx, fm, node, pool)
+    mem = _mem(ctx, fm, node, pool)
     return Runner(node, [qi], [qrec], lambda q, hz, h: scan.val_write_step(
         q.ctl, qi, q.Q[qi], q.V[qi], qrec, q.Q[qrec], q.V[qrec], pool.sizes if pool is not None else _NO_SIZES,
-        (use_mem, *margs(), hz), h.st, h.rep), True)
+        mem(hz), h.st, h.rep), True)
 
 
 _MAKERS = {
