@@ -234,9 +234,8 @@ class AluValues:
 
 
 class ReduceValues:
-    """A boxed reducer's values: replays the tokens its call consumed and emitted (one
-    value per fiber its input closes, then that stop's S(k-1) when k > 0; a parent's
-    empty fiber takes one input stop and gives a stop), folding with ``prims.compute.fold``."""
+    """A boxed reducer's values: replays the tokens its call consumed and emitted, folding
+    each closed fiber's values with ``prims.compute.fold``."""
 
     def __init__(self, pool: Pool, node: Any, qi: int, qo: int) -> None:
         a = node.attrs
@@ -257,8 +256,7 @@ class ReduceValues:
             return
         ci, vi = q.Q[self.qi][0, h0:h1].tolist(), q.V[self.qi][h0:h1]
         co, Vo = q.Q[self.qo][0, e0:e1].tolist(), q.V[self.qo]
-        i = 0
-        flops = 0
+        i, flops = 0, 0
         slots: list[int] = []
         vals: list[Any] = []
         closing = False  # the value just emitted closed a fiber at a stop Sk, k > 0
@@ -296,10 +294,8 @@ class ReduceValues:
 
 
 class SpaccValues:
-    """A boxed sparse accumulator's values: its step function logs each sum (key, the
-    value's queue position) and each flush; this redoes them on the values, in order,
-    with the reference's ``_acc`` rule (N adds 0), and writes each flush's sums in key
-    order (as the step emits them) over the step's next values."""
+    """A boxed sparse accumulator's values: redoes the sums and flushes its step function
+    logs (key, value's queue position) on the values, writing each flush's sums in key order."""
 
     def __init__(self, pool: Pool, qouter: int, qv: int, qw: int) -> None:
         self.pool = pool
@@ -322,8 +318,7 @@ class SpaccValues:
             return
         pool, acc, Vi, Wv = self.pool, self.acc, q.V[self.qv], q.V[self.qw]
         slots = self.e0 + np.flatnonzero(q.Q[self.qw][0, self.e0:int(q.ctl[self.qw, END])] == C_VAL)
-        e = 0
-        flops = 0
+        e, flops = 0, 0
         for c, p in zip(self.ev[0, :n].tolist(), self.ev[1, :n].tolist(), strict=True):
             if c >= 0:
                 v = pool.get(int(Vi[p])) if p >= 0 else ops.ZERO

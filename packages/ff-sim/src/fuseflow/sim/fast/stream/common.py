@@ -2,12 +2,8 @@
 status codes, and helpers the step functions share.
 
 A queue is ``Q`` (2 x cap int64: codes, then stamps), ``V`` (cap float32: the values of
-``C_VAL`` codes) and a row of ``ctl``: [head, end, cap, base]. The producer writes at
-``end < cap``, the consumer reads from ``head``; between calls the engine moves the unread
-rest to the front (``base + end`` counts every token pushed) and grows a stalled queue.
-
-A step function runs its primitive until it cannot go on and returns why. It commits whole
-iterations of the reference process only, so calling again later redoes a cut one.
+``C_VAL`` codes) and a row of ``ctl``: [head, end, cap, base] (``base + end``: tokens ever pushed).
+A step function runs until it cannot go on, returns why, and commits whole iterations only.
 """
 
 from __future__ import annotations
@@ -53,8 +49,7 @@ def full(rep, q, need):
 
 @jit_inline
 def push(ctl, q, Q, code, stamp):
-    """Appends token ``code`` stamped ``stamp`` to queue ``q`` (its room checked before);
-    returns where it went, for the caller's value."""
+    """Appends token ``code`` stamped ``stamp`` to queue ``q`` (room checked); returns where it went."""
     e = ctl[q, END]
     Q[0, e] = code
     Q[1, e] = stamp

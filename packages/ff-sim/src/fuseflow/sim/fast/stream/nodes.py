@@ -21,8 +21,7 @@ F32 = np.float32
 
 BINARY_CODES = {BinaryOp.ADD: compute.OP_ADD, BinaryOp.SUB: compute.OP_SUB, BinaryOp.MUL: compute.OP_MUL,
                 BinaryOp.DIV: compute.OP_DIV, BinaryOp.MAX: compute.OP_MAX, BinaryOp.MASK: compute.OP_MASK}
-_NO_SLOTS = np.zeros((1, 1), I64)
-_NO_MSTATE = np.zeros(4, I64)
+_NO_MEM = (False, np.zeros((1, 1), I64), np.zeros(4, I64), 1, 0, 0, np.zeros((2, 1), I64))  # memory off
 _NO_SIZES = np.zeros(0, I64)
 _NO_EVENTS = np.zeros((2, 0), I64)
 
@@ -84,8 +83,7 @@ def _mem(ctx: Any, fm: Any, node: Node, pool: boxed.Pool | None = None,
     """hz -> the memory argument of a step call. A request is at most the configured
     batches, ``tile`` words, or (a boxed writer) the pool's biggest value."""
     if fm is None:
-        off = (False, _NO_SLOTS, _NO_MSTATE, 1, 0, 0, np.zeros((2, 1), I64))
-        return lambda hz: (*off, hz)
+        return lambda hz: (*_NO_MEM, hz)
     mstate = fm.client(node.id)
     cfg = ctx.hw.memory
     words = max(cfg.crd_batch, cfg.seg_words_per_ref, cfg.val_batch, cfg.write_batch, tile, 1)

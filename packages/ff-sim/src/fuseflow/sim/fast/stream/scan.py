@@ -1,10 +1,6 @@
-"""Step functions of the memory clients: the tensor readers (level scanners, value arrays)
-and the output writers. What a writer writes is recorded in a queue of its own (``qrec``),
-not a stream, that the engine drains into the output tensor's record.
-
-A memory request comes last in its iteration, after every input and output check, so one
-that must wait leaves nothing to undo. A scanner's fiber takes several requests (its seg
-words, then ``batch`` crd words at a time), so its state keeps where it is in the fiber.
+"""Step functions of the memory clients: tensor readers (level scanners, value arrays) and
+output writers, whose records go to a queue of their own (``qrec``) that the engine drains.
+A memory request comes last in its iteration, so one that must wait leaves nothing to undo.
 """
 
 from __future__ import annotations
@@ -71,8 +67,7 @@ def level_scan_step(ctl, qi, Qi, qc, OC, qr, OR, fmt, dim, seg, crd, L, seq, del
             tt = max(t, Qi[1, h])
             close = phase == CLOSE
             if close or x <= STOP0 or x == C_EMPTY or x == C_DONE:
-                # a fiber's S0 (an input stop Sk right after it folds in as S(k+1)), or a
-                # bare input stop Sk as S(k+1), N or D
+                # a fiber's S0 (a stop Sk right after it folds in as S(k+1)), or a bare Sk, N or D
                 out = x - 1 if x <= STOP0 else (STOP0 if close else x)
                 ec, er = _emit2(OC, ec, OR, er, out, out, tt + 1)
                 phase = IDLE
@@ -213,33 +208,30 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, mem, st, rep):
         if x != C_DONE and e >= cap:
             status = full(rep, qrec, 1)
             break
-        if x == C_EMPTY:
-            REC[0, e] = x
-            e += 1
-            h += 1
-            t = tt
-            continue
-        if not (x >= 0 or x <= STOP0 or x == C_DONE):
-            status = IRREGULAR
-            break
-        nb = nbuf if x == C_DONE else nbuf + 1
-        if x == C_DONE or nb >= batch:  # the buffered words go out (at D, the rest)
-            if nb:
-                tt = mem_wait(mem, tt, nb)
-                if tt < 0:
-                    status = mem_status(tt)
-                    break
-            nb = 0
-        nbuf = nb
+        if x != C_EMPTY:  # N is free
+            if not (x >= 0 or x <= STOP0 or x == C_DONE):
+                status = IRREGULAR
+                break
+            nb = nbuf if x == C_DONE else nbuf + 1
+            if x == C_DONE or nb >= batch:  # the buffered words go out (at D, the rest)
+                if nb:
+                    tt = mem_wait(mem, tt, nb)
+                    if tt < 0:
+                        status = mem_status(tt)
+                        break
+                nb = 0
+            nbuf = nb
         h += 1
         if x == C_DONE:
             t = tt
             status = DONE
             break
-        st[CRD_WRITES if x >= 0 else SEG_WRITES] += 1
+        if x != C_EMPTY:
+            st[CRD_WRITES if x >= 0 else SEG_WRITES] += 1
+            tt += 1
         REC[0, e] = x
         e += 1
-        t = tt + 1
+        t = tt
     settle(ctl, (qi,), (h,), (qrec,), (e,))
     st[T] = t
     st[K0] = nbuf
