@@ -83,9 +83,7 @@ class Pool:
         return self.grown > max(COLLECT_BYTES, self.live)
 
     def collect(self, live: np.ndarray) -> None:
-        """Frees the stacks none of the ``live`` handles points into. The engine calls it
-        between step calls, with every handle a queue or a writer's record still holds
-        (no step function holds a value handle outside its queues)."""
+        """Frees the stacks none of the ``live`` handles (all a queue or record holds) points into."""
         used = set(np.unique(self._where(live)).tolist()) if len(live) else set()
         kept = 0
         for k, seg in enumerate(self.segs):
@@ -189,8 +187,7 @@ class AluValues:
 
     def _values(self, a: tuple[np.ndarray, np.ndarray],
                 b: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, int]:
-        """Handles and FLOPs of the results on operands (codes, handles) ``a`` and ``b`` (None:
-        unary): one numpy operation over stacks of one shape where sure, else token by token."""
+        """Handles and FLOPs of the results on operands (codes, handles) ``a`` and ``b`` (None: unary)."""
         pool = self.pool
         if (a[0] == C_VAL).all() and (b is None or (b[0] == C_VAL).all()):
             X = pool.gather(a[1].astype(I64))
@@ -209,8 +206,7 @@ class AluValues:
         return pool.add_values([r[0] for r in done]), sum(r[1] for r in done)
 
     def _stack(self, X: np.ndarray, Y: np.ndarray | None) -> tuple[np.ndarray, int] | None:
-        """Results and FLOPs per token on stacks of operands (``Y`` None: unary), with the same
-        bits as ``unary_value``/``binary_value`` token by token; None where that is not sure."""
+        """Results and FLOPs per token on stacks (``Y`` None: unary), bit-exact, or None where unsure."""
         op, tile = self.op, self.tile
         if X.dtype != F32 or (Y is not None and Y.dtype != F32):
             return None

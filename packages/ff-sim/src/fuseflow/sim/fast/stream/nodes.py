@@ -213,8 +213,7 @@ def _val_array(node, ports, ctx, fm, kinds, pool):
 
 
 def _alu(node, ports, ctx, fm, kinds, pool):
-    """Scalar ALUs compute their values in the step (a unary one in ``_UnaryValues``); over handles
-    (``pool``), the scalar step gives the timing and ``boxed.AluValues`` the values."""
+    """A scalar ALU's step computes its values (unary: ``_UnaryValues``); ``boxed.AluValues`` a boxed one's."""
     a = node.attrs
     if pool is None and boxed.tiled(a):
         return None
