@@ -610,12 +610,9 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                     eov = put(OVQ, OVV, eov, o - 1, s, 0.0)
                 if 8 * n > len(table):
                     table[:, 0] = 0
-                else:  # find every slot before clearing any (a cleared slot cuts probe chains)
-                    pos = np.empty(n, np.int64)
-                    for k in range(n):
-                        pos[k] = _slot(table, keys[k])
-                    for k in range(n):
-                        table[pos[k], 0] = 0
+                else:  # newest first: an entry's probe chain holds only older, still set, entries
+                    for k in range(n - 1, -1, -1):
+                        table[_slot(table, keys[k]), 0] = 0
                 n = 0
                 if oempty:
                     hm, hi, hv = hm + 1, hi + 1, hv + 1
