@@ -227,19 +227,6 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
     return status
 
 
-@jit_inline
-def accumulate(acc, present, touched, ntouch, i, x):
-    """Adds ``x`` at coordinate ``i`` of a spacc's dense accumulator (``touched``: the
-    coordinates in order of first arrival); returns how many are touched."""
-    if present[i]:
-        acc[i] += x
-        return ntouch
-    acc[i] = x
-    present[i] = 1
-    touched[ntouch] = i
-    return ntouch + 1
-
-
 @jit_hot
 def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, present, touched, ev, st, rep):
     """Order-1 sparse accumulator: sums (inner crd, val) pairs over the outer fiber and at
@@ -272,7 +259,14 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
                 if vc != C_VAL and vc != C_EMPTY:
                     status = IRREGULAR
                     break
-                ntouch = accumulate(acc, present, touched, ntouch, i, Vi[hv] if vc == C_VAL else np.float32(0.0))
+                x = Vi[hv] if vc == C_VAL else np.float32(0.0)
+                if present[i]:
+                    acc[i] += x
+                else:  # ``touched``: the coordinates in order of first arrival
+                    acc[i] = x
+                    present[i] = 1
+                    touched[ntouch] = i
+                    ntouch += 1
                 nev = log_event(ev, nev, i, hv if vc == C_VAL else -1)
                 nops += 1
             elif i <= STOP0:
@@ -578,10 +572,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                         break
                     tt = max(tt, MQ[1, hm], IQ[1, hi], VQ[1, hv])
                 order = np.argsort(keys[:n])
-                groups = 0  # mid coordinates
-                for k in range(n):
-                    if k == 0 or keys[order[k]] >> 32 != keys[order[k - 1]] >> 32:
-                        groups += 1
+                groups = len(np.unique(keys[:n] >> 32))  # mid coordinates
                 need_m, need_i = (1, 1) if o == C_DONE else (groups + 1, n + groups if groups else 1)
                 for q, e, need in ((qom, eom, need_m), (qoi, eoi, need_i), (qov, eov, need_i)):
                     if ctl[q, CAP] - e < need:
@@ -619,12 +610,9 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                     eov = put(OVQ, OVV, eov, o - 1, s, 0.0)
                 if 8 * n > len(table):
                     table[:, 0] = 0
-                else:  # find every slot before clearing any (a cleared slot cuts probe chains)
-                    pos = np.empty(n, np.int64)
-                    for k in range(n):
-                        pos[k] = _slot(table, keys[k])
-                    for k in range(n):
-                        table[pos[k], 0] = 0
+                else:  # newest first: an entry's probe chain holds only older, still set, entries
+                    for k in range(n - 1, -1, -1):
+                        table[_slot(table, keys[k]), 0] = 0
                 n = 0
                 if oempty:
                     hm, hi, hv = hm + 1, hi + 1, hv + 1

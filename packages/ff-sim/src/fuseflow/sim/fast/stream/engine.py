@@ -489,10 +489,9 @@ def _finish(program: Program, kernel: Kernel, ctx: KernelContext, runners: list[
             cols[int(a.level or 0)] = rec.result() if rec is not None else np.zeros(0, I64)
         elif r.node.kind is NodeKind.VAL_WRITE:
             if queues.pool is not None:  # handles
-                recs, r.records = r.records, []
-                codes = joined([c for c, _ in recs])
-                vals = np.concatenate([v for _, v in recs]) if recs else np.zeros(0, F32)
-                del recs
+                codes = joined([c for c, _ in r.records])
+                vals = np.concatenate([v for _, v in r.records]) if r.records else np.zeros(0, F32)
+                r.records = []
                 ctx.value_record(str(a.tensor)).extend(unbox(queues.pool, codes, vals))
             else:
                 ctx.value_cols.setdefault(str(a.tensor), []).append(joined(rec or []).astype(F32))

@@ -4,6 +4,7 @@ for iteration; ``common.py`` has the queue layout and the rules every step keeps
 
 from __future__ import annotations
 
+import numpy as np
 from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_N, C_R, C_S, C_VAL, STOP0
 from fuseflow.sim.fast.jit import jit_hot
 from fuseflow.sim.fast.stream.common import (
@@ -341,12 +342,8 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
             ctl[q, HEAD] = h + 1
             t = tt
         elif phase == ENDS:
-            missing = -1
-            for j in range(P):
-                if parked[j] == NONE:
-                    missing = j
-                    break
-            if missing >= 0:
+            missing = np.argmax(parked == NONE)  # the first lane not parked, if any
+            if parked[missing] == NONE:
                 q = ql[missing]
                 h = ctl[q, HEAD]
                 if h >= ctl[q, END]:
