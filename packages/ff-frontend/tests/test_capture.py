@@ -266,9 +266,11 @@ def test_no_float32_error_for_a_sparse_output() -> None:
     assert float32_errors(torch.nn.Identity(), (a,), [a]) == [None]
 
 
-def test_no_float32_error_past_the_size_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_float32_error_when_the_float64_run_would_not_fit(monkeypatch: pytest.MonkeyPatch) -> None:
     from fuseflow.frontend import precision
 
-    monkeypatch.setattr(precision, "LIMIT", 10)
     x = torch.rand(4, 4)
+    assert precision.float64_bytes((x,), [x]) == 16 * 16 + 8 * 16
+    assert precision.float32_errors(torch.nn.Identity(), (x,), [x]) == [0.0]
+    monkeypatch.setattr(precision, "available_bytes", lambda: precision.RESERVE + 16 * 16 + 8 * 16 - 1)
     assert precision.float32_errors(torch.nn.Identity(), (x,), [x]) == [None]

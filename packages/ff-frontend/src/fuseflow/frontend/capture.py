@@ -295,6 +295,9 @@ def capture(module: torch.nn.Module, example_inputs: tuple[Any, ...], name: str 
                                 f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
         with torch.no_grad(), memory_guard(f"running {name} in eager PyTorch (for its expected outputs)"):
             eager = module(*inputs)
+    eager_outs = list(eager) if isinstance(eager, (list, tuple)) else [eager]
+    # before the program's data is laid out, while the least else is held in memory
+    f32_errors = float32_errors(module, inputs, eager_outs)
     b = Builder(name)
     tr = Translator(b, module)
     values = _placeholders(ep, inputs, b, tr, index_names or {})
@@ -307,7 +310,6 @@ def capture(module: torch.nn.Module, example_inputs: tuple[Any, ...], name: str 
     assert out_node is not None
     outs = out_node.args[0]
     outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
-    eager_outs = list(eager) if isinstance(eager, (list, tuple)) else [eager]
     out_names: list[str] = []
     expected: dict[str, TensorData] = {}
     for node, ref in zip(outs, eager_outs, strict=False):
@@ -332,7 +334,7 @@ def capture(module: torch.nn.Module, example_inputs: tuple[Any, ...], name: str 
                 data[n] = tensor_data(values[n], program.tensors[n].format)
     apply_fusion(program, fusion)
     meta = {"frontend": "torch", "model": name, "fusion": fusion}
-    for out, err in zip(out_names, float32_errors(module, inputs, eager_outs), strict=False):
+    for out, err in zip(out_names, f32_errors, strict=False):
         if err is not None:
             meta[f"float32_error.{out}"] = f"{err:.3g}"
     return Program(program, data=data, expected=expected, meta=meta)
