@@ -58,12 +58,23 @@ def push(ctl, q, Q, code, stamp):
 
 
 @jit_inline
-def settle(ctl, ins, heads, outs, ends):
-    """Writes a step's local queue positions back: ``heads`` of ``ins``, ``ends`` of ``outs``."""
+def begin(ctl, qi, qo, st, rep):
+    """A step's clock, the head and end of input ``qi``, the end and capacity of output ``qo``,
+    and its status until it finds another: NEED_IN, waiting on ``qi``."""
+    rep[0] = qi
+    return st[T], ctl[qi, HEAD], ctl[qi, END], ctl[qo, END], ctl[qo, CAP], NEED_IN
+
+
+@jit_inline
+def settle(ctl, ins, heads, outs, ends, st, t, status):
+    """Writes a step's local queue positions (``heads`` of ``ins``, ``ends`` of ``outs``) and
+    clock ``t`` back; returns ``status``."""
     for k in range(len(ins)):
         ctl[ins[k], HEAD] = heads[k]
     for k in range(len(outs)):
         ctl[outs[k], END] = ends[k]
+    st[T] = t
+    return status
 
 
 @jit_inline

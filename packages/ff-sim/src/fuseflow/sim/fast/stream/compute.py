@@ -21,6 +21,7 @@ from fuseflow.sim.fast.stream.common import (
     NEED_IN,
     REDUCE_OPS,
     T,
+    begin,
     count,
     cramped,
     full,
@@ -55,13 +56,10 @@ def _binop(op, a, b):
 def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
     """Two operands token by token: values combine (an N operand counts as 0, and the
     result is never -0), two N give N, equal stops pass, D ends; ``ii`` per token."""
-    t = st[T]
-    ha, na = ctl[qa, HEAD], ctl[qa, END]
+    t, ha, na, e, cap, status = begin(ctl, qa, qo, st, rep)
     hb, nb = ctl[qb, HEAD], ctl[qb, END]
-    e, cap = ctl[qo, END], ctl[qo, CAP]
     nops = 0
     zero = np.float32(0.0)
-    status = NEED_IN
     while True:
         if ha >= na or hb >= nb:
             rep[0] = qa if ha >= na else qb
@@ -88,10 +86,8 @@ def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
         if x == C_DONE:
             status = DONE
             break
-    settle(ctl, (qa, qb), (ha, hb), (qo,), (e,))
-    st[T] = t
     count(st, ALU_OPS, nops)
-    return status
+    return settle(ctl, (qa, qb), (ha, hb), (qo,), (e,), st, t, status)
 
 
 @jit_hot
@@ -120,10 +116,8 @@ def alu1_step(ctl, qi, Qi, Vi, qo, Qo, Vo, L, st, rep):
             status = DONE
             break
         t += 1
-    settle(ctl, (qi,), (h + m,), (qo,), (e + m,))
     count(st, ALU_OPS, nops)
-    st[T] = t
-    return status
+    return settle(ctl, (qi,), (h + m,), (qo,), (e + m,), st, t, status)
 
 
 @jit_hot
@@ -132,14 +126,11 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
     for k > 0; N is free. With the parent's crd stream (``qp`` >= 0), one value per
     parent coordinate, and a parent stop met first is an empty parent fiber (its bare
     stop passes, no value). State: [count, in a fiber]; ``fst[0]``: the accumulator."""
-    t = st[T]
+    t, h, n, e, cap, status = begin(ctl, qi, qo, st, rep)
+    hp, np_ = ctl[qp, HEAD], ctl[qp, END]  # (qp < 0: a row never used)
     nops = 0
     cnt, infib = st[K0], st[K0 + 1]
     acc = fst[0]
-    h, n = ctl[qi, HEAD], ctl[qi, END]
-    hp, np_ = ctl[qp, HEAD], ctl[qp, END]  # (qp < 0: a row never used)
-    e, cap = ctl[qo, END], ctl[qo, CAP]
-    status = NEED_IN
     while True:
         if qp >= 0 and not infib:  # the parent's next coordinate (or stop, or D)
             if hp >= np_:
@@ -331,11 +322,9 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
             status = IRREGULAR
             break
         t = tt + 1
-    settle(ctl, (qo_, qi, qv), (ho, hi, hv), (qc, qw), (ec, ew))
-    st[T] = t
     st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 5] = ntouch, oempty, pre, nev
     count(st, REDUCE_OPS, nops)
-    return status
+    return settle(ctl, (qo_, qi, qv), (ho, hi, hv), (qc, qw), (ec, ew), st, t, status)
 
 
 @jit_hot
@@ -622,8 +611,6 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
             else:
                 status = IRREGULAR
                 break
-    st[T] = t
     st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 5] = phase, oempty, mid, n, nev
     count(st, REDUCE_OPS, n_ops)
-    settle(ctl, (qoc, qm, qi, qv), (ho, hm, hi, hv), (qom, qoi, qov), (eom, eoi, eov))
-    return status
+    return settle(ctl, (qoc, qm, qi, qv), (ho, hm, hi, hv), (qom, qoi, qov), (eom, eoi, eov), st, t, status)

@@ -16,6 +16,7 @@ from fuseflow.sim.fast.stream.common import (
     K0,
     NEED_IN,
     T,
+    begin,
     cramped,
     full,
     push,
@@ -78,11 +79,7 @@ def broadcast_step(ctl, qi, Qi, Vi, qo, Qo, Vo, st, rep):
 @jit_hot
 def repeat_sig_step(ctl, qi, Qi, qo, Qo, Vo, fiber_n, st, rep):
     """A signal per crd token: S for a stop, N for a crd stream's N, else R; D last."""
-    t = st[T]
-    h, n = ctl[qi, HEAD], ctl[qi, END]
-    e, cap = ctl[qo, END], ctl[qo, CAP]
-    status = NEED_IN
-    rep[0] = qi
+    t, h, n, e, cap, status = begin(ctl, qi, qo, st, rep)
     while h < n:
         if e >= cap:
             status = full(rep, qo, 1)
@@ -96,9 +93,7 @@ def repeat_sig_step(ctl, qi, Qi, qo, Qo, Vo, fiber_n, st, rep):
             status = DONE
             break
         t += 1
-    settle(ctl, (qi,), (h,), (qo,), (e,))
-    st[T] = t
-    return status
+    return settle(ctl, (qi,), (h,), (qo,), (e,), st, t, status)
 
 
 @jit_hot
@@ -106,11 +101,8 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
     """R re-emits the input head, S pops it and closes the fiber (a payload's stop
     folds into the next input stop), N pops it and emits N; D ends. The input head is
     peeked before each signal is taken, as in Comal."""
-    t = st[T]
-    h, n = ctl[qi, HEAD], ctl[qi, END]
+    t, h, n, e, cap, status = begin(ctl, qi, qo, st, rep)
     hs, ns = ctl[qs, HEAD], ctl[qs, END]
-    e, cap = ctl[qo, END], ctl[qo, CAP]
-    status = NEED_IN
     while True:
         if h >= n or hs >= ns:
             rep[0] = qi if h >= n else qs
@@ -157,9 +149,7 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
             status = DONE
             break
         t += 1
-    settle(ctl, (qi, qs), (h, hs), (qo,), (e,))
-    st[T] = t
-    return status
+    return settle(ctl, (qi, qs), (h, hs), (qo,), (e,), st, t, status)
 
 
 @jit_hot

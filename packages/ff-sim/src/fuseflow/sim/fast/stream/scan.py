@@ -13,15 +13,13 @@ from fuseflow.sim.fast.stream.common import (
     CRD_WRITES,
     DONE,
     END,
-    HEAD,
     IRREGULAR,
     K0,
-    NEED_IN,
     SEG_READS,
     SEG_WRITES,
     VAL_READS,
     VAL_WRITES,
-    T,
+    begin,
     full,
     mem_status,
     mem_wait,
@@ -49,12 +47,9 @@ def level_scan_step(ctl, qi, Qi, qc, OC, qr, OR, fmt, dim, seg, crd, L, seq, del
     """Fiber lookup: ref r -> its coordinates and positions, then S0 (or the next input
     stop Sk folded in as S(k+1)); an input stop Sk gives S(k+1), N gives N, D ends.
     State: [phase, position, fiber end, position base, fiber start]."""
-    t = st[T]
-    phase, p, hi, base, lo = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 4]
-    h, n = ctl[qi, HEAD], ctl[qi, END]
-    ec, capc = ctl[qc, END], ctl[qc, CAP]
+    t, h, n, ec, capc, status = begin(ctl, qi, qc, st, rep)
     er, capr = ctl[qr, END], ctl[qr, CAP]
-    status = NEED_IN
+    phase, p, hi, base, lo = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 4]
     while True:
         if phase == IDLE or phase == CLOSE:
             if h >= n:
@@ -133,10 +128,8 @@ def level_scan_step(ctl, qi, Qi, qc, OC, qr, OR, fmt, dim, seg, crd, L, seq, del
             ec, er = _emit2(OC, ec, OR, er, crd[p], p, t + L)
             t += seq
             p += 1
-    settle(ctl, (qi,), (h,), (qc, qr), (ec, er))
-    st[T] = t
     st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 4] = phase, p, hi, base, lo
-    return status
+    return settle(ctl, (qi,), (h,), (qc, qr), (ec, er), st, t, status)
 
 
 @jit_hot
@@ -144,14 +137,10 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, mem, st
     """ref r -> vals[r] at +L (a request for the batch of ``batch`` values when r leaves
     the loaded one; with tiles of ``words`` > 0 words, a request of a whole tile per
     ref); N -> the value ``zero``; stops pass; D ends. State: [loaded batch]."""
-    t = st[T]
+    t, h, n, e, cap, status = begin(ctl, qi, qo, st, rep)
     line = st[K0]
-    h, n = ctl[qi, HEAD], ctl[qi, END]
-    e, cap = ctl[qo, END], ctl[qo, CAP]
     nv = len(vals)
     lo = line * batch  # the loaded batch's refs: [lo, lo + batch) (no division per ref)
-    status = NEED_IN
-    rep[0] = qi
     while h < n:
         if e >= cap:
             status = full(rep, qo, 1)
@@ -186,22 +175,16 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, mem, st
         if x == C_DONE:
             status = DONE
             break
-    settle(ctl, (qi,), (h,), (qo,), (e,))
-    st[T] = t
     st[K0] = line
-    return status
+    return settle(ctl, (qi,), (h,), (qo,), (e,), st, t, status)
 
 
 @jit_hot
 def level_write_step(ctl, qi, Qi, qrec, REC, batch, mem, st, rep):
     """Records a level's crd stream; one cycle per coordinate and per stop (N is free),
     written ``batch`` words at a time and the rest at D. State: [words buffered]."""
-    t = st[T]
+    t, h, n, e, cap, status = begin(ctl, qi, qrec, st, rep)
     nbuf = st[K0]
-    h, n = ctl[qi, HEAD], ctl[qi, END]
-    e, cap = ctl[qrec, END], ctl[qrec, CAP]
-    status = NEED_IN
-    rep[0] = qi
     while h < n:
         x = Qi[0, h]
         tt = max(t, Qi[1, h])
@@ -232,10 +215,8 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, mem, st, rep):
         REC[0, e] = x
         e += 1
         t = tt
-    settle(ctl, (qi,), (h,), (qrec,), (e,))
-    st[T] = t
     st[K0] = nbuf
-    return status
+    return settle(ctl, (qi,), (h,), (qrec,), (e,), st, t, status)
 
 
 @jit_hot
@@ -243,11 +224,7 @@ def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, sizes, mem, st, rep):
     """Records the values (N as N, rebuilt as 0); each one blocking round trip of one
     word (of ``sizes[h]`` words for a value that is tile pool handle h, when ``sizes``
     is not empty); stops only move the clock; D costs one more cycle."""
-    t = st[T]
-    h, n = ctl[qi, HEAD], ctl[qi, END]
-    e, cap = ctl[qrec, END], ctl[qrec, CAP]
-    status = NEED_IN
-    rep[0] = qi
+    t, h, n, e, cap, status = begin(ctl, qi, qrec, st, rep)
     while h < n:
         x = Qi[0, h]
         tt = max(t, Qi[1, h])
@@ -274,6 +251,4 @@ def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, sizes, mem, st, rep):
             status = DONE
             break
         t = tt
-    settle(ctl, (qi,), (h,), (qrec,), (e,))
-    st[T] = t
-    return status
+    return settle(ctl, (qi,), (h,), (qrec,), (e,), st, t, status)
