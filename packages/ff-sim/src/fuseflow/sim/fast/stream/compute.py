@@ -19,6 +19,7 @@ from fuseflow.sim.fast.stream.common import (
     IRREGULAR,
     K0,
     NEED_IN,
+    NEED_OUT,
     REDUCE_OPS,
     T,
     begin,
@@ -30,6 +31,7 @@ from fuseflow.sim.fast.stream.common import (
     put,
     settle,
     starved,
+    waiting,
 )
 
 # binary op codes (engine.py maps BinaryOp to them)
@@ -61,8 +63,7 @@ def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
     nops = 0
     zero = np.float32(0.0)
     while True:
-        if ha >= na or hb >= nb:
-            rep[0] = qa if ha >= na else qb
+        if waiting(rep, (qa, qb), (ha, hb), (na, nb)):
             break
         if e >= cap:
             status = full(rep, qo, 1)
@@ -94,12 +95,10 @@ def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
 def alu1_step(ctl, qi, Qi, Vi, qo, Qo, Vo, L, st, rep):
     """One operand: a value goes out at +L (its op applied by the engine afterwards);
     stops and N pass at +1; D ends. One token per cycle."""
-    t = st[T]
-    h, n = ctl[qi, HEAD], ctl[qi, END]
-    e = ctl[qo, END]
-    m = min(n - h, ctl[qo, CAP] - e)
-    rep[0] = qi
-    status = NEED_IN if m == n - h else full(rep, qo, 1)
+    t, h, n, e, cap, status = begin(ctl, qi, qo, st, rep)
+    m = min(n - h, cap - e)
+    if m < n - h:
+        status = full(rep, qo, 1)
     nops = 0
     for q in range(m):
         x = Qi[0, h + q]
@@ -133,8 +132,7 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
     acc = fst[0]
     while True:
         if qp >= 0 and not infib:  # the parent's next coordinate (or stop, or D)
-            if hp >= np_:
-                rep[0] = qp
+            if waiting(rep, (qp,), (hp,), (np_,)):
                 break
             p = P[0, hp]
             tt = max(t, P[1, hp])
@@ -143,8 +141,7 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
                 t = tt
                 infib, cnt = 1, 0
                 continue
-            if h >= n:
-                rep[0] = qi
+            if waiting(rep, (qi,), (h,), (n,)):
                 break
             if e >= cap:
                 status = full(rep, qo, 1)
@@ -160,8 +157,7 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
                 status = DONE
                 break
             continue
-        if h >= n:
-            rep[0] = qi
+        if waiting(rep, (qi,), (h,), (n,)):
             break
         x = Qi[0, h]
         tt = max(t, Qi[1, h])
@@ -180,8 +176,7 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
                 break
             t2 = tt
             if qp >= 0 and x < STOP0:  # the parent closes the same fiber one level up
-                if hp >= np_:
-                    rep[0] = qp
+                if waiting(rep, (qp,), (hp,), (np_,)):
                     break
                 if P[0, hp] != x + 1:
                     status = IRREGULAR
@@ -207,15 +202,12 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
         h += 1
         if status == DONE:
             break
-    ctl[qi, HEAD] = h
     if qp >= 0:
         ctl[qp, HEAD] = hp
-    ctl[qo, END] = e
-    st[T] = t
     st[K0], st[K0 + 1] = cnt, infib
     fst[0] = acc
     count(st, REDUCE_OPS, nops)
-    return status
+    return settle(ctl, (qi,), (h,), (qo,), (e,), st, t, status)
 
 
 @jit_hot
@@ -224,25 +216,21 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
     each outer stop Sk flushes them in coordinate order, then Sk. State: [touched, outer
     empty, preconsumed, -, -, events]; ``ev`` logs sums (crd, value's position or -1 for N)
     and flushes (-1, -1) for ``boxed`` to redo on the values."""
-    t = st[T]
-    nops = 0
-    ntouch, oempty, pre, nev = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 5]
-    ho, no = ctl[qo_, HEAD], ctl[qo_, END]
+    t, ho, no, ec, _, status = begin(ctl, qo_, qc, st, rep)
     hi, ni = ctl[qi, HEAD], ctl[qi, END]
     hv, nv = ctl[qv, HEAD], ctl[qv, END]
-    ec, ew = ctl[qc, END], ctl[qw, END]
-    K = len(acc)
-    status = NEED_IN
+    ew = ctl[qw, END]
+    nops = 0
+    ntouch, oempty, pre, nev = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 5]
     while True:
-        if ho >= no or hi >= ni or hv >= nv:
-            rep[0] = qo_ if ho >= no else (qi if hi >= ni else qv)
+        if waiting(rep, (qo_, qi, qv), (ho, hi, hv), (no, ni, nv)):
             break
         tt = max(t, OC[1, ho], IC[1, hi], IVQ[1, hv])
         o = OC[0, ho]
         i = IC[0, hi]
         if o >= 0:
             if i >= 0:
-                if i >= K:
+                if i >= len(acc):
                     rep[1] = i + 1
                     status = GROW_STATE
                     break
@@ -263,8 +251,7 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
             elif i <= STOP0:
                 ho += 1
             elif i == C_EMPTY:  # an empty inner fiber; its stop may follow
-                if hi + 1 >= ni:
-                    rep[0] = qi
+                if waiting(rep, (qi,), (hi + 1,), (ni,)):
                     break
                 tt = max(tt, IC[1, hi + 1])
                 if IC[0, hi + 1] > STOP0:
@@ -277,8 +264,7 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
         elif o <= STOP0:
             own = 1 if oempty and not pre and i <= STOP0 and i == o - 1 else 0  # its own inner stop
             ji, jv = hi + own, hv + own
-            if ji >= ni or ho + 1 >= no:
-                rep[0] = qi if ji >= ni else qo_
+            if waiting(rep, (qi, qo_), (ji, ho + 1), (ni, no)):
                 break
             room = ntouch + 1
             if ctl[qc, CAP] - ec < room or ctl[qw, CAP] - ew < room:
@@ -328,7 +314,7 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
 
 
 @jit_hot
-def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
+def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, OCV, qor, OR, ORV, union, st, rep):
     """Intersect / union of n (crd, payload) pairs: all heads equal (coordinates, stops,
     N, D) -> out together; else the smallest coordinate (union: every input, N where it
     has none; intersect: nothing) is consumed; else all are at stops (or N): the output
@@ -337,11 +323,7 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
     n = len(qc)
     status = NEED_IN
     while True:
-        q = starved(ctl, qc)
-        if q < 0:
-            q = starved(ctl, qr)
-        if q >= 0:
-            rep[0] = q
+        if starved(ctl, rep, qc) or starved(ctl, rep, qr):
             break
         tt = t
         h0 = C[0][0, ctl[qc[0], HEAD]]
@@ -355,22 +337,20 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
                 same = False
             if c >= 0 and (mn < 0 or c < mn):
                 mn = c
-        if same or union or mn < 0:  # room on every output
-            q = qoc if ctl[qoc, CAP] - ctl[qoc, END] < 1 else cramped(ctl, qor, 1)
-            if q >= 0:
-                status = full(rep, q, 1)
-                break
+        if (same or union or mn < 0) and (cramped(ctl, rep, (qoc,), 1) or cramped(ctl, rep, qor, 1)):
+            status = NEED_OUT  # a decision that emits needs room on every output
+            break
         if same or mn >= 0:  # all alike (every input hits), or the smallest coordinate
             c0 = h0 if same else mn
             emit = same or union
             if emit:
-                push(ctl, qoc, OC, c0, tt + 1)
+                push(ctl, qoc, OC, OCV, c0, tt + 1, 0.0)
             for k in range(n):
                 hr = ctl[qr[k], HEAD]
                 hit = C[k][0, ctl[qc[k], HEAD]] == c0
                 if emit:
-                    ORV[k][push(ctl, qor[k], OR[k], R[k][0, hr] if hit else C_EMPTY, tt + 1)] = (
-                        RV[k][hr] if hit else 0.0)
+                    push(ctl, qor[k], OR[k], ORV[k], R[k][0, hr] if hit else C_EMPTY, tt + 1,
+                         RV[k][hr] if hit else 0.0)
                 if hit:
                     ctl[qc[k], HEAD] += 1
                     ctl[qr[k], HEAD] = hr + 1
@@ -405,9 +385,9 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
         if not ok:
             break
         s = tt + 1  # the stop's stamp
-        push(ctl, qoc, OC, lvl, s)
+        push(ctl, qoc, OC, OCV, lvl, s, 0.0)
         for k in range(n):
-            ORV[k][push(ctl, qor[k], OR[k], lvl, s)] = 0.0
+            push(ctl, qor[k], OR[k], ORV[k], lvl, s, 0.0)
             hk = ctl[qc[k], HEAD]
             hr = ctl[qr[k], HEAD]
             if C[k][0, hk] == C_EMPTY and lvl < STOP0:
@@ -447,19 +427,16 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
     (key = mid << 32 | inner, value) with an open-addressing index, so a flush sorts them
     once. State: [phase, outer empty, mid coordinate, entries, -, events]; ``ev`` logs sums
     (key, the value's position or -1 for N) and flushes (-1, -1)."""
-    t = st[T]
-    phase, oempty, mid, n, nev = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 5]
-    ho, no = ctl[qoc, HEAD], ctl[qoc, END]
+    t, ho, no, eom, _, status = begin(ctl, qoc, qom, st, rep)
     hm, nm = ctl[qm, HEAD], ctl[qm, END]
     hi, ni = ctl[qi, HEAD], ctl[qi, END]
     hv, nv = ctl[qv, HEAD], ctl[qv, END]
-    eom, eoi, eov = ctl[qom, END], ctl[qoi, END], ctl[qov, END]
+    eoi, eov = ctl[qoi, END], ctl[qov, END]
+    phase, oempty, mid, n, nev = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 5]
     n_ops = 0
-    status = NEED_IN
     while True:
         if phase == INNER:
-            if hi >= ni or hv >= nv:
-                rep[0] = qi if hi >= ni else qv
+            if waiting(rep, (qi, qv), (hi, hv), (ni, nv)):
                 break
             tt = max(t, IQ[1, hi], VQ[1, hv])
             j = IQ[0, hi]
@@ -489,8 +466,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
             elif j <= STOP0:
                 lev = STOP0 - j
                 if lev > 0:  # the inner stop also closes the mid fiber: its stop follows
-                    if hm + 1 >= nm:
-                        rep[0] = qm
+                    if waiting(rep, (qm,), (hm + 1,), (nm,)):
                         break
                     if MQ[0, hm + 1] != STOP0 - (lev - 1):
                         status = IRREGULAR
@@ -504,8 +480,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                     phase = MID
                 t = tt + 1
             elif j == C_EMPTY:
-                if hi + 1 >= ni:
-                    rep[0] = qi
+                if waiting(rep, (qi,), (hi + 1,), (ni,)):
                     break
                 tt = max(tt, IQ[1, hi + 1])
                 t = tt
@@ -518,8 +493,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                 break
             hi, hv = hi + 1, hv + 1
         elif phase == MID:
-            if hm >= nm:
-                rep[0] = qm
+            if waiting(rep, (qm,), (hm,), (nm,)):
                 break
             tt = max(t, MQ[1, hm])
             m = MQ[0, hm]
@@ -528,8 +502,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                 phase = INNER
                 t = tt
             elif m <= STOP0:
-                if hi >= ni or hv >= nv:
-                    rep[0] = qi if hi >= ni else qv
+                if waiting(rep, (qi, qv), (hi, hv), (ni, nv)):
                     break
                 if IQ[0, hi] != m - 1:
                     status = IRREGULAR
@@ -542,8 +515,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                 status = IRREGULAR
                 break
         else:
-            if ho >= no:
-                rep[0] = qoc
+            if waiting(rep, (qoc,), (ho,), (no,)):
                 break
             tt = max(t, OC[1, ho])
             o = OC[0, ho]
@@ -553,8 +525,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                 t = tt
             elif o == C_DONE or o <= STOP0:
                 if o == C_DONE or oempty:
-                    if hm >= nm or hi >= ni or hv >= nv:
-                        rep[0] = qm if hm >= nm else (qi if hi >= ni else qv)
+                    if waiting(rep, (qm, qi, qv), (hm, hi, hv), (nm, ni, nv)):
                         break
                     if o != C_DONE and (MQ[0, hm] != o - 1 or IQ[0, hi] != o - 2):
                         status = IRREGULAR
