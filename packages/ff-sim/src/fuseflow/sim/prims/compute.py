@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import numpy as np
+from fuseflow.ir.graph import Attrs
 from fuseflow.ir.program import BinaryOp, ReduceOp, UnaryOp
 from fuseflow.sim import ops
 from fuseflow.sim.prims.common import DONE, EMPTY, is_payload, is_stop, stop
@@ -15,9 +16,9 @@ def _flops(v: Any) -> int:
     return int(v.size) if isinstance(v, np.ndarray) and v.ndim > 0 else 1
 
 
-def _block(proc: Proc) -> int:
-    b = proc.node.attrs.block
-    return int(max(b)) if b else 1
+def tile_size(a: Attrs) -> int:
+    """A blocked primitive's tile side (its block's largest), 1 for scalars."""
+    return int(max(a.block)) if a.block else 1
 
 
 def unary_value(op: UnaryOp, scalar: float | None, tile: Any, x: Any) -> Any:
@@ -78,7 +79,7 @@ class Alu(Proc):
     def _unary(self, op: UnaryOp, scalar: float | None, tile: Any = None) -> Wait:
         if not isinstance(op, UnaryOp):
             raise self.fail(f"a one-input ALU needs a unary op, not {op}")
-        lat = self.ctx.hw.timing.unary_latency.at(_block(self))
+        lat = self.ctx.hw.timing.unary_latency.at(tile_size(self.node.attrs))
         inp, out = self.ins["a"], self.outs["val"]
         while True:
             x = yield from self.deq(inp)
@@ -97,7 +98,7 @@ class Alu(Proc):
         if not isinstance(op, BinaryOp):
             raise self.fail(f"a two-input ALU needs a binary op, not {op}")
         tm = self.ctx.hw.timing
-        b = _block(self)
+        b = tile_size(self.node.attrs)
         lat = (tm.matmul_latency if matmul else tm.alu_latency).at(b)
         ii = (tm.matmul_ii if matmul else tm.alu_ii).at(b)
         ia, ib, out = self.ins["a"], self.ins["b"], self.outs["val"]
@@ -134,7 +135,7 @@ class Reduce(Proc):
     def run(self) -> Wait:
         a = self.node.attrs
         is_max = a.op is ReduceOp.MAX
-        lat = self.ctx.hw.timing.reduce_latency.at(_block(self))
+        lat = self.ctx.hw.timing.reduce_latency.at(tile_size(self.node.attrs))
         zero = reduce_zero(a.block)
         inp, par, out = self.ins["val"], self.ins.get("crd"), self.outs["val"]
         while True:

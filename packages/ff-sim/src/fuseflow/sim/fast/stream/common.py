@@ -48,58 +48,71 @@ def full(rep, q, need):
 
 
 @jit_inline
-def push(ctl, q, Q, code, stamp):
-    """Appends token ``code`` stamped ``stamp`` to queue ``q`` (room checked); returns where it went."""
-    e = ctl[q, END]
-    Q[0, e] = code
-    Q[1, e] = stamp
-    ctl[q, END] = e + 1
-    return e
+def push(ctl, q, Q, V, code, stamp, val):
+    """Appends token ``code`` (value ``val``) stamped ``stamp`` to queue ``q`` (room checked)."""
+    ctl[q, END] = put(Q, V, ctl[q, END], code, stamp, val)
 
 
 @jit_inline
-def settle(ctl, ins, heads, outs, ends):
-    """Writes a step's local queue positions back: ``heads`` of ``ins``, ``ends`` of ``outs``."""
+def begin(ctl, qi, qo, st, rep):
+    """A step's clock, the head and end of input ``qi``, the end and capacity of output ``qo``,
+    and its status until it finds another: NEED_IN, waiting on ``qi``."""
+    rep[0] = qi
+    return st[T], ctl[qi, HEAD], ctl[qi, END], ctl[qo, END], ctl[qo, CAP], NEED_IN
+
+
+@jit_inline
+def waiting(rep, qs, hs, ns):
+    """Whether a read position ``hs[k]`` is at its queue's end ``ns[k]``; rep[0]: the first such queue."""
+    for k in range(len(qs)):
+        if hs[k] >= ns[k]:
+            rep[0] = qs[k]
+            return True
+    return False
+
+
+@jit_inline
+def settle(ctl, ins, heads, outs, ends, st, t, status):
+    """Writes a step's local queue positions (``heads`` of ``ins``, ``ends`` of ``outs``) and
+    clock ``t`` back; returns ``status``."""
     for k in range(len(ins)):
         ctl[ins[k], HEAD] = heads[k]
     for k in range(len(outs)):
         ctl[outs[k], END] = ends[k]
+    st[T] = t
+    return status
 
 
 @jit_inline
-def starved(ctl, qs):
-    """The first queue of ``qs`` with no token to read, or -1."""
+def starved(ctl, rep, qs):
+    """Whether a queue of ``qs`` has no token to read; rep[0]: the first such."""
     for q in qs:
         if ctl[q, HEAD] >= ctl[q, END]:
-            return q
-    return -1
+            rep[0] = q
+            return True
+    return False
 
 
 @jit_inline
-def cramped(ctl, qs, need):
-    """The first queue of ``qs`` without room for ``need`` tokens, or -1."""
+def cramped(ctl, rep, qs, need):
+    """Whether a queue of ``qs`` lacks room for ``need`` tokens; ``rep`` as ``full`` sets it."""
     for q in qs:
         if ctl[q, CAP] - ctl[q, END] < need:
-            return q
-    return -1
+            full(rep, q, need)
+            return True
+    return False
 
 
 @jit_inline
 def mem_wait(mem, t, w):
-    """The client's clock after a blocking request of ``w`` words at ``t`` (``t`` itself
-    without a memory model); or, with nothing taken, -1 when the model must grow first and
-    -2 past the horizon. ``mem``: (memory on, slots, mstate, ii, latency, startup, buf, horizon)."""
+    """The client's clock after a blocking request of ``w`` words at ``t`` (``t`` without a memory
+    model); with nothing taken, -MEM_GROW (the model must grow first) or -MEM_WAIT (past the horizon).
+    ``mem``: (memory on, slots, mstate, ii, latency, startup, buf, horizon)."""
     use_mem, slots, mstate, ii, lat, startup, buf, hz = mem
     if not use_mem:
         return t
     done = mem_access(slots, mstate, ii, lat, startup, t, w, buf, hz)
-    return done if done < 0 else max(done, t)
-
-
-@jit_inline
-def mem_status(tt):
-    """The status of a request ``mem_wait`` refused."""
-    return MEM_GROW if tt == -1 else MEM_WAIT
+    return max(done, t) if done >= 0 else (-MEM_GROW if done == -1 else -MEM_WAIT)
 
 
 @jit_inline

@@ -19,8 +19,10 @@ from fuseflow.sim.fast.stream.common import (
     IRREGULAR,
     K0,
     NEED_IN,
+    NEED_OUT,
     REDUCE_OPS,
     T,
+    begin,
     count,
     cramped,
     full,
@@ -29,6 +31,7 @@ from fuseflow.sim.fast.stream.common import (
     put,
     settle,
     starved,
+    waiting,
 )
 
 # binary op codes (engine.py maps BinaryOp to them)
@@ -55,16 +58,12 @@ def _binop(op, a, b):
 def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
     """Two operands token by token: values combine (an N operand counts as 0, and the
     result is never -0), two N give N, equal stops pass, D ends; ``ii`` per token."""
-    t = st[T]
-    ha, na = ctl[qa, HEAD], ctl[qa, END]
+    t, ha, na, e, cap, status = begin(ctl, qa, qo, st, rep)
     hb, nb = ctl[qb, HEAD], ctl[qb, END]
-    e, cap = ctl[qo, END], ctl[qo, CAP]
     nops = 0
     zero = np.float32(0.0)
-    status = NEED_IN
     while True:
-        if ha >= na or hb >= nb:
-            rep[0] = qa if ha >= na else qb
+        if waiting(rep, (qa, qb), (ha, hb), (na, nb)):
             break
         if e >= cap:
             status = full(rep, qo, 1)
@@ -88,22 +87,18 @@ def alu2_step(ctl, qa, A, AV, qb, B, BV, qo, Qo, Vo, op, L, ii, st, rep):
         if x == C_DONE:
             status = DONE
             break
-    settle(ctl, (qa, qb), (ha, hb), (qo,), (e,))
-    st[T] = t
     count(st, ALU_OPS, nops)
-    return status
+    return settle(ctl, (qa, qb), (ha, hb), (qo,), (e,), st, t, status)
 
 
 @jit_hot
 def alu1_step(ctl, qi, Qi, Vi, qo, Qo, Vo, L, st, rep):
     """One operand: a value goes out at +L (its op applied by the engine afterwards);
     stops and N pass at +1; D ends. One token per cycle."""
-    t = st[T]
-    h, n = ctl[qi, HEAD], ctl[qi, END]
-    e = ctl[qo, END]
-    m = min(n - h, ctl[qo, CAP] - e)
-    rep[0] = qi
-    status = NEED_IN if m == n - h else full(rep, qo, 1)
+    t, h, n, e, cap, status = begin(ctl, qi, qo, st, rep)
+    m = min(n - h, cap - e)
+    if m < n - h:
+        status = full(rep, qo, 1)
     nops = 0
     for q in range(m):
         x = Qi[0, h + q]
@@ -120,10 +115,8 @@ def alu1_step(ctl, qi, Qi, Vi, qo, Qo, Vo, L, st, rep):
             status = DONE
             break
         t += 1
-    settle(ctl, (qi,), (h + m,), (qo,), (e + m,))
     count(st, ALU_OPS, nops)
-    st[T] = t
-    return status
+    return settle(ctl, (qi,), (h + m,), (qo,), (e + m,), st, t, status)
 
 
 @jit_hot
@@ -132,18 +125,14 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
     for k > 0; N is free. With the parent's crd stream (``qp`` >= 0), one value per
     parent coordinate, and a parent stop met first is an empty parent fiber (its bare
     stop passes, no value). State: [count, in a fiber]; ``fst[0]``: the accumulator."""
-    t = st[T]
+    t, h, n, e, cap, status = begin(ctl, qi, qo, st, rep)
+    hp, np_ = ctl[qp, HEAD], ctl[qp, END]  # (qp < 0: a row never used)
     nops = 0
     cnt, infib = st[K0], st[K0 + 1]
     acc = fst[0]
-    h, n = ctl[qi, HEAD], ctl[qi, END]
-    hp, np_ = ctl[qp, HEAD], ctl[qp, END]  # (qp < 0: a row never used)
-    e, cap = ctl[qo, END], ctl[qo, CAP]
-    status = NEED_IN
     while True:
         if qp >= 0 and not infib:  # the parent's next coordinate (or stop, or D)
-            if hp >= np_:
-                rep[0] = qp
+            if waiting(rep, (qp,), (hp,), (np_,)):
                 break
             p = P[0, hp]
             tt = max(t, P[1, hp])
@@ -152,8 +141,7 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
                 t = tt
                 infib, cnt = 1, 0
                 continue
-            if h >= n:
-                rep[0] = qi
+            if waiting(rep, (qi,), (h,), (n,)):
                 break
             if e >= cap:
                 status = full(rep, qo, 1)
@@ -169,8 +157,7 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
                 status = DONE
                 break
             continue
-        if h >= n:
-            rep[0] = qi
+        if waiting(rep, (qi,), (h,), (n,)):
             break
         x = Qi[0, h]
         tt = max(t, Qi[1, h])
@@ -189,8 +176,7 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
                 break
             t2 = tt
             if qp >= 0 and x < STOP0:  # the parent closes the same fiber one level up
-                if hp >= np_:
-                    rep[0] = qp
+                if waiting(rep, (qp,), (hp,), (np_,)):
                     break
                 if P[0, hp] != x + 1:
                     status = IRREGULAR
@@ -216,15 +202,12 @@ def reduce_step(ctl, qi, Qi, Vi, qp, P, qo, Qo, Vo, is_max, L, st, fst, rep):
         h += 1
         if status == DONE:
             break
-    ctl[qi, HEAD] = h
     if qp >= 0:
         ctl[qp, HEAD] = hp
-    ctl[qo, END] = e
-    st[T] = t
     st[K0], st[K0 + 1] = cnt, infib
     fst[0] = acc
     count(st, REDUCE_OPS, nops)
-    return status
+    return settle(ctl, (qi,), (h,), (qo,), (e,), st, t, status)
 
 
 @jit_hot
@@ -233,25 +216,21 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
     each outer stop Sk flushes them in coordinate order, then Sk. State: [touched, outer
     empty, preconsumed, -, -, events]; ``ev`` logs sums (crd, value's position or -1 for N)
     and flushes (-1, -1) for ``boxed`` to redo on the values."""
-    t = st[T]
-    nops = 0
-    ntouch, oempty, pre, nev = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 5]
-    ho, no = ctl[qo_, HEAD], ctl[qo_, END]
+    t, ho, no, ec, _, status = begin(ctl, qo_, qc, st, rep)
     hi, ni = ctl[qi, HEAD], ctl[qi, END]
     hv, nv = ctl[qv, HEAD], ctl[qv, END]
-    ec, ew = ctl[qc, END], ctl[qw, END]
-    K = len(acc)
-    status = NEED_IN
+    ew = ctl[qw, END]
+    nops = 0
+    ntouch, oempty, pre, nev = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 5]
     while True:
-        if ho >= no or hi >= ni or hv >= nv:
-            rep[0] = qo_ if ho >= no else (qi if hi >= ni else qv)
+        if waiting(rep, (qo_, qi, qv), (ho, hi, hv), (no, ni, nv)):
             break
         tt = max(t, OC[1, ho], IC[1, hi], IVQ[1, hv])
         o = OC[0, ho]
         i = IC[0, hi]
         if o >= 0:
             if i >= 0:
-                if i >= K:
+                if i >= len(acc):
                     rep[1] = i + 1
                     status = GROW_STATE
                     break
@@ -272,8 +251,7 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
             elif i <= STOP0:
                 ho += 1
             elif i == C_EMPTY:  # an empty inner fiber; its stop may follow
-                if hi + 1 >= ni:
-                    rep[0] = qi
+                if waiting(rep, (qi,), (hi + 1,), (ni,)):
                     break
                 tt = max(tt, IC[1, hi + 1])
                 if IC[0, hi + 1] > STOP0:
@@ -286,8 +264,7 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
         elif o <= STOP0:
             own = 1 if oempty and not pre and i <= STOP0 and i == o - 1 else 0  # its own inner stop
             ji, jv = hi + own, hv + own
-            if ji >= ni or ho + 1 >= no:
-                rep[0] = qi if ji >= ni else qo_
+            if waiting(rep, (qi, qo_), (ji, ho + 1), (ni, no)):
                 break
             room = ntouch + 1
             if ctl[qc, CAP] - ec < room or ctl[qw, CAP] - ew < room:
@@ -331,15 +308,13 @@ def spacc1_step(ctl, qo_, OC, qi, IC, qv, IVQ, Vi, qc, CQ, CV, qw, WQ, WV, acc, 
             status = IRREGULAR
             break
         t = tt + 1
-    settle(ctl, (qo_, qi, qv), (ho, hi, hv), (qc, qw), (ec, ew))
-    st[T] = t
     st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 5] = ntouch, oempty, pre, nev
     count(st, REDUCE_OPS, nops)
-    return status
+    return settle(ctl, (qo_, qi, qv), (ho, hi, hv), (qc, qw), (ec, ew), st, t, status)
 
 
 @jit_hot
-def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
+def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, OCV, qor, OR, ORV, union, st, rep):
     """Intersect / union of n (crd, payload) pairs: all heads equal (coordinates, stops,
     N, D) -> out together; else the smallest coordinate (union: every input, N where it
     has none; intersect: nothing) is consumed; else all are at stops (or N): the output
@@ -348,11 +323,7 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
     n = len(qc)
     status = NEED_IN
     while True:
-        q = starved(ctl, qc)
-        if q < 0:
-            q = starved(ctl, qr)
-        if q >= 0:
-            rep[0] = q
+        if starved(ctl, rep, qc) or starved(ctl, rep, qr):
             break
         tt = t
         h0 = C[0][0, ctl[qc[0], HEAD]]
@@ -366,22 +337,20 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
                 same = False
             if c >= 0 and (mn < 0 or c < mn):
                 mn = c
-        if same or union or mn < 0:  # room on every output
-            q = qoc if ctl[qoc, CAP] - ctl[qoc, END] < 1 else cramped(ctl, qor, 1)
-            if q >= 0:
-                status = full(rep, q, 1)
-                break
+        if (same or union or mn < 0) and (cramped(ctl, rep, (qoc,), 1) or cramped(ctl, rep, qor, 1)):
+            status = NEED_OUT  # a decision that emits needs room on every output
+            break
         if same or mn >= 0:  # all alike (every input hits), or the smallest coordinate
             c0 = h0 if same else mn
             emit = same or union
             if emit:
-                push(ctl, qoc, OC, c0, tt + 1)
+                push(ctl, qoc, OC, OCV, c0, tt + 1, 0.0)
             for k in range(n):
                 hr = ctl[qr[k], HEAD]
                 hit = C[k][0, ctl[qc[k], HEAD]] == c0
                 if emit:
-                    ORV[k][push(ctl, qor[k], OR[k], R[k][0, hr] if hit else C_EMPTY, tt + 1)] = (
-                        RV[k][hr] if hit else 0.0)
+                    push(ctl, qor[k], OR[k], ORV[k], R[k][0, hr] if hit else C_EMPTY, tt + 1,
+                         RV[k][hr] if hit else 0.0)
                 if hit:
                     ctl[qc[k], HEAD] += 1
                     ctl[qr[k], HEAD] = hr + 1
@@ -416,9 +385,9 @@ def joiner_step(ctl, qc, C, qr, R, RV, qoc, OC, qor, OR, ORV, union, st, rep):
         if not ok:
             break
         s = tt + 1  # the stop's stamp
-        push(ctl, qoc, OC, lvl, s)
+        push(ctl, qoc, OC, OCV, lvl, s, 0.0)
         for k in range(n):
-            ORV[k][push(ctl, qor[k], OR[k], lvl, s)] = 0.0
+            push(ctl, qor[k], OR[k], ORV[k], lvl, s, 0.0)
             hk = ctl[qc[k], HEAD]
             hr = ctl[qr[k], HEAD]
             if C[k][0, hk] == C_EMPTY and lvl < STOP0:
@@ -458,19 +427,16 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
     (key = mid << 32 | inner, value) with an open-addressing index, so a flush sorts them
     once. State: [phase, outer empty, mid coordinate, entries, -, events]; ``ev`` logs sums
     (key, the value's position or -1 for N) and flushes (-1, -1)."""
-    t = st[T]
-    phase, oempty, mid, n, nev = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 5]
-    ho, no = ctl[qoc, HEAD], ctl[qoc, END]
+    t, ho, no, eom, _, status = begin(ctl, qoc, qom, st, rep)
     hm, nm = ctl[qm, HEAD], ctl[qm, END]
     hi, ni = ctl[qi, HEAD], ctl[qi, END]
     hv, nv = ctl[qv, HEAD], ctl[qv, END]
-    eom, eoi, eov = ctl[qom, END], ctl[qoi, END], ctl[qov, END]
+    eoi, eov = ctl[qoi, END], ctl[qov, END]
+    phase, oempty, mid, n, nev = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 5]
     n_ops = 0
-    status = NEED_IN
     while True:
         if phase == INNER:
-            if hi >= ni or hv >= nv:
-                rep[0] = qi if hi >= ni else qv
+            if waiting(rep, (qi, qv), (hi, hv), (ni, nv)):
                 break
             tt = max(t, IQ[1, hi], VQ[1, hv])
             j = IQ[0, hi]
@@ -500,8 +466,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
             elif j <= STOP0:
                 lev = STOP0 - j
                 if lev > 0:  # the inner stop also closes the mid fiber: its stop follows
-                    if hm + 1 >= nm:
-                        rep[0] = qm
+                    if waiting(rep, (qm,), (hm + 1,), (nm,)):
                         break
                     if MQ[0, hm + 1] != STOP0 - (lev - 1):
                         status = IRREGULAR
@@ -515,8 +480,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                     phase = MID
                 t = tt + 1
             elif j == C_EMPTY:
-                if hi + 1 >= ni:
-                    rep[0] = qi
+                if waiting(rep, (qi,), (hi + 1,), (ni,)):
                     break
                 tt = max(tt, IQ[1, hi + 1])
                 t = tt
@@ -529,8 +493,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                 break
             hi, hv = hi + 1, hv + 1
         elif phase == MID:
-            if hm >= nm:
-                rep[0] = qm
+            if waiting(rep, (qm,), (hm,), (nm,)):
                 break
             tt = max(t, MQ[1, hm])
             m = MQ[0, hm]
@@ -539,8 +502,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                 phase = INNER
                 t = tt
             elif m <= STOP0:
-                if hi >= ni or hv >= nv:
-                    rep[0] = qi if hi >= ni else qv
+                if waiting(rep, (qi, qv), (hi, hv), (ni, nv)):
                     break
                 if IQ[0, hi] != m - 1:
                     status = IRREGULAR
@@ -553,8 +515,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                 status = IRREGULAR
                 break
         else:
-            if ho >= no:
-                rep[0] = qoc
+            if waiting(rep, (qoc,), (ho,), (no,)):
                 break
             tt = max(t, OC[1, ho])
             o = OC[0, ho]
@@ -564,8 +525,7 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
                 t = tt
             elif o == C_DONE or o <= STOP0:
                 if o == C_DONE or oempty:
-                    if hm >= nm or hi >= ni or hv >= nv:
-                        rep[0] = qm if hm >= nm else (qi if hi >= ni else qv)
+                    if waiting(rep, (qm, qi, qv), (hm, hi, hv), (nm, ni, nv)):
                         break
                     if o != C_DONE and (MQ[0, hm] != o - 1 or IQ[0, hi] != o - 2):
                         status = IRREGULAR
@@ -622,8 +582,6 @@ def spacc2_step(ctl, qoc, OC, qm, MQ, qi, IQ, qv, VQ, Vi, qom, OMQ, OMV, qoi, OI
             else:
                 status = IRREGULAR
                 break
-    st[T] = t
     st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 5] = phase, oempty, mid, n, nev
     count(st, REDUCE_OPS, n_ops)
-    settle(ctl, (qoc, qm, qi, qv), (ho, hm, hi, hv), (qom, qoi, qov), (eom, eoi, eov))
-    return status
+    return settle(ctl, (qoc, qm, qi, qv), (ho, hm, hi, hv), (qom, qoi, qov), (eom, eoi, eov), st, t, status)

@@ -237,9 +237,7 @@ def run_kernel_streaming(program: Program, kernel: Kernel, env: dict, hw: Any, c
 
 def _slot(fm: Any, c: Runner) -> int:
     """The first slot client ``c`` may still take (NO_HORIZON once it is done)."""
-    if c.done:
-        return NO_HORIZON
-    return -(-max(c.t, fm.startup) // fm.ii)
+    return NO_HORIZON if c.done else -(-max(c.t, fm.startup) // fm.ii)
 
 
 def _horizon(fm: Any, clients: list[Runner], k: int) -> int:

@@ -15,12 +15,15 @@ from fuseflow.sim.fast.stream.common import (
     IRREGULAR,
     K0,
     NEED_IN,
+    NEED_OUT,
     T,
+    begin,
     cramped,
     full,
     push,
     put,
     settle,
+    waiting,
 )
 
 NONE = 1 << 62  # no code: a lane not parked, no stop held
@@ -34,7 +37,7 @@ def root_step(ctl, qo, Qo, Vo, st, rep):
         if ctl[qo, END] >= ctl[qo, CAP]:
             return full(rep, qo, 1)
         st[T] += 1
-        Vo[push(ctl, qo, Qo, 0 if st[K0] == 0 else C_DONE, st[T])] = 0.0
+        push(ctl, qo, Qo, Vo, 0 if st[K0] == 0 else C_DONE, st[T], 0.0)
         st[K0] += 1
     return DONE
 
@@ -78,11 +81,7 @@ def broadcast_step(ctl, qi, Qi, Vi, qo, Qo, Vo, st, rep):
 @jit_hot
 def repeat_sig_step(ctl, qi, Qi, qo, Qo, Vo, fiber_n, st, rep):
     """A signal per crd token: S for a stop, N for a crd stream's N, else R; D last."""
-    t = st[T]
-    h, n = ctl[qi, HEAD], ctl[qi, END]
-    e, cap = ctl[qo, END], ctl[qo, CAP]
-    status = NEED_IN
-    rep[0] = qi
+    t, h, n, e, cap, status = begin(ctl, qi, qo, st, rep)
     while h < n:
         if e >= cap:
             status = full(rep, qo, 1)
@@ -96,9 +95,7 @@ def repeat_sig_step(ctl, qi, Qi, qo, Qo, Vo, fiber_n, st, rep):
             status = DONE
             break
         t += 1
-    settle(ctl, (qi,), (h,), (qo,), (e,))
-    st[T] = t
-    return status
+    return settle(ctl, (qi,), (h,), (qo,), (e,), st, t, status)
 
 
 @jit_hot
@@ -106,14 +103,10 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
     """R re-emits the input head, S pops it and closes the fiber (a payload's stop
     folds into the next input stop), N pops it and emits N; D ends. The input head is
     peeked before each signal is taken, as in Comal."""
-    t = st[T]
-    h, n = ctl[qi, HEAD], ctl[qi, END]
+    t, h, n, e, cap, status = begin(ctl, qi, qo, st, rep)
     hs, ns = ctl[qs, HEAD], ctl[qs, END]
-    e, cap = ctl[qo, END], ctl[qo, CAP]
-    status = NEED_IN
     while True:
-        if h >= n or hs >= ns:
-            rep[0] = qi if h >= n else qs
+        if waiting(rep, (qi, qs), (h, hs), (n, ns)):
             break
         if e >= cap:
             status = full(rep, qo, 1)
@@ -135,8 +128,7 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
                 status = IRREGULAR
                 break
             else:
-                if h + 1 >= n:
-                    rep[0] = qi
+                if waiting(rep, (qi,), (h + 1,), (n,)):
                     break
                 tt = max(tt, Qi[1, h + 1])
                 nxt = Qi[0, h + 1]
@@ -157,9 +149,7 @@ def repeat_step(ctl, qi, Qi, Vi, qs, S, qo, Qo, Vo, st, rep):
             status = DONE
             break
         t += 1
-    settle(ctl, (qi, qs), (h, hs), (qo,), (e,))
-    st[T] = t
-    return status
+    return settle(ctl, (qi, qs), (h, hs), (qo,), (e,), st, t, status)
 
 
 @jit_hot
@@ -175,9 +165,8 @@ def locate_step(ctl, qc, C, CV, qr, R, RV, qb, B, dim, qo, Qo, Vo, st, rep):
         if hc >= nc or (qr >= 0 and hr >= nr) or (qb >= 0 and hb >= nb):
             rep[0] = qc if hc >= nc else (qr if qr >= 0 and hr >= nr else qb)
             break
-        q = cramped(ctl, qo, 1)
-        if q >= 0:
-            status = full(rep, q, 1)
+        if cramped(ctl, rep, qo, 1):
+            status = NEED_OUT
             break
         c = C[0, hc]
         r, rv = (R[0, hr], RV[hr]) if qr >= 0 else (c, CV[hc])
@@ -192,9 +181,9 @@ def locate_step(ctl, qc, C, CV, qr, R, RV, qb, B, dim, qo, Qo, Vo, st, rep):
         if bad:
             status = IRREGULAR
             break
-        Vo[0][push(ctl, qo[0], Qo[0], c, t + 1)] = 0.0
-        Vo[1][push(ctl, qo[1], Qo[1], r, t + 1)] = rv
-        Vo[2][push(ctl, qo[2], Qo[2], loc, t + 1)] = 0.0
+        push(ctl, qo[0], Qo[0], Vo[0], c, t + 1, 0.0)
+        push(ctl, qo[1], Qo[1], Vo[1], r, t + 1, rv)
+        push(ctl, qo[2], Qo[2], Vo[2], loc, t + 1, 0.0)
         hc, hr, hb = hc + 1, hr + 1, hb + 1
         if loc == C_DONE:
             status = DONE
@@ -219,8 +208,7 @@ def fork_step(ctl, qi, Qi, Vi, qo, Qo, Vo, st, rep):
     P = len(qo)
     status = NEED_IN
     while True:
-        if h >= n:
-            rep[0] = qi
+        if waiting(rep, (qi,), (h,), (n,)):
             break
         tt = max(t, Qi[1, h])
         c = Qi[0, h]
@@ -229,12 +217,11 @@ def fork_step(ctl, qi, Qi, Vi, qo, Qo, Vo, st, rep):
             status = IRREGULAR
             break
         lo, hi = (p, p + 1) if lane else (0, P)
-        q = cramped(ctl, qo[lo:hi], 1)
-        if q >= 0:
-            status = full(rep, q, 1)
+        if cramped(ctl, rep, qo[lo:hi], 1):
+            status = NEED_OUT
             break
         for j in range(lo, hi):
-            Vo[j][push(ctl, qo[j], Qo[j], c, tt + 1)] = Vi[h]
+            push(ctl, qo[j], Qo[j], Vo[j], c, tt + 1, Vi[h])
         p = (p + 1) % P if lane else 0
         h += 1
         t = tt if c == C_DONE else tt + 1
@@ -264,8 +251,7 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
                 continue
             q = ql[p]
             h = ctl[q, HEAD]
-            if h >= ctl[q, END]:
-                rep[0] = q
+            if waiting(rep, (q,), (h,), (ctl[q, END],)):
                 break
         if phase == LOOP:
             tt = max(t, L[p][1, h])
@@ -274,11 +260,11 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
             if ends:
                 empty_last = False
                 if qc >= 0 and head != C_DONE and delta > 0:
-                    waiting = False
+                    stuck = False
                     while seen <= k:
                         hc = ctl[qc, HEAD]
-                        if hc >= ctl[qc, END]:
-                            waiting = True
+                        stuck = waiting(rep, (qc,), (hc,), (ctl[qc, END],))
+                        if stuck:
                             break
                         tt = max(tt, CQ[1, hc])
                         c = CQ[0, hc]
@@ -287,8 +273,7 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
                         ctl[qc, HEAD] = hc + 1
                         seen += 1
                         t = tt  # each count token read is a step of its own
-                    if waiting:
-                        rep[0] = qc
+                    if stuck:
                         break
                     empty_last = seen > k
                 if not empty_last:
@@ -346,8 +331,7 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
             if parked[missing] == NONE:
                 q = ql[missing]
                 h = ctl[q, HEAD]
-                if h >= ctl[q, END]:
-                    rep[0] = q
+                if waiting(rep, (q,), (h,), (ctl[q, END],)):
                     break
                 t = max(t, L[missing][1, h])
                 parked[missing] = L[missing][0, h]
@@ -359,8 +343,7 @@ def join_step(ctl, ql, L, LV, qc, CQ, qo, OQ, OV, delta, parked, st, rep):
             phase = COUNT if qc >= 0 else LAST
         elif phase == COUNT:
             hc = ctl[qc, HEAD]
-            if hc >= ctl[qc, END]:
-                rep[0] = qc
+            if waiting(rep, (qc,), (hc,), (ctl[qc, END],)):
                 break
             t = max(t, CQ[1, hc])
             c = CQ[0, hc]

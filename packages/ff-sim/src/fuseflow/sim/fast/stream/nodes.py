@@ -15,6 +15,7 @@ from fuseflow.sim import ops
 from fuseflow.sim.fast.codes import C_VAL
 from fuseflow.sim.fast.stream import boxed, compute, flow, scan
 from fuseflow.sim.fast.stream.common import END, K0, STATE_SLOTS, T
+from fuseflow.sim.prims.compute import tile_size
 
 I64 = np.int64
 F32 = np.float32
@@ -72,10 +73,9 @@ class Ports:
         self.new = new
 
     def out(self, port: str) -> int:
-        q = self.outs.get(port)
-        if q is None:
-            q = self.outs[port] = self.new("sink")
-        return q
+        if port not in self.outs:
+            self.outs[port] = self.new("sink")
+        return self.outs[port]
 
 
 def _mem(ctx: Any, fm: Any, node: Node, pool: boxed.Pool | None = None,
@@ -96,11 +96,6 @@ def build(node: Node, ports: Ports, ctx: Any, fm: Any, kinds: dict[str, StreamKi
     """``pool``: the kernel's values are handles into it (see ``boxed``)."""
     maker: Any = _MAKERS.get(node.kind)
     return None if maker is None else maker(node, ports, ctx, fm, kinds, pool)
-
-
-def _block(node: Node) -> int:
-    b = node.attrs.block
-    return int(max(b)) if b else 1
 
 
 def _qv(q: Any, qs: list[int]) -> tuple[tuple, tuple]:
@@ -191,7 +186,7 @@ def _level_scan(node, ports, ctx, fm, kinds, pool):
     seq, delay = cfg.sequential_interval, cfg.initial_delay + cfg.miss_latency
     swr, batch = ctx.hw.memory.seg_words_per_ref, max(1, ctx.hw.memory.crd_batch)
     return Runner(node, [qi], [qc, qr], lambda q, hz, h: scan.level_scan_step(
-        q.ctl, qi, q.Q[qi], qc, q.Q[qc], qr, q.Q[qr], fmt, dim, seg, crd, L, seq, delay,
+        q.ctl, qi, q.Q[qi], qc, q.Q[qc], q.V[qc], qr, q.Q[qr], q.V[qr], fmt, dim, seg, crd, L, seq, delay,
         swr, batch, mem(hz), h.st, h.rep), client, state={T: t0})
 
 
@@ -219,7 +214,7 @@ def _alu(node, ports, ctx, fm, kinds, pool):
         return None
     qo = ports.out("val")
     tm = ctx.hw.timing
-    b = _block(node)
+    b = tile_size(node.attrs)
     if (a.arity or 1) == 1:
         if not isinstance(a.op, UnaryOp):
             return None
@@ -266,7 +261,7 @@ def _reduce(node, ports, ctx, fm, kinds, pool):
         return None
     qi, qp, qo = ports.ins["val"], ports.ins.get("crd", -1), ports.out("val")
     is_max = a.op is ReduceOp.MAX
-    L = ctx.hw.timing.reduce_latency.at(_block(node))
+    L = ctx.hw.timing.reduce_latency.at(tile_size(node.attrs))
     vals = boxed.ReduceValues(pool, node, qi, qo) if pool is not None else None
     return Runner(node, [qi] + ([qp] if qp >= 0 else []), [qo], lambda q, hz, h: compute.reduce_step(
         q.ctl, qi, q.Q[qi], q.V[qi], qp, q.Q[qp if qp >= 0 else qi], qo, q.Q[qo], q.V[qo], is_max, L, h.st, h.fst,
@@ -328,8 +323,8 @@ def _joiner(node, ports, ctx, fm, kinds, pool):
     qc, qr, qor = np.array(qcs, I64), np.array(qrs, I64), np.array(qors, I64)
     union = node.kind is NodeKind.UNION
     return Runner(node, qcs + qrs, [qoc] + qors, lambda q, hz, h: compute.joiner_step(
-        q.ctl, qc, tuple(q.Q[x] for x in qcs), qr, *_qv(q, qrs), qoc, q.Q[qoc], qor, *_qv(q, qors), union,
-        h.st, h.rep))
+        q.ctl, qc, tuple(q.Q[x] for x in qcs), qr, *_qv(q, qrs), qoc, q.Q[qoc], q.V[qoc], qor, *_qv(q, qors),
+        union, h.st, h.rep))
 
 
 def _level_write(node, ports, ctx, fm, kinds, pool):

@@ -6,59 +6,43 @@ A memory request comes last in its iteration, so one that must wait leaves nothi
 from __future__ import annotations
 
 from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
-from fuseflow.sim.fast.jit import jit_hot, jit_inline
+from fuseflow.sim.fast.jit import jit_hot
 from fuseflow.sim.fast.stream.common import (
     CAP,
     CRD_READS,
     CRD_WRITES,
     DONE,
     END,
-    HEAD,
     IRREGULAR,
     K0,
-    NEED_IN,
     SEG_READS,
     SEG_WRITES,
     VAL_READS,
     VAL_WRITES,
-    T,
+    begin,
     full,
-    mem_status,
     mem_wait,
     put,
     settle,
+    waiting,
 )
 
 DENSE, COMPRESSED, SINGLETON = 0, 1, 2
-# scanner phases
-IDLE, SEG, CRDS, CLOSE = 0, 1, 2, 3
-
-
-@jit_inline
-def _emit2(OC, ec, OR, er, c, r, stamp):
-    """Coordinate ``c`` and ref ``r`` (or the same stop, N or D) out together; the next ends."""
-    OC[0, ec] = c
-    OC[1, ec] = stamp
-    OR[0, er] = r
-    OR[1, er] = stamp
-    return ec + 1, er + 1
+IDLE, SEG, CRDS, CLOSE = 0, 1, 2, 3  # scanner phases
 
 
 @jit_hot
-def level_scan_step(ctl, qi, Qi, qc, OC, qr, OR, fmt, dim, seg, crd, L, seq, delay, swr, batch, mem, st, rep):
+def level_scan_step(ctl, qi, Qi, qc, OC, VC, qr, OR, VR, fmt, dim, seg, crd, L, seq, delay, swr, batch, mem, st,
+                    rep):
     """Fiber lookup: ref r -> its coordinates and positions, then S0 (or the next input
     stop Sk folded in as S(k+1)); an input stop Sk gives S(k+1), N gives N, D ends.
     State: [phase, position, fiber end, position base, fiber start]."""
-    t = st[T]
-    phase, p, hi, base, lo = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 4]
-    h, n = ctl[qi, HEAD], ctl[qi, END]
-    ec, capc = ctl[qc, END], ctl[qc, CAP]
+    t, h, n, ec, capc, status = begin(ctl, qi, qc, st, rep)
     er, capr = ctl[qr, END], ctl[qr, CAP]
-    status = NEED_IN
+    phase, p, hi, base, lo = st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 4]
     while True:
         if phase == IDLE or phase == CLOSE:
-            if h >= n:
-                rep[0] = qi
+            if waiting(rep, (qi,), (h,), (n,)):
                 break
             if ec >= capc or er >= capr:
                 status = full(rep, qc if ec >= capc else qr, 1)
@@ -69,7 +53,8 @@ def level_scan_step(ctl, qi, Qi, qc, OC, qr, OR, fmt, dim, seg, crd, L, seq, del
             if close or x <= STOP0 or x == C_EMPTY or x == C_DONE:
                 # a fiber's S0 (a stop Sk right after it folds in as S(k+1)), or a bare Sk, N or D
                 out = x - 1 if x <= STOP0 else (STOP0 if close else x)
-                ec, er = _emit2(OC, ec, OR, er, out, out, tt + 1)
+                ec = put(OC, VC, ec, out, tt + 1, 0.0)
+                er = put(OR, VR, er, out, tt + 1, 0.0)
                 phase = IDLE
                 if x <= STOP0 or not close:
                     h += 1
@@ -99,7 +84,7 @@ def level_scan_step(ctl, qi, Qi, qc, OC, qr, OR, fmt, dim, seg, crd, L, seq, del
         elif phase == SEG:
             tt = mem_wait(mem, t, swr)
             if tt < 0:
-                status = mem_status(tt)
+                status = -tt  # MEM_GROW or MEM_WAIT
                 break
             t = tt
             st[SEG_READS] += swr
@@ -107,7 +92,8 @@ def level_scan_step(ctl, qi, Qi, qc, OC, qr, OR, fmt, dim, seg, crd, L, seq, del
         elif fmt == DENSE:
             m = min(hi - p, capc - ec, capr - er)
             for q in range(m):
-                _emit2(OC, ec + q, OR, er + q, p + q, base + p + q, t + L)
+                put(OC, VC, ec + q, p + q, t + L, 0.0)
+                put(OR, VR, er + q, base + p + q, t + L, 0.0)
                 t += seq
             ec += m
             er += m
@@ -126,17 +112,16 @@ def level_scan_step(ctl, qi, Qi, qc, OC, qr, OR, fmt, dim, seg, crd, L, seq, del
                 nn = min(hi - p, batch)
                 tt = mem_wait(mem, t, nn)
                 if tt < 0:
-                    status = mem_status(tt)
+                    status = -tt  # MEM_GROW or MEM_WAIT
                     break
                 t = tt
                 st[CRD_READS] += nn
-            ec, er = _emit2(OC, ec, OR, er, crd[p], p, t + L)
+            ec = put(OC, VC, ec, crd[p], t + L, 0.0)
+            er = put(OR, VR, er, p, t + L, 0.0)
             t += seq
             p += 1
-    settle(ctl, (qi,), (h,), (qc, qr), (ec, er))
-    st[T] = t
     st[K0], st[K0 + 1], st[K0 + 2], st[K0 + 3], st[K0 + 4] = phase, p, hi, base, lo
-    return status
+    return settle(ctl, (qi,), (h,), (qc, qr), (ec, er), st, t, status)
 
 
 @jit_hot
@@ -144,14 +129,10 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, mem, st
     """ref r -> vals[r] at +L (a request for the batch of ``batch`` values when r leaves
     the loaded one; with tiles of ``words`` > 0 words, a request of a whole tile per
     ref); N -> the value ``zero``; stops pass; D ends. State: [loaded batch]."""
-    t = st[T]
+    t, h, n, e, cap, status = begin(ctl, qi, qo, st, rep)
     line = st[K0]
-    h, n = ctl[qi, HEAD], ctl[qi, END]
-    e, cap = ctl[qo, END], ctl[qo, CAP]
     nv = len(vals)
     lo = line * batch  # the loaded batch's refs: [lo, lo + batch) (no division per ref)
-    status = NEED_IN
-    rep[0] = qi
     while h < n:
         if e >= cap:
             status = full(rep, qo, 1)
@@ -170,7 +151,7 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, mem, st
                 if tt >= 0:
                     line, lo = ln, ln * batch
             if tt < 0:
-                status = mem_status(tt)
+                status = -tt  # MEM_GROW or MEM_WAIT
                 break
             st[VAL_READS] += words if words > 0 else 1
             e = put(Qo, Vo, e, C_VAL, tt + L, vals[x])
@@ -186,22 +167,16 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, mem, st
         if x == C_DONE:
             status = DONE
             break
-    settle(ctl, (qi,), (h,), (qo,), (e,))
-    st[T] = t
     st[K0] = line
-    return status
+    return settle(ctl, (qi,), (h,), (qo,), (e,), st, t, status)
 
 
 @jit_hot
 def level_write_step(ctl, qi, Qi, qrec, REC, batch, mem, st, rep):
     """Records a level's crd stream; one cycle per coordinate and per stop (N is free),
     written ``batch`` words at a time and the rest at D. State: [words buffered]."""
-    t = st[T]
+    t, h, n, e, cap, status = begin(ctl, qi, qrec, st, rep)
     nbuf = st[K0]
-    h, n = ctl[qi, HEAD], ctl[qi, END]
-    e, cap = ctl[qrec, END], ctl[qrec, CAP]
-    status = NEED_IN
-    rep[0] = qi
     while h < n:
         x = Qi[0, h]
         tt = max(t, Qi[1, h])
@@ -217,7 +192,7 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, mem, st, rep):
                 if nb:
                     tt = mem_wait(mem, tt, nb)
                     if tt < 0:
-                        status = mem_status(tt)
+                        status = -tt  # MEM_GROW or MEM_WAIT
                         break
                 nb = 0
             nbuf = nb
@@ -232,10 +207,8 @@ def level_write_step(ctl, qi, Qi, qrec, REC, batch, mem, st, rep):
         REC[0, e] = x
         e += 1
         t = tt
-    settle(ctl, (qi,), (h,), (qrec,), (e,))
-    st[T] = t
     st[K0] = nbuf
-    return status
+    return settle(ctl, (qi,), (h,), (qrec,), (e,), st, t, status)
 
 
 @jit_hot
@@ -243,11 +216,7 @@ def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, sizes, mem, st, rep):
     """Records the values (N as N, rebuilt as 0); each one blocking round trip of one
     word (of ``sizes[h]`` words for a value that is tile pool handle h, when ``sizes``
     is not empty); stops only move the clock; D costs one more cycle."""
-    t = st[T]
-    h, n = ctl[qi, HEAD], ctl[qi, END]
-    e, cap = ctl[qrec, END], ctl[qrec, CAP]
-    status = NEED_IN
-    rep[0] = qi
+    t, h, n, e, cap, status = begin(ctl, qi, qrec, st, rep)
     while h < n:
         x = Qi[0, h]
         tt = max(t, Qi[1, h])
@@ -258,7 +227,7 @@ def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, sizes, mem, st, rep):
             w = sizes[int(Vi[h])] if len(sizes) and x == C_VAL else 1
             tt = mem_wait(mem, tt, w)
             if tt < 0:
-                status = mem_status(tt)
+                status = -tt  # MEM_GROW or MEM_WAIT
                 break
             REC[0, e] = x
             RECV[e] = Vi[h]
@@ -274,6 +243,4 @@ def val_write_step(ctl, qi, Qi, Vi, qrec, REC, RECV, sizes, mem, st, rep):
             status = DONE
             break
         t = tt
-    settle(ctl, (qi,), (h,), (qrec,), (e,))
-    st[T] = t
-    return status
+    return settle(ctl, (qi,), (h,), (qrec,), (e,), st, t, status)
