@@ -274,3 +274,7 @@ def test_no_float32_error_when_the_float64_run_would_not_fit(monkeypatch: pytest
     assert precision.float32_errors(torch.nn.Identity(), (x,), [x]) == [0.0]
     monkeypatch.setattr(precision, "available_bytes", lambda: precision.RESERVE + 16 * 16 + 8 * 16 - 1)
     assert precision.float32_errors(torch.nn.Identity(), (x,), [x]) == [None]
+    assert "needs 0.0 GiB + 2 GiB spare" in precision.float64_skip((x,), [x])
+    prog = capture(_Logits(), (x, x), name="logits", fusion="unfused")
+    assert prog.meta["float32_error"].startswith("not measured")
+    assert not any(k.startswith("float32_error.") for k in prog.meta)

@@ -258,3 +258,22 @@ def test_out_of_memory_in_a_user_factory_is_not_a_frontend_error(tmp_path: Path)
     r = ff("compile", "big.py:factory", "-o", "x.ffir", cwd=tmp_path, limit=LIMIT)
     assert r.returncode == 7, r.stderr
     assert "out of memory in big.py:factory" in r.stderr and "14,400,000,000 bytes" in r.stderr
+
+
+def test_a_failed_check_says_when_pytorchs_float32_error_was_not_measured() -> None:
+    import torch
+    from fuseflow.frontend.capture import capture
+    from fuseflow.sim.check import check
+
+    class Double(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * 2
+
+    prog = capture(Double(), (torch.ones(3, 4),), name="double", fusion="unfused")
+    out = prog.program.outputs[0]
+    off = {out: TensorData.from_dense(prog.expected[out].to_dense() + 1.0)}
+    assert "not measured" not in check(prog, off, {}).note
+    prog.meta["float32_error"] = "not measured: the float64 run needs 12.6 GiB"
+    rep = check(prog, off, {})
+    assert rep.status == "fail" and "not measured: the float64 run needs 12.6 GiB" in rep.note
+    assert "not measured" not in check(prog, {out: prog.expected[out]}, {}).note

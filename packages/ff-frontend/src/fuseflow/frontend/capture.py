@@ -20,7 +20,7 @@ from fuseflow.frontend import (
     ops,
 )
 from fuseflow.frontend.builder import Builder, CapturedProgram, MaskVal, OpEmitter, Sym, clean
-from fuseflow.frontend.precision import float32_errors
+from fuseflow.frontend.precision import float32_errors, float64_skip
 from fuseflow.ir.data import TensorData
 from fuseflow.ir.dataflow import Program
 from fuseflow.ir.errors import FrontendError, FuseFlowError, is_out_of_memory, memory_guard, out_of_memory
@@ -297,7 +297,8 @@ def capture(module: torch.nn.Module, example_inputs: tuple[Any, ...], name: str 
             eager = module(*inputs)
     eager_outs = list(eager) if isinstance(eager, (list, tuple)) else [eager]
     # before the program's data is laid out, while the least else is held in memory
-    f32_errors = float32_errors(module, inputs, eager_outs)
+    f32_skipped = float64_skip(inputs, eager_outs)
+    f32_errors = [None] * len(eager_outs) if f32_skipped else float32_errors(module, inputs, eager_outs)
     b = Builder(name)
     tr = Translator(b, module)
     values = _placeholders(ep, inputs, b, tr, index_names or {})
@@ -334,6 +335,8 @@ def capture(module: torch.nn.Module, example_inputs: tuple[Any, ...], name: str 
                 data[n] = tensor_data(values[n], program.tensors[n].format)
     apply_fusion(program, fusion)
     meta = {"frontend": "torch", "model": name, "fusion": fusion}
+    if f32_skipped:
+        meta["float32_error"] = f32_skipped
     for out, err in zip(out_names, f32_errors, strict=False):
         if err is not None:
             meta[f"float32_error.{out}"] = f"{err:.3g}"

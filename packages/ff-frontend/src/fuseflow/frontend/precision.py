@@ -22,8 +22,7 @@ def float32_errors(module: torch.nn.Module, inputs: tuple[Any, ...], outs: list[
     """For each float32 output, its worst absolute error against float64; None where the
     model does not run in float64, the run would not fit in the memory available now
     (:func:`float64_bytes`), or the output is sparse (never densified here)."""
-    free = available_bytes()
-    if free is not None and float64_bytes(inputs, outs) + RESERVE > free:
+    if float64_skip(inputs, outs):
         return [None] * len(outs)
     try:
         with torch.no_grad(), warnings.catch_warnings():
@@ -34,6 +33,14 @@ def float32_errors(module: torch.nn.Module, inputs: tuple[Any, ...], outs: list[
         return [None] * len(outs)
     res64 = list(res) if isinstance(res, (list, tuple)) else [res]
     return [_worst(a, b) for a, b in zip(outs, res64, strict=False)]
+
+
+def float64_skip(inputs: tuple[Any, ...], outs: list[Any]) -> str:
+    """Why the float64 run is skipped now (it would not fit in the available memory), or ""."""
+    free, need = available_bytes(), float64_bytes(inputs, outs)
+    if free is None or need + RESERVE <= free:
+        return ""
+    return f"not measured: the float64 run needs {need / 2**30:.1f} GiB + {RESERVE >> 30} GiB spare, {free / 2**30:.1f} GiB were available"
 
 
 def float64_bytes(inputs: tuple[Any, ...], outs: list[Any]) -> int:

@@ -135,5 +135,7 @@ def check(program: Program, outputs: dict[str, TensorData], env: dict[str, Tenso
     rep = compare(outputs, ref, floor)
     rep.note = f"against {source}" + "".join(f"; {n} to within {e:.2g} (PyTorch's own float32 error x {SLACK:g})"
                                               for n, e in floor.items())
+    if rep.status == "fail" and use_recorded and "float32_error" in program.meta:
+        rep.note += f"; PyTorch's own float32 error {program.meta['float32_error']}"
     return rep
 
