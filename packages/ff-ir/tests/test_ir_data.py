@@ -163,3 +163,26 @@ def test_out_of_memory_errors_name_what_and_how_much():
     with pytest.raises(DataError):  # other errors pass through unchanged
         with memory_guard("loading X"):
             raise DataError("bad")
+
+
+def test_big_arrays_are_mapped_from_their_files_not_read(tmp_path, spmv, monkeypatch):
+    """Arrays of at least MMAP_BYTES load as read-only maps of their (uncompressed) file; the
+    program saved again to the same path keeps its values; a truncated file is a data error."""
+    monkeypatch.setattr(io, "MMAP_BYTES", 16)
+    spmv.expected["A"] = TensorData.from_coo((4, 6), np.array([[0, 3, 1], [5, 1, 2]]), np.array([1.5, -2.0, 3.0]))
+    spmv.expected["y"] = TensorData.from_dense(np.arange(8, dtype=np.float32).reshape(4, 2, order="F"))
+    path = tmp_path / "p.ffir"
+    io.save(spmv, path)
+    back = io.load(path)
+    assert back.expected == spmv.expected and back.data == spmv.data
+    y = back.expected["y"].dense
+    assert y is not None and not y.flags.writeable and not y.flags.owndata and y.flags.f_contiguous
+    assert not back.expected["A"].coords.flags.writeable  # type: ignore[union-attr]
+    io.save(back, path)  # over the files it is mapped from
+    assert io.load(path).expected == spmv.expected
+    np.savez_compressed(io.data_dir(path) / "expected" / "y.npz", shape=np.array([4, 2]), dense=np.ones((4, 2)))
+    assert io.load(path).expected["y"].dense.flags.writeable  # type: ignore[union-attr]  # compressed: read
+    npz = io.data_dir(path) / "expected" / "A.npz"
+    npz.write_bytes(npz.read_bytes()[:-40])
+    with pytest.raises(DataError, match="A.npz"):
+        io.load(path)

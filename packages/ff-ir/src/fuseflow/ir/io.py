@@ -260,11 +260,42 @@ def load_data(program: Program, path: str | os.PathLike[str]) -> None:
                 table[urllib.parse.unquote(f.name[:-4])] = read_npz(f)
 
 
+# arrays of at least this many bytes are mapped read-only from their file, not read into
+# memory: a paper-size expected output (GCN on mag: 2.7 GB) is then paged in only by --check
+MMAP_BYTES = 64 << 20
+
+
+def _mapped(path: Path, info: zipfile.ZipInfo) -> np.ndarray | None:
+    """The array of an uncompressed .npz member mapped from the file, or None where it cannot be."""
+    if info.compress_type != zipfile.ZIP_STORED or info.file_size < MMAP_BYTES:
+        return None
+    with open(path, "rb") as f:
+        f.seek(info.header_offset + 26)
+        name_len, extra_len = struct.unpack("<HH", f.read(4))
+        f.seek(info.header_offset + 30 + name_len + extra_len)
+        version = np.lib.format.read_magic(f)
+        if version not in ((1, 0), (2, 0)):
+            return None
+        header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = header(f)
+        offset = f.tell()
+    if dtype.hasobject:
+        return None
+    mm = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
+    return mm.view(np.ndarray)
+
+
 def read_npz(path: Path) -> TensorData:
-    """One tensor's data file (raises :class:`DataError` naming the file)."""
+    """One tensor's data file (raises :class:`DataError` naming the file); big arrays are
+    mapped from it (MMAP_BYTES)."""
     try:
+        with zipfile.ZipFile(path) as zf:
+            members = {i.filename.removesuffix(".npy"): i for i in zf.infolist()}
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+            arrays = {}
+            for k in z.files:
+                mapped = _mapped(path, members[k]) if k in members else None
+                arrays[k] = z[k] if mapped is None else mapped
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
         raise DataError(f"{path}: unreadable tensor data ({e})") from None
     try:
