@@ -111,3 +111,25 @@ def test_no_fuseflow_environment_variables_left() -> None:
     """Settings come in EngineOptions only: nothing in the sources reads FUSEFLOW_* any more."""
     hits = [p for p in SRC.rglob("*.py") if "FUSEFLOW_" in p.read_text(encoding="utf-8")]
     assert hits == []
+
+
+@pytest.mark.parametrize("engine", ["fast", "reference"])
+def test_without_intermediates_only_the_programs_outputs_are_kept(engine: str) -> None:
+    import torch
+    from fuseflow.frontend.capture import capture
+    from fuseflow.fusion.api import compile_captured
+
+    class TwoLayers(torch.nn.Module):
+        def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+            return torch.relu(torch.relu(x @ w) @ w.T)
+
+    g = torch.Generator().manual_seed(0)
+    prog = compile_captured(capture(TwoLayers(), (torch.randn(6, 5, generator=g), torch.randn(5, 4, generator=g)),
+                                    fusion="unfused")).program
+    assert len(prog.kernels) >= 3
+    full = simulate(prog, engine=engine, check=True)
+    lean = simulate(prog, engine=engine, check=True, engine_options={"intermediates": False})
+    assert set(full.outputs) > set(prog.program.outputs) and set(lean.outputs) == set(prog.program.outputs)
+    assert lean.cycles == full.cycles and lean.check == full.check == "pass"
+    for name in prog.program.outputs:
+        assert lean.outputs[name] == full.outputs[name]

@@ -121,7 +121,7 @@ def _evaluate(cfg: Config, engine: str) -> Result:
             est = analytic(program)
         except Exception as e:  # noqa: BLE001 - the estimate is optional, its failure is recorded
             note = f"cost model: {type(e).__name__}: {e}"
-        sim = simulate(program, hw=cfg.hw, engine=engine, check=True)
+        sim = simulate(program, hw=cfg.hw, engine=engine, check=True, engine_options={"intermediates": False})
     except KnobError as e:
         return invalid(cfg, str(e))
     except Exception as e:  # noqa: BLE001 - every failure becomes a recorded result

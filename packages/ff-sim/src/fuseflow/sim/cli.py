@@ -49,7 +49,7 @@ def sim_command(
     engine_options = EngineOptions(queue_capacity=queue_capacity, queue_grown=queue_grown, threads=threads,
                                    profile=profile, show_queues=show_queues, jit=jit, boundscheck=boundscheck,
                                    reuse=reuse, spill_at=spill_at,
-                                   spill_dir=None if spill_dir is None else str(spill_dir))
+                                   spill_dir=None if spill_dir is None else str(spill_dir), intermediates=False)
     apply_compile_settings(engine_options)
     if warmup:
         from fuseflow.sim.fast.warmup import warmup as build_loops

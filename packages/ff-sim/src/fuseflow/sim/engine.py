@@ -43,7 +43,9 @@ def run_program(program: Program, hw_spec: HwConfig | str, options: dict[str, An
     outputs: dict[str, TensorData] = {}
     busy: dict[str, dict[str, list[list[int]]]] = {}
     reuse = None if trace else REUSE.get()  # a trace needs every kernel simulated
-    for k in program.kernels:
+    keep = getattr(options.get("engine_options"), "intermediates", True)
+    last_read = {t: i for i, k in enumerate(program.kernels) for t in k.inputs}
+    for i, k in enumerate(program.kernels):
         try:
             key, run = reuse.lookup(program, k, env, hw, engine) if reuse is not None else ("", None)
             if run is None:
@@ -58,6 +60,9 @@ def run_program(program: Program, hw_spec: HwConfig | str, options: dict[str, An
             raise out_of_memory(f"in kernel {k.name}", e) from None
         env.update(run.outputs)
         outputs.update(run.outputs)
+        for t in [] if keep else [t for t in env if last_read.get(t, -1) <= i and t not in program.program.outputs]:
+            del env[t]  # read by no later kernel (GCN on mag: 2.7 GB per intermediate)
+            outputs.pop(t, None)
         kernels.append(KernelResult(k.name, run.cycles, run.counters.flops, run.counters.bytes_moved(word),
                                     run.counters, run.per_primitive,
                                     reuse.reused.get(k.name, "") if reuse is not None else ""))

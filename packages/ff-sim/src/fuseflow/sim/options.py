@@ -30,6 +30,7 @@ class EngineOptions:
     reuse: bool = True  # a kernel equal to one already simulated reuses its figures (fuseflow.sim.reuse)
     spill_at: int = 1 << 22  # a stream queue longer than this overflows to disk (0: never); 4M tokens: 80 MB
     spill_dir: str | None = None  # where overflowing queues go (None: the system's temporary directory)
+    intermediates: bool = True  # False: the result keeps only the program's outputs, each other freed after its last reader
 
     def __post_init__(self) -> None:
         kinds = {"bool": "true or false", "str": "a string", "int": "an integer"}  # first match of the type
