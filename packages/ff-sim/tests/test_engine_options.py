@@ -121,7 +121,8 @@ def test_without_intermediates_only_the_programs_outputs_are_kept(engine: str) -
 
     class TwoLayers(torch.nn.Module):
         def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-            return torch.relu(torch.relu(x @ w) @ w.T)
+            h = torch.relu(x @ w)
+            return torch.relu(h @ w.T) + (h.T @ x).sum()  # h.T: a view of h read by a later kernel
 
     g = torch.Generator().manual_seed(0)
     prog = compile_captured(capture(TwoLayers(), (torch.randn(6, 5, generator=g), torch.randn(5, 4, generator=g)),

@@ -44,7 +44,7 @@ def run_program(program: Program, hw_spec: HwConfig | str, options: dict[str, An
     busy: dict[str, dict[str, list[list[int]]]] = {}
     reuse = None if trace else REUSE.get()  # a trace needs every kernel simulated
     keep = getattr(options.get("engine_options"), "intermediates", True)
-    last_read = {t: i for i, k in enumerate(program.kernels) for t in k.inputs}
+    last_read = {t: i for i, k in enumerate(program.kernels) for t in _read(program, k.inputs)}
     for i, k in enumerate(program.kernels):
         try:
             key, run = reuse.lookup(program, k, env, hw, engine) if reuse is not None else ("", None)
@@ -75,3 +75,13 @@ def run_program(program: Program, hw_spec: HwConfig | str, options: dict[str, An
         counters=total, per_primitive=per, outputs=outputs, engine=engine, hw=hw.name,
         tokens_moved=total.tokens, trace=busy, random_inputs=made,
         reused=dict(reuse.reused) if reuse is not None else {})
+
+
+def _read(program: Program, names: tuple[str, ...]) -> list[str]:
+    """``names`` and the tensors their views are resolved from."""
+    out = list(names)
+    for name in out:
+        base = program.program.tensor(name).view_of
+        if base is not None and base not in out:
+            out.append(base)
+    return out
