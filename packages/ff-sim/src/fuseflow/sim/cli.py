@@ -103,14 +103,9 @@ def _load_data_dir(prog: Program, folder: Path) -> None:
     """Inputs from a SAM/Comal data directory: every tensor the kernels read (or a view's
     source, as the folder names the model's inputs) that has a ``tensor_<T>_mode_shape`` file."""
     from fuseflow.ir import samdata
-    from fuseflow.sim.inputs import tensors_read
+    from fuseflow.sim.inputs import tensors_read, with_view_sources
 
-    names: list[str] = []
-    for name in tensors_read(prog):
-        chain = [name]
-        while (base := prog.program.tensor(chain[-1]).view_of) is not None and base not in chain:
-            chain.append(base)
-        names.extend(n for n in chain if n not in names)
+    names = with_view_sources(prog, tensors_read(prog))
     found = 0
     for name in names:
         if name not in prog.data and (folder / f"tensor_{name}_mode_shape").exists():

@@ -10,7 +10,7 @@ from fuseflow.ir.dataflow import Program
 from fuseflow.ir.errors import SimulationError, out_of_memory
 from fuseflow.sim.counters import Counters
 from fuseflow.sim.hw import HwConfig, load_hw
-from fuseflow.sim.inputs import prepare_inputs
+from fuseflow.sim.inputs import prepare_inputs, with_view_sources
 from fuseflow.sim.kernel import KernelRun, run_kernel
 from fuseflow.sim.result import KernelResult, SimResult
 from fuseflow.sim.reuse import ACTIVE as REUSE
@@ -44,7 +44,7 @@ def run_program(program: Program, hw_spec: HwConfig | str, options: dict[str, An
     busy: dict[str, dict[str, list[list[int]]]] = {}
     reuse = None if trace else REUSE.get()  # a trace needs every kernel simulated
     keep = getattr(options.get("engine_options"), "intermediates", True)
-    last_read = {t: i for i, k in enumerate(program.kernels) for t in _read(program, k.inputs)}
+    last_read = {t: i for i, k in enumerate(program.kernels) for t in with_view_sources(program, k.inputs)}
     for i, k in enumerate(program.kernels):
         try:
             key, run = reuse.lookup(program, k, env, hw, engine) if reuse is not None else ("", None)
@@ -60,9 +60,10 @@ def run_program(program: Program, hw_spec: HwConfig | str, options: dict[str, An
             raise out_of_memory(f"in kernel {k.name}", e) from None
         env.update(run.outputs)
         outputs.update(run.outputs)
-        for t in [] if keep else [t for t in env if last_read.get(t, -1) <= i and t not in program.program.outputs]:
-            del env[t]  # read by no later kernel (GCN on mag: 2.7 GB per intermediate)
-            outputs.pop(t, None)
+        if not keep:  # free what no later kernel reads (GCN on mag: 2.7 GB per intermediate)
+            for t in [t for t in env if last_read.get(t, -1) <= i and t not in program.program.outputs]:
+                del env[t]
+                outputs.pop(t, None)
         kernels.append(KernelResult(k.name, run.cycles, run.counters.flops, run.counters.bytes_moved(word),
                                     run.counters, run.per_primitive,
                                     reuse.reused.get(k.name, "") if reuse is not None else ""))
@@ -76,12 +77,3 @@ def run_program(program: Program, hw_spec: HwConfig | str, options: dict[str, An
         tokens_moved=total.tokens, trace=busy, random_inputs=made,
         reused=dict(reuse.reused) if reuse is not None else {})
 
-
-def _read(program: Program, names: tuple[str, ...]) -> list[str]:
-    """``names`` and the tensors their views are resolved from."""
-    out = list(names)
-    for name in out:
-        base = program.program.tensor(name).view_of
-        if base is not None and base not in out:
-            out.append(base)
-    return out

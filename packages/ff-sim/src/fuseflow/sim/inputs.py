@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 from fuseflow.ir.data import TensorData
 from fuseflow.ir.dataflow import Program
@@ -61,3 +63,14 @@ def prepare_inputs(program: Program, random_inputs: int | None,
             env[name] = random_tensor(decl, rng, density or DEFAULT_DENSITY)
         made.append(name)
     return env, tuple(made)
+
+
+def with_view_sources(program: Program, names: Iterable[str]) -> list[str]:
+    """``names`` and, after each, the tensors its view is resolved from (each once)."""
+    out: list[str] = []
+    for name in names:
+        chain = [name]
+        while (base := program.program.tensor(chain[-1]).view_of) is not None and base not in chain:
+            chain.append(base)
+        out.extend(n for n in chain if n not in out)
+    return out
