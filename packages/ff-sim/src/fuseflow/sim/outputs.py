@@ -89,10 +89,18 @@ def dense_codes(stops: np.ndarray, dim: int, tail: int = 0) -> np.ndarray:
 
 
 def joined(arrays: list[np.ndarray]) -> np.ndarray:
-    """One array (the only one as it is: records can be large)."""
-    if not arrays:
-        return np.zeros(0, I64)
-    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+    """One array of a record's chunks, emptying ``arrays`` as it goes: records can be large,
+    so at most one chunk is held twice (the only chunk is returned as it is)."""
+    if len(arrays) <= 1:
+        return arrays.pop() if arrays else np.zeros(0, I64)
+    out = np.empty(sum(len(a) for a in arrays), np.result_type(*arrays))
+    pos = 0
+    arrays.reverse()
+    while arrays:
+        a = arrays.pop()
+        out[pos:pos + len(a)] = a
+        pos += len(a)
+    return out
 
 
 def rebuild(decl: TensorDecl, levels: dict[int, np.ndarray | DenseLevel], values: list[Any] | np.ndarray

@@ -488,11 +488,11 @@ def _finish(program: Program, kernel: Kernel, ctx: KernelContext, runners: list[
         elif r.node.kind is NodeKind.VAL_WRITE:
             if queues.pool is not None:  # handles
                 codes = joined([c for c, _ in r.records])
-                vals = np.concatenate([v for _, v in r.records]) if r.records else np.zeros(0, F32)
+                vals = joined([v for _, v in r.records]) if r.records else np.zeros(0, F32)
                 r.records = []
                 ctx.value_record(str(a.tensor)).extend(unbox(queues.pool, codes, vals))
             else:
-                ctx.value_cols.setdefault(str(a.tensor), []).append(joined(rec or []).astype(F32))
+                ctx.value_cols.setdefault(str(a.tensor), []).append(joined(rec or []).astype(F32, copy=False))
     outputs = collect_outputs(program, kernel, ctx)
     cycles = max((int(r.st[T]) for r in runners), default=0)
     return KernelRun(kernel.name, cycles, total, per, outputs)
