@@ -456,3 +456,22 @@ def test_tile_pool_collected_between_calls(seed, mode, monkeypatch):
         {"random_inputs": rnd.randrange(99), "density": density}
     r = _same(prog, rnd.choice(HWS), **kw)
     assert sum(freed) > 0 or r.flops == 0  # values made, and some freed
+
+
+def test_memory_clients_side_by_side():
+    """Two threads run memory clients at once (each on its own words of the bitmap): the
+    figures and outputs are those of one thread, and clients did run side by side."""
+    from fuseflow.sim.fast.stream import engine as stream
+
+    prog = _zoo("gcn", (), "karate", "unfused")
+    runs = {}
+    for threads in (1, 2):
+        before = stream.STATS["clients side by side"]
+        opts = {"threads": threads, "queue_capacity": 8, "queue_grown": 32, "reuse": False}
+        res = simulate(prog, engine="fast", engine_options=opts)
+        runs[threads] = (res, stream.STATS["clients side by side"] - before)
+    (one, alone), (two, beside) = runs[1], runs[2]
+    assert alone == 0 < beside
+    assert (two.cycles, two.counters, two.per_primitive) == (one.cycles, one.counters, one.per_primitive)
+    for name, t in one.outputs.items():
+        assert np.asarray(t.to_dense()).tobytes() == np.asarray(two.outputs[name].to_dense()).tobytes(), name

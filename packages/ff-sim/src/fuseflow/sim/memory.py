@@ -32,7 +32,7 @@ class Memory:
         self.slots = np.zeros((16, self.n), np.int64)
         self.clients: dict[int, np.ndarray] = {}
         self.base = 0  # the block that row 0 of ``slots`` holds
-        self._buf = np.empty((2, 8), np.int64)
+        self._bufs: dict[int, np.ndarray] = {}  # per client: clients may run at once
 
     def client(self, cid: int) -> np.ndarray:
         """Client ``cid``'s state: its next channel starts at ``cid % channels``."""
@@ -41,11 +41,9 @@ class Memory:
         return self.clients[cid]
 
     def advance(self, slot: int) -> None:
-        """No request will search below ``slot`` any more (every client's clock has passed
-        it): once the blocks below it are half the bitmap, drop them, so that the bitmap
-        holds the slots between the clients' clocks, not every slot of the run."""
-        dead = slot // _B - self.base
-        nb = len(self.slots)
+        """No request searches below ``slot`` any more (every client's clock passed it): once the
+        blocks below it are half the bitmap, drop them (it holds the slots between the clocks)."""
+        dead, nb = slot // _B - self.base, len(self.slots)
         if 2 * dead < nb:
             return
         dead = min(dead, nb)
@@ -62,16 +60,16 @@ class Memory:
         if blocks > nb:
             self.slots = np.concatenate([self.slots, np.zeros((max(blocks, 2 * nb) - nb, self.n), np.int64)])
 
-    def buffer(self, words: int) -> np.ndarray:
-        """Scratch room for the slots (and channels) a request of ``words`` takes."""
-        if self._buf.shape[1] < words:
-            self._buf = np.empty((2, words), np.int64)
-        return self._buf
+    def buffer(self, words: int, client: int = 0) -> np.ndarray:
+        """Client ``client``'s scratch room for the slots (and channels) a request of ``words`` takes."""
+        buf = self._bufs.get(client)
+        if buf is None or buf.shape[1] < words:
+            buf = self._bufs[client] = np.empty((2, max(words, 8)), np.int64)
+        return buf
 
     def access(self, t: int, words: int, client: int = 0) -> int:
-        """Client ``client`` issues ``words`` word requests at cycle ``t``; the cycle the
-        last one completes."""
-        buf = self.buffer(words)
+        """The cycle the last of client ``client``'s ``words`` word requests at cycle ``t`` completes."""
+        buf = self.buffer(words, client)
         mstate = self.client(client)
         while True:
             done = int(self._access(self.slots, mstate, self.ii, self.lat, self.startup, t, words, buf))

@@ -89,17 +89,14 @@ def dense_codes(stops: np.ndarray, dim: int, tail: int = 0) -> np.ndarray:
 
 
 def joined(arrays: list[np.ndarray]) -> np.ndarray:
-    """One array of a record's chunks, emptying ``arrays`` as it goes: records can be large,
-    so at most one chunk is held twice (the only chunk is returned as it is)."""
+    """One array of a record's chunks, each freed once copied: records can be large (the
+    only chunk is returned as it is)."""
     if len(arrays) <= 1:
         return arrays.pop() if arrays else np.zeros(0, I64)
-    out = np.empty(sum(len(a) for a in arrays), np.result_type(*arrays))
-    pos = 0
-    arrays.reverse()
-    while arrays:
-        a = arrays.pop()
+    out, pos = np.empty(sum(map(len, arrays)), np.result_type(*arrays)), 0
+    for k, a in enumerate(arrays):
         out[pos:pos + len(a)] = a
-        pos += len(a)
+        pos, arrays[k] = pos + len(a), out[:0]  # the chunk's memory goes now
     return out
 
 

@@ -19,6 +19,7 @@ past ``EngineOptions.spill_at`` tokens overflows to disk (``spill.py``).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import partial
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
@@ -59,7 +60,7 @@ I64 = np.int64
 F32 = np.float32
 # kernels streamed or left to the reference, and why (for tests and --profile)
 STATS: dict[str, int] = {"streamed": 0, "not taken": 0, "not exact": 0, "reference": 0, "irregular": 0,
-                         "largest queue": 0, "memory waits": 0, "spilled tokens": 0}
+                         "largest queue": 0, "memory waits": 0, "spilled tokens": 0, "clients side by side": 0}
 WHY: list[str] = []  # the last reasons, newest last
 # primitives only the reference runs: Comal/tortilla imports have them, the compiler never emits them
 REFERENCE_ONLY = (NodeKind.CRD_DROP, NodeKind.CRD_HOLD)
@@ -249,8 +250,8 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
     """Runs the nodes until all are done, lowest ready id first (tokens flow downstream
     while in cache). A stopped node is parked until what it waits for changes: tokens to
     read, room to write, or a later horizon. ``threads`` threads take ready nodes that
-    share no queue with the running ones, one memory client at a time; the steps release
-    the GIL, all bookkeeping happens under one lock."""
+    share no queue with the running ones (memory clients on disjoint words of the bitmap:
+    docs/fast-engine.md); the steps release the GIL, all bookkeeping happens under one lock."""
     clients = [r for r in runners if r.client] if fm is not None else []
     rank = {id(r): k for k, r in enumerate(clients)}
     producer = {q: r for r in runners for q in r.outs}
@@ -266,6 +267,9 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
 
     def prepare(r: Runner) -> tuple:
         hz = _horizon(fm, clients, rank[id(r)]) if r.client and fm is not None else NO_HORIZON
+        shared = r.client and hz != NO_HORIZON and any(x.client for x in running.values())
+        r.cap = hz & ~63 if shared else hz
+        STATS["clients side by side"] += shared
         ctl = queues.ctl
         for q in r.outs:  # room at the back; each token moves once on average
             h = ctl[q, HEAD]
@@ -311,25 +315,38 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
                 if c.status == MEM_WAIT and h > c.hz:
                     wake(c)
                 h = min(h, _slot(fm, c))
-            fm.advance(h)  # no client searches below h any more
+            if not any(x.client for x in running.values()):
+                fm.advance(h)  # no client searches below h any more
         return int(r.done)
 
     state: dict[str, Any] = {"left": len(runners), "error": None}
     running: dict[int, Runner] = {}  # nodes in a step function now, by id
+    growing: set[int] = set()  # clients waiting to grow the bitmap
     cond = threading.Condition()
 
+    def beside(r: Runner) -> bool:  # client r may run beside the running ones
+        return not growing and all(rank[id(r)] > rank[id(k)] or _slot(fm, r) >> 6 > (k.cap - 1) >> 6
+                                   for k in running.values() if k.client)
+
     def pick() -> Runner | None:
-        """The lowest-id ready node that may run beside the running ones: no shared
-        queue, and one memory client at a time."""
+        """The lowest-id ready node that may run beside the running ones: no shared queue."""
         busy = frozenset().union(*(touches[k] for k in running)) if running else frozenset()
-        client = any(x.client for x in running.values())
         for r in sorted(ready, key=lambda x: x.node.id):
             if r.done:
                 ready.discard(r)
-            elif not (r.client and client) and not (touches[id(r)] & busy):
+            elif not (touches[id(r)] & busy) and (not r.client or fm is None or beside(r)):
                 ready.discard(r)
                 return r
         return None
+
+    def grow_memory(r: Runner) -> None:  # for client r, once no other client is in a call
+        with cond:
+            growing.add(id(r))
+            while any(x.client and id(x) not in growing for x in running.values() if x is not r):
+                cond.wait()
+            fm._grow(*map(int, fm.client(r.node.id)[1:3]))  # its channel and blocks
+            growing.discard(id(r))
+            cond.notify_all()
 
     def work() -> None:
         while True:
@@ -359,7 +376,7 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
                 running[id(r)] = r
             error: Exception | None = None
             try:
-                r.status = _call(r, queues, fm, pre[0])
+                r.status = _call(r, queues, grow_memory)
                 # disk I/O outside the lock: r still counts as running, so nothing else touches its queues
                 again = bool(queues.spills.fifo) and queues.spills.settle(r, pre[2])
             except Exception as e:  # noqa: BLE001 - handed to the caller
@@ -385,13 +402,12 @@ def _schedule(runners: list[Runner], queues: Queues, fm: Any, grown: int, thread
         raise state["error"]
 
 
-def _call(r: Runner, queues: Queues, fm: Any, hz: int) -> int:
-    """One call of the node's step function, after any growth it asks for."""
+def _call(r: Runner, queues: Queues, grow_memory: Callable[[Runner], None]) -> int:
+    """One call of the node's step function (horizon ``r.cap``), after any growth it asks for."""
     while True:
-        status = int(r.call(queues, hz))
+        status = int(r.call(queues, r.cap))
         if status == MEM_GROW:
-            ms = fm.client(r.node.id)
-            fm._grow(int(ms[1]), int(ms[2]))
+            grow_memory(r)
             continue
         if status == GROW_STATE:
             assert r.grow is not None
@@ -440,6 +456,9 @@ def _unstick(runners: list[Runner], queues: Queues, producer: dict[int, Runner],
     if roomy:
         return roomy
     spills = queues.spills
+    rounded = [x for x in runners if not x.done and x.status == MEM_WAIT and x.cap != x.hz]
+    if rounded:  # it waited at a rounded horizon: alone now, it gets the whole one
+        return rounded
     hungry = [x for x in runners if not x.done and x.status == NEED_IN and spills.pending(int(x.rep[0]))]
     for x in hungry:  # not after a settle (a queue that began to spill under its waiting reader)
         spills.refill(int(x.rep[0]), force=True)
@@ -488,7 +507,7 @@ def _finish(program: Program, kernel: Kernel, ctx: KernelContext, runners: list[
         elif r.node.kind is NodeKind.VAL_WRITE:
             if queues.pool is not None:  # handles
                 codes = joined([c for c, _ in r.records])
-                vals = joined([v for _, v in r.records]) if r.records else np.zeros(0, F32)
+                vals = np.concatenate([v for _, v in r.records]) if r.records else np.zeros(0, F32)
                 r.records = []
                 ctx.value_record(str(a.tensor)).extend(unbox(queues.pool, codes, vals))
             else:

@@ -46,7 +46,7 @@ class Runner:
         self.rep = np.zeros(2, I64)  # [queue, room needed]
         self.done = False
         self.status = -99
-        self.hz = -1  # MEM_WAIT: the horizon it blocked at
+        self.hz, self.cap = -1, -1  # the horizon it blocked at (MEM_WAIT); its call's (``_schedule``)
         self.grow: Callable[[int], None] | None = None  # GROW_STATE: room for n coordinates
         self.records: list[tuple[np.ndarray, np.ndarray | None]] = []  # a writer's drained record
 
@@ -88,7 +88,7 @@ def _mem(ctx: Any, fm: Any, node: Node, pool: boxed.Pool | None = None,
     cfg = ctx.hw.memory
     words = max(cfg.crd_batch, cfg.seg_words_per_ref, cfg.val_batch, cfg.write_batch, tile, 1)
     return lambda hz: (True, fm.slots, mstate, fm.ii, fm.lat, fm.startup,
-                       fm.buffer(words if pool is None else max(words, pool.maxw)), hz)
+                       fm.buffer(words if pool is None else max(words, pool.maxw), node.id), hz)
 
 
 def build(node: Node, ports: Ports, ctx: Any, fm: Any, kinds: dict[str, StreamKind],
