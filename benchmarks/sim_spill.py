@@ -24,14 +24,14 @@ from pathlib import Path
 CLI = "import sys; from fuseflow.ir.cli import main; main(sys.argv[1:])"
 
 
-def ff(*args: str) -> tuple[int, str, float, int]:
-    """Exit code, stdout, wall seconds and peak RSS bytes of one ``ff`` run."""
+def ff(*args: str) -> tuple[int, str, float, int, float]:
+    """Exit code, stdout, wall seconds, peak RSS bytes and CPU seconds of one ``ff`` run."""
     t0 = time.perf_counter()
     p = subprocess.Popen([sys.executable, "-c", CLI, *args], stdout=subprocess.PIPE, text=True)
     out = p.stdout.read() if p.stdout else ""
     _, status, usage = os.wait4(p.pid, 0)
     p.returncode = os.waitstatus_to_exitcode(status)
-    return p.returncode, out, time.perf_counter() - t0, usage.ru_maxrss * 1024
+    return p.returncode, out, time.perf_counter() - t0, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -46,14 +46,14 @@ def main() -> None:
         prog = args.program
         if prog is None:
             prog = Path(tmp) / "p.ffir"
-            code, _, wall, rss = ff("compile", args.model, "--dataset", args.dataset, "--fusion", args.fusion,
+            code, _, wall, rss, _ = ff("compile", args.model, "--dataset", args.dataset, "--fusion", args.fusion,
                                     "-o", str(prog))
             if code:
                 sys.exit(f"compile failed (exit {code})")
             print(f"compiled {args.model} {args.fusion} on {args.dataset}: {wall:.1f} s, peak {rss / 2**30:.2f} GiB")
         print(f"{'spill-at':>10} {'wall s':>8} {'peak GiB':>9} {'spilled tokens':>15} {'disk GiB':>9}  cycles")
         for at in args.spill_at:
-            code, out, wall, rss = ff("sim", str(prog), "--show-queues", "--spill-at", str(at))
+            code, out, wall, rss, _ = ff("sim", str(prog), "--show-queues", "--spill-at", str(at))
             spilled = sum(int(m.replace(",", "")) for m in re.findall(r"spilled ([\d,]+) tokens", out))
             m = re.search(r": (\d+) cycles", out)
             cycles = m.group(1) if m else f"exit {code}"
