@@ -36,9 +36,7 @@ class Memory:
 
     def client(self, cid: int) -> np.ndarray:
         """Client ``cid``'s state: its next channel starts at ``cid % channels``."""
-        if cid not in self.clients:
-            self.clients[cid] = np.array([cid % self.n, 0, 0, self.base], np.int64)
-        return self.clients[cid]
+        return self.clients.setdefault(cid, np.array([cid % self.n, 0, 0, self.base], np.int64))
 
     def advance(self, slot: int) -> None:
         """No request searches below ``slot`` any more (every client's clock passed it): once the

@@ -29,6 +29,7 @@ try:  # pragma: no branch - numba is a declared dependency of ff-sim
     if not JIT_REQUESTED:
         raise ImportError
     from numba import njit as _njit
+    from numba import types
     from numba.core import config as _numba_config
 
     _numba_config.CACHE_DIR = CACHE_DIR  # type: ignore[attr-defined]  # read when a cached function is decorated
@@ -42,12 +43,26 @@ try:  # pragma: no branch - numba is a declared dependency of ff-sim
         return _njit(cache=True, nogil=True, boundscheck=True, inline="always")(fn)
 
     def jit_hot(fn):
-        """``jit`` for a per-token step function: bounds checked only when asked, and x / 0
-        gives numpy's inf or nan."""
+        """``jit`` for a per-token step function: bounds checked only when asked; x / 0 is numpy's inf or nan."""
         return _njit(cache=not CHECKED, nogil=True, boundscheck=CHECKED, error_model="numpy")(fn)
 
     # trailing-zero count of an int64 (LLVM's cttz); numba has no public name for it
+    from llvmlite import ir
+    from numba.core import cgutils
     from numba.cpython.unsafe.numbers import trailing_zeros as ctz
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def prefetch(typingctx, arr, i):  # brings arr[i] into cache while the loop goes on (LLVM's hint)
+        def codegen(context, builder, sig, args):
+            ary = context.make_array(sig.args[0])(context, builder, args[0])
+            ptr = cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1]])
+            i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                                "llvm.prefetch.p0i8")
+            builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])  # a read, kept in every level
+            return context.get_dummy_value()
+        return types.void(arr, i), codegen
 
     HAVE_JIT = True
 except ImportError:  # pragma: no cover
@@ -56,8 +71,11 @@ except ImportError:  # pragma: no cover
 
     jit_inline = jit_hot = jit
 
-    def ctz(x):  # type: ignore[misc]  # the pure-Python stand-in of the numba intrinsic above
+    def ctz(x):  # type: ignore[misc]  # the pure-Python stand-ins of the numba intrinsics above
         x = int(x)
         return (x & -x).bit_length() - 1
+
+    def prefetch(arr, i):  # type: ignore[misc]
+        pass
 
     HAVE_JIT = False

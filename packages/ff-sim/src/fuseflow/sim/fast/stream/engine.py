@@ -98,10 +98,9 @@ class Queues:
         h, e = int(c[HEAD]), int(c[END])
         if h == 0:
             return
-        n = e - h
-        self.Q[q][:, :n] = self.Q[q][:, h:e].copy()
-        self.V[q][:n] = self.V[q][h:e].copy()
-        c[HEAD], c[END], c[BASE] = 0, n, c[BASE] + h
+        self.Q[q][:, :e - h] = self.Q[q][:, h:e].copy()
+        self.V[q][:e - h] = self.V[q][h:e].copy()
+        c[HEAD], c[END], c[BASE] = 0, e - h, c[BASE] + h
         if c[CAP] < self.size(q):  # a gated queue stays shut
             c[CAP] -= h
 
@@ -453,12 +452,10 @@ def _unstick(runners: list[Runner], queues: Queues, producer: dict[int, Runner],
     of spilled queues, or else, following the waits (each parked node waits for one other)
     to a cycle, the owner of its smallest full queue, which grows (Parks' rule)."""
     roomy = [r for r in runners if not r.done and r.status == NEED_OUT and queues.roomy(int(r.rep[0]), int(r.rep[1]))]
-    if roomy:
-        return roomy
+    rounded = [x for x in runners if not x.done and x.status == MEM_WAIT and x.cap != x.hz]  # alone, the whole horizon
+    if roomy or rounded:
+        return roomy + rounded
     spills = queues.spills
-    rounded = [x for x in runners if not x.done and x.status == MEM_WAIT and x.cap != x.hz]
-    if rounded:  # it waited at a rounded horizon: alone now, it gets the whole one
-        return rounded
     hungry = [x for x in runners if not x.done and x.status == NEED_IN and spills.pending(int(x.rep[0]))]
     for x in hungry:  # not after a settle (a queue that began to spill under its waiting reader)
         spills.refill(int(x.rep[0]), force=True)

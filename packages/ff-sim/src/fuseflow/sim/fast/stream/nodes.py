@@ -343,24 +343,9 @@ def _val_write(node, ports, ctx, fm, kinds, pool):
         mem(hz), h.st, h.rep), True)
 
 
-_MAKERS = {
-    NodeKind.ROOT: _root_maker,
-    NodeKind.BROADCAST: _broadcast_fork,
-    NodeKind.REPEAT_SIG: _repeat_sig,
-    NodeKind.REPEAT: _repeat,
-    NodeKind.LOCATE: _locate,
-    NodeKind.LEVEL_SCAN: _level_scan,
-    NodeKind.VAL_ARRAY: _val_array,
-    NodeKind.ALU: _alu,
-    NodeKind.REDUCE: _reduce,
-    NodeKind.SPACC1: _spacc1,
-    NodeKind.SPACC2: _spacc2,
-    NodeKind.FORK: _broadcast_fork,
-    NodeKind.JOIN: _join,
-    NodeKind.INTERSECT: _joiner,
-    NodeKind.UNION: _joiner,
-    NodeKind.LEVEL_WRITE: _level_write,
-    NodeKind.VAL_WRITE: _val_write,
-}
-
-__all__ = ["Ports", "Runner", "build"]
+_MAKERS = {NodeKind.ROOT: _root_maker, NodeKind.BROADCAST: _broadcast_fork, NodeKind.FORK: _broadcast_fork,
+           NodeKind.REPEAT_SIG: _repeat_sig, NodeKind.REPEAT: _repeat, NodeKind.LOCATE: _locate,
+           NodeKind.LEVEL_SCAN: _level_scan, NodeKind.VAL_ARRAY: _val_array, NodeKind.ALU: _alu,
+           NodeKind.REDUCE: _reduce, NodeKind.SPACC1: _spacc1, NodeKind.SPACC2: _spacc2, NodeKind.JOIN: _join,
+           NodeKind.INTERSECT: _joiner, NodeKind.UNION: _joiner, NodeKind.LEVEL_WRITE: _level_write,
+           NodeKind.VAL_WRITE: _val_write}

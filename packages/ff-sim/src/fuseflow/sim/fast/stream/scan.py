@@ -6,7 +6,7 @@ A memory request comes last in its iteration, so one that must wait leaves nothi
 from __future__ import annotations
 
 from fuseflow.sim.fast.codes import C_DONE, C_EMPTY, C_VAL, STOP0
-from fuseflow.sim.fast.jit import jit_hot
+from fuseflow.sim.fast.jit import jit_hot, prefetch
 from fuseflow.sim.fast.stream.common import (
     CAP,
     CRD_READS,
@@ -139,6 +139,8 @@ def val_array_step(ctl, qi, Qi, qo, Qo, Vo, vals, L, batch, words, zero, mem, st
             break
         x = Qi[0, h]
         tt = max(t, Qi[1, h])
+        if h + 16 < n and 0 <= Qi[0, h + 16] < nv:  # the ref 16 ahead: in a big array each is a cache miss
+            prefetch(vals, Qi[0, h + 16])
         if x >= 0:
             if x >= nv:
                 status = IRREGULAR
