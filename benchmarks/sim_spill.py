@@ -34,23 +34,34 @@ def ff(*args: str) -> tuple[int, str, float, int, float]:
     return p.returncode, out, time.perf_counter() - t0, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def program_args(doc: str | None, dataset: str) -> argparse.ArgumentParser:
+    """The options of a benchmark that simulates one program: a model to compile, or ``--program``."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="gcn")
-    ap.add_argument("--dataset", default="random:nodes=8000,density=0.001,seed=1,features=128")
+    ap.add_argument("--dataset", default=dataset)
     ap.add_argument("--fusion", default="unfused")
-    ap.add_argument("--spill-at", type=int, nargs="+", default=[0, 1 << 22])
     ap.add_argument("--program", type=Path, help="simulate this compiled program instead of compiling one")
+    return ap
+
+
+def compiled(args: argparse.Namespace, tmp: str) -> Path:
+    """``--program``, or the model compiled into ``tmp``."""
+    if args.program is not None:
+        return Path(args.program)
+    prog = Path(tmp) / "p.ffir"
+    code, _, wall, rss, _ = ff("compile", args.model, "--dataset", args.dataset, "--fusion", args.fusion, "-o", str(prog))
+    if code:
+        sys.exit(f"compile failed (exit {code})")
+    print(f"compiled {args.model} {args.fusion} on {args.dataset}: {wall:.1f} s, peak {rss / 2**30:.2f} GiB")
+    return prog
+
+
+def main() -> None:
+    ap = program_args(__doc__, "random:nodes=8000,density=0.001,seed=1,features=128")
+    ap.add_argument("--spill-at", type=int, nargs="+", default=[0, 1 << 22])
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="ff-spill-bench-") as tmp:
-        prog = args.program
-        if prog is None:
-            prog = Path(tmp) / "p.ffir"
-            code, _, wall, rss, _ = ff("compile", args.model, "--dataset", args.dataset, "--fusion", args.fusion,
-                                    "-o", str(prog))
-            if code:
-                sys.exit(f"compile failed (exit {code})")
-            print(f"compiled {args.model} {args.fusion} on {args.dataset}: {wall:.1f} s, peak {rss / 2**30:.2f} GiB")
+        prog = compiled(args, tmp)
         print(f"{'spill-at':>10} {'wall s':>8} {'peak GiB':>9} {'spilled tokens':>15} {'disk GiB':>9}  cycles")
         for at in args.spill_at:
             code, out, wall, rss, _ = ff("sim", str(prog), "--show-queues", "--spill-at", str(at))

@@ -10,33 +10,20 @@ bytes. GCN on the ``collab`` stand-in at full size, unfused (the issue's workloa
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
-from pathlib import Path
 
-from sim_spill import ff  # the same fresh-process runner
+from sim_spill import compiled, ff, program_args  # the same fresh-process runner and options
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="gcn")
-    ap.add_argument("--dataset", default="collab:scale=16")
-    ap.add_argument("--fusion", default="unfused")
+    ap = program_args(__doc__, "collab:scale=16")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("--program", type=Path, help="simulate this compiled program instead of compiling one")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="ff-threads-bench-") as tmp:
-        prog = args.program
-        if prog is None:
-            prog = Path(tmp) / "p.ffir"
-            code, _, wall, _, _ = ff("compile", args.model, "--dataset", args.dataset, "--fusion", args.fusion,
-                                     "-o", str(prog))
-            if code:
-                sys.exit(f"compile failed (exit {code})")
-            print(f"compiled {args.model} {args.fusion} on {args.dataset} in {wall:.1f} s")
+        prog = compiled(args, tmp)
         ff("sim", "--warmup")  # the loops compiled before any run is timed
         print(f"{'round':>5} {'threads':>7} {'wall s':>8} {'cpu s':>8} {'peak GiB':>9} {'M tokens/s':>11} "
               f"{'speed-up':>8}  cycles")
