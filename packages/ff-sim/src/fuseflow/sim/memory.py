@@ -36,15 +36,16 @@ class Memory:
 
     def client(self, cid: int) -> np.ndarray:
         """Client ``cid``'s state: its next channel starts at ``cid % channels``."""
-        return self.clients.setdefault(cid, np.array([cid % self.n, 0, 0, self.base], np.int64))
+        if cid not in self.clients:
+            self.clients[cid] = np.array([cid % self.n, 0, 0, self.base], np.int64)
+        return self.clients[cid]
 
     def advance(self, slot: int) -> None:
         """No request searches below ``slot`` any more (every client's clock passed it): once the
         blocks below it are half the bitmap, drop them (it holds the slots between the clocks)."""
-        dead, nb = slot // _B - self.base, len(self.slots)
+        dead = min(slot // _B - self.base, nb := len(self.slots))
         if 2 * dead < nb:
             return
-        dead = min(dead, nb)
         live = nb - dead
         self.slots[:live] = self.slots[dead:]
         self.slots[live:] = 0
@@ -60,10 +61,9 @@ class Memory:
 
     def buffer(self, words: int, client: int = 0) -> np.ndarray:
         """Client ``client``'s scratch room for the slots (and channels) a request of ``words`` takes."""
-        buf = self._bufs.get(client)
-        if buf is None or buf.shape[1] < words:
-            buf = self._bufs[client] = np.empty((2, max(words, 8)), np.int64)
-        return buf
+        if client not in self._bufs or self._bufs[client].shape[1] < words:
+            self._bufs[client] = np.empty((2, max(words, 8)), np.int64)
+        return self._bufs[client]
 
     def access(self, t: int, words: int, client: int = 0) -> int:
         """The cycle the last of client ``client``'s ``words`` word requests at cycle ``t`` completes."""
