@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -174,8 +175,9 @@ def report_command(
 
 def _study(configs: list[Any], labels: dict[str, str], out: Path, title: str, executor: str, address: str | None,
            workers: int | None, evaluator: str | None, fresh: bool, progress: bool,
-           notes: list[str] | None = None) -> None:
-    """Run a study; ``notes`` say what follows the paper and what is our choice (report.md)."""
+           notes: list[str] | None = None, share_kernels: bool = True) -> None:
+    """Run a study; ``notes`` say what follows the paper and what is our choice (report.md).
+    With ``share_kernels`` its evaluations reuse each other's kernel figures (shared_figures.py)."""
     from fuseflow.dse.report import print_table, rows, write_report
     from fuseflow.dse.store import Store
     from fuseflow.dse.studies import speedup_summary
@@ -188,6 +190,12 @@ def _study(configs: list[Any], labels: dict[str, str], out: Path, title: str, ex
     if fresh and db.exists():
         for p in out.glob("results.sqlite*"):
             p.unlink()
+    if fresh:
+        shutil.rmtree(out / "kernel-figures", ignore_errors=True)
+    if share_kernels:
+        from fuseflow.dse.shared_figures import sharing
+
+        ev = sharing(ev, out)
     t0 = time.perf_counter()
     with Store(db) as st:
         summary = run_sweep(configs, st, evaluator=ev, estimator=est, executor=executor, workers=workers,
@@ -231,6 +239,9 @@ def figure12_command(
     evaluator: str | None = EVALUATOR,  # noqa: UP007
     fresh: bool = typer.Option(False, "--fresh", help="Ignore earlier results in --out."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    share_kernels: bool = typer.Option(True, "--share-kernels/--no-share-kernels",
+                                       help="Evaluations reuse the figures of kernels another evaluation simulated "
+                                            "(e.g. GPT-3's dense layers at every block); same results."),
 ) -> None:
     """The paper's Figure 12: speedup of partial/full fusion over unfused per model and data set."""
     from fuseflow.dse.sizes import MODES, figure12_workloads, select_workloads
@@ -250,7 +261,7 @@ def figure12_command(
 
     _study(workload_configs(wls, hw=hw, all_fusions=all_fusions), dataset_labels(wls), out, f"Figure 12 ({mode})",
            executor, address, workers, evaluator, fresh, progress,
-           provenance(mode, str(data_dir) if data_dir else None, hw))
+           provenance(mode, str(data_dir) if data_dir else None, hw), share_kernels)
 
 
 @study_app.command("figure17")

@@ -14,7 +14,7 @@ from fuseflow.sim.inputs import prepare_inputs
 from fuseflow.sim.options import EngineOptions, apply_compile_settings
 from fuseflow.sim.result import SimResult
 from fuseflow.sim.reuse import ACTIVE as REUSE
-from fuseflow.sim.reuse import KernelReuse
+from fuseflow.sim.reuse import SHARED, KernelReuse
 from fuseflow.sim.trace import write_trace
 
 
@@ -31,7 +31,8 @@ def simulate(program: Program, hw: str | Path | HwConfig = "default", engine: st
     eng = registry("engine").get(engine)
     cfg = load_hw(hw)
     start = time.perf_counter()
-    token = REUSE.set(KernelReuse() if opts.reuse else None)
+    shared = SHARED.get()
+    token = REUSE.set(KernelReuse({} if shared is None else shared) if opts.reuse else None)
     try:
         result: SimResult = eng.run(program, cfg, random_inputs=random_inputs, trace=trace_path is not None, **options)
     finally:

@@ -93,8 +93,7 @@ def sim_command(
             typer.echo(f"trace: {trace}")
     if check and res.check == "fail":
         m = res.first_mismatch or {}
-        raise CheckError(
-            f"{m.get('tensor')} differs from the reference at {tuple(m.get('index', ()))}: "
+        raise CheckError(f"{m.get('tensor')} differs from the reference at {tuple(m.get('index', ()))}: "
             f"simulated {m.get('got')}, expected {m.get('expected')}"
             + (f" ({m['problem']})" if "problem" in m else ""))
 

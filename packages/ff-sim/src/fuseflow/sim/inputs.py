@@ -55,8 +55,7 @@ def prepare_inputs(program: Program, random_inputs: int | None,
         if name in env or program.program.tensor(name).view_of is not None:
             continue  # a view is resolved from its source when a kernel reads it
         if rng is None:
-            raise SimulationError(
-                f"no data for input tensor {name!r} (give its data, or use random inputs: "
+            raise SimulationError(f"no data for input tensor {name!r} (give its data, or use random inputs: "
                 f"simulate(..., random_inputs=SEED) / ff sim --random-inputs SEED)")
         decl = program.program.tensor(name)
         with memory_guard(f"making random input {name} {list(decl.shape)}"):

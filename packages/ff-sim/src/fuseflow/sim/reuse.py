@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 
@@ -25,6 +25,8 @@ DENSE_LIMIT = 4 << 30  # bytes the interpreter may use for one reused kernel's o
 
 #: the reuse of the simulation running in this context (set by ``simulate``)
 ACTIVE: ContextVar[KernelReuse | None] = ContextVar("fuseflow_sim_reuse", default=None)
+#: figures shared beyond one simulation (e.g. by a study's evaluations, fuseflow.dse.shared_figures)
+SHARED: ContextVar[MutableMapping[str, _Figures] | None] = ContextVar("fuseflow_sim_shared", default=None)
 
 
 @dataclass
@@ -39,14 +41,13 @@ class _Figures:
 class KernelReuse:
     """Figures of the kernels simulated so far in one run, by key."""
 
-    cache: dict[str, _Figures] = field(default_factory=dict)
+    cache: MutableMapping[str, _Figures] = field(default_factory=dict)
     reused: dict[str, str] = field(default_factory=dict)  # kernel -> the kernel it reused
     skipped: dict[str, str] = field(default_factory=dict)  # kernel -> why a hit was simulated
 
     def lookup(self, program: Program, kernel: Kernel, env: dict[str, TensorData], hw: HwConfig,
                engine: str) -> tuple[str, KernelRun | None]:
-        """The kernel's key and, on a hit that can be evaluated, its run (figures copied,
-        outputs interpreted)."""
+        """The kernel's key and, on a hit that can be evaluated, its run (figures copied, outputs interpreted)."""
         names = canonical_names(kernel)
         key = kernel_key(program, kernel, names, env, hw, engine)
         fig = self.cache.get(key)
