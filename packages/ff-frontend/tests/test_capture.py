@@ -271,6 +271,7 @@ def test_no_float32_error_when_the_float64_run_would_not_fit(monkeypatch: pytest
 
     x = torch.rand(4, 4)
     assert precision.float64_bytes((x,), [x]) == 16 * 16 + 8 * 16
+    assert precision.float64_bytes((x,), [x], torch.nn.Linear(4, 3)) == 16 * 16 + 8 * 16 + 12 * (12 + 3)
     assert precision.float32_errors(torch.nn.Identity(), (x,), [x]) == [0.0]
     monkeypatch.setattr(precision, "available_bytes", lambda: precision.RESERVE + 16 * 16 + 8 * 16 - 1)
     assert precision.float32_errors(torch.nn.Identity(), (x,), [x]) == [None]

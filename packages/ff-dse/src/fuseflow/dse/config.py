@@ -95,6 +95,12 @@ class Config:
             h.update(b"\n" + hashlib.sha256(hw.read_bytes()).hexdigest().encode())
         return h.hexdigest()
 
+    def memory_hint(self) -> int:
+        """Estimated peak bytes of evaluating this config (0: unknown); executors schedule by it."""
+        from fuseflow.dse.sizes import memory_hint
+
+        return memory_hint(self.model, self.dataset, self.options)
+
     def with_(self, **changes: Any) -> Config:
         return replace(self, **changes)
 

@@ -74,39 +74,74 @@ def _pool(workers: int, ctx: Any) -> ProcessPoolExecutor:
                                initargs=(os.getpid(),))
 
 
+def memory_hint(item: Any) -> int:
+    """The bytes an item says its evaluation may take at its peak (``item.memory_hint()``), or 0."""
+    hint = getattr(item, "memory_hint", None)
+    return int(hint()) if callable(hint) else 0
+
+
 def local_map(fn: Callable[[Any], Any], items: Iterable[Any], *, workers: int | None = None,
               address: str | None = None) -> Iterator[Outcome]:
-    """A ``spawn`` process pool of ``workers`` processes; at most 2 x workers tasks in flight.
+    """A ``spawn`` process pool of ``workers`` processes, one task per worker. An item starts
+    only while the memory hints of the running items and its own fit in the memory available
+    when the map began (less a spare GiB); a later item that fits may go first, and an item
+    that fits nowhere runs when nothing else does.
 
     A worker that dies (killed, out of memory) breaks the whole pool. The items that were in
     flight are then run again one at a time, each in a fresh process: the one that kills
     its process again fails, and the others complete. The rest go to a new pool.
     """
     del address
+    from fuseflow.ir.sysmem import available_bytes
+
     workers = workers or default_workers()
-    todo = iter(items)
+    free = available_bytes()
+    budget = None if free is None else free - (1 << 30)
+    waiting = Backlog(iter(items), 2 * workers)
     ctx = multiprocessing.get_context("spawn")
     while True:
-        suspects = yield from _pool_session(fn, todo, workers, ctx)
+        suspects = yield from _pool_session(fn, waiting, workers, ctx, budget)
         if not suspects:
             return
         for item in suspects:
             yield _alone(fn, item, ctx)
 
 
-def _pool_session(fn: Callable[[Any], Any], todo: Iterator[Any], workers: int,
-                  ctx: Any) -> Generator[Outcome, None, list[Any]]:
-    """Run items from ``todo`` until it is exhausted (returns []) or the pool breaks
+@dataclass
+class Backlog:
+    """The next ``ahead`` items of ``todo``, from which the first that fits is taken."""
+
+    todo: Iterator[Any]
+    ahead: int
+
+    def __post_init__(self) -> None:
+        self.items: list[Any] = []
+
+    def take(self, fits: Callable[[Any], bool]) -> Any | None:
+        while len(self.items) < self.ahead and (item := next(self.todo, _END)) is not _END:
+            self.items.append(item)
+        pick = next((i for i in self.items if fits(i)), None)
+        if pick is not None:
+            self.items.remove(pick)
+        return pick
+
+
+_END = object()
+
+
+def _pool_session(fn: Callable[[Any], Any], waiting: Backlog, workers: int, ctx: Any,
+                  budget: int | None) -> Generator[Outcome, None, list[Any]]:
+    """Run items from ``waiting`` until it is exhausted (returns []) or the pool breaks
     (returns the items that were in flight)."""
     with _pool(workers, ctx) as pool:
         running: dict[Future[Any], Any] = {}
 
+        def fits(item: Any) -> bool:
+            used = sum(memory_hint(i) for i in running.values())
+            return not running or budget is None or used + memory_hint(item) <= budget
+
         def submit_more() -> None:
-            while len(running) < 2 * workers:
-                try:
-                    item = next(todo)
-                except StopIteration:
-                    return
+            while len(running) < workers and (item := waiting.take(fits)) is not None:
                 running[pool.submit(fn, item)] = item
 
         submit_more()

@@ -125,3 +125,27 @@ PAPER_SPEEDUPS: dict[str, list[tuple[str, float | str, str]]] = {
     "graphsage": [("partial", 3.9, "OGB-MAG"), ("full", "< 1", "recomputation")],
     "sae": [("full", 1.94, "paper text (artifact disagrees)"), ("partial", 1.01, "")],
 }
+
+
+# -- memory hints (the local executor starts an evaluation only if the hints fit) ---------
+
+#: classes of the graph stand-ins (their last layer's width; the frontend's synthetic specs)
+GRAPH_CLASSES = {"cora": 7, "cora_ml": 7, "dblp": 4, "collab": 2, "mag": 349}
+GIB = 1 << 30
+
+
+def memory_hint(model: str, dataset: str | None, options: tuple[tuple[str, str], ...]) -> int:
+    """A generous estimate of one evaluation's peak memory in bytes, 0 when unknown. Calibrated
+    on measured peaks (docs/dse.md, "Memory"): graphs hold the eager float32 output, its float64
+    check run (two copies) and the features; GPT-3 grows with the mask block; SAE with its weights."""
+    opts = dict(options)
+    if model in ("gcn", "graphsage") and dataset in GRAPHS:
+        n, f, _ = GRAPHS[dataset]
+        return 2 * GIB + 20 * n * GRAPH_CLASSES[dataset] + 12 * n * f  # GCN/mag: 18.5 GB (17.4 measured)
+    if model.startswith("gpt3"):
+        s, b = int(opts.get("seq", 1024)), int(opts.get("block", 64))
+        return GIB + int((3 + 6 * b / 64) * GIB * (s / 1024) ** 2)  # seq 1024: block 16 5.5, 64 10 GiB (5.8, 9.7 measured)
+    if model == "sae" and dataset in SAE_IMAGES:
+        pixels, hidden = SAE_IMAGES[dataset] ** 2, int(opts.get("hidden", 512))
+        return 2 * GIB + 40 * pixels * hidden  # weights in float32 and float64 and stored pruned
+    return 0

@@ -297,7 +297,7 @@ def capture(module: torch.nn.Module, example_inputs: tuple[Any, ...], name: str 
             eager = module(*inputs)
     eager_outs = list(eager) if isinstance(eager, (list, tuple)) else [eager]
     # before the program's data is laid out, while the least else is held in memory
-    f32_skipped = float64_skip(inputs, eager_outs)
+    f32_skipped = float64_skip(inputs, eager_outs, module)
     f32_errors = [None] * len(eager_outs) if f32_skipped else float32_errors(module, inputs, eager_outs)
     b = Builder(name)
     tr = Translator(b, module)
