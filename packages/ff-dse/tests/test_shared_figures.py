@@ -37,6 +37,18 @@ def test_shared_figures_change_no_result_and_are_reused(tmp_path: Path) -> None:
     assert (tmp_path / "kernel-figures" / simulator_digest()).is_dir()
 
 
+def test_gcn_and_graphsage_share_kernels_without_changing_results(tmp_path: Path) -> None:
+    """Both models have kernels of the same shapes on one graph (X W, bias, relu): shared,
+    the second model reuses them, and every figure and check stays the same."""
+    cfgs = [Config(m, "karate", (), fusion=f) for m in ("gcn", "graphsage") for f in ("unfused", "partial")]
+    alone = [evaluate_fast(c) for c in cfgs]
+    shared_ev = sharing(evaluate_fast, tmp_path)
+    shared = [shared_ev(c) for c in cfgs]
+    assert all(r.ok and r.check for r in alone + shared)
+    assert [_figures(r) for r in shared] == [_figures(r) for r in alone]
+    assert sum(r.reused_kernels for r in shared) > sum(r.reused_kernels for r in alone)
+
+
 def test_shared_across_pool_workers(tmp_path: Path) -> None:
     with Store(tmp_path / "a.sqlite") as st:
         plain = run_sweep(CONFIGS, st, evaluator=evaluate_fast, workers=2, progress=False)
