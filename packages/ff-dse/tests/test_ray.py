@@ -55,3 +55,36 @@ def test_figure12_slice_on_ray_matches_the_local_executor(tmp_path: Path) -> Non
         ray.shutdown()
     assert figures["ray"] == figures["local"]
     assert all(f[0] and f[0] > 0 and f[4] for f in figures["local"].values())
+
+
+def test_memory_hints_become_ray_memory_requests(tmp_path: Path) -> None:
+    """Items whose hints do not fit on the node together run one after the other."""
+    import time
+    from dataclasses import dataclass
+
+    import ray
+    from fuseflow.dse.executors import ray_map
+
+    @dataclass(frozen=True)
+    class Job:
+        name: str
+        hint: int
+
+        def memory_hint(self) -> int:
+            return self.hint
+
+    def spans(job: Job) -> tuple[float, float]:
+        start = time.time()
+        time.sleep(2.0)
+        return start, time.time()
+
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        node = max(n["Resources"].get("memory", 0) for n in ray.nodes() if n.get("Alive"))
+        jobs = [Job("big1", int(node * 0.6)), Job("big2", int(node * 0.6)), Job("huge", int(node * 5))]
+        done = {o.item.name: o.value for o in ray_map(spans, jobs, workers=2)}
+        assert sorted(done) == ["big1", "big2", "huge"]  # a hint above the node runs, alone
+        for a, b in (("big1", "big2"), ("big1", "huge"), ("big2", "huge")):
+            assert done[a][1] <= done[b][0] or done[b][1] <= done[a][0], f"{a} and {b} overlapped"
+    finally:
+        ray.shutdown()

@@ -174,8 +174,9 @@ def _alone(fn: Callable[[Any], Any], item: Any, ctx: Any) -> Outcome:
 
 def ray_map(fn: Callable[[Any], Any], items: Iterable[Any], *, workers: int | None = None,
             address: str | None = None) -> Iterator[Outcome]:
-    """Ray tasks (one CPU each). ``address`` joins a cluster; without it a local instance
-    with ``workers`` CPUs is started (and shut down when the process exits)."""
+    """Ray tasks (one CPU each, and the item's memory hint as Ray's ``memory`` resource, at
+    most the largest node's). ``address`` joins a cluster; without it a local instance with
+    ``workers`` CPUs is started (and shut down when the process exits)."""
     import ray
 
     if not ray.is_initialized():
@@ -186,7 +187,13 @@ def ray_map(fn: Callable[[Any], Any], items: Iterable[Any], *, workers: int | No
             ray.init(num_cpus=workers or default_workers(), **kwargs)
         atexit.register(ray.shutdown)  # kept up for later sweeps of this process
     remote = ray.remote(num_cpus=1, max_retries=0)(fn)
-    pending = {remote.remote(item): item for item in items}
+    largest = max((n["Resources"].get("memory", 0) for n in ray.nodes() if n.get("Alive")), default=0)
+
+    def submit(item: Any) -> Any:
+        need = min(memory_hint(item), int(largest))
+        return (remote.options(memory=need) if need > 0 else remote).remote(item)
+
+    pending = {submit(item): item for item in items}
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
         for ref in done:
