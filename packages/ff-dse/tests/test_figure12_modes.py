@@ -58,3 +58,17 @@ def test_study_slice_prints_progress_with_eta(tmp_path: Path) -> None:
     res = CliRunner().invoke(build_app(), ["dse", "study", "figure12", "--models", "nosuch", "--out",
                                            str(tmp_path / "g")])
     assert res.exit_code != 0
+
+
+def test_paper_study_hints_order_the_longest_first_and_keep_big_memory_apart() -> None:
+    """Measured at paper size: GraphSAGE/dblp full (3.05e10 cycles on cora_ml, 16x GCN) is the
+    longest evaluation, GCN/collab full next; the mag evaluations may not run two at a time."""
+    cfgs = workload_configs(figure12_workloads("paper"))
+    longest = sorted(cfgs, key=lambda c: -c.work_hint())
+    assert [c.label() for c in longest[:2]] == ["graphsage/dblp/full", "gcn/collab/full"]
+    assert longest[-1].dataset == "cora" and longest[-1].fusion != "full"
+    mag = [c for c in cfgs if c.dataset == "mag"]
+    budget = 24 * 2**30 - 2**30
+    assert len(mag) == 4 and all(2 * c.memory_hint() > budget for c in mag)
+    assert all(c.work_hint() == 0 and c.memory_hint() == 0 for c in workload_configs(figure12_workloads("fast"))
+               if c.model in ("gcn", "graphsage"))  # scaled random graphs: unknown, study order kept

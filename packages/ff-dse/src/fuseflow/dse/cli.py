@@ -196,6 +196,7 @@ def _study(configs: list[Any], labels: dict[str, str], out: Path, title: str, ex
         from fuseflow.dse.shared_figures import sharing
 
         ev = sharing(ev, out)
+    configs = sorted(configs, key=lambda c: -c.work_hint())  # longest first: the last to finish starts early
     t0 = time.perf_counter()
     with Store(db) as st:
         summary = run_sweep(configs, st, evaluator=ev, estimator=est, executor=executor, workers=workers,

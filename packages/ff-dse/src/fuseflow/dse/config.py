@@ -101,6 +101,12 @@ class Config:
 
         return memory_hint(self.model, self.dataset, self.options)
 
+    def work_hint(self) -> float:
+        """Estimated seconds of evaluating this config (0: unknown); studies start the longest first."""
+        from fuseflow.dse.sizes import work_hint
+
+        return work_hint(self.model, self.dataset, self.options, self.fusion)
+
     def with_(self, **changes: Any) -> Config:
         return replace(self, **changes)
 

@@ -149,3 +149,35 @@ def memory_hint(model: str, dataset: str | None, options: tuple[tuple[str, str],
         pixels, hidden = SAE_IMAGES[dataset] ** 2, int(opts.get("hidden", 512))
         return 2 * GIB + 40 * pixels * hidden  # weights in float32 and float64 and stored pruned
     return 0
+
+
+# -- work hints (a study starts its longest evaluations first) -----------------------------
+
+#: sum of squared node degrees of the seeded stand-ins (full fusion recomputes layer 1 per
+#: stored entry of A, so its work follows it); measured from ``fuseflow.frontend.datasets``
+SUM_DEG2 = {"cora": 245_018, "cora_ml": 526_616, "dblp": 7_058_486, "collab": 415_703_726,
+            "mag": 12_813_745_512}
+CYCLES_PER_SECOND = 1e7  # what one worker simulated of graph kernels at paper size (2026-12-06)
+
+
+def work_hint(model: str, dataset: str | None, options: tuple[tuple[str, str], ...], fusion: str) -> float:
+    """Estimated seconds of one evaluation on one worker of this machine, 0 when unknown; only
+    its order matters. Calibrated on the paper-size study (docs/dse.md): GCN full takes 1.25
+    cycles per sum(deg^2) x features, GraphSAGE full 16x that; unfused and partial about
+    2 cycles per multiply-add of the layers; SAE 1.3 cycles per multiply-add of its decoder;
+    GPT-3 about 1,000 s at seq 1024 with its decoders' kernels reused."""
+    opts = dict(options)
+    if model in ("gcn", "graphsage") and dataset in GRAPHS:
+        n, f, e = GRAPHS[dataset]
+        c, h = GRAPH_CLASSES[dataset], int(opts.get("hidden", 16))
+        if fusion == "full":
+            cycles = 1.25 * SUM_DEG2[dataset] * f * (16 if model == "graphsage" else 1)
+        else:
+            cycles = 2.0 * (2 * e * f + n * f * h + 2 * e * c + n * h * c)
+        return cycles / CYCLES_PER_SECOND
+    if model == "sae" and dataset in SAE_IMAGES:
+        batch, hidden = int(opts.get("batch", 32)), int(opts.get("hidden", 512))
+        return 1.3 * batch * SAE_IMAGES[dataset] ** 2 * hidden / CYCLES_PER_SECOND
+    if model.startswith("gpt3"):
+        return 1000.0 * (int(opts.get("seq", 1024)) / 1024) ** 2
+    return 0.0
